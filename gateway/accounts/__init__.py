@@ -1,0 +1,1 @@
+"""The account graph: identities resolve to accounts; find-or-create, link, merge."""

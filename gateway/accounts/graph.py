@@ -1,0 +1,110 @@
+"""Find-or-create over the identity index, safe under concurrency.
+
+The unique index on ``(kind, scope, subject)`` decides races: every insert runs in a savepoint,
+and the loser of a race rolls back to it and reads what the winner wrote (social-core's order:
+find by identifiers, then sign in or create, then add newly seen identifiers).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from gateway.store.models import Account, Identity, IdentityKind
+
+_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    kind: IdentityKind
+    scope: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    account_id: uuid.UUID
+    is_new: bool
+    new_identities: tuple[IdentityKey, ...] = ()
+
+
+class AccountConflict(Exception):
+    """The identifiers belong to different accounts; what to do is the caller's rule."""
+
+    def __init__(self, account_ids: set[uuid.UUID]) -> None:
+        super().__init__("identifiers belong to different accounts")
+        self.account_ids = account_ids
+
+
+async def find(session: AsyncSession, keys: list[IdentityKey]) -> dict[IdentityKey, Identity]:
+    clauses = [
+        and_(
+            col(Identity.kind) == k.kind,
+            col(Identity.scope) == k.scope,
+            col(Identity.subject) == k.subject,
+        )
+        for k in keys
+    ]
+    rows = (await session.execute(select(Identity).where(or_(*clauses)))).scalars().all()
+    return {IdentityKey(IdentityKind(r.kind), r.scope, r.subject): r for r in rows}
+
+
+async def find_or_create(
+    session: AsyncSession, keys: list[IdentityKey], app_key: str | None
+) -> Resolution:
+    """Resolve ``keys`` to one account, creating it or attaching missing keys as needed."""
+    for _ in range(_ATTEMPTS):
+        found = await find(session, keys)
+        owners = {identity.account_id for identity in found.values()}
+        if len(owners) > 1:
+            raise AccountConflict(owners)
+        missing = [k for k in keys if k not in found]
+        try:
+            if not owners:
+                return Resolution(await _create(session, keys, app_key), True, tuple(keys))
+            (owner,) = owners
+            if missing:
+                await _attach(session, owner, missing, app_key)
+            return Resolution(owner, False, tuple(missing))
+        except IntegrityError:
+            continue  # a concurrent request won the race: read again what it wrote
+    raise RuntimeError("identity race did not settle")
+
+
+async def _create(session: AsyncSession, keys: list[IdentityKey], app_key: str | None) -> uuid.UUID:
+    async with session.begin_nested():
+        account = Account()
+        session.add(account)
+        await session.flush()
+        _add_identities(session, account.id, keys, app_key)
+        await session.flush()
+    return account.id
+
+
+async def _attach(
+    session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
+) -> None:
+    async with session.begin_nested():
+        _add_identities(session, account_id, keys, app_key)
+        await session.flush()
+
+
+def _add_identities(
+    session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
+) -> None:
+    for key in keys:
+        session.add(
+            Identity(
+                account_id=account_id,
+                kind=key.kind,
+                scope=key.scope,
+                subject=key.subject,
+                app_key=app_key,
+            )
+        )

@@ -1,0 +1,65 @@
+"""Read models of the account graph, batched for DataLoaders (answers in key order)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from gateway.store.db import Database
+from gateway.store.models import Account, Identity, IdentityKind
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: uuid.UUID
+    status: str
+    created_at: datetime
+    merged_into_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    id: uuid.UUID
+    account_id: uuid.UUID
+    kind: IdentityKind
+    scope: str
+    subject: str
+    app_key: str | None
+    created_at: datetime
+
+
+async def accounts_by_id(db: Database, ids: Sequence[uuid.UUID]) -> list[AccountView | None]:
+    async with db.reader() as s:
+        rows = (await s.execute(select(Account).where(col(Account.id).in_(ids)))).scalars().all()
+    found = {r.id: AccountView(r.id, r.status, r.created_at, r.merged_into_id) for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def identities_by_account(db: Database, ids: Sequence[uuid.UUID]) -> list[list[IdentityView]]:
+    async with db.reader() as s:
+        query = (
+            select(Identity)
+            .where(col(Identity.account_id).in_(ids))
+            .order_by(col(Identity.created_at))
+        )
+        rows = (await s.execute(query)).scalars().all()
+    grouped: dict[uuid.UUID, list[IdentityView]] = defaultdict(list)
+    for r in rows:
+        grouped[r.account_id].append(
+            IdentityView(
+                r.id,
+                r.account_id,
+                IdentityKind(r.kind),
+                r.scope,
+                r.subject,
+                r.app_key,
+                r.created_at,
+            )
+        )
+    return [grouped.get(i, []) for i in ids]

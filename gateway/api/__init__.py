@@ -1,0 +1,1 @@
+"""The GraphQL surface: thin types and resolvers over the domain services."""

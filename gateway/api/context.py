@@ -1,0 +1,63 @@
+"""Per-request context: services, DataLoaders (never shared across requests), the viewer."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from strawberry.dataloader import DataLoader
+
+from gateway.accounts import views
+from gateway.audit import ClientInfo
+from gateway.sessions.service import Viewer
+
+if TYPE_CHECKING:
+    from gateway.bootstrap import Services
+
+
+@dataclass
+class Loaders:
+    accounts: DataLoader[uuid.UUID, views.AccountView | None]
+    identities: DataLoader[uuid.UUID, list[views.IdentityView]]
+
+
+def make_loaders(services: Services) -> Loaders:
+    return Loaders(
+        accounts=DataLoader(partial(views.accounts_by_id, services.db)),
+        identities=DataLoader(partial(views.identities_by_account, services.db)),
+    )
+
+
+@dataclass
+class Context:
+    request: Request
+    services: Services
+    loaders: Loaders
+    _viewer: Viewer | None = field(default=None, init=False)
+    _authenticated: bool = field(default=False, init=False)
+
+    async def viewer(self) -> Viewer | None:
+        """Authenticate once per request, on first use."""
+        if not self._authenticated:
+            self._authenticated = True
+            token = _bearer(self.request)
+            if token:
+                self._viewer = await self.services.sessions.authenticate(token)
+        return self._viewer
+
+    def client(self, platform: str, channel: str | None, device_param: str | None) -> ClientInfo:
+        return ClientInfo(
+            platform=platform,
+            channel=channel,
+            device_param=device_param,
+            ip=self.request.client.host if self.request.client else None,
+            user_agent=(self.request.headers.get("user-agent") or "")[:512] or None,
+        )
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None

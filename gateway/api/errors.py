@@ -1,0 +1,109 @@
+"""Expected failures as typed GraphQL results: one ``Error`` interface, a stable ``code``."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from gateway.errors import GatewayError
+
+
+@strawberry.enum(description="Stable, machine-readable reasons for an expected failure.")
+class ErrorCode(Enum):
+    INVALID_INPUT = "INVALID_INPUT"
+    UNKNOWN_APP = "UNKNOWN_APP"
+    UNSUPPORTED_APP_KIND = "UNSUPPORTED_APP_KIND"
+    INVALID_CODE = "INVALID_CODE"
+    CODE_USED = "CODE_USED"
+    RISK_BLOCKED = "RISK_BLOCKED"
+    RATE_LIMITED = "RATE_LIMITED"
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    APP_MISCONFIGURED = "APP_MISCONFIGURED"
+    NOT_LOGGED_IN = "NOT_LOGGED_IN"
+    INVALID_REFRESH_TOKEN = "INVALID_REFRESH_TOKEN"
+    REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"
+
+
+@strawberry.interface(description="An expected failure: branch on `code`, show `message`.")
+class Error:
+    code: ErrorCode
+    message: str
+
+
+@strawberry.type(description="The input is malformed; `field` names the culprit.")
+class InvalidInputError(Error):
+    field: str | None
+
+
+@strawberry.type(description="No app is configured with this key, or it cannot log in this way.")
+class UnknownAppError(Error):
+    pass
+
+
+@strawberry.type(description="WeChat rejected the code (INVALID_CODE, CODE_USED): get a new one.")
+class CodeRejectedError(Error):
+    pass
+
+
+@strawberry.type(description="WeChat risk control refused this user's login (RISK_BLOCKED).")
+class LoginBlockedError(Error):
+    pass
+
+
+@strawberry.type(description="Too many attempts; retry after `retryAfterSeconds` when given.")
+class RateLimitedError(Error):
+    retry_after_seconds: float | None
+
+
+@strawberry.type(description="WeChat is unavailable or misconfigured; retrying later may help.")
+class UpstreamError(Error):
+    pass
+
+
+@strawberry.type(description="This needs a valid access token (Authorization: Bearer ...).")
+class NotAuthenticatedError(Error):
+    pass
+
+
+@strawberry.type(description="The refresh token is invalid, expired or was reused: log in again.")
+class RefreshTokenError(Error):
+    pass
+
+
+_BY_CODE: dict[str, type[Error]] = {
+    "INVALID_INPUT": InvalidInputError,
+    "UNKNOWN_APP": UnknownAppError,
+    "UNSUPPORTED_APP_KIND": UnknownAppError,
+    "INVALID_CODE": CodeRejectedError,
+    "CODE_USED": CodeRejectedError,
+    "RISK_BLOCKED": LoginBlockedError,
+    "RATE_LIMITED": RateLimitedError,
+    "UPSTREAM_UNAVAILABLE": UpstreamError,
+    "UPSTREAM_ERROR": UpstreamError,
+    "APP_MISCONFIGURED": UpstreamError,
+    "NOT_LOGGED_IN": NotAuthenticatedError,
+    "INVALID_REFRESH_TOKEN": RefreshTokenError,
+    "REFRESH_TOKEN_REUSED": RefreshTokenError,
+}
+
+
+def to_error(exc: GatewayError) -> Error:
+    """The typed result for a domain error; an unmapped code is a bug, and stays unexpected."""
+    cls = _BY_CODE.get(exc.code)
+    if cls is None:
+        raise exc
+    code = ErrorCode(exc.code)
+    if cls is InvalidInputError:
+        return InvalidInputError(code=code, message=exc.message, field=exc.field)
+    if cls is RateLimitedError:
+        return RateLimitedError(code=code, message=exc.message, retry_after_seconds=exc.retry_after)
+    return cls(code=code, message=exc.message)
+
+
+def not_authenticated() -> NotAuthenticatedError:
+    return NotAuthenticatedError(
+        code=ErrorCode.NOT_LOGGED_IN,
+        message="Log in first: send Authorization: Bearer <accessToken>.",
+    )

@@ -1,0 +1,97 @@
+"""GraphQL over HTTP on Starlette: the strawberry view, tuned to the GraphQL-over-HTTP spec.
+
+- GET carries queries only: a mutation over GET is 405, with ``Allow: POST``.
+- ``application/graphql-response+json`` is answered when the client asks for it, and then a
+  request error (parse, validation) is a 400 with no ``data`` entry.
+- The playground (GraphiQL) says so loudly when the gateway runs on its sandbox.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+
+from gateway.api.context import Context, make_loaders
+from gateway.bootstrap import Services
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+_SANDBOX_BANNER = (
+    '<div style="position:fixed;bottom:0;left:0;right:0;z-index:9;padding:6px 12px;'
+    'background:#b91c1c;color:#fff;font:13px sans-serif">SANDBOX MODE: WeChat is emulated. '
+    'Mint a login code: <code>curl -X POST "{base}sandbox/code?app=shop-mp&amp;user=alice"</code>'
+    ", then run <code>loginByCode</code>.</div>"
+)
+
+
+class MethodNotAllowed(Exception):
+    pass
+
+
+class GatewayGraphQL(GraphQL[Context, None]):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except MethodNotAllowed:
+            response = PlainTextResponse(
+                "Mutations are not allowed over GET; use POST.",
+                status_code=405,
+                headers={"Allow": "POST"},
+            )
+            await response(scope, receive, send)
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        services: Services = request.app.state.services
+        return Context(request=request, services=services, loaders=make_loaders(services))
+
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
+        sub = await super().get_sub_response(request)
+        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+            sub.media_type = GRAPHQL_RESPONSE
+        request.state.sub_response = sub
+        return sub
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise MethodNotAllowed from None
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        body = process_result(result)
+        sub: Response = request.state.sub_response
+        if isinstance(result, PreExecutionError) and sub.media_type == GRAPHQL_RESPONSE:
+            sub.status_code = 400
+            body.pop("data", None)
+        return body
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=sub_response.media_type or "application/json",
+        )
+        response.headers.raw.extend(
+            (k, v) for k, v in sub_response.headers.raw if k.lower() != b"content-type"
+        )
+        return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        html = self.graphql_ide_html
+        if request.app.state.services.config.sandbox:
+            banner = _SANDBOX_BANNER.format(base=str(request.base_url))
+            html = html.replace("<body>", "<body>" + banner, 1)
+        return Response(html, media_type="text/html")

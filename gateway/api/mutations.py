@@ -1,0 +1,157 @@
+"""Mutations for frontends. Each maps domain errors to its union of typed results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, TypedDict
+
+import strawberry
+
+from gateway.api.errors import (
+    CodeRejectedError,
+    InvalidInputError,
+    LoginBlockedError,
+    NotAuthenticatedError,
+    RateLimitedError,
+    RefreshTokenError,
+    UnknownAppError,
+    UpstreamError,
+    not_authenticated,
+    to_error,
+)
+from gateway.api.types import Account, Info, load_account
+from gateway.audit import ClientInfo
+from gateway.errors import GatewayError, invalid_input
+from gateway.sessions.service import IssuedTokens
+
+
+@strawberry.input(
+    description="Facts about the client, recorded with every mutation for risk control."
+)
+class ClientInput:
+    platform: str = strawberry.field(description="e.g. ios, android, devtools, web, windows.")
+    channel: str | None = strawberry.field(default=None, description="Install or launch channel.")
+    device_param: str | None = strawberry.field(default=None, description="Opaque device facts.")
+
+
+@strawberry.input
+class LoginByCodeInput:
+    app: str = strawberry.field(description="The app key, as listed by `apps`.")
+    code: str = strawberry.field(description="The code from wx.login (5 minutes, single use).")
+    client: ClientInput
+
+
+@strawberry.type(description="A login: the gateway's own tokens for this account.")
+class LoginSuccess:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+    is_new_account: bool
+    account: Account
+
+
+@strawberry.type(description="A refreshed login: the old refresh token is now spent.")
+class RefreshSuccess:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+    account: Account
+
+
+@strawberry.type
+class LogoutSuccess:
+    revoked_sessions: int
+
+
+LoginByCodeResult = Annotated[
+    LoginSuccess
+    | InvalidInputError
+    | UnknownAppError
+    | CodeRejectedError
+    | LoginBlockedError
+    | RateLimitedError
+    | UpstreamError,
+    strawberry.union("LoginByCodeResult"),
+]
+RefreshTokenResult = Annotated[
+    RefreshSuccess | RefreshTokenError | InvalidInputError, strawberry.union("RefreshTokenResult")
+]
+LogoutResult = Annotated[LogoutSuccess | NotAuthenticatedError, strawberry.union("LogoutResult")]
+
+_MAX_CLIENT_FIELD = {"platform": 32, "channel": 64, "device_param": 512}
+
+
+def client_info(info: Info, client: ClientInput | None) -> ClientInfo:
+    if client is None:
+        return info.context.client("unknown", None, None)
+    for name, limit in _MAX_CLIENT_FIELD.items():
+        value = getattr(client, name)
+        if value is not None and len(value) > limit:
+            raise invalid_input(f"client.{name}", f"client.{name} is longer than {limit}.")
+    if not client.platform.strip():
+        raise invalid_input("client.platform", "client.platform must not be empty.")
+    return info.context.client(client.platform, client.channel, client.device_param)
+
+
+class _TokenFields(TypedDict):
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+    account: Account
+
+
+async def _tokens(info: Info, issued: IssuedTokens) -> _TokenFields:
+    return {
+        "access_token": issued.access_token,
+        "refresh_token": issued.refresh_token,
+        "expires_at": issued.expires_at,
+        "refresh_expires_at": issued.refresh_expires_at,
+        "account": await load_account(info, issued.account_id),
+    }
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Silent login with a wx.login code.")
+    async def login_by_code(self, info: Info, input: LoginByCodeInput) -> LoginByCodeResult:
+        try:
+            client = client_info(info, input.client)
+            outcome = await info.context.services.wechat_login.login_by_code(
+                input.app, input.code, client
+            )
+        except GatewayError as exc:
+            return to_error(exc)  # type: ignore[return-value]
+        fields = await _tokens(info, outcome.tokens)
+        return LoginSuccess(is_new_account=outcome.is_new_account, **fields)
+
+    @strawberry.mutation(description="Trade a refresh token for new tokens (rotation).")
+    async def refresh_token(
+        self, info: Info, refresh_token: str, client: ClientInput | None = None
+    ) -> RefreshTokenResult:
+        try:
+            if not refresh_token or len(refresh_token) > 128:
+                raise invalid_input("refreshToken", "refreshToken is empty or too long.")
+            issued = await info.context.services.sessions.refresh(
+                refresh_token, client_info(info, client)
+            )
+        except GatewayError as exc:
+            return to_error(exc)  # type: ignore[return-value]
+        return RefreshSuccess(**await _tokens(info, issued))
+
+    @strawberry.mutation(description="End this login session, or every session of the account.")
+    async def logout(
+        self, info: Info, everywhere: bool = False, client: ClientInput | None = None
+    ) -> LogoutResult:
+        viewer = await info.context.viewer()
+        if viewer is None:
+            return not_authenticated()
+        try:
+            count = await info.context.services.sessions.logout(
+                viewer, everywhere, client_info(info, client)
+            )
+        except GatewayError as exc:
+            return to_error(exc)  # type: ignore[return-value]
+        return LogoutSuccess(revoked_sessions=count)

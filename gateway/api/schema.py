@@ -1,0 +1,65 @@
+"""The schema and its guards: caches, depth/alias/token limits, masked unexpected errors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from gateway.api.mutations import Mutation
+from gateway.api.queries import Query
+from gateway.config import Settings
+
+log = logging.getLogger("gateway.api")
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    """Mask what came from a resolver crash; keep GraphQL's own (validation) errors."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return True
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    return _schema(settings.max_query_depth, settings.max_aliases, settings.introspection)
+
+
+@functools.cache
+def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry.Schema:
+    """Cached: strawberry's relay fields may only be bound into one schema per process."""
+    extensions: list[Any] = [
+        MaxTokensLimiter(max_token_count=2000),
+        ParserCache(maxsize=512),
+        ValidationCache(maxsize=512),
+        QueryDepthLimiter(max_depth=max_depth),
+        MaxAliasesLimiter(max_alias_count=max_aliases),
+        MaskErrors(should_mask_error=_is_unexpected, error_message="Internal server error."),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection())
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def export_sdl() -> str:
+    return build_schema(Settings(introspection=True)).as_str() + "\n"

@@ -1,0 +1,135 @@
+"""GraphQL object types: built from domain read models, never from ORM rows.
+
+No type here carries a raw openid or unionid: frontends see opaque ids and app names only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+from strawberry import relay
+
+from gateway.accounts.views import AccountView, IdentityView
+from gateway.api.context import Context
+from gateway.config import AppConfig
+from gateway.store.models import IdentityKind as DomainKind
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.enum
+class AppKind(Enum):
+    MINIPROGRAM = "miniprogram"
+    OFFICIAL_ACCOUNT = "official_account"
+    WEBSITE = "website"
+    MOBILE_APP = "mobile_app"
+
+
+@strawberry.enum
+class IdentityKind(Enum):
+    WECHAT_OPENID = "wechat_openid"
+    WECHAT_UNIONID = "wechat_unionid"
+    USERNAME = "username"
+    PHONE = "phone"
+
+
+@strawberry.type(description="A WeChat application served by this gateway.")
+class App:
+    key: str = strawberry.field(description="The name clients send as `app`.")
+    kind: AppKind
+    name: str
+
+    @classmethod
+    def from_config(cls, app: AppConfig) -> App:
+        return cls(key=app.key, kind=AppKind(app.kind.value), name=app.name)
+
+
+@strawberry.type(description="One way to reach an account; its raw identifier is never shown.")
+class Identity(relay.Node):
+    id: relay.NodeID[str]
+    kind: IdentityKind
+    linked_at: datetime
+    app_key: strawberry.Private[str | None]
+    label_source: strawberry.Private[str]
+
+    @strawberry.field(description="The app this identity was linked through, when there is one.")
+    def app(self, info: Info) -> App | None:
+        config = info.context.services.config.app(self.app_key) if self.app_key else None
+        return App.from_config(config) if config else None
+
+    @strawberry.field(description="Something a person recognises: a username or a masked phone.")
+    def label(self) -> str | None:
+        return self.label_source or None
+
+    @classmethod
+    def from_view(cls, view: IdentityView) -> Identity:
+        return cls(
+            id=str(view.id),
+            kind=IdentityKind(view.kind.value),
+            linked_at=view.created_at,
+            app_key=view.app_key,
+            label_source=_label(view),
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Identity | None]:
+        viewer = await info.context.viewer()
+        if viewer is None:
+            return [None for _ in node_ids]
+        mine = await info.context.loaders.identities.load(viewer.account_id)
+        by_id = {str(i.id): cls.from_view(i) for i in mine}
+        return [by_id.get(n) for n in node_ids]
+
+
+def _label(view: IdentityView) -> str:
+    if view.kind == DomainKind.USERNAME:
+        return view.subject
+    if view.kind == DomainKind.PHONE and len(view.subject) >= 7:
+        return f"{view.subject[:3]}****{view.subject[-4:]}"
+    return ""
+
+
+@strawberry.type(description="A person: every identity linked to it resolves here.")
+class Account(relay.Node):
+    id: relay.NodeID[str]
+    status: str
+    created_at: datetime
+
+    @strawberry.field
+    async def identities(self, info: Info) -> list[Identity]:
+        views = await info.context.loaders.identities.load(uuid.UUID(self.id))
+        return [Identity.from_view(v) for v in views]
+
+    @classmethod
+    def from_view(cls, view: AccountView) -> Account:
+        return cls(id=str(view.id), status=view.status, created_at=view.created_at)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Account | None]:
+        """Frontends may only fetch their own account by id."""
+        viewer = await info.context.viewer()
+        own = str(viewer.account_id) if viewer else None
+        result: list[Account | None] = []
+        for node_id in node_ids:
+            view = (
+                await info.context.loaders.accounts.load(viewer.account_id)
+                if (viewer and node_id == own)
+                else None
+            )
+            result.append(cls.from_view(view) if view else None)
+        return result
+
+
+async def load_account(info: Info, account_id: uuid.UUID) -> Account:
+    view = await info.context.loaders.accounts.load(account_id)
+    if view is None:
+        raise LookupError("account vanished")
+    return Account.from_view(view)

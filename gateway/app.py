@@ -1,0 +1,108 @@
+"""The ASGI application, assembled explicitly: routes, middleware, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from gateway import sandbox_routes
+from gateway.api.http import GatewayGraphQL
+from gateway.api.schema import build_schema
+from gateway.bootstrap import Services, services
+from gateway.config import GatewayConfig, load_config
+from gateway.limits import BodySizeLimit
+from gateway.store import migrate
+from gateway.wechat.sandbox import create_sandbox_app
+
+log = logging.getLogger("gateway")
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers and its schema is at the migrations' head."""
+    svc: Services = request.app.state.services
+    try:
+        await asyncio.wait_for(svc.db.ping(), timeout=2.0)
+        current = await migrate.current_revision(svc.db.engine)
+    except Exception as exc:
+        return JSONResponse(
+            {"status": "unavailable", "reason": f"database: {type(exc).__name__}"}, status_code=503
+        )
+    if current != migrate.head_revision():
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "reason": "database schema is not at head: run `gateway migrate`",
+            },
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok"})
+
+
+async def jwks(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    return JSONResponse(
+        svc.secrets.signing_keys.public_jwks(), headers={"cache-control": "public, max-age=300"}
+    )
+
+
+def create_app(
+    config: GatewayConfig | None = None,
+    *,
+    http: httpx.AsyncClient | None = None,
+    auto_migrate: bool | None = None,
+) -> Starlette:
+    """``auto_migrate`` defaults to on for the embedded SQLite file, off for a real database."""
+    config = config or load_config()
+    emulator = create_sandbox_app(sandbox_routes.emulated_apps(config)) if config.sandbox else None
+    migrate_now = config.embedded_database if auto_migrate is None else auto_migrate
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if migrate_now:
+            await asyncio.to_thread(migrate.upgrade, config.database_url)
+        async with services(config, sandbox=emulator, http=http) as svc:
+            app.state.services = svc
+            _announce(config)
+            yield
+
+    routes: list[BaseRoute] = [
+        Route(
+            "/graphql",
+            GatewayGraphQL(schema=build_schema(config.settings)),
+            methods=["GET", "POST"],
+        ),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/.well-known/jwks.json", jwks),
+    ]
+    if emulator is not None:
+        routes += [*sandbox_routes.routes(), Mount("/sandbox/wechat", app=emulator)]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes)],
+        lifespan=lifespan,
+    )
+
+
+def _announce(config: GatewayConfig) -> None:
+    if config.sandbox:
+        log.warning(
+            "SANDBOX MODE: no apps configured (GATEWAY_CONFIG unset), so WeChat is emulated "
+            "in-process with demo apps %s. Never use this for real users.",
+            ", ".join(a.key for a in config.apps),
+        )
+    else:
+        log.info("serving %d app(s) against %s", len(config.apps), config.wechat_api_base)

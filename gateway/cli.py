@@ -1,0 +1,136 @@
+"""``gateway``: run the server, migrate the database, manage keys, export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+
+DESCRIPTION = """\
+Identity gateway for the WeChat ecosystem (GraphQL at /graphql).
+
+With no configuration it runs in SANDBOX MODE: a SQLite file in the current directory and an
+emulated WeChat with demo apps. Open http://127.0.0.1:8000/graphql, mint a code with
+  curl -X POST 'http://127.0.0.1:8000/sandbox/code?app=shop-mp&user=alice'
+and send it in the loginByCode mutation.
+
+For real apps set GATEWAY_CONFIG (a TOML file with [[apps]]), and for production
+GATEWAY_DATABASE_URL, GATEWAY_SECRET_KEY and GATEWAY_SIGNING_KEYS (see README.md).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    sub.add_parser("migrate", help="bring the database schema to the latest migration")
+    keys = sub.add_parser("keys", help="manage access-token signing keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_sub.add_parser("rotate", help="add a new signing key; older keys keep verifying")
+    keys_sub.add_parser("show", help="print the public JWKS")
+    sandbox = sub.add_parser("sandbox", help="run only the WeChat emulator (for tests and demos)")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=9000)
+    sandbox.add_argument("--latency-ms", type=float, default=0.0, help="added to every call")
+    schema = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    schema.add_argument("--output", type=Path, help="write to this file instead")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs with secrets
+    try:
+        _run(args)
+    except ConfigError as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "schema":
+        from gateway.api.schema import export_sdl
+
+        if args.output:
+            args.output.write_text(export_sdl(), encoding="utf-8")
+        else:
+            sys.stdout.write(export_sdl())
+    elif args.command == "sandbox":
+        _sandbox(args)
+    else:
+        config = load_config()
+        {"serve": _serve, "migrate": _migrate, "keys": _keys}[args.command](config, args)
+
+
+def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from gateway.keyfiles import load_secrets
+
+    load_secrets(config)  # fail fast, once, before workers start (and create embedded keys)
+    workers = args.workers
+    if config.sandbox and workers > 1:
+        logging.warning("sandbox mode keeps the emulator in one process: using 1 worker")
+        workers = 1
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=workers,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=20,
+        log_level=config.settings.log_level.lower(),
+    )
+
+
+def _migrate(config: GatewayConfig, _: argparse.Namespace) -> None:
+    from gateway.store import migrate
+
+    migrate.upgrade(config.database_url)
+    print(f"database at {migrate.head_revision()}")
+
+
+def _keys(config: GatewayConfig, args: argparse.Namespace) -> None:
+    import json
+
+    from gateway.keyfiles import load_secrets
+    from gateway.sessions.keys import write_keys_file
+
+    secrets = load_secrets(config)
+    if args.keys_command == "rotate":
+        rotated = secrets.signing_keys.rotated()
+        write_keys_file(secrets.signing_keys_path, rotated)
+        print(f"new signing key {rotated.current.kid}; restart or roll the gateway to use it")
+    else:
+        print(json.dumps(secrets.signing_keys.public_jwks(), indent=2))
+
+
+def _sandbox(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from gateway.config import Settings, load_config
+    from gateway.sandbox_routes import emulated_apps
+    from gateway.wechat.sandbox import create_sandbox_app
+
+    settings = Settings()
+    apps = emulated_apps(load_config(settings.model_copy(update={"wechat_api_base": None})))
+    uvicorn.run(
+        create_sandbox_app(apps, latency=args.latency_ms / 1000),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+    )

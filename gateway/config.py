@@ -1,0 +1,217 @@
+"""Settings from the environment and apps from the TOML file named by ``GATEWAY_CONFIG``.
+
+Everything here is validated once at start-up, so that a bad configuration stops the
+process with one line naming the field, and never leaks a secret into that line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
+SANDBOX_WECHAT_API_BASE = "http://wechat-sandbox"
+DEFAULT_SQLITE_FILE = "gateway.db"
+
+
+class ConfigError(Exception):
+    """A configuration fault; its message is one line that names the field and no secret."""
+
+
+class AppKind(StrEnum):
+    MINIPROGRAM = "miniprogram"
+    OFFICIAL_ACCOUNT = "official_account"
+    WEBSITE = "website"
+    MOBILE_APP = "mobile_app"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    key: str
+    kind: AppKind
+    appid: str
+    secret: SecretStr = field(repr=False)
+    platform: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class TokenLifetimes:
+    access_seconds: int = 15 * 60
+    refresh_seconds: int = 30 * 24 * 3600
+
+
+class _AppModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    kind: AppKind
+    appid: str = Field(min_length=1, max_length=64)
+    secret: SecretStr | None = None
+    secret_env: str | None = None
+    platform: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> _AppModel:
+        if self.secret is None and self.secret_env is None:
+            raise ValueError("needs `secret` or `secret_env`")
+        if self.secret_env is not None and self.secret is None:
+            value = os.environ.get(self.secret_env)
+            if not value:
+                raise ValueError(f"environment variable {self.secret_env} is not set")
+            self.secret = SecretStr(value)
+        return self
+
+
+class _TokensModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    access_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    refresh_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600, le=365 * 24 * 3600)
+
+
+class _FileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    apps: list[_AppModel] = Field(default_factory=list)
+    tokens: _TokensModel = Field(default_factory=_TokensModel)
+
+
+class Settings(BaseSettings):
+    """Process settings; every name is ``GATEWAY_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    wechat_api_base: str | None = None
+    config: Path | None = None
+    secret_key: SecretStr | None = None
+    signing_keys: Path | None = None
+    introspection: bool = True
+    code_cache_seconds: float = Field(default=60.0, ge=0, le=300)
+    wechat_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_query_depth: int = Field(default=12, ge=2)
+    max_aliases: int = Field(default=15, ge=1)
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The validated whole: settings, apps and the derived mode."""
+
+    settings: Settings
+    apps: tuple[AppConfig, ...]
+    tokens: TokenLifetimes
+    sandbox: bool
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url or f"sqlite+aiosqlite:///{DEFAULT_SQLITE_FILE}"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.settings.database_url is None
+
+    @property
+    def wechat_api_base(self) -> str:
+        if self.sandbox:
+            return SANDBOX_WECHAT_API_BASE
+        return self.settings.wechat_api_base or DEFAULT_WECHAT_API_BASE
+
+    @property
+    def data_dir(self) -> Path:
+        """Where generated keys live: beside the SQLite file for the embedded default."""
+        url = self.database_url
+        match = re.match(r"^sqlite(?:\+\w+)?:///(.+)$", url)
+        if match and match.group(1) != ":memory:":
+            return Path(match.group(1)).resolve().parent
+        return Path.cwd()
+
+    def app(self, key: str) -> AppConfig | None:
+        return next((a for a in self.apps if a.key == key), None)
+
+
+def _format_error(error: ValidationError, prefix: str) -> str:
+    first = error.errors(include_input=False, include_url=False)[0]
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+    return f"{prefix}{loc}: {first['msg']}"
+
+
+def _read_file(path: Path) -> _FileModel:
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"GATEWAY_CONFIG: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"GATEWAY_CONFIG: {path} is not valid TOML: {exc}") from None
+    try:
+        return _FileModel.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, "GATEWAY_CONFIG")) from None
+
+
+def _check_unique(apps: list[_AppModel]) -> None:
+    for attr in ("key", "appid"):
+        seen: set[str] = set()
+        for index, app in enumerate(apps):
+            value = getattr(app, attr)
+            if value in seen:
+                raise ConfigError(f"GATEWAY_CONFIG.apps[{index}].{attr}: duplicate {value!r}")
+            seen.add(value)
+
+
+def load_config(settings: Settings | None = None) -> GatewayConfig:
+    """Validate settings and the apps file; sandbox mode only when no app is configured."""
+    try:
+        settings = settings or Settings()
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, "GATEWAY")) from None
+    file = _read_file(settings.config) if settings.config else _FileModel()
+    _check_unique(file.apps)
+    apps = tuple(
+        AppConfig(
+            key=a.key,
+            kind=a.kind,
+            appid=a.appid,
+            secret=a.secret or SecretStr(""),
+            platform=a.platform,
+            name=a.name or a.key,
+        )
+        for a in file.apps
+    )
+    if settings.config and not apps:
+        raise ConfigError("GATEWAY_CONFIG.apps: at least one [[apps]] entry is required")
+    tokens = TokenLifetimes(file.tokens.access_ttl_seconds, file.tokens.refresh_ttl_seconds)
+    sandbox = not apps
+    if sandbox and settings.wechat_api_base:
+        raise ConfigError(
+            "GATEWAY_WECHAT_API_BASE: set, but no apps are configured (set GATEWAY_CONFIG)"
+        )
+    if sandbox:
+        apps = sandbox_apps()
+    return GatewayConfig(settings=settings, apps=apps, tokens=tokens, sandbox=sandbox)
+
+
+def sandbox_apps() -> tuple[AppConfig, ...]:
+    """The demo apps: three under one open platform, one outside it."""
+    demo = [
+        ("shop-mp", AppKind.MINIPROGRAM, "wxsandboxshop0001", "demo-platform", "Demo Shop"),
+        ("club-mp", AppKind.MINIPROGRAM, "wxsandboxclub0002", "demo-platform", "Demo Club"),
+        ("news-oa", AppKind.OFFICIAL_ACCOUNT, "wxsandboxnews0003", "demo-platform", "Demo News"),
+        ("solo-mp", AppKind.MINIPROGRAM, "wxsandboxsolo0004", None, "Solo (no platform)"),
+    ]
+    return tuple(
+        AppConfig(key, kind, appid, SecretStr(f"sandbox-secret-{key}"), platform, name)
+        for key, kind, appid, platform, name in demo
+    )

@@ -1,0 +1,1 @@
+"""Login state: signed access tokens, rotating refresh tokens, revocation."""

@@ -1,0 +1,185 @@
+"""Login sessions: start, refresh with rotation and reuse detection, revoke, authenticate."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from gateway.audit import ClientInfo, record
+from gateway.config import TokenLifetimes
+from gateway.errors import GatewayError
+from gateway.sessions.tokens import (
+    AccessClaims,
+    AccessTokens,
+    expiry,
+    hash_refresh_token,
+    new_refresh_token,
+)
+from gateway.store.db import Database
+from gateway.store.models import Account, AccountStatus, LoginSession, RefreshToken, utcnow
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+    account_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The authenticated caller of a request."""
+
+    account_id: uuid.UUID
+    session_id: uuid.UUID
+    app_key: str
+
+
+def _invalid_refresh() -> GatewayError:
+    return GatewayError(
+        "INVALID_REFRESH_TOKEN", "The refresh token is invalid or expired; log in again."
+    )
+
+
+class Sessions:
+    def __init__(self, db: Database, tokens: AccessTokens, lifetimes: TokenLifetimes) -> None:
+        self._db = db
+        self._tokens = tokens
+        self._lifetimes = lifetimes
+
+    async def start(
+        self, s: AsyncSession, account_id: uuid.UUID, app_key: str, client: ClientInfo
+    ) -> IssuedTokens:
+        """Open a login session inside the caller's transaction."""
+        now = utcnow()
+        login = LoginSession(
+            account_id=account_id,
+            app_key=app_key,
+            platform=client.platform,
+            channel=client.channel,
+            device_param=client.device_param,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            created_at=now,
+            last_used_at=now,
+            expires_at=expiry(now, self._lifetimes.refresh_seconds),
+        )
+        s.add(login)
+        await s.flush()
+        return self._issue(s, login, now)
+
+    def _issue(self, s: AsyncSession, login: LoginSession, now: datetime) -> IssuedTokens:
+        refresh, digest = new_refresh_token()
+        s.add(
+            RefreshToken(
+                session_id=login.id, token_hash=digest, created_at=now, expires_at=login.expires_at
+            )
+        )
+        access_expires = min(expiry(now, self._lifetimes.access_seconds), login.expires_at)
+        claims = AccessClaims(login.account_id, login.id, login.app_key, access_expires)
+        return IssuedTokens(
+            access_token=self._tokens.issue(claims, now),
+            refresh_token=refresh,
+            expires_at=access_expires,
+            refresh_expires_at=login.expires_at,
+            account_id=login.account_id,
+            session_id=login.id,
+        )
+
+    async def refresh(self, token: str, client: ClientInfo) -> IssuedTokens:
+        """Rotate: the presented token is spent; a spent token presented again revokes all."""
+        now = utcnow()
+        async with self._db.transaction() as s:
+            digest = hash_refresh_token(token)
+            query = select(RefreshToken).where(col(RefreshToken.token_hash) == digest)
+            row = (await s.execute(query)).scalar_one_or_none()
+            if row is None:
+                raise _invalid_refresh()
+            login = await s.get(LoginSession, row.session_id, with_for_update=True)
+            if login is None or login.revoked_at is not None or login.expires_at <= now:
+                raise _invalid_refresh()
+            spent = await s.execute(
+                update(RefreshToken)
+                .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None))
+                .values(used_at=now)
+            )
+            if spent.rowcount != 1:  # type: ignore[attr-defined]
+                login.revoked_at = now
+                record(
+                    s,
+                    "refresh_reuse",
+                    client,
+                    account_id=login.account_id,
+                    session_id=login.id,
+                    app_key=login.app_key,
+                )
+                reuse = True
+            else:
+                reuse = False
+                login.account_id = await survivor(s, login.account_id)
+                login.last_used_at = now
+                issued = self._issue(s, login, now)
+                record(
+                    s,
+                    "refresh",
+                    client,
+                    account_id=login.account_id,
+                    session_id=login.id,
+                    app_key=login.app_key,
+                )
+        if reuse:
+            raise GatewayError(
+                "REFRESH_TOKEN_REUSED",
+                "This refresh token was already used; the session is revoked.",
+            )
+        return issued
+
+    async def logout(self, viewer: Viewer, everywhere: bool, client: ClientInfo) -> int:
+        now = utcnow()
+        async with self._db.transaction() as s:
+            query = update(LoginSession).where(col(LoginSession.revoked_at).is_(None))
+            if everywhere:
+                query = query.where(col(LoginSession.account_id) == viewer.account_id)
+            else:
+                query = query.where(col(LoginSession.id) == viewer.session_id)
+            result = await s.execute(query.values(revoked_at=now))
+            record(
+                s,
+                "logout",
+                client,
+                account_id=viewer.account_id,
+                session_id=viewer.session_id,
+                app_key=viewer.app_key,
+                everywhere=everywhere,
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def authenticate(self, access_token: str) -> Viewer | None:
+        """Signature first (no I/O), then one primary-key read so revocation is immediate."""
+        claims = self._tokens.verify(access_token)
+        if claims is None:
+            return None
+        async with self._db.reader() as s:
+            login = await s.get(LoginSession, claims.session_id)
+            if login is None or login.revoked_at is not None or login.expires_at <= utcnow():
+                return None
+            account_id = await survivor(s, login.account_id)
+        return Viewer(account_id, login.id, login.app_key)
+
+
+async def survivor(s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:
+    """Follow merge pointers, so tokens of a merged account act as the account it became."""
+    for _ in range(16):
+        account = await s.get(Account, account_id)
+        if account is None or account.status != AccountStatus.MERGED or not account.merged_into_id:
+            return account_id
+        account_id = account.merged_into_id
+    return account_id

@@ -1,0 +1,148 @@
+"""SQLModel tables. Only services import these; the GraphQL layer never sees a row.
+
+Identifiers follow Ory Kratos: every way to reach an account is an ``Identity`` row under one
+unique index ``(kind, scope, subject)``, so "one identity belongs to exactly one account" is a
+database guarantee, not a convention.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    MERGED = "merged"
+
+
+class IdentityKind(StrEnum):
+    WECHAT_OPENID = "wechat_openid"  # scope: appid
+    WECHAT_UNIONID = "wechat_unionid"  # scope: open-platform id
+    USERNAME = "username"  # scope: ""
+    PHONE = "phone"  # scope: ""
+
+
+def _id() -> Any:
+    return Field(default_factory=uuid.uuid4, primary_key=True)
+
+
+def _at() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+
+    id: uuid.UUID = _id()
+    status: str = Field(default=AccountStatus.ACTIVE, max_length=16)
+    merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="accounts.id")
+    created_at: datetime = _at()
+
+
+class Identity(SQLModel, table=True):
+    __tablename__ = "identities"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "scope", "subject", name="uq_identities_kind_scope_subject"),
+    )
+
+    id: uuid.UUID = _id()
+    account_id: uuid.UUID = Field(foreign_key="accounts.id", index=True)
+    kind: str = Field(max_length=24)
+    scope: str = Field(default="", max_length=64)
+    subject: str = Field(max_length=128)
+    app_key: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _at()
+
+
+class WechatSession(SQLModel, table=True):
+    """The latest session_key per (appid, openid), sealed with the gateway's secret key."""
+
+    __tablename__ = "wechat_sessions"
+    __table_args__ = (sa.UniqueConstraint("appid", "openid", name="uq_wechat_sessions_app_openid"),)
+
+    id: uuid.UUID = _id()
+    appid: str = Field(max_length=64)
+    openid: str = Field(max_length=128)
+    session_key_sealed: str = Field(max_length=256)
+    updated_at: datetime = _at()
+
+
+class LoginSession(SQLModel, table=True):
+    """What the gateway issued, with the client facts risk control needs."""
+
+    __tablename__ = "login_sessions"
+
+    id: uuid.UUID = _id()
+    account_id: uuid.UUID = Field(foreign_key="accounts.id", index=True)
+    app_key: str = Field(max_length=64)
+    platform: str = Field(max_length=32)
+    channel: str | None = Field(default=None, max_length=64)
+    device_param: str | None = Field(default=None, max_length=512)
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    created_at: datetime = _at()
+    last_used_at: datetime = _at()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RefreshToken(SQLModel, table=True):
+    """Refresh tokens by SHA-256 only: they carry 256 random bits, so no slow hash is needed."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: uuid.UUID = _id()
+    session_id: uuid.UUID = Field(foreign_key="login_sessions.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _at()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, from where; never a secret, token or raw identifier."""
+
+    __tablename__ = "audit_events"
+
+    id: uuid.UUID = _id()
+    kind: str = Field(max_length=32, index=True)
+    account_id: uuid.UUID | None = Field(default=None, index=True)
+    session_id: uuid.UUID | None = Field(default=None)
+    app_key: str | None = Field(default=None, max_length=64)
+    platform: str | None = Field(default=None, max_length=32)
+    channel: str | None = Field(default=None, max_length=64)
+    device_param: str | None = Field(default=None, max_length=512)
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = _at()

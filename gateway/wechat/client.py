@@ -1,0 +1,154 @@
+"""The gateway's only door to WeChat: one shared ``httpx.AsyncClient``, typed answers.
+
+Secrets and codes travel only in the query string sent to WeChat; nothing here logs a URL
+(the ``httpx`` logger is held at WARNING by the app for the same reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gateway.config import AppConfig
+from gateway.wechat.errors import WeChatError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CodeSession:
+    """What a login code is worth: who the user is, and the key to their open data."""
+
+    openid: str
+    unionid: str | None
+    session_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OAuthGrant:
+    """The answer of ``sns/oauth2/access_token`` (official accounts, websites, apps)."""
+
+    openid: str
+    unionid: str | None
+    scope: str
+    is_snapshot_user: bool
+    access_token: str = field(repr=False)
+
+
+def default_timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=min(seconds, 2.0))
+
+
+class WeChatClient:
+    def __init__(self, http: httpx.AsyncClient, *, attempts: int = 3, backoff: float = 0.1) -> None:
+        self._http = http
+        self._attempts = attempts
+        self._backoff = backoff
+
+    async def code2session(self, app: AppConfig, code: str) -> CodeSession:
+        body = await self._call(
+            "GET",
+            "/sns/jscode2session",
+            params={
+                "appid": app.appid,
+                "secret": app.secret.get_secret_value(),
+                "js_code": code,
+                "grant_type": "authorization_code",
+            },
+        )
+        return CodeSession(
+            openid=_required_str(body, "openid"),
+            unionid=_optional_str(body, "unionid"),
+            session_key=_session_key(body),
+        )
+
+    async def oauth2_access_token(self, app: AppConfig, code: str) -> OAuthGrant:
+        body = await self._call(
+            "GET",
+            "/sns/oauth2/access_token",
+            params={
+                "appid": app.appid,
+                "secret": app.secret.get_secret_value(),
+                "code": code,
+                "grant_type": "authorization_code",
+            },
+        )
+        return OAuthGrant(
+            openid=_required_str(body, "openid"),
+            unionid=_optional_str(body, "unionid"),
+            scope=_optional_str(body, "scope") or "",
+            is_snapshot_user=body.get("is_snapshotuser") == 1,
+            access_token=_required_str(body, "access_token"),
+        )
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One logical call: bounded retries with jittered backoff, only for what may be retried."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await self._once(method, path, **kwargs)
+            except WeChatError as exc:
+                if not exc.retryable or attempt == self._attempts:
+                    raise
+                log.warning("wechat %s failed (%s), attempt %d", path, exc.code, attempt)
+            await asyncio.sleep(self._backoff * 2 ** (attempt - 1) * (0.5 + random.random()))  # noqa: S311
+        raise AssertionError("unreachable")
+
+    async def _once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise WeChatError.unavailable("timeout") from None
+        except httpx.TransportError as exc:
+            raise WeChatError.unavailable(type(exc).__name__) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise WeChatError.unavailable(f"HTTP {response.status_code}")
+        return _parse(response)
+
+
+def _parse(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code != 200:
+        raise WeChatError.malformed(f"HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise WeChatError.malformed("not JSON") from None
+    if not isinstance(body, dict):
+        raise WeChatError.malformed("not a JSON object")
+    errcode = body.get("errcode", 0)
+    if not isinstance(errcode, int):
+        raise WeChatError.malformed("errcode is not a number")
+    if errcode != 0:
+        raise WeChatError.from_errcode(errcode)
+    return body
+
+
+def _required_str(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or len(value) > 512:
+        raise WeChatError.malformed(f"missing {name}")
+    return value
+
+
+def _optional_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > 512:
+        raise WeChatError.malformed(f"bad {name}")
+    return value
+
+
+def _session_key(body: dict[str, Any]) -> str:
+    value = _required_str(body, "session_key")
+    try:
+        if len(base64.b64decode(value, validate=True)) != 16:
+            raise WeChatError.malformed("session_key is not 16 bytes")
+    except ValueError:
+        raise WeChatError.malformed("session_key is not base64") from None
+    return value
