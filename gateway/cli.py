@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs with secrets
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         _run(args)
     except ConfigError as exc:
