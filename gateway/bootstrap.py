@@ -9,14 +9,17 @@ from dataclasses import dataclass
 import httpx
 from starlette.types import ASGIApp
 
-from gateway.accounts.wechat_login import WechatLogin
+from gateway.accounts.miniprogram import MiniProgramSessions
+from gateway.accounts.wechat_login import WechatFacts, WechatLogin
 from gateway.config import GatewayConfig
 from gateway.keyfiles import Secrets, load_secrets
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import AccessTokens
 from gateway.store.db import Database, create_engine
 from gateway.store.secretbox import SecretBox
-from gateway.wechat.client import CodeSession, WeChatClient, default_timeout
+from gateway.wechat.app_token import AppTokens
+from gateway.wechat.client import WeChatClient, default_timeout
+from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.singleflight import SingleFlight
 
 ISSUER = "wechat-identity-gateway"
@@ -31,6 +34,9 @@ class Services:
     wechat: WeChatClient
     sessions: Sessions
     wechat_login: WechatLogin
+    oauth_states: OAuthStates
+    app_tokens: AppTokens
+    miniprogram: MiniProgramSessions
 
 
 def _http_client(config: GatewayConfig, sandbox: ASGIApp | None) -> httpx.AsyncClient:
@@ -55,15 +61,15 @@ async def services(
     try:
         wechat = WeChatClient(client)
         sessions = Sessions(db, AccessTokens(secrets.signing_keys, ISSUER), config.tokens)
-        login = WechatLogin(
-            config,
-            db,
-            wechat,
-            SingleFlight[CodeSession](config.settings.code_cache_seconds),
-            sessions,
-            SecretBox(secrets.secret_key),
+        box = SecretBox(secrets.secret_key)
+        states = OAuthStates(secrets.secret_key)
+        exchanges = SingleFlight[WechatFacts](config.settings.code_cache_seconds)
+        login = WechatLogin(config, db, wechat, exchanges, sessions, box, states)
+        app_tokens = AppTokens(wechat)
+        miniprogram = MiniProgramSessions(config, db, wechat, app_tokens, box, login)
+        yield Services(
+            config, secrets, db, client, wechat, sessions, login, states, app_tokens, miniprogram
         )
-        yield Services(config, secrets, db, client, wechat, sessions, login)
     finally:
         if http is None:
             await client.aclose()

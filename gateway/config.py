@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     wechat_api_base: str | None = None
+    wechat_open_base: str = "https://open.weixin.qq.com"
     config: Path | None = None
     secret_key: SecretStr | None = None
     signing_keys: Path | None = None

@@ -8,6 +8,7 @@ find by identifiers, then sign in or create, then add newly seen identifiers).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
@@ -32,6 +33,10 @@ class Resolution:
     account_id: uuid.UUID
     is_new: bool
     new_identities: tuple[IdentityKey, ...] = ()
+    merged: bool = False
+
+
+Merger = Callable[[set[uuid.UUID]], Awaitable[uuid.UUID]]
 
 
 class AccountConflict(Exception):
@@ -56,24 +61,57 @@ async def find(session: AsyncSession, keys: list[IdentityKey]) -> dict[IdentityK
 
 
 async def find_or_create(
-    session: AsyncSession, keys: list[IdentityKey], app_key: str | None
+    session: AsyncSession,
+    keys: list[IdentityKey],
+    app_key: str | None,
+    *,
+    merge: Merger | None = None,
 ) -> Resolution:
-    """Resolve ``keys`` to one account, creating it or attaching missing keys as needed."""
+    """Resolve ``keys`` to one account, creating it or attaching missing keys as needed.
+
+    When the keys already belong to several accounts, ``merge`` (if given: the caller holds
+    proof they are one person) folds them into one; without it that is an ``AccountConflict``.
+    """
+    merged = False
     for _ in range(_ATTEMPTS):
         found = await find(session, keys)
         owners = {identity.account_id for identity in found.values()}
         if len(owners) > 1:
-            raise AccountConflict(owners)
+            if merge is None:
+                raise AccountConflict(owners)
+            await merge(owners)
+            merged = True
+            continue
         missing = [k for k in keys if k not in found]
         try:
             if not owners:
-                return Resolution(await _create(session, keys, app_key), True, tuple(keys))
+                account_id = await _create(session, keys, app_key)
+                return Resolution(account_id, True, tuple(keys))
             (owner,) = owners
             if missing:
                 await _attach(session, owner, missing, app_key)
-            return Resolution(owner, False, tuple(missing))
+            return Resolution(owner, False, tuple(missing), merged)
         except IntegrityError:
             continue  # a concurrent request won the race: read again what it wrote
+    raise RuntimeError("identity race did not settle")
+
+
+async def link(
+    session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
+) -> tuple[IdentityKey, ...]:
+    """Attach ``keys`` to ``account_id``; a key owned by another account is a conflict."""
+    for _ in range(_ATTEMPTS):
+        found = await find(session, keys)
+        others = {i.account_id for i in found.values()} - {account_id}
+        if others:
+            raise AccountConflict(others | {account_id})
+        missing = [k for k in keys if k not in found]
+        try:
+            if missing:
+                await _attach(session, account_id, missing, app_key)
+            return tuple(missing)
+        except IntegrityError:
+            continue
     raise RuntimeError("identity race did not settle")
 
 

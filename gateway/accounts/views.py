@@ -21,6 +21,8 @@ class AccountView:
     status: str
     created_at: datetime
     merged_into_id: uuid.UUID | None
+    nickname: str | None
+    avatar_url: str | None
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,10 @@ class IdentityView:
 async def accounts_by_id(db: Database, ids: Sequence[uuid.UUID]) -> list[AccountView | None]:
     async with db.reader() as s:
         rows = (await s.execute(select(Account).where(col(Account.id).in_(ids)))).scalars().all()
-    found = {r.id: AccountView(r.id, r.status, r.created_at, r.merged_into_id) for r in rows}
+    found = {
+        r.id: AccountView(r.id, r.status, r.created_at, r.merged_into_id, r.nickname, r.avatar_url)
+        for r in rows
+    }
     return [found.get(i) for i in ids]
 
 

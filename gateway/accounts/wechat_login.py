@@ -1,11 +1,13 @@
-"""Login by WeChat code: exchange at WeChat, resolve the account, open a login session."""
+"""Login by WeChat code, for every kind of app: exchange at WeChat, resolve the account (unionid
+first, then openid; merging accounts the unionid proves to be one person), open a session.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -13,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.accounts import graph
 from gateway.accounts.graph import IdentityKey
+from gateway.accounts.merge import merge_accounts
+from gateway.accounts.profile import keep_profile
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
 from gateway.errors import GatewayError, invalid_input
@@ -20,23 +24,48 @@ from gateway.sessions.service import IssuedTokens, Sessions
 from gateway.store.db import Database
 from gateway.store.models import IdentityKind, WechatSession, utcnow
 from gateway.store.secretbox import SecretBox
-from gateway.wechat.client import CodeSession, WeChatClient
+from gateway.wechat.client import WeChatClient
 from gateway.wechat.errors import WeChatError
+from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.singleflight import SingleFlight, code_key
 
 log = logging.getLogger(__name__)
 _CODE = re.compile(r"^[\x21-\x7e]{1,128}$")
+_PROFILE_SCOPES = frozenset({"snsapi_userinfo", "snsapi_login"})
+_STATE_KINDS = frozenset({AppKind.OFFICIAL_ACCOUNT, AppKind.WEBSITE})
+
+
+@dataclass(frozen=True)
+class WechatFacts:
+    """What one code told us about the user, whatever the door."""
+
+    openid: str
+    unionid: str | None
+    snapshot: bool = False
+    nickname: str | None = None
+    avatar_url: str | None = None
+    session_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
 class LoginOutcome:
     tokens: IssuedTokens
     is_new_account: bool
+    merged: bool = False
 
 
 def _remember(exc: Exception) -> bool:
     """WeChat's verdict on a code is final; a transient failure is not."""
     return isinstance(exc, WeChatError) and not exc.retryable
+
+
+def identity_keys(app: AppConfig, facts: WechatFacts) -> list[IdentityKey]:
+    """Unionid first: it is what joins the doors of one open platform."""
+    keys = []
+    if facts.unionid and app.platform:
+        keys.append(IdentityKey(IdentityKind.WECHAT_UNIONID, app.platform, facts.unionid))
+    keys.append(IdentityKey(IdentityKind.WECHAT_OPENID, app.appid, facts.openid))
+    return keys
 
 
 class WechatLogin:
@@ -45,9 +74,10 @@ class WechatLogin:
         config: GatewayConfig,
         db: Database,
         wechat: WeChatClient,
-        exchanges: SingleFlight[CodeSession],
+        exchanges: SingleFlight[WechatFacts],
         sessions: Sessions,
         box: SecretBox,
+        states: OAuthStates,
     ) -> None:
         self._config = config
         self._db = db
@@ -55,6 +85,7 @@ class WechatLogin:
         self._exchanges = exchanges
         self._sessions = sessions
         self._box = box
+        self._states = states
 
     def app(self, key: str) -> AppConfig:
         app = self._config.app(key)
@@ -64,35 +95,60 @@ class WechatLogin:
             )
         return app
 
-    async def login_by_code(self, app_key: str, code: str, client: ClientInfo) -> LoginOutcome:
+    async def login_by_code(
+        self, app_key: str, code: str, client: ClientInfo, state: str | None = None
+    ) -> LoginOutcome:
         app = self.app(app_key)
         if not _CODE.match(code):
             raise invalid_input("code", "The code must be 1 to 128 printable ASCII characters.")
-        if app.kind != AppKind.MINIPROGRAM:
-            raise GatewayError(
-                "UNSUPPORTED_APP_KIND",
-                f"App {app.key!r} is a {app.kind}; only mini-programs log in by "
-                "code in this version.",
-                field="app",
-            )
+        if app.kind in _STATE_KINDS:
+            self._states.verify(app, state)
         try:
-            exchange = await self._exchanges.run(
-                code_key(app.appid, code), lambda: self._wechat.code2session(app, code), _remember
-            )
-        except WeChatError as exc:
+            facts = await self.exchange(app, code)
+            if facts.snapshot:
+                raise GatewayError(
+                    "SNAPSHOT_USER",
+                    "This is a WeChat snapshot-page visitor: ask "
+                    "the user to open the page in WeChat to log in.",
+                )
+        except GatewayError as exc:
             await self._record_failure(app, client, exc)
             raise
-        return await self._sign_in(app, exchange, client)
+        return await self._sign_in(app, facts, client)
+
+    async def exchange(self, app: AppConfig, code: str) -> WechatFacts:
+        """One upstream exchange per (app, code), however often the client sends it."""
+        return await self._exchanges.run(
+            code_key(app.appid, code), lambda: self._exchange_once(app, code), _remember
+        )
+
+    async def _exchange_once(self, app: AppConfig, code: str) -> WechatFacts:
+        if app.kind == AppKind.MINIPROGRAM:
+            session = await self._wechat.code2session(app, code)
+            return WechatFacts(session.openid, session.unionid, session_key=session.session_key)
+        grant = await self._wechat.oauth2_access_token(app, code)
+        if grant.is_snapshot_user:
+            return WechatFacts(grant.openid, None, snapshot=True)
+        if grant.scope not in _PROFILE_SCOPES:
+            return WechatFacts(grant.openid, grant.unionid)
+        try:
+            profile = await self._wechat.userinfo(grant)
+        except WeChatError as exc:  # the login stands without a profile
+            log.warning("wechat userinfo failed app=%s code=%s", app.key, exc.code)
+            return WechatFacts(grant.openid, grant.unionid)
+        return WechatFacts(
+            grant.openid,
+            grant.unionid or profile.unionid,
+            nickname=profile.nickname,
+            avatar_url=profile.avatar_url,
+        )
 
     async def _sign_in(
-        self, app: AppConfig, exchange: CodeSession, client: ClientInfo
+        self, app: AppConfig, facts: WechatFacts, client: ClientInfo
     ) -> LoginOutcome:
-        keys = [IdentityKey(IdentityKind.WECHAT_OPENID, app.appid, exchange.openid)]
-        if exchange.unionid and app.platform:
-            keys.append(IdentityKey(IdentityKind.WECHAT_UNIONID, app.platform, exchange.unionid))
         async with self._db.transaction() as s:
-            resolution = await graph.find_or_create(s, keys, app.key)
-            await self._keep_session_key(s, app, exchange)
+            resolution = await self.resolve(s, app, facts, client)
+            await keep_profile(s, resolution.account_id, facts.nickname, facts.avatar_url)
             tokens = await self._sessions.start(s, resolution.account_id, app.key, client)
             record(
                 s,
@@ -101,40 +157,55 @@ class WechatLogin:
                 account_id=resolution.account_id,
                 session_id=tokens.session_id,
                 app_key=app.key,
-                door="wechat_code",
+                door=f"wechat_{app.kind}",
                 linked=[k.kind.value for k in resolution.new_identities],
             )
-        return LoginOutcome(tokens, resolution.is_new)
+        return LoginOutcome(tokens, resolution.is_new, resolution.merged)
+
+    async def resolve(
+        self, s: AsyncSession, app: AppConfig, facts: WechatFacts, client: ClientInfo | None
+    ) -> graph.Resolution:
+        """Find or create the account; a unionid WeChat vouches for may merge accounts."""
+
+        async def merge(owners: set[uuid.UUID]) -> uuid.UUID:
+            return await merge_accounts(s, owners, reason="unionid", client=client, app_key=app.key)
+
+        resolution = await graph.find_or_create(s, identity_keys(app, facts), app.key, merge=merge)
+        if facts.session_key:
+            await self._keep_session_key(s, app, facts.openid, facts.session_key)
+        return resolution
 
     async def _keep_session_key(
-        self, s: AsyncSession, app: AppConfig, exchange: CodeSession
+        self, s: AsyncSession, app: AppConfig, openid: str, session_key: str
     ) -> None:
         """Upsert: WeChat may rotate the key at every wx.login, and only the latest decrypts."""
-        sealed = self._box.seal(exchange.session_key, f"{app.appid}:{exchange.openid}")
-        values = {
-            "appid": app.appid,
-            "openid": exchange.openid,
-            "session_key_sealed": sealed,
-            "updated_at": utcnow(),
-        }
+        sealed = self._box.seal(session_key, f"{app.appid}:{openid}")
+        now = utcnow()
         insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
-        stmt = insert(WechatSession).values(id=uuid.uuid4(), **values)
+        stmt = insert(WechatSession).values(
+            id=uuid.uuid4(),
+            appid=app.appid,
+            openid=openid,
+            session_key_sealed=sealed,
+            updated_at=now,
+        )
         await s.execute(
             stmt.on_conflict_do_update(
                 index_elements=["appid", "openid"],
-                set_={"session_key_sealed": sealed, "updated_at": values["updated_at"]},
+                set_={"session_key_sealed": sealed, "updated_at": now},
             )
         )
 
-    async def _record_failure(self, app: AppConfig, client: ClientInfo, exc: WeChatError) -> None:
-        log.info("wechat login refused app=%s code=%s errcode=%s", app.key, exc.code, exc.errcode)
+    async def _record_failure(self, app: AppConfig, client: ClientInfo, exc: GatewayError) -> None:
+        errcode = exc.errcode if isinstance(exc, WeChatError) else None
+        log.info("wechat login refused app=%s code=%s errcode=%s", app.key, exc.code, errcode)
         async with self._db.transaction() as s:
             record(
                 s,
                 "login_failed",
                 client,
                 app_key=app.key,
-                door="wechat_code",
+                door=f"wechat_{app.kind}",
                 reason=exc.code,
-                errcode=exc.errcode,
+                errcode=errcode,
             )

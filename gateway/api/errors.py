@@ -24,6 +24,15 @@ class ErrorCode(Enum):
     NOT_LOGGED_IN = "NOT_LOGGED_IN"
     INVALID_REFRESH_TOKEN = "INVALID_REFRESH_TOKEN"
     REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"
+    INVALID_STATE = "INVALID_STATE"
+    SNAPSHOT_USER = "SNAPSHOT_USER"
+    INVALID_ENCRYPTED_DATA = "INVALID_ENCRYPTED_DATA"
+    WATERMARK_MISMATCH = "WATERMARK_MISMATCH"
+    OPENID_MISMATCH = "OPENID_MISMATCH"
+    SIGNATURE_MISMATCH = "SIGNATURE_MISMATCH"
+    SESSION_EXPIRED = "SESSION_EXPIRED"
+    NO_UNIONID = "NO_UNIONID"
+    PHONE_CONFLICT = "PHONE_CONFLICT"
 
 
 @strawberry.interface(description="An expected failure: branch on `code`, show `message`.")
@@ -72,6 +81,37 @@ class RefreshTokenError(Error):
     pass
 
 
+@strawberry.type(description="A WeChat snapshot-page visitor (fake ids): no account is touched.")
+class SnapshotUserError(Error):
+    pass
+
+
+@strawberry.type(
+    description="The open data does not check out: INVALID_ENCRYPTED_DATA, "
+    "WATERMARK_MISMATCH, OPENID_MISMATCH or SIGNATURE_MISMATCH."
+)
+class OpenDataError(Error):
+    pass
+
+
+@strawberry.type(
+    description="The WeChat session_key rotated (wx.login was called again): "
+    "call wx.login and loginByCode, then retry."
+)
+class SessionExpiredError(Error):
+    pass
+
+
+@strawberry.type(description="WeChat gives this app or user no unionid (no open platform).")
+class NoUnionIdError(Error):
+    pass
+
+
+@strawberry.type(description="The identifier belongs to another account and was not linked.")
+class ConflictError(Error):
+    pass
+
+
 _BY_CODE: dict[str, type[Error]] = {
     "INVALID_INPUT": InvalidInputError,
     "UNKNOWN_APP": UnknownAppError,
@@ -86,6 +126,15 @@ _BY_CODE: dict[str, type[Error]] = {
     "NOT_LOGGED_IN": NotAuthenticatedError,
     "INVALID_REFRESH_TOKEN": RefreshTokenError,
     "REFRESH_TOKEN_REUSED": RefreshTokenError,
+    "INVALID_STATE": InvalidInputError,
+    "SNAPSHOT_USER": SnapshotUserError,
+    "INVALID_ENCRYPTED_DATA": OpenDataError,
+    "WATERMARK_MISMATCH": OpenDataError,
+    "OPENID_MISMATCH": OpenDataError,
+    "SIGNATURE_MISMATCH": OpenDataError,
+    "SESSION_EXPIRED": SessionExpiredError,
+    "NO_UNIONID": NoUnionIdError,
+    "PHONE_CONFLICT": ConflictError,
 }
 
 

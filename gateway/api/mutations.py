@@ -14,6 +14,7 @@ from gateway.api.errors import (
     NotAuthenticatedError,
     RateLimitedError,
     RefreshTokenError,
+    SnapshotUserError,
     UnknownAppError,
     UpstreamError,
     not_authenticated,
@@ -39,6 +40,11 @@ class LoginByCodeInput:
     app: str = strawberry.field(description="The app key, as listed by `apps`.")
     code: str = strawberry.field(description="The code from wx.login (5 minutes, single use).")
     client: ClientInput
+    state: str | None = strawberry.field(
+        default=None,
+        description="Official accounts and websites: the `state` WeChat sent back to your "
+        "redirect URI (made by `authorizationUrl`).",
+    )
 
 
 @strawberry.type(description="A login: the gateway's own tokens for this account.")
@@ -72,7 +78,8 @@ LoginByCodeResult = Annotated[
     | CodeRejectedError
     | LoginBlockedError
     | RateLimitedError
-    | UpstreamError,
+    | UpstreamError
+    | SnapshotUserError,
     strawberry.union("LoginByCodeResult"),
 ]
 RefreshTokenResult = Annotated[
@@ -120,7 +127,7 @@ class Mutation:
         try:
             client = client_info(info, input.client)
             outcome = await info.context.services.wechat_login.login_by_code(
-                input.app, input.code, client
+                input.app, input.code, client, input.state
             )
         except GatewayError as exc:
             return to_error(exc)  # type: ignore[return-value]

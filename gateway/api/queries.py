@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 import strawberry
 from strawberry import relay
 
+from gateway.api.errors import InvalidInputError, UnknownAppError, to_error
 from gateway.api.types import Account, App, Info, load_account
+from gateway.errors import GatewayError
+from gateway.wechat.oauth import authorization_url
+
+
+@strawberry.type(description="Where to send the browser; WeChat returns `code` and `state`.")
+class AuthorizationUrl:
+    url: str
+    state: str
+    expires_at: datetime
+
+
+@strawberry.type(
+    description="Whether the login state (and, for mini-programs, the WeChat "
+    "session_key) is still valid."
+)
+class SessionStatus:
+    valid: bool
+    expires_at: datetime | None
+    app: App | None
+    wechat_session_valid: bool | None = strawberry.field(
+        description="Mini-program sessions: whether WeChat still holds the session_key valid "
+        "(false: call wx.login again before wx.getUserInfo). Null when unknown or not applicable."
+    )
+
+
+AuthorizationUrlResult = Annotated[
+    AuthorizationUrl | InvalidInputError | UnknownAppError,
+    strawberry.union("AuthorizationUrlResult"),
+]
 
 
 @strawberry.type
@@ -24,3 +57,38 @@ class Query:
     @strawberry.field(description="True when this gateway runs against its WeChat sandbox.")
     def sandbox(self, info: Info) -> bool:
         return info.context.services.config.sandbox
+
+    @strawberry.field(
+        description="The WeChat authorization URL for an official account "
+        "(oauth2/authorize) or website (qrconnect), with a fresh signed state."
+    )
+    def authorization_url(
+        self, info: Info, app: str, redirect_uri: str, scope: str | None = None
+    ) -> AuthorizationUrlResult:
+        services = info.context.services
+        try:
+            config = services.wechat_login.app(app)
+            state, expires_at = services.oauth_states.issue(config)
+            url = authorization_url(
+                services.config.settings.wechat_open_base, config, redirect_uri, scope, state
+            )
+        except GatewayError as exc:
+            return to_error(exc)  # type: ignore[return-value]
+        return AuthorizationUrl(url=url, state=state, expires_at=expires_at)
+
+    @strawberry.field(
+        description="Is my login still good? Never an error: `valid: false` means log in again."
+    )
+    async def check_session(self, info: Info) -> SessionStatus:
+        viewer = await info.context.viewer()
+        if viewer is None:
+            return SessionStatus(valid=False, expires_at=None, app=None, wechat_session_valid=None)
+        services = info.context.services
+        check = await services.miniprogram.check_session(viewer)
+        app = services.config.app(viewer.app_key)
+        return SessionStatus(
+            valid=True,
+            expires_at=viewer.expires_at,
+            app=App.from_config(app) if app else None,
+            wechat_session_valid=check.wechat_session_valid,
+        )

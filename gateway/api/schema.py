@@ -18,9 +18,11 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from gateway.api.mutations import Mutation
 from gateway.api.queries import Query
+from gateway.api.wechat_mutations import WechatMutation
 from gateway.config import Settings
 
 log = logging.getLogger("gateway.api")
@@ -55,7 +57,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
         extensions.append(DisableIntrospection())
     return strawberry.Schema(
         query=Query,
-        mutation=Mutation,
+        mutation=merge_types("Mutation", (Mutation, WechatMutation)),
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )

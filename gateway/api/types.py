@@ -100,6 +100,8 @@ class Account(relay.Node):
     id: relay.NodeID[str]
     status: str
     created_at: datetime
+    nickname: str | None  # from WeChat, when the user shared a real one
+    avatar_url: str | None
 
     @strawberry.field
     async def identities(self, info: Info) -> list[Identity]:
@@ -108,7 +110,13 @@ class Account(relay.Node):
 
     @classmethod
     def from_view(cls, view: AccountView) -> Account:
-        return cls(id=str(view.id), status=view.status, created_at=view.created_at)
+        return cls(
+            id=str(view.id),
+            status=view.status,
+            created_at=view.created_at,
+            nickname=view.nickname,
+            avatar_url=view.avatar_url,
+        )
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

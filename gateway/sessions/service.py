@@ -41,6 +41,7 @@ class Viewer:
     account_id: uuid.UUID
     session_id: uuid.UUID
     app_key: str
+    expires_at: datetime
 
 
 def _invalid_refresh() -> GatewayError:
@@ -172,7 +173,7 @@ class Sessions:
             if login is None or login.revoked_at is not None or login.expires_at <= utcnow():
                 return None
             account_id = await survivor(s, login.account_id)
-        return Viewer(account_id, login.id, login.app_key)
+        return Viewer(account_id, login.id, login.app_key, login.expires_at)
 
 
 async def survivor(s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:

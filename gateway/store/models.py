@@ -66,6 +66,8 @@ class Account(SQLModel, table=True):
     id: uuid.UUID = _id()
     status: str = Field(default=AccountStatus.ACTIVE, max_length=16)
     merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="accounts.id")
+    nickname: str | None = Field(default=None, max_length=128)
+    avatar_url: str | None = Field(default=None, max_length=512)
     created_at: datetime = _at()
 
 

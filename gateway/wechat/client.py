@@ -41,6 +41,30 @@ class OAuthGrant:
     access_token: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Profile:
+    nickname: str | None
+    avatar_url: str | None
+    unionid: str | None
+
+
+@dataclass(frozen=True)
+class AppAccessToken:
+    expires_in: int
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    country_code: str
+    pure_number: str
+    watermark_appid: str | None
+
+    @property
+    def e164(self) -> str:
+        return f"+{self.country_code}{self.pure_number}"
+
+
 def default_timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, 2.0))
 
@@ -86,6 +110,71 @@ class WeChatClient:
             is_snapshot_user=body.get("is_snapshotuser") == 1,
             access_token=_required_str(body, "access_token"),
         )
+
+    async def userinfo(self, grant: OAuthGrant) -> Profile:
+        body = await self._call(
+            "GET",
+            "/sns/userinfo",
+            params={"access_token": grant.access_token, "openid": grant.openid, "lang": "zh_CN"},
+        )
+        return Profile(
+            nickname=_optional_str(body, "nickname"),
+            avatar_url=_optional_str(body, "headimgurl"),
+            unionid=_optional_str(body, "unionid"),
+        )
+
+    async def stable_token(self, app: AppConfig, *, force_refresh: bool = False) -> AppAccessToken:
+        body = await self._call(
+            "POST",
+            "/cgi-bin/stable_token",
+            json={
+                "grant_type": "client_credential",
+                "appid": app.appid,
+                "secret": app.secret.get_secret_value(),
+                "force_refresh": force_refresh,
+            },
+        )
+        expires_in = body.get("expires_in")
+        if not isinstance(expires_in, int) or expires_in <= 0:
+            raise WeChatError.malformed("bad expires_in")
+        return AppAccessToken(expires_in=expires_in, value=_required_str(body, "access_token"))
+
+    async def check_session(self, access_token: str, openid: str, signature: str) -> bool:
+        """True when WeChat still holds the signing session_key valid (87009: stale)."""
+        try:
+            await self._call(
+                "GET",
+                "/wxa/checksession",
+                params={
+                    "access_token": access_token,
+                    "openid": openid,
+                    "signature": signature,
+                    "sig_method": "hmac_sha256",
+                },
+            )
+        except WeChatError as exc:
+            if exc.errcode == 87009:
+                return False
+            raise
+        return True
+
+    async def phone_number(self, access_token: str, code: str) -> PhoneNumber:
+        body = await self._call(
+            "POST",
+            "/wxa/business/getuserphonenumber",
+            params={"access_token": access_token},
+            json={"code": code},
+        )
+        info = body.get("phone_info")
+        if not isinstance(info, dict):
+            raise WeChatError.malformed("missing phone_info")
+        watermark = info.get("watermark")
+        appid = watermark.get("appid") if isinstance(watermark, dict) else None
+        pure = _required_str(info, "purePhoneNumber")
+        country = _required_str(info, "countryCode")
+        if not (pure.isdigit() and country.isdigit()):
+            raise WeChatError.malformed("bad phone number")
+        return PhoneNumber(country, pure, appid if isinstance(appid, str) else None)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One logical call: bounded retries with jittered backoff, only for what may be retried."""

@@ -40,7 +40,11 @@ ERRCODES: dict[int, _Meaning] = {
         "APP_MISCONFIGURED", "The gateway's secret for this app is rejected by WeChat."
     ),
     41008: _Meaning("INVALID_CODE", "The code is missing."),
+    48001: _Meaning("UPSTREAM_ERROR", "This scope does not allow reading the user's profile."),
 }
+
+# The app access token was rejected: the owner refreshes it once and the call is retried once.
+STALE_APP_TOKEN = frozenset({40001, 42001})
 
 
 class WeChatError(GatewayError):

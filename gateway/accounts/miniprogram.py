@@ -1,0 +1,256 @@
+"""What a logged-in mini-program user can do with their WeChat session: bind the unionid from
+open data, check whether WeChat still holds the session_key, bind a phone number.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from gateway.accounts import graph
+from gateway.accounts.graph import IdentityKey
+from gateway.accounts.profile import keep_profile
+from gateway.accounts.wechat_login import WechatFacts, WechatLogin
+from gateway.audit import ClientInfo, record
+from gateway.config import AppConfig, AppKind, GatewayConfig
+from gateway.errors import GatewayError, invalid_input
+from gateway.sessions.service import Viewer
+from gateway.store.db import Database
+from gateway.store.models import Identity, IdentityKind, WechatSession
+from gateway.store.secretbox import SealError, SecretBox
+from gateway.wechat import crypto
+from gateway.wechat.app_token import AppTokens
+from gateway.wechat.client import WeChatClient
+from gateway.wechat.errors import WeChatError
+
+log = logging.getLogger(__name__)
+_CODE = re.compile(r"^[\x21-\x7e]{1,128}$")
+_MAX_ENCRYPTED = 16 * 1024
+
+
+def _session_expired() -> GatewayError:
+    return GatewayError(
+        "SESSION_EXPIRED",
+        "The WeChat session changed since your last login "
+        "(wx.login was called again): call wx.login, loginByCode, then retry.",
+    )
+
+
+@dataclass(frozen=True)
+class BindOutcome:
+    account_id: uuid.UUID
+    merged: bool
+    linked: bool
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    wechat_session_valid: bool | None
+
+
+class MiniProgramSessions:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        db: Database,
+        wechat: WeChatClient,
+        app_tokens: AppTokens,
+        box: SecretBox,
+        login: WechatLogin,
+    ) -> None:
+        self._config = config
+        self._db = db
+        self._wechat = wechat
+        self._app_tokens = app_tokens
+        self._box = box
+        self._login = login
+
+    def _app(self, viewer: Viewer) -> AppConfig:
+        app = self._config.app(viewer.app_key)
+        if app is None or app.kind != AppKind.MINIPROGRAM:
+            raise GatewayError(
+                "UNSUPPORTED_APP_KIND",
+                "This needs a login session from a "
+                "mini-program (loginByCode with a mini-program app).",
+                field="app",
+            )
+        return app
+
+    async def _wechat_session(
+        self, s: AsyncSession, app: AppConfig, viewer: Viewer
+    ) -> tuple[str, str]:
+        """The viewer's openid in ``app`` and the latest session_key WeChat gave for it."""
+        query = select(col(Identity.subject)).where(
+            col(Identity.account_id) == viewer.account_id,
+            col(Identity.kind) == IdentityKind.WECHAT_OPENID,
+            col(Identity.scope) == app.appid,
+        )
+        openid = (await s.execute(query)).scalar_one_or_none()
+        if openid is None:
+            raise _session_expired()
+        stored = (
+            await s.execute(
+                select(WechatSession).where(
+                    col(WechatSession.appid) == app.appid, col(WechatSession.openid) == openid
+                )
+            )
+        ).scalar_one_or_none()
+        if stored is None:
+            raise _session_expired()
+        try:
+            return openid, self._box.open(stored.session_key_sealed, f"{app.appid}:{openid}")
+        except SealError:
+            log.error("a stored session_key does not open: was GATEWAY_SECRET_KEY changed?")
+            raise _session_expired() from None
+
+    async def bind_unionid(
+        self,
+        viewer: Viewer,
+        encrypted_data: str,
+        iv: str,
+        raw_data: str | None,
+        signature: str | None,
+        client: ClientInfo,
+    ) -> BindOutcome:
+        app = self._app(viewer)
+        if len(encrypted_data) > _MAX_ENCRYPTED or len(iv) > 64:
+            raise invalid_input("encryptedData", "encryptedData or iv is too long.")
+        if not app.platform:
+            raise GatewayError(
+                "NO_UNIONID",
+                f"App {app.key!r} is not bound to an open platform: WeChat gives it no unionid.",
+            )
+        async with self._db.reader() as s:
+            openid, session_key = await self._wechat_session(s, app, viewer)
+        data = await self._open(app, openid, session_key, encrypted_data, iv)
+        try:
+            crypto.verify_open_data(data, appid=app.appid, openid=openid)
+            if raw_data is not None or signature is not None:
+                crypto.verify_signature(raw_data or "", session_key, signature or "")
+        except crypto.OpenDataError as exc:
+            raise GatewayError(exc.code, _MESSAGES[exc.code]) from None
+        unionid = data.get("unionId")
+        if not isinstance(unionid, str) or not unionid:
+            raise GatewayError("NO_UNIONID", "WeChat gave no unionid for this user.")
+        return await self._link_unionid(app, viewer, openid, unionid, data, client)
+
+    async def _open(
+        self, app: AppConfig, openid: str, session_key: str, encrypted_data: str, iv: str
+    ) -> Mapping[str, object]:
+        try:
+            return crypto.decrypt_open_data(session_key, encrypted_data, iv)
+        except crypto.OpenDataError:
+            if await self._key_is_stale(app, openid, session_key):
+                raise _session_expired() from None
+            raise GatewayError(
+                "INVALID_ENCRYPTED_DATA", _MESSAGES["INVALID_ENCRYPTED_DATA"]
+            ) from None
+
+    async def _key_is_stale(self, app: AppConfig, openid: str, session_key: str) -> bool:
+        """Ask WeChat: a rotated key looks exactly like tampered data from here."""
+        signature = crypto.check_session_signature(session_key)
+        try:
+            return not await self._app_tokens.call(
+                app, lambda token: self._wechat.check_session(token, openid, signature)
+            )
+        except WeChatError as exc:
+            log.warning("checksession failed app=%s code=%s", app.key, exc.code)
+            return False
+
+    async def _link_unionid(
+        self,
+        app: AppConfig,
+        viewer: Viewer,
+        openid: str,
+        unionid: str,
+        data: Mapping[str, object],
+        client: ClientInfo,
+    ) -> BindOutcome:
+        facts = WechatFacts(openid, unionid)
+        async with self._db.transaction() as s:
+            resolution = await self._login.resolve(s, app, facts, client)
+            nickname, avatar = data.get("nickName"), data.get("avatarUrl")
+            await keep_profile(
+                s,
+                resolution.account_id,
+                nickname if isinstance(nickname, str) else None,
+                avatar if isinstance(avatar, str) else None,
+            )
+            record(
+                s,
+                "bind_unionid",
+                client,
+                account_id=resolution.account_id,
+                session_id=viewer.session_id,
+                app_key=app.key,
+                merged=resolution.merged,
+                linked=bool(resolution.new_identities),
+            )
+        return BindOutcome(
+            resolution.account_id, resolution.merged, bool(resolution.new_identities)
+        )
+
+    async def check_session(self, viewer: Viewer) -> SessionCheck:
+        app = self._config.app(viewer.app_key)
+        if app is None or app.kind != AppKind.MINIPROGRAM:
+            return SessionCheck(None)
+        try:
+            async with self._db.reader() as s:
+                openid, session_key = await self._wechat_session(s, app, viewer)
+        except GatewayError:
+            return SessionCheck(False)
+        signature = crypto.check_session_signature(session_key)
+        try:
+            valid = await self._app_tokens.call(
+                app, lambda token: self._wechat.check_session(token, openid, signature)
+            )
+        except WeChatError as exc:
+            log.warning("checksession failed app=%s code=%s", app.key, exc.code)
+            return SessionCheck(None)
+        return SessionCheck(valid)
+
+    async def bind_phone(self, viewer: Viewer, code: str, client: ClientInfo) -> bool:
+        """True when the phone was newly linked; a phone on another account is a conflict."""
+        app = self._app(viewer)
+        if not _CODE.match(code):
+            raise invalid_input("code", "The code must be 1 to 128 printable ASCII characters.")
+        phone = await self._app_tokens.call(
+            app, lambda token: self._wechat.phone_number(token, code)
+        )
+        if phone.watermark_appid and phone.watermark_appid != app.appid:
+            raise GatewayError("WATERMARK_MISMATCH", _MESSAGES["WATERMARK_MISMATCH"])
+        key = IdentityKey(IdentityKind.PHONE, "", phone.e164)
+        async with self._db.transaction() as s:
+            try:
+                added = await graph.link(s, viewer.account_id, [key], app.key)
+            except graph.AccountConflict:
+                raise GatewayError(
+                    "PHONE_CONFLICT",
+                    "This phone number belongs to another account; it was not linked.",
+                ) from None
+            record(
+                s,
+                "bind_phone",
+                client,
+                account_id=viewer.account_id,
+                session_id=viewer.session_id,
+                app_key=app.key,
+                linked=bool(added),
+            )
+        return bool(added)
+
+
+_MESSAGES = {
+    "INVALID_ENCRYPTED_DATA": "encryptedData/iv do not decrypt with this session: send the data "
+    "wx.getUserInfo gave after your latest loginByCode, unmodified.",
+    "WATERMARK_MISMATCH": "The data was made for another app (watermark appid differs).",
+    "OPENID_MISMATCH": "The data belongs to another WeChat user than this session's.",
+    "SIGNATURE_MISMATCH": "signature does not match sha1(rawData + session_key).",
+}

@@ -1,0 +1,37 @@
+"""The display profile WeChat gives (nickname, avatar), kept only when it is real.
+
+Since 2021 ``wx.getUserInfo`` and some OAuth flows answer an anonymous profile ("微信用户" and a
+grey avatar): that must never overwrite a real one.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from gateway.store.models import Account
+
+ANONYMOUS_NICKNAMES = frozenset({"微信用户", "WeChat User"})
+
+
+def is_real(nickname: str | None) -> bool:
+    return bool(nickname and nickname.strip() and nickname.strip() not in ANONYMOUS_NICKNAMES)
+
+
+async def keep_profile(
+    s: AsyncSession, account_id: uuid.UUID, nickname: str | None, avatar_url: str | None
+) -> bool:
+    """Store a real profile; ignore an anonymous one. True when something was written."""
+    if not is_real(nickname):
+        return False
+    await s.execute(
+        update(Account)
+        .where(col(Account.id) == account_id)
+        .values(
+            nickname=(nickname or "")[:128], avatar_url=(avatar_url or None) and avatar_url[:512]
+        )
+    )
+    return True

@@ -1,0 +1,122 @@
+"""Mutations for a logged-in mini-program user: bind the unionid, bind the phone number."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from gateway.api.errors import (
+    CodeRejectedError,
+    ConflictError,
+    InvalidInputError,
+    NotAuthenticatedError,
+    NoUnionIdError,
+    OpenDataError,
+    RateLimitedError,
+    SessionExpiredError,
+    UnknownAppError,
+    UpstreamError,
+    not_authenticated,
+    to_error,
+)
+from gateway.api.mutations import ClientInput, client_info
+from gateway.api.types import Account, Info, load_account
+from gateway.errors import GatewayError
+
+
+@strawberry.input(description="Exactly what wx.getUserInfo gave the mini-program.")
+class BindUnionIdInput:
+    encrypted_data: str
+    iv: str
+    raw_data: str | None = None
+    signature: str | None = None
+    client: ClientInput | None = None
+
+
+@strawberry.type(description="The unionid is linked; `account` is the account you now are.")
+class BindUnionIdSuccess:
+    account: Account
+    merged: bool = strawberry.field(
+        description="True when this proved two accounts were one person and they were merged."
+    )
+    linked: bool = strawberry.field(description="False when the unionid was already linked.")
+
+
+@strawberry.input(description='The code from <button open-type="getPhoneNumber">.')
+class BindPhoneNumberInput:
+    code: str
+    client: ClientInput | None = None
+
+
+@strawberry.type
+class BindPhoneNumberSuccess:
+    account: Account
+    linked: bool = strawberry.field(description="False when the phone was already linked.")
+
+
+BindUnionIdResult = Annotated[
+    BindUnionIdSuccess
+    | NotAuthenticatedError
+    | OpenDataError
+    | SessionExpiredError
+    | NoUnionIdError
+    | UnknownAppError
+    | InvalidInputError
+    | UpstreamError,
+    strawberry.union("BindUnionIdResult"),
+]
+BindPhoneNumberResult = Annotated[
+    BindPhoneNumberSuccess
+    | NotAuthenticatedError
+    | ConflictError
+    | CodeRejectedError
+    | OpenDataError
+    | RateLimitedError
+    | UnknownAppError
+    | InvalidInputError
+    | UpstreamError,
+    strawberry.union("BindPhoneNumberResult"),
+]
+
+
+@strawberry.type
+class WechatMutation:
+    @strawberry.mutation(
+        description="Link the unionid from wx.getUserInfo's encrypted data; may "
+        "merge accounts the unionid proves to be one person."
+    )
+    async def bind_union_id(self, info: Info, input: BindUnionIdInput) -> BindUnionIdResult:
+        viewer = await info.context.viewer()
+        if viewer is None:
+            return not_authenticated()
+        try:
+            outcome = await info.context.services.miniprogram.bind_unionid(
+                viewer,
+                input.encrypted_data,
+                input.iv,
+                input.raw_data,
+                input.signature,
+                client_info(info, input.client),
+            )
+        except GatewayError as exc:
+            return to_error(exc)  # type: ignore[return-value]
+        account = await load_account(info, outcome.account_id)
+        return BindUnionIdSuccess(account=account, merged=outcome.merged, linked=outcome.linked)
+
+    @strawberry.mutation(description="Link the phone number WeChat verified for this user.")
+    async def bind_phone_number(
+        self, info: Info, input: BindPhoneNumberInput
+    ) -> BindPhoneNumberResult:
+        viewer = await info.context.viewer()
+        if viewer is None:
+            return not_authenticated()
+        try:
+            linked = await info.context.services.miniprogram.bind_phone(
+                viewer, input.code, client_info(info, input.client)
+            )
+        except GatewayError as exc:
+            return to_error(exc)  # type: ignore[return-value]
+        return BindPhoneNumberSuccess(
+            account=await load_account(info, viewer.account_id), linked=linked
+        )
