@@ -121,7 +121,7 @@ async def test_a_real_reused_code_is_code_used(gw: Harness) -> None:
     ("variables", "typename", "code", "field"),
     [
         ({"app": "nope", "code": "x"}, "UnknownAppError", "UNKNOWN_APP", None),
-        ({"app": "news-oa", "code": "x"}, "UnknownAppError", "UNSUPPORTED_APP_KIND", None),
+        ({"app": "news-oa", "code": "x"}, "InvalidInputError", "INVALID_STATE", "state"),
         ({"app": "shop-mp", "code": ""}, "InvalidInputError", "INVALID_INPUT", "code"),
         ({"app": "shop-mp", "code": "x" * 129}, "InvalidInputError", "INVALID_INPUT", "code"),
         ({"app": "shop-mp", "code": "bad code"}, "InvalidInputError", "INVALID_INPUT", "code"),
