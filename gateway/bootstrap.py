@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
+from redis.asyncio import Redis
 from starlette.types import ASGIApp
 
+from gateway.accounts import links
 from gateway.accounts.miniprogram import MiniProgramSessions
 from gateway.accounts.wechat_login import WechatFacts, WechatLogin
+from gateway.audit import ClientInfo
 from gateway.config import GatewayConfig
+from gateway.credentials.passwords import HashParameters, PasswordHashing
+from gateway.credentials.service import Passwords
+from gateway.credentials.throttle import (
+    MemoryThrottleStore,
+    RedisThrottleStore,
+    Throttle,
+    ThrottlePolicy,
+    ThrottleStore,
+)
 from gateway.keyfiles import Secrets, load_secrets
-from gateway.sessions.service import Sessions
+from gateway.sessions.service import Sessions, Viewer
 from gateway.sessions.tokens import AccessTokens
 from gateway.store.db import Database, create_engine
 from gateway.store.secretbox import SecretBox
@@ -31,12 +45,13 @@ class Services:
     secrets: Secrets
     db: Database
     http: httpx.AsyncClient
-    wechat: WeChatClient
+    redis: Redis | None
     sessions: Sessions
     wechat_login: WechatLogin
     oauth_states: OAuthStates
-    app_tokens: AppTokens
     miniprogram: MiniProgramSessions
+    passwords: Passwords
+    unlink: Callable[[Viewer, uuid.UUID, ClientInfo], Awaitable[None]]
 
 
 def _http_client(config: GatewayConfig, sandbox: ASGIApp | None) -> httpx.AsyncClient:
@@ -50,27 +65,52 @@ def _http_client(config: GatewayConfig, sandbox: ASGIApp | None) -> httpx.AsyncC
     )
 
 
+def _throttle(config: GatewayConfig, redis: Redis | None) -> Throttle:
+    t = config.throttle
+    policy = ThrottlePolicy(
+        t.failure_factor, t.wait_step_seconds, t.max_wait_seconds, t.reset_after_seconds
+    )
+    store: ThrottleStore = RedisThrottleStore(redis) if redis else MemoryThrottleStore()
+    return Throttle(store, policy)
+
+
 @asynccontextmanager
 async def services(
     config: GatewayConfig, *, sandbox: ASGIApp | None = None, http: httpx.AsyncClient | None = None
 ) -> AsyncIterator[Services]:
-    """Build everything once; close it all on the way out, in reverse order."""
+    """Build everything once; the exit stack closes it all in reverse order."""
     secrets = load_secrets(config)
-    db = Database(create_engine(config.database_url))
-    client = http or _http_client(config, sandbox)
-    try:
-        wechat = WeChatClient(client)
+    async with AsyncExitStack() as stack:
+        db = Database(create_engine(config.database_url))
+        stack.push_async_callback(db.dispose)
+        if http is None:
+            http = await stack.enter_async_context(_http_client(config, sandbox))
+        redis = None
+        if config.settings.redis_url:
+            redis = Redis.from_url(
+                config.settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            )
+            stack.push_async_callback(redis.aclose)
+        hashing = PasswordHashing(HashParameters(**config.passwords.model_dump()))
+        stack.callback(hashing.close)
+        wechat = WeChatClient(http)
         sessions = Sessions(db, AccessTokens(secrets.signing_keys, ISSUER), config.tokens)
         box = SecretBox(secrets.secret_key)
         states = OAuthStates(secrets.secret_key)
         exchanges = SingleFlight[WechatFacts](config.settings.code_cache_seconds)
         login = WechatLogin(config, db, wechat, exchanges, sessions, box, states)
-        app_tokens = AppTokens(wechat)
-        miniprogram = MiniProgramSessions(config, db, wechat, app_tokens, box, login)
+        miniprogram = MiniProgramSessions(config, db, wechat, AppTokens(wechat), box, login)
+        passwords = Passwords(db, hashing, _throttle(config, redis), sessions)
         yield Services(
-            config, secrets, db, client, wechat, sessions, login, states, app_tokens, miniprogram
+            config,
+            secrets,
+            db,
+            http,
+            redis,
+            sessions,
+            login,
+            states,
+            miniprogram,
+            passwords,
+            partial(links.unlink, db),
         )
-    finally:
-        if http is None:
-            await client.aclose()
-        await db.dispose()

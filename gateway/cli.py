@@ -108,26 +108,26 @@ def _migrate(config: GatewayConfig, _: argparse.Namespace) -> None:
 def _keys(config: GatewayConfig, args: argparse.Namespace) -> None:
     import json
 
-    from gateway.keyfiles import load_secrets
-    from gateway.sessions.keys import write_keys_file
+    from gateway.keyfiles import load_secrets, signing_keys_path
+    from gateway.sessions.keys import SigningKeys, load_keys_file, new_key, write_keys_file
 
-    secrets = load_secrets(config)
     if args.keys_command == "rotate":
-        rotated = secrets.signing_keys.rotated()
-        write_keys_file(secrets.signing_keys_path, rotated)
-        print(f"new signing key {rotated.current.kid}; restart or roll the gateway to use it")
+        path = signing_keys_path(config)
+        rotated = load_keys_file(path).rotated() if path.exists() else SigningKeys([new_key()])
+        write_keys_file(path, rotated)
+        print(f"new signing key {rotated.current.kid} in {path}; restart or roll the gateway")
     else:
-        print(json.dumps(secrets.signing_keys.public_jwks(), indent=2))
+        print(json.dumps(load_secrets(config).signing_keys.public_jwks(), indent=2))
 
 
 def _sandbox(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from gateway.config import Settings, load_config
+    from gateway.config import load_settings
     from gateway.sandbox_routes import emulated_apps
     from gateway.wechat.sandbox import create_sandbox_app
 
-    settings = Settings()
+    settings = load_settings()
     apps = emulated_apps(load_config(settings.model_copy(update={"wechat_api_base": None})))
     uvicorn.run(
         create_sandbox_app(apps, latency=args.latency_ms / 1000),

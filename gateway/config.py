@@ -55,7 +55,7 @@ class _AppModel(BaseModel):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     kind: AppKind
     appid: str = Field(min_length=1, max_length=64)
-    secret: SecretStr | None = None
+    secret: SecretStr | None = Field(default=None, min_length=1)
     secret_env: str | None = None
     platform: str | None = Field(default=None, min_length=1, max_length=64)
     name: str = ""
@@ -79,11 +79,34 @@ class _TokensModel(BaseModel):
     refresh_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600, le=365 * 24 * 3600)
 
 
+class PasswordsModel(BaseModel):
+    """argon2id cost; OWASP's minimum (19 MiB, t=2, p=1) is the floor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    time_cost: int = Field(default=2, ge=2, le=20)
+    memory_kib: int = Field(default=19 * 1024, ge=19 * 1024, le=1024 * 1024)
+    parallelism: int = Field(default=1, ge=1, le=16)
+
+
+class ThrottleModel(BaseModel):
+    """Keycloak-style brute-force protection for password logins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    failure_factor: int = Field(default=10, ge=1, le=1000)
+    wait_step_seconds: float = Field(default=60.0, gt=0)
+    max_wait_seconds: float = Field(default=900.0, gt=0)
+    reset_after_seconds: float = Field(default=12 * 3600.0, gt=0)
+
+
 class _FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     apps: list[_AppModel] = Field(default_factory=list)
     tokens: _TokensModel = Field(default_factory=_TokensModel)
+    passwords: PasswordsModel = Field(default_factory=PasswordsModel)
+    throttle: ThrottleModel = Field(default_factory=ThrottleModel)
 
 
 class Settings(BaseSettings):
@@ -115,6 +138,8 @@ class GatewayConfig:
     apps: tuple[AppConfig, ...]
     tokens: TokenLifetimes
     sandbox: bool
+    passwords: PasswordsModel = field(default_factory=PasswordsModel)
+    throttle: ThrottleModel = field(default_factory=ThrottleModel)
 
     @property
     def database_url(self) -> str:
@@ -172,12 +197,19 @@ def _check_unique(apps: list[_AppModel]) -> None:
             seen.add(value)
 
 
+def load_settings() -> Settings:
+    """The environment's settings; a bad one is named by its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        name = "GATEWAY_" + str(first["loc"][0]).upper() if first["loc"] else "GATEWAY"
+        raise ConfigError(f"{name}: {first['msg']}") from None
+
+
 def load_config(settings: Settings | None = None) -> GatewayConfig:
     """Validate settings and the apps file; sandbox mode only when no app is configured."""
-    try:
-        settings = settings or Settings()
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc, "GATEWAY")) from None
+    settings = settings or load_settings()
     file = _read_file(settings.config) if settings.config else _FileModel()
     _check_unique(file.apps)
     apps = tuple(
@@ -201,7 +233,14 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         )
     if sandbox:
         apps = sandbox_apps()
-    return GatewayConfig(settings=settings, apps=apps, tokens=tokens, sandbox=sandbox)
+    return GatewayConfig(
+        settings=settings,
+        apps=apps,
+        tokens=tokens,
+        sandbox=sandbox,
+        passwords=file.passwords,
+        throttle=file.throttle,
+    )
 
 
 def sandbox_apps() -> tuple[AppConfig, ...]:

@@ -5,6 +5,8 @@ Mounted only in sandbox mode, which only exists when no real app is configured.
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -42,7 +44,7 @@ async def mint_code(request: Request) -> Response:
         body["scope"] = request.query_params["scope"]
     errcode = request.query_params.get("errcode", "")
     if errcode:
-        if not errcode.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]{1,9}", errcode):
             return JSONResponse({"error": "errcode must be a number"}, status_code=400)
         body["errcode"] = int(errcode)
     answer = await svc.http.post("/sandbox/codes", json=body)

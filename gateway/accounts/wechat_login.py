@@ -20,7 +20,7 @@ from gateway.accounts.profile import keep_profile
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
 from gateway.errors import GatewayError, invalid_input
-from gateway.sessions.service import IssuedTokens, Sessions
+from gateway.sessions.service import IssuedTokens, Sessions, Viewer
 from gateway.store.db import Database
 from gateway.store.models import IdentityKind, WechatSession, utcnow
 from gateway.store.secretbox import SecretBox
@@ -115,6 +115,50 @@ class WechatLogin:
             await self._record_failure(app, client, exc)
             raise
         return await self._sign_in(app, facts, client)
+
+    async def link(
+        self, viewer: Viewer, app_key: str, code: str, client: ClientInfo, state: str | None = None
+    ) -> graph.Resolution:
+        """Add a WeChat identity to the viewer's account.
+
+        Identities already on another account are a conflict, unless WeChat's own answer links
+        that account to the viewer's (the viewer holds one of the keys, say the unionid, and the
+        other account holds the rest): then they are one person and merge.
+        """
+        app = self.app(app_key)
+        if not _CODE.match(code):
+            raise invalid_input("code", "The code must be 1 to 128 printable ASCII characters.")
+        if app.kind in _STATE_KINDS:
+            self._states.verify(app, state)
+        facts = await self.exchange(app, code)
+        if facts.snapshot:
+            raise GatewayError("SNAPSHOT_USER", "A snapshot-page visitor cannot be linked.")
+        keys = identity_keys(app, facts)
+        async with self._db.transaction() as s:
+            owners = {i.account_id for i in (await graph.find(s, keys)).values()}
+            if owners - {viewer.account_id} and viewer.account_id not in owners:
+                raise GatewayError(
+                    "IDENTITY_CONFLICT",
+                    "This WeChat identity belongs to another account; log in with it instead.",
+                )
+            if not owners:
+                added = await graph.link(s, viewer.account_id, keys, app.key)
+                resolution = graph.Resolution(viewer.account_id, False, added)
+                if facts.session_key:
+                    await self._keep_session_key(s, app, facts.openid, facts.session_key)
+            else:
+                resolution = await self.resolve(s, app, facts, client)
+            record(
+                s,
+                "link",
+                client,
+                account_id=resolution.account_id,
+                session_id=viewer.session_id,
+                app_key=app.key,
+                merged=resolution.merged,
+                linked=[k.kind.value for k in resolution.new_identities],
+            )
+        return resolution
 
     async def exchange(self, app: AppConfig, code: str) -> WechatFacts:
         """One upstream exchange per (app, code), however often the client sends it."""

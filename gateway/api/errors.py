@@ -33,6 +33,16 @@ class ErrorCode(Enum):
     SESSION_EXPIRED = "SESSION_EXPIRED"
     NO_UNIONID = "NO_UNIONID"
     PHONE_CONFLICT = "PHONE_CONFLICT"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    USERNAME_TAKEN = "USERNAME_TAKEN"
+    CREDENTIAL_EXISTS = "CREDENTIAL_EXISTS"
+    IDENTITY_CONFLICT = "IDENTITY_CONFLICT"
+    THROTTLED = "THROTTLED"
+    TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+    NOT_FOUND = "NOT_FOUND"
+    NO_PASSWORD = "NO_PASSWORD"
+    LAST_IDENTITY = "LAST_IDENTITY"
 
 
 @strawberry.interface(description="An expected failure: branch on `code`, show `message`.")
@@ -112,6 +122,26 @@ class ConflictError(Error):
     pass
 
 
+@strawberry.type(description="Wrong username or password (never says which).")
+class InvalidCredentialsError(Error):
+    pass
+
+
+@strawberry.type(description="The password breaks the policy; `field` is `password`.")
+class WeakPasswordError(Error):
+    field: str | None
+
+
+@strawberry.type(description="Nothing with this id here (NOT_FOUND), or no password (NO_PASSWORD).")
+class NotFoundError(Error):
+    pass
+
+
+@strawberry.type(description="The account's last identity cannot be unlinked.")
+class LastIdentityError(Error):
+    pass
+
+
 _BY_CODE: dict[str, type[Error]] = {
     "INVALID_INPUT": InvalidInputError,
     "UNKNOWN_APP": UnknownAppError,
@@ -135,6 +165,16 @@ _BY_CODE: dict[str, type[Error]] = {
     "SESSION_EXPIRED": SessionExpiredError,
     "NO_UNIONID": NoUnionIdError,
     "PHONE_CONFLICT": ConflictError,
+    "INVALID_CREDENTIALS": InvalidCredentialsError,
+    "WEAK_PASSWORD": WeakPasswordError,
+    "USERNAME_TAKEN": ConflictError,
+    "CREDENTIAL_EXISTS": ConflictError,
+    "IDENTITY_CONFLICT": ConflictError,
+    "THROTTLED": RateLimitedError,
+    "TEMPORARILY_UNAVAILABLE": UpstreamError,
+    "NOT_FOUND": NotFoundError,
+    "NO_PASSWORD": NotFoundError,
+    "LAST_IDENTITY": LastIdentityError,
 }
 
 
@@ -144,8 +184,8 @@ def to_error(exc: GatewayError) -> Error:
     if cls is None:
         raise exc
     code = ErrorCode(exc.code)
-    if cls is InvalidInputError:
-        return InvalidInputError(code=code, message=exc.message, field=exc.field)
+    if cls is InvalidInputError or cls is WeakPasswordError:
+        return cls(code=code, message=exc.message, field=exc.field)
     if cls is RateLimitedError:
         return RateLimitedError(code=code, message=exc.message, retry_after_seconds=exc.retry_after)
     return cls(code=code, message=exc.message)

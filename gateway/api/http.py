@@ -31,6 +31,17 @@ _SANDBOX_BANNER = (
 )
 
 
+def _is_request_error(result: ExecutionResult) -> bool:
+    """Parse, validation and variable-coercion failures: no data, and no error has a path."""
+    if isinstance(result, PreExecutionError):
+        return True
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(e.path is None for e in result.errors or ())
+    )
+
+
 class MethodNotAllowed(Exception):
     pass
 
@@ -71,7 +82,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         body = process_result(result)
         sub: Response = request.state.sub_response
-        if isinstance(result, PreExecutionError) and sub.media_type == GRAPHQL_RESPONSE:
+        if _is_request_error(result) and sub.media_type == GRAPHQL_RESPONSE:
             sub.status_code = 400
             body.pop("data", None)
         return body

@@ -120,6 +120,11 @@ async def _tokens(info: Info, issued: IssuedTokens) -> _TokenFields:
     }
 
 
+async def login_success(info: Info, issued: IssuedTokens, *, is_new_account: bool) -> LoginSuccess:
+    fields = await _tokens(info, issued)
+    return LoginSuccess(is_new_account=is_new_account, **fields)
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Silent login with a wx.login code.")
@@ -131,8 +136,7 @@ class Mutation:
             )
         except GatewayError as exc:
             return to_error(exc)  # type: ignore[return-value]
-        fields = await _tokens(info, outcome.tokens)
-        return LoginSuccess(is_new_account=outcome.is_new_account, **fields)
+        return await login_success(info, outcome.tokens, is_new_account=outcome.is_new_account)
 
     @strawberry.mutation(description="Trade a refresh token for new tokens (rotation).")
     async def refresh_token(

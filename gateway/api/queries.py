@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from gateway.api.errors import InvalidInputError, UnknownAppError, to_error
-from gateway.api.types import Account, App, Info, load_account
+from gateway.api.types import Account, App, Identity, Info, load_account
 from gateway.errors import GatewayError
 from gateway.wechat.oauth import authorization_url
 
@@ -43,7 +43,22 @@ AuthorizationUrlResult = Annotated[
 
 @strawberry.type
 class Query:
-    node: relay.Node | None = relay.node(description="Fetch your own account or identity by id.")
+    @strawberry.field(description="Fetch your own account or identity by its opaque id.")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        """Resolved here rather than with relay.node(), which binds to a single schema."""
+        try:
+            global_id = relay.GlobalID.from_id(id)
+        except Exception:
+            return None
+        kinds: dict[str, type[Account] | type[Identity]] = {
+            "Account": Account,
+            "Identity": Identity,
+        }
+        kind = kinds.get(global_id.type_name)
+        if kind is None:
+            return None
+        (found,) = await kind.resolve_nodes(info=info, node_ids=[global_id.node_id])
+        return found
 
     @strawberry.field(description="The logged-in account, or null without a valid access token.")
     async def viewer(self, info: Info) -> Account | None:

@@ -20,6 +20,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from gateway.api.account_mutations import AccountMutation
 from gateway.api.mutations import Mutation
 from gateway.api.queries import Query
 from gateway.api.wechat_mutations import WechatMutation
@@ -44,7 +45,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 
 @functools.cache
 def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry.Schema:
-    """Cached: strawberry's relay fields may only be bound into one schema per process."""
+    """One schema per set of limits: building it is slow, and its caches should be shared."""
     extensions: list[Any] = [
         MaxTokensLimiter(max_token_count=2000),
         ParserCache(maxsize=512),
@@ -57,7 +58,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
         extensions.append(DisableIntrospection())
     return strawberry.Schema(
         query=Query,
-        mutation=merge_types("Mutation", (Mutation, WechatMutation)),
+        mutation=merge_types("Mutation", (Mutation, WechatMutation, AccountMutation)),
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )

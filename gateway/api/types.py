@@ -95,6 +95,27 @@ def _label(view: IdentityView) -> str:
     return ""
 
 
+@strawberry.type(description="A login session of your account (see revokeSession).")
+class LoginSessionInfo(relay.Node):
+    id: relay.NodeID[str]
+    app: App | None
+    platform: str
+    channel: str | None
+    device_param: str | None
+    ip: str | None
+    user_agent: str | None
+    created_at: datetime
+    last_used_at: datetime = strawberry.field(description="Login or last token refresh.")
+    expires_at: datetime
+    current: bool = strawberry.field(description="True for the session making this request.")
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[LoginSessionInfo | None]:
+        return [None for _ in node_ids]  # listed through viewer.sessions only
+
+
 @strawberry.type(description="A person: every identity linked to it resolves here.")
 class Account(relay.Node):
     id: relay.NodeID[str]
@@ -107,6 +128,30 @@ class Account(relay.Node):
     async def identities(self, info: Info) -> list[Identity]:
         views = await info.context.loaders.identities.load(uuid.UUID(self.id))
         return [Identity.from_view(v) for v in views]
+
+    @strawberry.field(description="Your live login sessions (only on your own account).")
+    async def sessions(self, info: Info) -> list[LoginSessionInfo]:
+        viewer = await info.context.viewer()
+        if viewer is None or str(viewer.account_id) != self.id:
+            return []
+        config = info.context.services.config
+        rows = await info.context.services.sessions.active(viewer.account_id)
+        return [
+            LoginSessionInfo(
+                id=str(r.id),
+                app=App.from_config(app) if (app := config.app(r.app_key)) else None,
+                platform=r.platform,
+                channel=r.channel,
+                device_param=r.device_param,
+                ip=r.ip,
+                user_agent=r.user_agent,
+                created_at=r.created_at,
+                last_used_at=r.last_used_at,
+                expires_at=r.expires_at,
+                current=r.id == viewer.session_id,
+            )
+            for r in rows
+        ]
 
     @classmethod
     def from_view(cls, view: AccountView) -> Account:

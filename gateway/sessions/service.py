@@ -44,6 +44,20 @@ class Viewer:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class SessionView:
+    id: uuid.UUID
+    app_key: str
+    platform: str
+    channel: str | None
+    device_param: str | None
+    ip: str | None
+    user_agent: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
 def _invalid_refresh() -> GatewayError:
     return GatewayError(
         "INVALID_REFRESH_TOKEN", "The refresh token is invalid or expired; log in again."
@@ -162,6 +176,73 @@ class Sessions:
                 everywhere=everywhere,
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke_others(self, s: AsyncSession, viewer: Viewer) -> int:
+        """Inside the caller's transaction: every other live session of the account."""
+        result = await s.execute(
+            update(LoginSession)
+            .where(
+                col(LoginSession.account_id) == viewer.account_id,
+                col(LoginSession.id) != viewer.session_id,
+                col(LoginSession.revoked_at).is_(None),
+            )
+            .values(revoked_at=utcnow())
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke(self, viewer: Viewer, session_id: uuid.UUID, client: ClientInfo) -> bool:
+        """Revoke one session of the viewer's own account; False when there is no such one."""
+        async with self._db.transaction() as s:
+            result = await s.execute(
+                update(LoginSession)
+                .where(
+                    col(LoginSession.id) == session_id,
+                    col(LoginSession.account_id) == viewer.account_id,
+                    col(LoginSession.revoked_at).is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+            done = bool(result.rowcount)  # type: ignore[attr-defined]
+            if done:
+                record(
+                    s,
+                    "revoke_session",
+                    client,
+                    account_id=viewer.account_id,
+                    session_id=viewer.session_id,
+                    app_key=viewer.app_key,
+                    revoked=str(session_id),
+                )
+        return done
+
+    async def active(self, account_id: uuid.UUID) -> list[SessionView]:
+        async with self._db.reader() as s:
+            query = (
+                select(LoginSession)
+                .where(
+                    col(LoginSession.account_id) == account_id,
+                    col(LoginSession.revoked_at).is_(None),
+                    col(LoginSession.expires_at) > utcnow(),
+                )
+                .order_by(col(LoginSession.last_used_at).desc())
+                .limit(100)
+            )
+            rows = (await s.execute(query)).scalars().all()
+        return [
+            SessionView(
+                r.id,
+                r.app_key,
+                r.platform,
+                r.channel,
+                r.device_param,
+                r.ip,
+                r.user_agent,
+                r.created_at,
+                r.last_used_at,
+                r.expires_at,
+            )
+            for r in rows
+        ]
 
     async def authenticate(self, access_token: str) -> Viewer | None:
         """Signature first (no I/O), then one primary-key read so revocation is immediate."""

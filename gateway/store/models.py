@@ -86,6 +86,18 @@ class Identity(SQLModel, table=True):
     created_at: datetime = _at()
 
 
+class Credential(SQLModel, table=True):
+    """A password (argon2id hash) for a username identity; it moves with the identity."""
+
+    __tablename__ = "credentials"
+
+    id: uuid.UUID = _id()
+    identity_id: uuid.UUID = Field(foreign_key="identities.id", unique=True)
+    password_hash: str = Field(max_length=256)
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
 class WechatSession(SQLModel, table=True):
     """The latest session_key per (appid, openid), sealed with the gateway's secret key."""
 

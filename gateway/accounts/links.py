@@ -1,0 +1,54 @@
+"""Unlinking identities from an account; never the last one (DESIGN §2, invariant 5)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func, select
+from sqlmodel import col
+
+from gateway.audit import ClientInfo, record
+from gateway.errors import GatewayError
+from gateway.sessions.service import Viewer
+from gateway.store.db import Database
+from gateway.store.models import Account, Credential, Identity, IdentityKind, WechatSession
+
+
+async def unlink(db: Database, viewer: Viewer, identity_id: uuid.UUID, client: ClientInfo) -> None:
+    async with db.transaction() as s:
+        # lock the account: two concurrent unlinks must not both pass the "not last" check
+        await s.execute(
+            select(col(Account.id)).where(col(Account.id) == viewer.account_id).with_for_update()
+        )
+        identity = await s.get(Identity, identity_id)
+        if identity is None or identity.account_id != viewer.account_id:
+            raise GatewayError("NOT_FOUND", "No identity with this id on your account.", field="id")
+        count = (
+            await s.execute(
+                select(func.count()).where(col(Identity.account_id) == viewer.account_id)
+            )
+        ).scalar_one()
+        if count <= 1:
+            raise GatewayError(
+                "LAST_IDENTITY",
+                "This is the account's last way to log in; link another one before unlinking it.",
+            )
+        await s.execute(delete(Credential).where(col(Credential.identity_id) == identity.id))
+        if identity.kind == IdentityKind.WECHAT_OPENID:
+            await s.execute(
+                delete(WechatSession).where(
+                    col(WechatSession.appid) == identity.scope,
+                    col(WechatSession.openid) == identity.subject,
+                )
+            )
+        await s.delete(identity)
+        record(
+            s,
+            "unlink",
+            client,
+            account_id=viewer.account_id,
+            session_id=viewer.session_id,
+            app_key=viewer.app_key,
+            identity_kind=identity.kind,
+            via_app=identity.app_key,
+        )

@@ -1,0 +1,1 @@
+"""Usernames and passwords: policy, hashing off the event loop, throttling."""

@@ -1,0 +1,106 @@
+"""Password hashing with argon2id (OWASP parameters or stronger), off the event loop.
+
+argon2-cffi releases the GIL while it hashes, so a small thread pool (one thread per core)
+keeps password logins from stalling every other request, and bounds how much CPU they take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache, partial
+from typing import TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from gateway.errors import GatewayError, invalid_input
+
+T = TypeVar("T")
+MIN_LENGTH = 8
+MAX_LENGTH = 128  # bounds the hashing cost an attacker can ask for
+USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+@dataclass(frozen=True)
+class HashParameters:
+    """OWASP 2024: argon2id, m=19 MiB, t=2, p=1 at the least."""
+
+    time_cost: int = 2
+    memory_kib: int = 19 * 1024
+    parallelism: int = 1
+
+
+class PasswordHashing:
+    def __init__(self, params: HashParameters, threads: int | None = None) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=params.time_cost,
+            memory_cost=params.memory_kib,
+            parallelism=params.parallelism,
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads or os.cpu_count() or 2, thread_name_prefix="argon2"
+        )
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        return await self._run(partial(self._hasher.hash, password))
+
+    async def verify(self, stored: str | None, password: str) -> tuple[bool, str | None]:
+        """(matches, new hash when the parameters changed). ``stored=None`` costs the same time,
+        against a dummy hash, so an unknown username cannot be told apart by timing."""
+        return await self._run(partial(self._verify_sync, stored, password))
+
+    def _verify_sync(self, stored: str | None, password: str) -> tuple[bool, str | None]:
+        try:
+            self._hasher.verify(stored or self._dummy, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False, None
+        if stored is None:
+            return False, None
+        if self._hasher.check_needs_rehash(stored):
+            return True, self._hasher.hash(password)
+        return True, None
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def normalize_username(raw: str) -> str:
+    """NFKC then casefold, so lookalikes (fullwidth, ligatures, case) cannot register twice."""
+    username = unicodedata.normalize("NFKC", raw).casefold().strip()
+    if not 3 <= len(username) <= 32 or not set(username) <= USERNAME_CHARS:
+        raise invalid_input("username", "username: 3 to 32 of a-z, 0-9, '.', '_', '-'.")
+    return username
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # 30,000 most common passwords
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def check_policy(password: str, username: str) -> None:
+    """Length, not a common password, not the username (ASVS 6.2)."""
+    if len(password) < MIN_LENGTH:
+        raise _weak(f"at least {MIN_LENGTH} characters are required.")
+    if len(password) > MAX_LENGTH:
+        raise _weak(f"at most {MAX_LENGTH} characters are allowed.")
+    folded = unicodedata.normalize("NFKC", password).casefold()
+    if folded in _common_passwords():
+        raise _weak("this is one of the most common passwords.")
+    if username and username in folded:
+        raise _weak("the password must not contain the username.")
+
+
+def _weak(why: str) -> GatewayError:
+    return GatewayError("WEAK_PASSWORD", f"Choose another password: {why}", field="password")

@@ -1,0 +1,172 @@
+"""Brute-force throttling of password logins, per username and per client IP.
+
+Modelled on Keycloak's brute-force detection: a number of free failures, then growing waits
+(one ``wait_step`` more per further ``failure_factor`` failures, up to ``max_wait``), and the
+count forgotten after ``reset_after`` quiet seconds or on a successful login.
+
+An attempt is counted *before* the password is checked, atomically, and forgiven on success:
+so aliases or batching in one request, or concurrent requests, cannot race past the limit.
+The in-process store serves one process; ``RedisThrottleStore`` shares counts across replicas.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.errors import GatewayError
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    failure_factor: int = 10
+    wait_step: float = 60.0
+    max_wait: float = 15 * 60.0
+    reset_after: float = 12 * 3600.0
+
+    def wait(self, failures: int) -> float:
+        """Seconds to wait before the next attempt after ``failures`` failed ones."""
+        if failures < self.failure_factor:
+            return 0.0
+        return min(self.wait_step * (failures // self.failure_factor), self.max_wait)
+
+
+class ThrottleStore(Protocol):
+    async def attempt(self, key: str, policy: ThrottlePolicy) -> float:
+        """Atomically: 0 and the attempt is counted, or the seconds left to wait (not counted)."""
+
+    async def release(self, key: str) -> None:
+        """Uncount one attempt (it succeeded)."""
+
+    async def forgive(self, key: str) -> None:
+        """Forget every counted attempt."""
+
+
+class MemoryThrottleStore:
+    """One process: the read-check-write below has no await, so it is atomic on the loop."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, maxsize: int = 100_000) -> None:
+        self._clock = clock
+        self._maxsize = maxsize
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    async def attempt(self, key: str, policy: ThrottlePolicy) -> float:
+        now = self._clock()
+        count, at = self._counts.get(key, (0, 0.0))
+        if now - at > policy.reset_after:
+            count = 0
+        wait = policy.wait(count) - (now - at)
+        if wait > 0:
+            return wait
+        if len(self._counts) >= self._maxsize and key not in self._counts:
+            self._counts.pop(next(iter(self._counts)))
+        self._counts[key] = (count + 1, now)
+        return 0.0
+
+    async def release(self, key: str) -> None:
+        count, at = self._counts.get(key, (0, 0.0))
+        if count > 1:
+            self._counts[key] = (count - 1, at)
+        else:
+            self._counts.pop(key, None)
+
+    async def forgive(self, key: str) -> None:
+        self._counts.pop(key, None)
+
+
+class RedisThrottleStore:
+    """The same rule in one Lua script per attempt, so replicas share counts atomically."""
+
+    _ATTEMPT = """
+    local now, reset = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local factor, step, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+    local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+    local t = tonumber(redis.call('HGET', KEYS[1], 't') or '0')
+    if now - t > reset then n = 0 end
+    if n >= factor then
+      local wait = math.min(step * math.floor(n / factor), max) - (now - t)
+      if wait > 0 then return tostring(wait) end
+    end
+    redis.call('HSET', KEYS[1], 'n', n + 1, 't', ARGV[1])
+    redis.call('EXPIRE', KEYS[1], math.ceil(reset))
+    return '0'
+    """
+    _RELEASE = """
+    local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+    if n > 1 then redis.call('HSET', KEYS[1], 'n', n - 1) else redis.call('DEL', KEYS[1]) end
+    return n
+    """
+
+    def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
+        self._redis = redis
+        self._clock = clock
+        self._attempt = redis.register_script(self._ATTEMPT)
+        self._release = redis.register_script(self._RELEASE)
+
+    async def attempt(self, key: str, policy: ThrottlePolicy) -> float:
+        args: list[str | float] = [
+            repr(self._clock()),
+            policy.reset_after,
+            policy.failure_factor,
+            policy.wait_step,
+            policy.max_wait,
+        ]
+        return float(await self._attempt(keys=[_redis_key(key)], args=args))
+
+    async def release(self, key: str) -> None:
+        await self._release(keys=[_redis_key(key)])
+
+    async def forgive(self, key: str) -> None:
+        await self._redis.delete(_redis_key(key))
+
+
+def _redis_key(key: str) -> str:
+    return f"gw:throttle:{key}"
+
+
+class Throttle:
+    def __init__(self, store: ThrottleStore, policy: ThrottlePolicy | None = None) -> None:
+        self._store = store
+        self._policy = policy or ThrottlePolicy()
+
+    async def admit(self, keys: list[str]) -> None:
+        """Count an attempt on every key, or refuse it while any key must wait."""
+        admitted: list[str] = []
+        try:
+            for key in keys:
+                wait = await self._store.attempt(key, self._policy)
+                if wait > 0:
+                    for done in admitted:
+                        await self._store.release(done)
+                    raise GatewayError(
+                        "THROTTLED",
+                        "Too many failed attempts: wait before trying again.",
+                        retry_after=round(wait, 1),
+                    )
+                admitted.append(key)
+        except RedisError:
+            raise _unavailable() from None
+
+    async def succeeded(self, forgive: list[str], release: list[str]) -> None:
+        """A right password: forget the username's failures, uncount this attempt elsewhere."""
+        try:
+            for key in forgive:
+                await self._store.forgive(key)
+            for key in release:
+                await self._store.release(key)
+        except RedisError:
+            raise _unavailable() from None
+
+
+def _unavailable() -> GatewayError:
+    """Fail closed: without the shared counters, password logins would be unthrottled."""
+    return GatewayError(
+        "TEMPORARILY_UNAVAILABLE",
+        "Password login is briefly unavailable; try again shortly.",
+        retry_after=5.0,
+    )
