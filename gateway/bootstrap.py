@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from gateway.accounts import links
 from gateway.accounts.miniprogram import MiniProgramSessions
-from gateway.accounts.wechat_login import WechatFacts, WechatLogin
+from gateway.accounts.wechat_login import WechatFacts, WechatLogin, facts_codec
 from gateway.audit import ClientInfo
 from gateway.config import GatewayConfig
 from gateway.credentials.passwords import HashParameters, PasswordHashing
@@ -34,6 +34,7 @@ from gateway.store.secretbox import SecretBox
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient, default_timeout
 from gateway.wechat.oauth import OAuthStates
+from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight
 
 ISSUER = "wechat-identity-gateway"
@@ -98,7 +99,13 @@ async def services(
         box = SecretBox(secrets.secret_key)
         states = OAuthStates(secrets.secret_key)
         exchanges = SingleFlight[WechatFacts](config.settings.code_cache_seconds)
-        login = WechatLogin(config, db, wechat, exchanges, sessions, box, states)
+        shared = None
+        if redis is not None:
+            encode, decode = facts_codec(box)
+            shared = SharedFlight[WechatFacts](
+                redis, ttl=config.settings.code_cache_seconds, encode=encode, decode=decode
+            )
+        login = WechatLogin(config, db, wechat, exchanges, sessions, box, states, shared)
         miniprogram = MiniProgramSessions(config, db, wechat, AppTokens(wechat), box, login)
         passwords = Passwords(db, hashing, _throttle(config, redis), sessions)
         yield Services(

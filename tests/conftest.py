@@ -248,6 +248,26 @@ async def running(
 
 
 @pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The test Redis, with the gateway's keys (gw:*) cleared before and after."""
+    if not REDIS_URL:
+        _skip_or_fail("Redis")
+    assert REDIS_URL
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+
+    async def clear() -> None:
+        async for key in client.scan_iter(match="gw:*"):
+            await client.delete(key)
+
+    await clear()
+    yield REDIS_URL
+    await clear()
+    await client.aclose()
+
+
+@pytest.fixture
 async def gw(database_url: str, make_config: Any) -> AsyncIterator[Harness]:
     async with running(make_config(database_url)) as harness:
         yield harness

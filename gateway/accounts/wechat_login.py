@@ -4,10 +4,12 @@ first, then openid; merging accounts the unionid proves to be one person), open 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -27,6 +29,7 @@ from gateway.store.secretbox import SecretBox
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.errors import WeChatError
 from gateway.wechat.oauth import OAuthStates
+from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight, code_key
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,26 @@ class LoginOutcome:
     merged: bool = False
 
 
+def facts_codec(
+    box: SecretBox,
+) -> tuple[Callable[[str, WechatFacts], str], Callable[[str, str], WechatFacts]]:
+    """How an exchange outcome travels through Redis: the session_key sealed, bound to the key."""
+
+    def encode(key: str, facts: WechatFacts) -> str:
+        data = asdict(facts)
+        if facts.session_key:
+            data["session_key"] = box.seal(facts.session_key, key)
+        return json.dumps(data)
+
+    def decode(key: str, raw: str) -> WechatFacts:
+        data = json.loads(raw)
+        if data.get("session_key"):
+            data["session_key"] = box.open(data["session_key"], key)
+        return WechatFacts(**data)
+
+    return encode, decode
+
+
 def _remember(exc: Exception) -> bool:
     """WeChat's verdict on a code is final; a transient failure is not."""
     return isinstance(exc, WeChatError) and not exc.retryable
@@ -78,6 +101,7 @@ class WechatLogin:
         sessions: Sessions,
         box: SecretBox,
         states: OAuthStates,
+        shared: SharedFlight[WechatFacts] | None = None,
     ) -> None:
         self._config = config
         self._db = db
@@ -86,6 +110,7 @@ class WechatLogin:
         self._sessions = sessions
         self._box = box
         self._states = states
+        self._shared = shared
 
     def app(self, key: str) -> AppConfig:
         app = self._config.app(key)
@@ -161,10 +186,18 @@ class WechatLogin:
         return resolution
 
     async def exchange(self, app: AppConfig, code: str) -> WechatFacts:
-        """One upstream exchange per (app, code), however often the client sends it."""
-        return await self._exchanges.run(
-            code_key(app.appid, code), lambda: self._exchange_once(app, code), _remember
-        )
+        """One upstream exchange per (app, code), however often and wherever the client sends
+        it: collapsed in this process, and across processes when Redis is configured."""
+        key = code_key(app.appid, code)
+
+        async def once() -> WechatFacts:
+            return await self._exchange_once(app, code)
+
+        async def shared() -> WechatFacts:
+            assert self._shared is not None
+            return await self._shared.run(key, once, _remember)
+
+        return await self._exchanges.run(key, shared if self._shared else once, _remember)
 
     async def _exchange_once(self, app: AppConfig, code: str) -> WechatFacts:
         if app.kind == AppKind.MINIPROGRAM:

@@ -27,6 +27,7 @@ from gateway.api.wechat_mutations import WechatMutation
 from gateway.config import Settings
 
 log = logging.getLogger("gateway.api")
+MASKED = "Internal server error."
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
@@ -46,16 +47,17 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 @functools.cache
 def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry.Schema:
     """One schema per set of limits: building it is slow, and its caches should be shared."""
+    # factories: a fresh extension per request; the parse/validation LRU caches are shared
     extensions: list[Any] = [
-        MaxTokensLimiter(max_token_count=2000),
-        ParserCache(maxsize=512),
-        ValidationCache(maxsize=512),
-        QueryDepthLimiter(max_depth=max_depth),
-        MaxAliasesLimiter(max_alias_count=max_aliases),
-        MaskErrors(should_mask_error=_is_unexpected, error_message="Internal server error."),
+        lambda: MaxTokensLimiter(max_token_count=2000),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: MaskErrors(should_mask_error=_is_unexpected, error_message=MASKED),
     ]
     if not introspection:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
         mutation=merge_types("Mutation", (Mutation, WechatMutation, AccountMutation)),

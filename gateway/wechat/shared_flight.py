@@ -1,0 +1,119 @@
+"""Single-flight across gateway processes, through Redis.
+
+A client retry may reach another replica. The first process to take a short Redis lock for a
+code calls WeChat and leaves the outcome in Redis for a short while; the others wait for that
+outcome instead of calling WeChat (which would answer 40163). Outcomes that hold a session_key
+are sealed before they reach Redis.
+
+Redis down: each process exchanges on its own (the in-process single-flight still holds), so a
+retry that lands elsewhere may get CODE_USED, and the account graph's unique index still keeps
+one account per person. Logged once; recovers by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.degraded import Degraded
+from gateway.errors import GatewayError
+from gateway.wechat.errors import WeChatError
+
+T = TypeVar("T")
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class SharedFlight(Generic[T]):
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl: float,
+        encode: Callable[[str, T], str],
+        decode: Callable[[str, str], T],
+        lock_seconds: float = 15.0,
+        poll: float = 0.02,
+    ) -> None:
+        self._redis = redis
+        self._ttl = max(1, int(ttl))
+        self._encode = encode
+        self._decode = decode
+        self._lock_ms = int(lock_seconds * 1000)
+        self._poll = poll
+        self._release = redis.register_script(_RELEASE)
+        self.health = Degraded("Redis (code single-flight)", "exchanging codes per process")
+
+    async def run(
+        self, key: str, call: Callable[[], Awaitable[T]], remember: Callable[[Exception], bool]
+    ) -> T:
+        deadline = time.monotonic() + self._lock_ms / 1000
+        while True:
+            try:
+                stored = await self._redis.get(f"gw:flight:{key}")
+                if stored is not None:
+                    self.health.ok()
+                    text = stored.decode() if isinstance(stored, bytes) else stored
+                    return self._outcome(key, text)
+                token = secrets.token_hex(8)
+                mine = await self._redis.set(
+                    f"gw:flight-lock:{key}", token, nx=True, px=self._lock_ms
+                )
+                self.health.ok()
+            except RedisError as exc:
+                self.health.failed(exc)
+                return await call()
+            if mine:
+                return await self._lead(key, token, call, remember)
+            if time.monotonic() > deadline:
+                return await call()  # the leader vanished: better one more call than none
+            await asyncio.sleep(self._poll)
+
+    async def _lead(
+        self,
+        key: str,
+        token: str,
+        call: Callable[[], Awaitable[T]],
+        remember: Callable[[Exception], bool],
+    ) -> T:
+        try:
+            result = await call()
+        except Exception as exc:
+            if remember(exc) and isinstance(exc, GatewayError):
+                await self._keep(key, _encode_error(exc))
+            raise
+        else:
+            await self._keep(key, json.dumps({"ok": self._encode(key, result)}))
+            return result
+        finally:
+            try:
+                await self._release(keys=[f"gw:flight-lock:{key}"], args=[token])
+            except RedisError as exc:
+                self.health.failed(exc)
+
+    async def _keep(self, key: str, value: str) -> None:
+        try:
+            await self._redis.set(f"gw:flight:{key}", value, ex=self._ttl)
+        except RedisError as exc:
+            self.health.failed(exc)
+
+    def _outcome(self, key: str, stored: str) -> T:
+        data = json.loads(stored)
+        if "error" in data:
+            err = data["error"]
+            raise WeChatError(err["code"], err["message"], errcode=err.get("errcode"))
+        return self._decode(key, data["ok"])
+
+
+def _encode_error(exc: GatewayError) -> str:
+    errcode = exc.errcode if isinstance(exc, WeChatError) else None
+    return json.dumps({"error": {"code": exc.code, "message": exc.message, "errcode": errcode}})
