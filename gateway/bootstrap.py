@@ -31,7 +31,7 @@ from gateway.sessions.service import Sessions, Viewer
 from gateway.sessions.tokens import AccessTokens
 from gateway.store.db import Database, create_engine
 from gateway.store.secretbox import SecretBox
-from gateway.wechat.app_token import AppTokens
+from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import WeChatClient, default_timeout
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
@@ -106,7 +106,8 @@ async def services(
                 redis, ttl=config.settings.code_cache_seconds, encode=encode, decode=decode
             )
         login = WechatLogin(config, db, wechat, exchanges, sessions, box, states, shared)
-        miniprogram = MiniProgramSessions(config, db, wechat, AppTokens(wechat), box, login)
+        app_tokens = AppTokens(wechat, SharedTokens(redis, box) if redis else None)
+        miniprogram = MiniProgramSessions(config, db, wechat, app_tokens, box, login)
         passwords = Passwords(db, hashing, _throttle(config, redis), sessions)
         yield Services(
             config,

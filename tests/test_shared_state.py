@@ -64,3 +64,22 @@ async def test_redis_down_degrades_to_per_instance_exchange(
             assert login["isNewAccount"] is True
     warnings = [r for r in caplog.records if "code single-flight" in r.getMessage()]
     assert len(warnings) == 1  # logged once, not per request
+
+
+CHECK = "{ checkSession { valid wechatSessionValid } }"
+
+
+async def test_one_app_token_refresh_across_instances(pair: tuple[Harness, Harness]) -> None:
+    one, two = pair
+    tokens = [
+        (await gw.login("shop-mp", f"user{i}"))["accessToken"]
+        for i, gw in enumerate((one, two, one, two))
+    ]
+    bodies = await asyncio.gather(
+        *(gw.gql(CHECK, token=t) for gw, t in zip((one, two, one, two), tokens, strict=True))
+    )
+    assert [b["data"]["checkSession"] for b in bodies] == [
+        {"valid": True, "wechatSessionValid": True}
+    ] * 4
+    assert await one.upstream_calls("/cgi-bin/stable_token") == 1
+    assert await one.upstream_calls("/wxa/checksession") == 4

@@ -1,20 +1,27 @@
-"""The one owner of each app's access token inside this process (WECHAT.md §6).
+"""The one owner of each app's access token (WECHAT.md §6).
 
 ``stable_token`` answers the same token while it is valid, and ``cgi-bin/token`` would knock
 out the tokens of every other holder, so the gateway keeps one cached token per appid, refreshes
 it ahead of expiry under a lock (one refresh at a time), and on 40001/42001 refreshes once and
-retries the call once.
+retries the call once. With Redis the cache and the lock are shared by every replica (the token
+sealed at rest); without it, or while Redis is down, each process owns its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from gateway.config import AppConfig
+from gateway.degraded import Degraded
+from gateway.store.secretbox import SecretBox
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.errors import STALE_APP_TOKEN, WeChatError
 
@@ -26,32 +33,93 @@ _EARLY = 300.0  # refresh this many seconds before WeChat's expiry
 class _Slot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     value: str | None = None
-    fresh_until: float = 0.0
+    fresh_until: float = 0.0  # wall clock, comparable across processes
+
+
+@dataclass(frozen=True)
+class SharedTokens:
+    redis: Redis
+    box: SecretBox
+    wait_seconds: float = 10.0
+    poll: float = 0.05
 
 
 class AppTokens:
-    def __init__(self, wechat: WeChatClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        wechat: WeChatClient,
+        shared: SharedTokens | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._wechat = wechat
+        self._shared = shared
         self._clock = clock
         self._slots: dict[str, _Slot] = {}
+        self.health = Degraded("Redis (app access tokens)", "each process owns its tokens")
 
     async def get(self, app: AppConfig) -> str:
         slot = self._slots.setdefault(app.appid, _Slot())
         if slot.value and slot.fresh_until > self._clock():
             return slot.value
         async with slot.lock:
-            if slot.value and slot.fresh_until > self._clock():
-                return slot.value  # another task refreshed while we waited
-            token = await self._wechat.stable_token(app)
-            slot.value = token.value
-            slot.fresh_until = self._clock() + max(token.expires_in - _EARLY, token.expires_in / 2)
+            if not (slot.value and slot.fresh_until > self._clock()):
+                slot.value, slot.fresh_until = await self._obtain(app)
             return slot.value
 
-    def forget(self, app: AppConfig, value: str) -> None:
+    async def _obtain(self, app: AppConfig) -> tuple[str, float]:
+        if self._shared is None:
+            return await self._fetch(app)
+        try:
+            found = await self._shared_token(app, self._shared)
+            self.health.ok()
+            return found
+        except RedisError as exc:
+            self.health.failed(exc)
+            return await self._fetch(app)
+
+    async def _fetch(self, app: AppConfig) -> tuple[str, float]:
+        token = await self._wechat.stable_token(app)
+        lifetime = max(token.expires_in - _EARLY, token.expires_in / 2)
+        return token.value, self._clock() + lifetime
+
+    async def _shared_token(self, app: AppConfig, shared: SharedTokens) -> tuple[str, float]:
+        key, lock = f"gw:apptoken:{app.appid}", f"gw:apptoken-lock:{app.appid}"
+        deadline = self._clock() + shared.wait_seconds
+        while True:
+            cached = await shared.redis.get(key)
+            if cached is not None:
+                data = json.loads(shared.box.open(_text(cached), key))
+                if data["fresh_until"] > self._clock():
+                    return data["value"], data["fresh_until"]
+            if await shared.redis.set(lock, "1", nx=True, ex=int(shared.wait_seconds)):
+                try:
+                    value, fresh_until = await self._fetch(app)
+                    sealed = shared.box.seal(
+                        json.dumps({"value": value, "fresh_until": fresh_until}), key
+                    )
+                    ttl = max(1, int(fresh_until - self._clock()))
+                    await shared.redis.set(key, sealed, ex=ttl)
+                    return value, fresh_until
+                finally:
+                    await shared.redis.delete(lock)
+            if self._clock() > deadline:
+                return await self._fetch(app)
+            await asyncio.sleep(shared.poll)
+
+    async def forget(self, app: AppConfig, value: str) -> None:
         """Drop a token WeChat called stale, unless a newer one already replaced it."""
         slot = self._slots.get(app.appid)
         if slot and slot.value == value:
             slot.value = None
+        if self._shared is None:
+            return
+        key = f"gw:apptoken:{app.appid}"
+        try:
+            cached = await self._shared.redis.get(key)
+            if cached and json.loads(self._shared.box.open(_text(cached), key))["value"] == value:
+                await self._shared.redis.delete(key)
+        except RedisError as exc:
+            self.health.failed(exc)
 
     async def call(self, app: AppConfig, fn: Callable[[str], Awaitable[T]]) -> T:
         """Run ``fn(token)``; on a stale-token errcode refresh once and retry once."""
@@ -61,5 +129,9 @@ class AppTokens:
         except WeChatError as exc:
             if exc.errcode not in STALE_APP_TOKEN:
                 raise
-        self.forget(app, token)
+        await self.forget(app, token)
         return await fn(await self.get(app))
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
