@@ -14,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway import sandbox_routes
+from gateway import logs, sandbox_routes
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
 from gateway.config import GatewayConfig, load_config
 from gateway.limits import BodySizeLimit
+from gateway.logs import RequestLog
+from gateway.metrics import metrics
 from gateway.store import migrate
 from gateway.wechat.sandbox import create_sandbox_app
 
@@ -78,6 +80,9 @@ def create_app(
             _announce(config)
             yield
 
+    if not logging.getLogger().handlers:  # a uvicorn worker process: nobody configured it yet
+        logs.configure(config.settings.log_level, config.settings.log_format)
+    logs.quiet_secret_loggers()
     routes: list[BaseRoute] = [
         Route(
             "/graphql",
@@ -87,12 +92,16 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/.well-known/jwks.json", jwks),
+        Route("/metrics", metrics),
     ]
     if emulator is not None:
         routes += [*sandbox_routes.routes(), Mount("/sandbox/wechat", app=emulator)]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes)],
+        middleware=[
+            Middleware(RequestLog),
+            Middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes),
+        ],
         lifespan=lifespan,
     )
 

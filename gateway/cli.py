@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway import logs
+from gateway.config import ConfigError, GatewayConfig, load_config, load_settings
 
 DESCRIPTION = """\
 Identity gateway for the WeChat ecosystem (GraphQL at /graphql).
@@ -50,10 +51,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs with secrets
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
+        settings = load_settings()
+        logs.configure(
+            settings.log_level, "text" if args.command != "serve" else settings.log_format
+        )
         _run(args)
     except ConfigError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
@@ -93,6 +95,7 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
         workers=workers,
         proxy_headers=True,
         server_header=False,
+        log_config=None,
         timeout_graceful_shutdown=20,
         log_level=config.settings.log_level.lower(),
     )
@@ -123,7 +126,6 @@ def _keys(config: GatewayConfig, args: argparse.Namespace) -> None:
 def _sandbox(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from gateway.config import load_settings
     from gateway.sandbox_routes import emulated_apps
     from gateway.wechat.sandbox import create_sandbox_app
 

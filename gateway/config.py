@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_query_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=15, ge=1)
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error)$")
+    log_format: str = Field(default="json", pattern=r"^(json|text)$")
 
 
 @dataclass(frozen=True)

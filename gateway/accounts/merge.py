@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.audit import ClientInfo, record
+from gateway.metrics import MERGES
 from gateway.store.models import Account, AccountStatus, Identity, LoginSession
 
 
@@ -64,6 +65,7 @@ async def merge_accounts(
         .where(col(Account.id).in_(absorbed))
         .values(status=AccountStatus.MERGED, merged_into_id=survivor.id)
     )
+    MERGES.inc(len(absorbed))
     record(
         s,
         "merge",

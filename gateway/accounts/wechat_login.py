@@ -22,6 +22,7 @@ from gateway.accounts.profile import keep_profile
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
 from gateway.errors import GatewayError, invalid_input
+from gateway.metrics import LOGINS
 from gateway.sessions.service import IssuedTokens, Sessions, Viewer
 from gateway.store.db import Database
 from gateway.store.models import IdentityKind, WechatSession, utcnow
@@ -237,6 +238,7 @@ class WechatLogin:
                 door=f"wechat_{app.kind}",
                 linked=[k.kind.value for k in resolution.new_identities],
             )
+        LOGINS.labels(f"wechat_{app.kind}", "new" if resolution.is_new else "ok").inc()
         return LoginOutcome(tokens, resolution.is_new, resolution.merged)
 
     async def resolve(
@@ -276,6 +278,7 @@ class WechatLogin:
     async def _record_failure(self, app: AppConfig, client: ClientInfo, exc: GatewayError) -> None:
         errcode = exc.errcode if isinstance(exc, WeChatError) else None
         log.info("wechat login refused app=%s code=%s errcode=%s", app.key, exc.code, errcode)
+        LOGINS.labels(f"wechat_{app.kind}", exc.code).inc()
         async with self._db.transaction() as s:
             record(
                 s,

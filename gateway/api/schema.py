@@ -8,6 +8,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -39,6 +41,29 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return True
 
 
+def _is_unavailable(error: BaseException | None) -> bool:
+    """The database (or another backing service) cannot be reached right now."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return isinstance(error, SQLAlchemyTimeout | ConnectionError | TimeoutError | OSError)
+
+
+class GatewayMaskErrors(MaskErrors):
+    """Masks the unexpected; a lost database becomes a retryable ``UNAVAILABLE`` error."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not _is_unavailable(error.original_error):
+            return super().anonymise_error(error)
+        return GraphQLError(
+            "Service temporarily unavailable; retry shortly.",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "UNAVAILABLE"},
+        )
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     return _schema(settings.max_query_depth, settings.max_aliases, settings.introspection)
@@ -54,7 +79,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
         lambda: ValidationCache(maxsize=512),
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-        lambda: MaskErrors(should_mask_error=_is_unexpected, error_message=MASKED),
+        lambda: GatewayMaskErrors(should_mask_error=_is_unexpected, error_message=MASKED),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

@@ -25,6 +25,7 @@ from gateway.credentials.passwords import (
 )
 from gateway.credentials.throttle import Throttle
 from gateway.errors import GatewayError
+from gateway.metrics import LOGINS
 from gateway.sessions.service import IssuedTokens, Sessions, Viewer, survivor
 from gateway.store.db import Database
 from gateway.store.models import Account, Credential, Identity, IdentityKind, utcnow
@@ -102,7 +103,9 @@ class Passwords:
                     door="password",
                     reason="INVALID_CREDENTIALS",
                 )
+            LOGINS.labels("password", "INVALID_CREDENTIALS").inc()
             raise _invalid_credentials()
+        LOGINS.labels("password", "ok").inc()
         await self._throttle.succeeded(forgive=keys[:1], release=keys[1:])
         identity, credential = found
         async with self._db.transaction() as s:

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.errors import GatewayError
+from gateway.metrics import THROTTLED
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Throttle:
             for key in keys:
                 wait = await self._store.attempt(key, self._policy)
                 if wait > 0:
+                    THROTTLED.inc()
                     for done in admitted:
                         await self._store.release(done)
                     raise GatewayError(

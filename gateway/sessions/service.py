@@ -13,6 +13,7 @@ from sqlmodel import col
 from gateway.audit import ClientInfo, record
 from gateway.config import TokenLifetimes
 from gateway.errors import GatewayError
+from gateway.metrics import REFRESHES
 from gateway.sessions.tokens import (
     AccessClaims,
     AccessTokens,
@@ -150,6 +151,7 @@ class Sessions:
                     session_id=login.id,
                     app_key=login.app_key,
                 )
+        REFRESHES.labels("reused" if reuse else "ok").inc()
         if reuse:
             raise GatewayError(
                 "REFRESH_TOKEN_REUSED",

@@ -10,12 +10,14 @@ import asyncio
 import base64
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from gateway.config import AppConfig
+from gateway.metrics import WECHAT_CALLS, WECHAT_SECONDS
 from gateway.wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
@@ -189,15 +191,28 @@ class WeChatClient:
         raise AssertionError("unreachable")
 
     async def _once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        outcome = "0"
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
+            outcome = "timeout"
             raise WeChatError.unavailable("timeout") from None
         except httpx.TransportError as exc:
+            outcome = "network"
             raise WeChatError.unavailable(type(exc).__name__) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise WeChatError.unavailable(f"HTTP {response.status_code}")
-        return _parse(response)
+        else:
+            if response.status_code >= 500 or response.status_code == 429:
+                outcome = f"http_{response.status_code}"
+                raise WeChatError.unavailable(f"HTTP {response.status_code}")
+            try:
+                return _parse(response)
+            except WeChatError as exc:
+                outcome = str(exc.errcode) if exc.errcode is not None else "malformed"
+                raise
+        finally:
+            WECHAT_SECONDS.labels(path).observe(time.perf_counter() - started)
+            WECHAT_CALLS.labels(path, outcome).inc()
 
 
 def _parse(response: httpx.Response) -> dict[str, Any]:

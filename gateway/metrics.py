@@ -1,0 +1,51 @@
+"""Prometheus metrics: what an operator watches (logins, WeChat health, latencies).
+
+Process-global, as Prometheus clients are. With several workers, set
+``PROMETHEUS_MULTIPROC_DIR`` (an empty directory) so ``/metrics`` aggregates every worker.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+LOGINS = Counter("gateway_logins_total", "Login attempts by door and result", ["door", "result"])
+WECHAT_CALLS = Counter(
+    "gateway_wechat_calls_total",
+    "WeChat API calls by endpoint and errcode",
+    ["endpoint", "errcode"],
+)
+WECHAT_SECONDS = Histogram(
+    "gateway_wechat_call_seconds",
+    "WeChat API call latency",
+    ["endpoint"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+REFRESHES = Counter("gateway_token_refreshes_total", "Refresh token uses by result", ["result"])
+MERGES = Counter("gateway_merges_total", "Accounts merged into another")
+THROTTLED = Counter("gateway_throttled_total", "Password attempts refused by the throttle")
+HTTP_SECONDS = Histogram(
+    "gateway_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+async def metrics(_: Request) -> Response:
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
