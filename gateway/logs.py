@@ -51,6 +51,8 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     quiet_secret_loggers()
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # strawberry logs every GraphQL error; unexpected ones are logged by gateway.api instead
+    logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     logging.getLogger("uvicorn.access").disabled = True  # replaced by gateway.access
 
 

@@ -56,7 +56,10 @@ async def find(session: AsyncSession, keys: list[IdentityKey]) -> dict[IdentityK
         )
         for k in keys
     ]
-    rows = (await session.execute(select(Identity).where(or_(*clauses)))).scalars().all()
+    # populate_existing: a retry after a race or a merge must see rows as they are now, not as
+    # this session's identity map remembers them
+    query = select(Identity).where(or_(*clauses)).execution_options(populate_existing=True)
+    rows = (await session.execute(query)).scalars().all()
     return {IdentityKey(IdentityKind(r.kind), r.scope, r.subject): r for r in rows}
 
 

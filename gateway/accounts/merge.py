@@ -35,6 +35,7 @@ async def merge_accounts(
         .where(col(Account.id).in_(sorted(account_ids)))
         .order_by(col(Account.id))
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     accounts = (await s.execute(query)).scalars().all()
     live = [a for a in accounts if a.status != AccountStatus.MERGED]

@@ -59,24 +59,29 @@ class SharedFlight(Generic[T]):
         deadline = time.monotonic() + self._lock_ms / 1000
         while True:
             try:
-                stored = await self._redis.get(f"gw:flight:{key}")
-                if stored is not None:
-                    self.health.ok()
-                    text = stored.decode() if isinstance(stored, bytes) else stored
-                    return self._outcome(key, text)
-                token = secrets.token_hex(8)
-                mine = await self._redis.set(
-                    f"gw:flight-lock:{key}", token, nx=True, px=self._lock_ms
-                )
+                stored = await self._stored(key)
+                if stored is None:
+                    token = secrets.token_hex(8)
+                    if await self._redis.set(
+                        f"gw:flight-lock:{key}", token, nx=True, px=self._lock_ms
+                    ):
+                        # a leader that just finished leaves its outcome: look once more
+                        stored = await self._stored(key)
+                        if stored is None:
+                            return await self._lead(key, token, call, remember)
                 self.health.ok()
             except RedisError as exc:
                 self.health.failed(exc)
                 return await call()
-            if mine:
-                return await self._lead(key, token, call, remember)
+            if stored is not None:
+                return self._outcome(key, stored)
             if time.monotonic() > deadline:
                 return await call()  # the leader vanished: better one more call than none
             await asyncio.sleep(self._poll)
+
+    async def _stored(self, key: str) -> str | None:
+        raw = await self._redis.get(f"gw:flight:{key}")
+        return raw.decode() if isinstance(raw, bytes) else raw
 
     async def _lead(
         self,
@@ -85,26 +90,32 @@ class SharedFlight(Generic[T]):
         call: Callable[[], Awaitable[T]],
         remember: Callable[[Exception], bool],
     ) -> T:
+        """Call upstream. The lock is left to expire once an outcome is stored (followers read
+        the outcome first); it is released only when there is nothing to share."""
+        kept = False
         try:
             result = await call()
         except Exception as exc:
             if remember(exc) and isinstance(exc, GatewayError):
-                await self._keep(key, _encode_error(exc))
+                kept = await self._keep(key, _encode_error(exc))
             raise
         else:
-            await self._keep(key, json.dumps({"ok": self._encode(key, result)}))
+            kept = await self._keep(key, json.dumps({"ok": self._encode(key, result)}))
             return result
         finally:
-            try:
-                await self._release(keys=[f"gw:flight-lock:{key}"], args=[token])
-            except RedisError as exc:
-                self.health.failed(exc)
+            if not kept:
+                try:
+                    await self._release(keys=[f"gw:flight-lock:{key}"], args=[token])
+                except RedisError as exc:
+                    self.health.failed(exc)
 
-    async def _keep(self, key: str, value: str) -> None:
+    async def _keep(self, key: str, value: str) -> bool:
         try:
             await self._redis.set(f"gw:flight:{key}", value, ex=self._ttl)
         except RedisError as exc:
             self.health.failed(exc)
+            return False
+        return True
 
     def _outcome(self, key: str, stored: str) -> T:
         data = json.loads(stored)
