@@ -95,7 +95,9 @@ async def services(
         hashing = PasswordHashing(HashParameters(**config.passwords.model_dump()))
         stack.callback(hashing.close)
         wechat = WeChatClient(http)
-        sessions = Sessions(db, AccessTokens(secrets.signing_keys, ISSUER), config.tokens)
+        sessions = Sessions(
+            db, AccessTokens(secrets.signing_keys, ISSUER), config.tokens, config.app_kind
+        )
         box = SecretBox(secrets.secret_key)
         states = OAuthStates(secrets.secret_key)
         exchanges = SingleFlight[WechatFacts](config.settings.code_cache_seconds)

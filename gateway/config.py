@@ -47,6 +47,11 @@ class AppConfig:
 class TokenLifetimes:
     access_seconds: int = 15 * 60
     refresh_seconds: int = 30 * 24 * 3600
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def for_kind(self, kind: str | None) -> tuple[int, int]:
+        """(access, refresh) seconds for an app kind; the defaults where none is set."""
+        return self.by_kind.get(kind or "", (self.access_seconds, self.refresh_seconds))
 
 
 class _AppModel(BaseModel):
@@ -72,11 +77,28 @@ class _AppModel(BaseModel):
         return self
 
 
-class _TokensModel(BaseModel):
+class _LifetimesModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     access_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     refresh_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600, le=365 * 24 * 3600)
+
+
+class _TokensModel(_LifetimesModel):
+    """Defaults, and optional ``[tokens.<app kind>]`` tables overriding them per kind."""
+
+    miniprogram: _LifetimesModel | None = None
+    official_account: _LifetimesModel | None = None
+    website: _LifetimesModel | None = None
+    mobile_app: _LifetimesModel | None = None
+
+    def lifetimes(self) -> TokenLifetimes:
+        by_kind = {
+            kind.value: (table.access_ttl_seconds, table.refresh_ttl_seconds)
+            for kind in AppKind
+            if (table := getattr(self, kind.value)) is not None
+        }
+        return TokenLifetimes(self.access_ttl_seconds, self.refresh_ttl_seconds, by_kind)
 
 
 class PasswordsModel(BaseModel):
@@ -168,6 +190,10 @@ class GatewayConfig:
     def app(self, key: str) -> AppConfig | None:
         return next((a for a in self.apps if a.key == key), None)
 
+    def app_kind(self, key: str) -> str | None:
+        app = self.app(key)
+        return app.kind.value if app else None
+
 
 def _format_error(error: ValidationError, prefix: str) -> str:
     first = error.errors(include_input=False, include_url=False)[0]
@@ -226,7 +252,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
     )
     if settings.config and not apps:
         raise ConfigError("GATEWAY_CONFIG.apps: at least one [[apps]] entry is required")
-    tokens = TokenLifetimes(file.tokens.access_ttl_seconds, file.tokens.refresh_ttl_seconds)
+    tokens = file.tokens.lifetimes()
     sandbox = not apps
     if sandbox and settings.wechat_api_base:
         raise ConfigError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,10 +67,17 @@ def _invalid_refresh() -> GatewayError:
 
 
 class Sessions:
-    def __init__(self, db: Database, tokens: AccessTokens, lifetimes: TokenLifetimes) -> None:
+    def __init__(
+        self,
+        db: Database,
+        tokens: AccessTokens,
+        lifetimes: TokenLifetimes,
+        kind_of: Callable[[str], str | None] = lambda _: None,
+    ) -> None:
         self._db = db
         self._tokens = tokens
         self._lifetimes = lifetimes
+        self._kind_of = kind_of
 
     async def start(
         self, s: AsyncSession, account_id: uuid.UUID, app_key: str, client: ClientInfo
@@ -86,7 +94,7 @@ class Sessions:
             user_agent=client.user_agent,
             created_at=now,
             last_used_at=now,
-            expires_at=expiry(now, self._lifetimes.refresh_seconds),
+            expires_at=expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
         )
         s.add(login)
         await s.flush()
@@ -99,7 +107,8 @@ class Sessions:
                 session_id=login.id, token_hash=digest, created_at=now, expires_at=login.expires_at
             )
         )
-        access_expires = min(expiry(now, self._lifetimes.access_seconds), login.expires_at)
+        access_seconds = self._lifetimes.for_kind(self._kind_of(login.app_key))[0]
+        access_expires = min(expiry(now, access_seconds), login.expires_at)
         claims = AccessClaims(login.account_id, login.id, login.app_key, access_expires)
         return IssuedTokens(
             access_token=self._tokens.issue(claims, now),
