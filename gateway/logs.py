@@ -95,6 +95,7 @@ class RequestLog:
                 "request",
                 extra={
                     "fields": {
+                        "request_id": rid,
                         "method": scope["method"],
                         "path": route,
                         "status": status,

@@ -1,0 +1,74 @@
+"""What an operator sees: Prometheus metrics, request ids, access logs without secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from gateway.logs import JsonFormatter
+from tests.conftest import LOGIN, Harness
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if match and ",".join(sorted(match.group(1).split(","))) == wanted:
+            return float(match.group(2))
+    return 0.0
+
+
+async def test_metrics_count_logins_and_wechat_calls(gw: Harness) -> None:
+    before = (await gw.client.get("/metrics")).text
+    await gw.login("shop-mp", "alice")
+    refused = await gw.mint("shop-mp", "bob", errcode=40226)
+    await gw.gql(LOGIN, {"app": "shop-mp", "code": refused, "client": {"platform": "ios"}})
+    response = await gw.client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    after = response.text
+
+    def grew(name: str, **labels: str) -> float:
+        return _metric(after, name, **labels) - _metric(before, name, **labels)
+
+    assert grew("gateway_logins_total", door="wechat_miniprogram", result="new") == 1
+    assert grew("gateway_logins_total", door="wechat_miniprogram", result="RISK_BLOCKED") == 1
+    assert grew("gateway_wechat_calls_total", endpoint="/sns/jscode2session", errcode="0") == 1
+    assert grew("gateway_wechat_calls_total", endpoint="/sns/jscode2session", errcode="40226") == 1
+    assert grew("gateway_wechat_call_seconds_count", endpoint="/sns/jscode2session") == 2
+    assert "gateway_http_request_seconds_bucket" in after
+
+
+async def test_request_id_is_echoed_or_made(gw: Harness) -> None:
+    given = await gw.client.get("/healthz", headers={"x-request-id": "abcdef0123456789"})
+    assert given.headers["x-request-id"] == "abcdef0123456789"
+    made = await gw.client.get("/healthz", headers={"x-request-id": "bad id\nwith newline"})
+    assert re.fullmatch(r"[0-9a-f]{16}", made.headers["x-request-id"])
+
+
+async def test_access_log_is_one_json_line_without_secrets(
+    gw: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code = await gw.mint("shop-mp", "carol")
+    response = await gw.client.post(
+        "/graphql?code=" + code,
+        json={
+            "query": LOGIN,
+            "variables": {"app": "shop-mp", "code": code, "client": {"platform": "ios"}},
+        },
+    )
+    assert response.status_code == 200
+    ids = await gw.wechat_ids("shop-mp", "carol")
+    lines = [JsonFormatter().format(r) for r in caplog.records]
+    access = [json.loads(line) for line in lines if '"logger": "gateway.access"' in line]
+    assert len(access) == 1
+    assert access[0]["path"] == "/graphql"
+    assert access[0]["status"] == 200
+    assert access[0]["request_id"] == response.headers["x-request-id"]
+    everything = "\n".join(lines)
+    for secret in (code, ids["openid"], ids["unionid"], ids["session_key"]):
+        assert secret
+        assert secret not in everything
