@@ -57,8 +57,9 @@ def configure(level: str, fmt: str) -> None:
 
 
 def quiet_secret_loggers() -> None:
-    """httpx logs every request URL at INFO, and WeChat URLs carry the secret and the code."""
-    for name in ("httpx", "httpcore"):
+    """httpx logs every request URL at INFO (WeChat URLs carry the secret and the code), and
+    aiosqlite logs every statement with its parameters (openids) at DEBUG."""
+    for name in ("httpx", "httpcore", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
