@@ -78,9 +78,13 @@ def facts_codec(
     return encode, decode
 
 
+_VERDICTS = frozenset({"INVALID_CODE", "CODE_USED", "RISK_BLOCKED"})
+
+
 def _remember(exc: Exception) -> bool:
-    """WeChat's verdict on a code is final; a transient failure is not."""
-    return isinstance(exc, WeChatError) and not exc.retryable
+    """WeChat's verdict on a code is final; anything else (busy, unreadable, rate-limited) may
+    pass, so a retry must reach WeChat again."""
+    return isinstance(exc, WeChatError) and exc.code in _VERDICTS
 
 
 def identity_keys(app: AppConfig, facts: WechatFacts) -> list[IdentityKey]:

@@ -87,7 +87,8 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
         query=Query,
         mutation=merge_types("Mutation", (Mutation, WechatMutation, AccountMutation)),
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True),
+        # without introspection, "did you mean ...?" hints would leak the schema piecemeal
+        config=StrawberryConfig(auto_camel_case=True, disable_field_suggestions=not introspection),
     )
 
 

@@ -1,0 +1,393 @@
+"""Login sessions through the API: rotation, reuse detection, logout, token checks, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+from sqlalchemy import text
+
+from gateway.store.db import create_engine
+from tests.conftest import Harness
+
+VIEWER = "{ viewer { id } }"
+REFRESH = """
+mutation Refresh($token: String!, $client: ClientInput) {
+  refreshToken(refreshToken: $token, client: $client) {
+    __typename
+    ... on RefreshSuccess { accessToken refreshToken expiresAt refreshExpiresAt account { id } }
+    ... on Error { code message }
+  }
+}
+"""
+LOGOUT = """
+mutation Logout($everywhere: Boolean!, $client: ClientInput) {
+  logout(everywhere: $everywhere, client: $client) {
+    __typename
+    ... on LogoutSuccess { revokedSessions }
+    ... on Error { code message }
+  }
+}
+"""
+CLIENT = {"platform": "android", "channel": "huawei-store", "deviceParam": "model=P60;os=12"}
+IP = "127.0.0.1"  # what httpx's ASGI transport reports as the client address
+
+
+async def refresh(gw: Harness, token: str, client: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = await gw.gql(REFRESH, {"token": token, "client": client})
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["refreshToken"]
+    return result
+
+
+async def logout(
+    gw: Harness,
+    token: str | None,
+    *,
+    everywhere: bool = False,
+    client: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body = await gw.gql(LOGOUT, {"everywhere": everywhere, "client": client}, token=token)
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["logout"]
+    return result
+
+
+async def viewer_id(gw: Harness, token: str) -> str | None:
+    body = await gw.gql(VIEWER, token=token)
+    assert "errors" not in body, body
+    found = body["data"]["viewer"]
+    return None if found is None else str(found["id"])
+
+
+async def rows(gw: Harness, table: str) -> list[dict[str, Any]]:
+    engine = create_engine(gw.config.database_url)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(text(f"SELECT * FROM {table}"))
+            return [dict(r._mapping) for r in result]
+    finally:
+        await engine.dispose()
+
+
+# --- refresh ---------------------------------------------------------------------------------
+
+
+async def test_refresh_rotates_and_each_refresh_token_works_once(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "alice")
+    first = await refresh(gw, login["refreshToken"])
+    assert first["__typename"] == "RefreshSuccess"
+    assert first["refreshToken"] != login["refreshToken"]
+    assert first["accessToken"] != login["accessToken"]
+    assert first["account"]["id"] == login["account"]["id"]
+    assert first["refreshExpiresAt"] == login["refreshExpiresAt"]  # the session's end holds
+    assert await viewer_id(gw, first["accessToken"]) == login["account"]["id"]
+
+    second = await refresh(gw, first["refreshToken"])
+    assert second["__typename"] == "RefreshSuccess"
+    assert len({login["refreshToken"], first["refreshToken"], second["refreshToken"]}) == 3
+    assert await viewer_id(gw, second["accessToken"]) == login["account"]["id"]
+
+
+async def test_reusing_a_spent_refresh_token_revokes_the_whole_session(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "bob")
+    other = await gw.login("club-mp", "bob")  # another session of the same account
+    rotated = await refresh(gw, login["refreshToken"])
+    assert rotated["__typename"] == "RefreshSuccess"
+
+    reused = await refresh(gw, login["refreshToken"])
+    assert (reused["__typename"], reused["code"]) == ("RefreshTokenError", "REFRESH_TOKEN_REUSED")
+    assert reused["message"]
+
+    # the thief's and the owner's newest tokens are both dead now
+    after = await refresh(gw, rotated["refreshToken"])
+    assert (after["__typename"], after["code"]) == ("RefreshTokenError", "INVALID_REFRESH_TOKEN")
+    assert await viewer_id(gw, rotated["accessToken"]) is None
+    assert await viewer_id(gw, login["accessToken"]) is None
+    # the account's other session is untouched
+    assert await viewer_id(gw, other["accessToken"]) == login["account"]["id"]
+    assert (await refresh(gw, other["refreshToken"]))["__typename"] == "RefreshSuccess"
+
+
+async def test_concurrent_refreshes_with_one_token_succeed_at_most_once(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "cora")
+    results = await asyncio.gather(*(refresh(gw, login["refreshToken"]) for _ in range(4)))
+    kinds = [r["__typename"] for r in results]
+    assert kinds.count("RefreshSuccess") == 1, results
+    losers = [r for r in results if r["__typename"] != "RefreshSuccess"]
+    assert {r["__typename"] for r in losers} == {"RefreshTokenError"}
+    # the first loser is caught reusing the token; later ones find the session revoked
+    assert "REFRESH_TOKEN_REUSED" in {r["code"] for r in losers}
+    assert {r["code"] for r in losers} <= {"REFRESH_TOKEN_REUSED", "INVALID_REFRESH_TOKEN"}
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        ("x" * 43, "INVALID_REFRESH_TOKEN"),
+        ("", "INVALID_INPUT"),
+        ("y" * 129, "INVALID_INPUT"),
+    ],
+    ids=["unknown", "empty", "too-long"],
+)
+async def test_bad_refresh_tokens_are_typed_errors(gw: Harness, token: str, code: str) -> None:
+    result = await refresh(gw, token)
+    assert result["code"] == code
+
+
+async def test_an_access_token_is_not_a_refresh_token(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "dina")
+    result = await refresh(gw, login["accessToken"][:128])
+    assert result["code"] == "INVALID_REFRESH_TOKEN"
+
+
+# --- logout ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "not-a-token"], ids=["none", "garbage"])
+async def test_logout_needs_a_valid_access_token(gw: Harness, token: str | None) -> None:
+    result = await logout(gw, token)
+    assert (result["__typename"], result["code"]) == ("NotAuthenticatedError", "NOT_LOGGED_IN")
+    assert result["message"]
+    assert await rows(gw, "audit_events") == []
+
+
+async def test_logout_revokes_this_session_only(gw: Harness) -> None:
+    phone = await gw.login("shop-mp", "emma")
+    tablet = await gw.login("shop-mp", "emma")
+    assert phone["account"]["id"] == tablet["account"]["id"]
+
+    result = await logout(gw, phone["accessToken"])
+    assert result == {"__typename": "LogoutSuccess", "revokedSessions": 1}
+    assert await viewer_id(gw, phone["accessToken"]) is None
+    assert (await refresh(gw, phone["refreshToken"]))["code"] == "INVALID_REFRESH_TOKEN"
+    again = await logout(gw, phone["accessToken"])
+    assert again["code"] == "NOT_LOGGED_IN"
+
+    assert await viewer_id(gw, tablet["accessToken"]) == tablet["account"]["id"]
+    assert (await refresh(gw, tablet["refreshToken"]))["__typename"] == "RefreshSuccess"
+
+
+async def test_logout_everywhere_revokes_every_session_of_the_account(gw: Harness) -> None:
+    sessions = [
+        await gw.login("shop-mp", "finn"),
+        await gw.login("club-mp", "finn"),
+        await gw.login("shop-mp", "finn"),
+    ]
+    bystander = await gw.login("shop-mp", "gale")
+    assert len({s["account"]["id"] for s in sessions}) == 1
+
+    result = await logout(gw, sessions[1]["accessToken"], everywhere=True)
+    assert result == {"__typename": "LogoutSuccess", "revokedSessions": 3}
+    for session in sessions:
+        assert await viewer_id(gw, session["accessToken"]) is None
+        assert (await refresh(gw, session["refreshToken"]))["code"] == "INVALID_REFRESH_TOKEN"
+    assert await viewer_id(gw, bystander["accessToken"]) == bystander["account"]["id"]
+
+
+# --- access tokens ---------------------------------------------------------------------------
+
+
+def _segments(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    header, payload, _ = token.split(".")
+    decode = lambda part: json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # noqa: E731
+    return decode(header), decode(payload)
+
+
+def _b64(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _gateway_key(gw: Harness, kid: str) -> ECKey:
+    """The private key the gateway signs with, read from its configured JWKS file."""
+    path = gw.config.settings.signing_keys
+    assert path is not None
+    keys = KeySet.import_key_set(json.loads(path.read_text(encoding="utf-8")))
+    key = keys.get_by_kid(kid)
+    assert isinstance(key, ECKey)
+    return key
+
+
+async def test_access_tokens_carry_kid_and_at_jwt_type_and_match_the_jwks(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "hana")
+    header, claims = _segments(login["accessToken"])
+    assert header["typ"] == "at+jwt"
+    assert header["alg"] == "ES256"
+    jwks = (await gw.client.get("/.well-known/jwks.json")).json()
+    published = {k["kid"]: k for k in jwks["keys"]}
+    assert header["kid"] in published
+    assert "d" not in published[header["kid"]]  # no private part is published
+    # the published key verifies the token
+    public = KeySet.import_key_set(jwks)
+    decoded = jwt.decode(login["accessToken"], public, algorithms=["ES256"])
+    assert decoded.claims["sub"]
+    assert decoded.claims["sid"]
+    assert claims["exp"] > time.time()
+    # nothing WeChat-private rides in the token
+    ids = await gw.wechat_ids("shop-mp", "hana")
+    for secret in (ids["openid"], ids["unionid"], ids["session_key"]):
+        assert secret
+        assert secret not in json.dumps(claims)
+
+
+async def test_a_token_re_signed_with_the_gateway_key_is_accepted(gw: Harness) -> None:
+    """Control for the forgeries below: the crafting itself yields a token that works."""
+    login = await gw.login("shop-mp", "ivan")
+    header, claims = _segments(login["accessToken"])
+    token = jwt.encode(header, claims, _gateway_key(gw, header["kid"]))
+    assert token != login["accessToken"]
+    assert await viewer_id(gw, token) == login["account"]["id"]
+
+
+async def test_an_expired_access_token_is_refused(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "jade")
+    header, claims = _segments(login["accessToken"])
+    now = int(time.time())
+    expired = {**claims, "iat": now - 3600, "exp": now - 60}
+    token = jwt.encode(header, expired, _gateway_key(gw, header["kid"]))
+    assert await viewer_id(gw, token) is None
+    assert (await logout(gw, token))["code"] == "NOT_LOGGED_IN"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"aud": "partner"},
+        {"iss": "someone-else"},
+        {"sub": None},
+        {"sid": None},
+        {"exp": None},
+        {"sid": "00000000-0000-0000-0000-000000000000"},
+    ],
+    ids=["audience", "issuer", "no-sub", "no-sid", "no-exp", "unknown-session"],
+)
+async def test_tokens_with_wrong_claims_are_refused(gw: Harness, change: dict[str, Any]) -> None:
+    login = await gw.login("shop-mp", "kira")
+    header, claims = _segments(login["accessToken"])
+    claims = {k: v for k, v in {**claims, **change}.items() if v is not None}
+    token = jwt.encode(header, claims, _gateway_key(gw, header["kid"]))
+    assert await viewer_id(gw, token) is None
+
+
+@pytest.mark.parametrize("typ", ["JWT", None], ids=["jwt", "none"])
+async def test_tokens_of_another_type_are_refused(gw: Harness, typ: str | None) -> None:
+    login = await gw.login("shop-mp", "lena")
+    header, claims = _segments(login["accessToken"])
+    header = {k: v for k, v in {**header, "typ": typ}.items() if v is not None}
+    token = jwt.encode(header, claims, _gateway_key(gw, header["kid"]))
+    assert await viewer_id(gw, token) is None
+
+
+@pytest.mark.parametrize("same_kid", [False, True], ids=["own-kid", "gateway-kid"])
+async def test_a_token_signed_by_another_key_is_refused(gw: Harness, same_kid: bool) -> None:
+    login = await gw.login("shop-mp", "mona")
+    header, claims = _segments(login["accessToken"])
+    stranger = ECKey.generate_key("P-256", auto_kid=True)
+    forged_header = {**header, "kid": header["kid"] if same_kid else stranger.kid}
+    token = jwt.encode(forged_header, claims, stranger)
+    assert await viewer_id(gw, token) is None
+    assert (await logout(gw, token))["code"] == "NOT_LOGGED_IN"
+    assert await viewer_id(gw, login["accessToken"]) == login["account"]["id"]
+
+
+async def test_unsigned_and_symmetric_tokens_are_refused(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "nora")
+    header, claims = _segments(login["accessToken"])
+    unsigned = f"{_b64({**header, 'alg': 'none'})}.{_b64(claims)}."
+    assert await viewer_id(gw, unsigned) is None
+    # HS256 keyed with the public key material (algorithm confusion)
+    public = json.dumps((await gw.client.get("/.well-known/jwks.json")).json()["keys"][0])
+    signing_input = f"{_b64({**header, 'alg': 'HS256'})}.{_b64(claims)}"
+    mac = hmac.new(public.encode(), signing_input.encode(), hashlib.sha256).digest()
+    hs256 = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    assert await viewer_id(gw, hs256) is None
+
+
+# --- audit and storage -----------------------------------------------------------------------
+
+
+async def test_every_mutation_is_audited_with_client_facts(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "olga", **CLIENT)
+    second = await gw.login("shop-mp", "olga", platform="ios")
+    rotated = await refresh(gw, login["refreshToken"], client={**CLIENT, "channel": "refresh-ch"})
+    await refresh(gw, login["refreshToken"], client={"platform": "web"})  # reuse
+    await logout(gw, second["accessToken"], client={**CLIENT, "deviceParam": "logout-dev"})
+    third = await gw.login("shop-mp", "olga", platform="windows")
+    await logout(gw, third["accessToken"], everywhere=True, client={"platform": "windows"})
+    assert rotated["__typename"] == "RefreshSuccess"
+
+    events = await rows(gw, "audit_events")
+    facts = sorted(
+        (e["kind"], e["platform"], e["channel"], e["device_param"], e["ip"]) for e in events
+    )
+    assert facts == sorted(
+        [
+            ("register", "android", "huawei-store", "model=P60;os=12", IP),
+            ("login", "ios", None, None, IP),
+            ("refresh", "android", "refresh-ch", "model=P60;os=12", IP),
+            ("refresh_reuse", "web", None, None, IP),
+            ("logout", "android", "huawei-store", "logout-dev", IP),
+            ("login", "windows", None, None, IP),
+            ("logout", "windows", None, None, IP),
+        ]
+    )
+    account_ids = {e["account_id"] for e in events}
+    assert len(account_ids) == 1
+    assert None not in account_ids
+    assert all(e["app_key"] == "shop-mp" for e in events)
+    assert all(e["session_id"] is not None for e in events)
+
+    sessions = await rows(gw, "login_sessions")
+    assert sorted((s["platform"], s["channel"], s["device_param"], s["ip"]) for s in sessions) == [
+        ("android", "huawei-store", "model=P60;os=12", IP),
+        ("ios", None, None, IP),
+        ("windows", None, None, IP),
+    ]
+    assert all(s["user_agent"] for s in sessions)
+    assert all(s["revoked_at"] is not None for s in sessions)
+
+
+async def test_no_token_or_session_key_is_stored_in_clear(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "pia")
+    rotated = await refresh(gw, login["refreshToken"])
+    await refresh(gw, login["refreshToken"])  # reuse, audited
+    again = await gw.login("shop-mp", "pia")
+    await logout(gw, again["accessToken"], everywhere=True)
+    session_key = (await gw.wechat_ids("shop-mp", "pia"))["session_key"]
+    assert session_key
+
+    secrets = {
+        "refresh token": login["refreshToken"],
+        "rotated refresh token": rotated["refreshToken"],
+        "second refresh token": again["refreshToken"],
+        "access token": login["accessToken"],
+        "rotated access token": rotated["accessToken"],
+        "access token signature": login["accessToken"].rsplit(".", 1)[1],
+        "session_key": session_key,
+    }
+    stored = {
+        table: repr(await rows(gw, table))
+        for table in (
+            "audit_events",
+            "login_sessions",
+            "refresh_tokens",
+            "wechat_sessions",
+            "identities",
+            "accounts",
+        )
+    }
+    assert "refresh_reuse" in stored["audit_events"]
+    for table, dump in stored.items():
+        for name, secret in secrets.items():
+            assert secret not in dump, f"{name} found in {table}"
+    # refresh tokens are kept as digests, one per issued token
+    assert len(await rows(gw, "refresh_tokens")) == 3
