@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -77,6 +78,7 @@ def create_app(
             await asyncio.to_thread(migrate.upgrade, config.database_url)
         async with services(config, sandbox=emulator, http=http) as svc:
             app.state.services = svc
+            await _sync_partners(svc)
             _announce(config)
             yield
 
@@ -93,6 +95,7 @@ def create_app(
         Route("/readyz", readyz),
         Route("/.well-known/jwks.json", jwks),
         Route("/metrics", metrics),
+        Route("/oauth/token", oauth_token, methods=["POST"]),
     ]
     if emulator is not None:
         routes += [*sandbox_routes.routes(), Mount("/sandbox/wechat", app=emulator)]
@@ -104,6 +107,19 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+async def _sync_partners(svc: Services) -> None:
+    """Config partners into the registry; a replica starting at the same time may win."""
+    try:
+        await svc.partners.sync(svc.config.partners)
+    except IntegrityError:
+        await svc.partners.sync(svc.config.partners)
+
+
+async def oauth_token(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    return await svc.token_endpoint(request)
 
 
 def _announce(config: GatewayConfig) -> None:

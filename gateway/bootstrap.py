@@ -27,6 +27,11 @@ from gateway.credentials.throttle import (
     ThrottleStore,
 )
 from gateway.keyfiles import Secrets, load_secrets
+from gateway.partners.oauth import TokenEndpoint
+from gateway.partners.rate import PartnerRate
+from gateway.partners.registry import Partners
+from gateway.partners.service import PartnerAccess
+from gateway.partners.tokens import PartnerTokens
 from gateway.sessions.service import Sessions, Viewer
 from gateway.sessions.tokens import AccessTokens
 from gateway.store.db import Database, create_engine
@@ -53,6 +58,10 @@ class Services:
     miniprogram: MiniProgramSessions
     passwords: Passwords
     unlink: Callable[[Viewer, uuid.UUID, ClientInfo], Awaitable[None]]
+    partners: Partners
+    partner_tokens: PartnerTokens
+    partner_access: PartnerAccess
+    token_endpoint: TokenEndpoint
 
 
 def _http_client(config: GatewayConfig, sandbox: ASGIApp | None) -> httpx.AsyncClient:
@@ -110,7 +119,10 @@ async def services(
         login = WechatLogin(config, db, wechat, exchanges, sessions, box, states, shared)
         app_tokens = AppTokens(wechat, SharedTokens(redis, box) if redis else None)
         miniprogram = MiniProgramSessions(config, db, wechat, app_tokens, box, login)
-        passwords = Passwords(db, hashing, _throttle(config, redis), sessions)
+        throttle = _throttle(config, redis)
+        passwords = Passwords(db, hashing, throttle, sessions)
+        partners = Partners(db)
+        partner_tokens = PartnerTokens(secrets.signing_keys, ISSUER)
         yield Services(
             config,
             secrets,
@@ -123,4 +135,8 @@ async def services(
             miniprogram,
             passwords,
             partial(links.unlink, db),
+            partners,
+            partner_tokens,
+            PartnerAccess(config, db, PartnerRate(redis)),
+            TokenEndpoint(db, partners, partner_tokens, throttle),
         )

@@ -122,6 +122,36 @@ class ThrottleModel(BaseModel):
     reset_after_seconds: float = Field(default=12 * 3600.0, gt=0)
 
 
+class PartnerModel(BaseModel):
+    """A partner service from the config file; synced into the database at start-up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+    secret: SecretStr | None = Field(default=None, min_length=16)
+    secret_env: str | None = None
+    apps: list[str] = Field(default_factory=list)
+    platforms: list[str] = Field(default_factory=list)
+    scopes: list[str] = Field(default_factory=list)
+    rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _check(self) -> PartnerModel:
+        from gateway.partners.scopes import ALL
+
+        unknown = set(self.scopes) - ALL
+        if unknown:
+            raise ValueError(f"unknown scopes {sorted(unknown)}; known: {sorted(ALL)}")
+        if self.secret is None:
+            value = os.environ.get(self.secret_env or "")
+            if not value or len(value) < 16:
+                raise ValueError(
+                    "needs `secret` or `secret_env` naming a set variable (16+ characters)"
+                )
+            self.secret = SecretStr(value)
+        return self
+
+
 class _FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -129,6 +159,7 @@ class _FileModel(BaseModel):
     tokens: _TokensModel = Field(default_factory=_TokensModel)
     passwords: PasswordsModel = Field(default_factory=PasswordsModel)
     throttle: ThrottleModel = Field(default_factory=ThrottleModel)
+    partners: list[PartnerModel] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -163,6 +194,7 @@ class GatewayConfig:
     sandbox: bool
     passwords: PasswordsModel = field(default_factory=PasswordsModel)
     throttle: ThrottleModel = field(default_factory=ThrottleModel)
+    partners: tuple[PartnerModel, ...] = ()
 
     @property
     def database_url(self) -> str:
@@ -214,6 +246,19 @@ def _read_file(path: Path) -> _FileModel:
         raise ConfigError(_format_error(exc, "GATEWAY_CONFIG")) from None
 
 
+def _check_partners(file: _FileModel) -> None:
+    keys = {a.key for a in file.apps}
+    seen: set[str] = set()
+    for index, partner in enumerate(file.partners):
+        where = f"GATEWAY_CONFIG.partners[{index}]"
+        if partner.client_id in seen:
+            raise ConfigError(f"{where}.client_id: duplicate {partner.client_id!r}")
+        seen.add(partner.client_id)
+        unknown = set(partner.apps) - keys
+        if unknown:
+            raise ConfigError(f"{where}.apps: no such app {sorted(unknown)}")
+
+
 def _check_unique(apps: list[_AppModel]) -> None:
     for attr in ("key", "appid"):
         seen: set[str] = set()
@@ -239,6 +284,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
     settings = settings or load_settings()
     file = _read_file(settings.config) if settings.config else _FileModel()
     _check_unique(file.apps)
+    _check_partners(file)
     apps = tuple(
         AppConfig(
             key=a.key,
@@ -267,6 +313,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         sandbox=sandbox,
         passwords=file.passwords,
         throttle=file.throttle,
+        partners=tuple(file.partners),
     )
 
 

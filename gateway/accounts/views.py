@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import col
 
+from gateway.accounts.graph import IdentityKey, find
 from gateway.store.db import Database
 from gateway.store.models import Account, Identity, IdentityKind
 
@@ -56,15 +57,18 @@ async def identities_by_account(db: Database, ids: Sequence[uuid.UUID]) -> list[
         rows = (await s.execute(query)).scalars().all()
     grouped: dict[uuid.UUID, list[IdentityView]] = defaultdict(list)
     for r in rows:
-        grouped[r.account_id].append(
-            IdentityView(
-                r.id,
-                r.account_id,
-                IdentityKind(r.kind),
-                r.scope,
-                r.subject,
-                r.app_key,
-                r.created_at,
-            )
-        )
+        grouped[r.account_id].append(_view(r))
     return [grouped.get(i, []) for i in ids]
+
+
+async def identities_by_key(db: Database, keys: Sequence[IdentityKey]) -> list[IdentityView | None]:
+    """Batch lookup of identities by (kind, scope, subject), answering in key order."""
+    async with db.reader() as s:
+        found = await find(s, list(keys))
+    return [_view(found[k]) if k in found else None for k in keys]
+
+
+def _view(r: Identity) -> IdentityView:
+    return IdentityView(
+        r.id, r.account_id, IdentityKind(r.kind), r.scope, r.subject, r.app_key, r.created_at
+    )

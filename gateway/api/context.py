@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -11,7 +11,9 @@ from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
 from gateway.accounts import views
+from gateway.accounts.graph import IdentityKey
 from gateway.audit import ClientInfo
+from gateway.partners.registry import PartnerView
 from gateway.sessions.service import Viewer
 
 if TYPE_CHECKING:
@@ -22,12 +24,14 @@ if TYPE_CHECKING:
 class Loaders:
     accounts: DataLoader[uuid.UUID, views.AccountView | None]
     identities: DataLoader[uuid.UUID, list[views.IdentityView]]
+    identity_by_key: DataLoader[IdentityKey, views.IdentityView | None]
 
 
 def make_loaders(services: Services) -> Loaders:
     return Loaders(
         accounts=DataLoader(partial(views.accounts_by_id, services.db)),
         identities=DataLoader(partial(views.identities_by_account, services.db)),
+        identity_by_key=DataLoader(partial(views.identities_by_key, services.db)),
     )
 
 
@@ -38,6 +42,21 @@ class Context:
     loaders: Loaders
     _viewer: Viewer | None = field(default=None, init=False)
     _authenticated: bool = field(default=False, init=False)
+    _partner: PartnerView | None = field(default=None, init=False)
+    _partner_checked: bool = field(default=False, init=False)
+
+    async def partner(self) -> PartnerView | None:
+        """The partner behind a partner token (never a frontend token), if still enabled."""
+        if not self._partner_checked:
+            self._partner_checked = True
+            token = _bearer(self.request)
+            claims = self.services.partner_tokens.verify(token) if token else None
+            if claims is not None:
+                partner = await self.services.partners.get(claims.client_id)
+                if partner is not None and not partner.disabled:
+                    # the token's scopes, never more than the partner still has
+                    self._partner = replace(partner, scopes=partner.scopes & claims.scopes)
+        return self._partner
 
     async def viewer(self) -> Viewer | None:
         """Authenticate once per request, on first use."""

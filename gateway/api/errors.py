@@ -43,6 +43,7 @@ class ErrorCode(Enum):
     NOT_FOUND = "NOT_FOUND"
     NO_PASSWORD = "NO_PASSWORD"
     LAST_IDENTITY = "LAST_IDENTITY"
+    NOT_ENTITLED = "NOT_ENTITLED"
 
 
 @strawberry.interface(description="An expected failure: branch on `code`, show `message`.")
@@ -142,6 +143,11 @@ class LastIdentityError(Error):
     pass
 
 
+@strawberry.type(description="The partner's credentials do not cover this app, platform or scope.")
+class NotEntitledError(Error):
+    pass
+
+
 _BY_CODE: dict[str, type[Error]] = {
     "INVALID_INPUT": InvalidInputError,
     "UNKNOWN_APP": UnknownAppError,
@@ -175,6 +181,7 @@ _BY_CODE: dict[str, type[Error]] = {
     "NOT_FOUND": NotFoundError,
     "NO_PASSWORD": NotFoundError,
     "LAST_IDENTITY": LastIdentityError,
+    "NOT_ENTITLED": NotEntitledError,
 }
 
 

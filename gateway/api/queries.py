@@ -9,6 +9,7 @@ import strawberry
 from strawberry import relay
 
 from gateway.api.errors import InvalidInputError, UnknownAppError, to_error
+from gateway.api.partner import PartnerAccessResult, partner_root
 from gateway.api.types import Account, App, Identity, Info, load_account
 from gateway.errors import GatewayError
 from gateway.wechat.oauth import authorization_url
@@ -59,6 +60,10 @@ class Query:
             return None
         (found,) = await kind.resolve_nodes(info=info, node_ids=[global_id.node_id])
         return found
+
+    @strawberry.field(description="Partner-service lookups; needs a partner token.")
+    async def partner(self, info: Info) -> PartnerAccessResult:
+        return await partner_root(info)
 
     @strawberry.field(description="The logged-in account, or null without a valid access token.")
     async def viewer(self, info: Info) -> Account | None:

@@ -160,3 +160,22 @@ class AuditEvent(SQLModel, table=True):
     user_agent: str | None = Field(default=None, max_length=512)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = _at()
+
+
+class Partner(SQLModel, table=True):
+    """A partner service (client credentials). Its secret is kept only as a SHA-256: secrets are
+    256 random bits from ``gateway partners add``, or operator-chosen ones from the config."""
+
+    __tablename__ = "partners"
+
+    id: uuid.UUID = _id()
+    client_id: str = Field(max_length=64, unique=True)
+    secret_hash: str = Field(max_length=64)
+    apps: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    platforms: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    scopes: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    rate_limit_per_minute: int = Field(default=600)
+    source: str = Field(default="cli", max_length=16)
+    disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _at()
+    updated_at: datetime = _at()

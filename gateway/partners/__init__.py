@@ -1,0 +1,1 @@
+"""Partner services: client-credential tokens, scopes, and what each partner may see."""

@@ -1,0 +1,112 @@
+"""``POST /oauth/token``: the client-credentials grant (RFC 6749 §4.4) for partner services.
+
+Error bodies are authlib's RFC 6749 error classes. authlib's ``AuthorizationServer`` itself is
+synchronous and bound to Flask/Django request objects, while client lookups here are async
+database reads, so the grant's few rules are applied here and the protocol vocabulary is
+authlib's. Failed client authentication counts against the password throttle, per client id and
+per IP, so a partner secret cannot be brute-forced either.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.base import OAuth2Error
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnsupportedGrantTypeError,
+)
+from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.audit import ClientInfo, record
+from gateway.credentials.throttle import Throttle
+from gateway.errors import GatewayError
+from gateway.partners.registry import Partners
+from gateway.partners.tokens import LIFETIME_SECONDS, PartnerTokens
+from gateway.store.db import Database
+from gateway.store.models import utcnow
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _error(error: OAuth2Error, status: int | None = None, basic: bool = False) -> Response:
+    headers = dict(_NO_STORE)
+    if basic:
+        headers["WWW-Authenticate"] = 'Basic realm="partners"'
+    return JSONResponse(
+        dict(error.get_body()), status_code=status or error.status_code, headers=headers
+    )
+
+
+class TokenEndpoint:
+    def __init__(
+        self, db: Database, partners: Partners, tokens: PartnerTokens, throttle: Throttle
+    ) -> None:
+        self._db = db
+        self._partners = partners
+        self._tokens = tokens
+        self._throttle = throttle
+
+    async def __call__(self, request: Request) -> Response:
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return _error(InvalidRequestError(description="use application/x-www-form-urlencoded"))
+        form = await request.form()
+        fields = {k: str(v) for k, v in form.items()}
+        grant = fields.get("grant_type")
+        if not grant:
+            return _error(InvalidRequestError(description="grant_type is required"))
+        if grant != "client_credentials":
+            return _error(UnsupportedGrantTypeError(grant))
+        basic = "authorization" in request.headers
+        client_id, secret = extract_basic_authorization(
+            {"Authorization": request.headers.get("authorization", "")}
+        )
+        if not basic:
+            client_id, secret = fields.get("client_id"), fields.get("client_secret")
+        elif "client_secret" in fields:
+            return _error(InvalidRequestError(description="use one client authentication method"))
+        ip = request.client.host if request.client else None
+        keys = [f"partner:{client_id}", f"partner-ip:{ip}"]
+        try:
+            await self._throttle.admit(keys)
+        except GatewayError as exc:
+            return JSONResponse(
+                {
+                    "error": "slow_down" if exc.code == "THROTTLED" else "temporarily_unavailable",
+                    "error_description": exc.message,
+                },
+                status_code=429 if exc.code == "THROTTLED" else 503,
+                headers={**_NO_STORE, "Retry-After": str(int(exc.retry_after or 1) + 1)},
+            )
+        partner = await self._partners.authenticate(client_id or "", secret or "")
+        if partner is None:
+            return _error(
+                InvalidClientError(description="client authentication failed"), 401, basic=True
+            )
+        await self._throttle.succeeded(forgive=keys[:1], release=keys[1:])
+        requested = scope_to_list(fields.get("scope")) or sorted(partner.scopes)
+        if not set(requested) <= partner.scopes:
+            return _error(InvalidScopeError(description="scope exceeds what this client may have"))
+        now = utcnow()
+        token = self._tokens.issue(partner.client_id, sorted(requested), now)
+        async with self._db.transaction() as s:
+            record(
+                s,
+                "partner_token",
+                ClientInfo("partner", ip=ip),
+                partner=partner.client_id,
+                scopes=sorted(requested),
+            )
+        return JSONResponse(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": LIFETIME_SECONDS,
+                "scope": " ".join(sorted(requested)),
+            },
+            headers=_NO_STORE,
+        )

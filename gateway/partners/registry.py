@@ -1,0 +1,151 @@
+"""The partner registry: config partners synced at start-up, CLI partners added at run time,
+all in one table, every secret kept as a SHA-256 only."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from gateway.config import PartnerModel
+from gateway.errors import GatewayError
+from gateway.partners.scopes import ALL
+from gateway.store.db import Database
+from gateway.store.models import Partner, utcnow
+
+_DUMMY_HASH = hashlib.sha256(b"no such partner").hexdigest()
+
+
+@dataclass(frozen=True)
+class PartnerView:
+    client_id: str
+    apps: frozenset[str]
+    platforms: frozenset[str]
+    scopes: frozenset[str]
+    rate_limit_per_minute: int
+    source: str
+    disabled: bool
+
+    @classmethod
+    def of(cls, row: Partner) -> PartnerView:
+        return cls(
+            row.client_id,
+            frozenset(row.apps),
+            frozenset(row.platforms),
+            frozenset(row.scopes),
+            row.rate_limit_per_minute,
+            row.source,
+            row.disabled_at is not None,
+        )
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Partners:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def sync(self, configured: tuple[PartnerModel, ...]) -> None:
+        """Make the table hold exactly what the config says for config-sourced partners."""
+        async with self._db.transaction() as s:
+            rows = {r.client_id: r for r in (await s.execute(select(Partner))).scalars()}
+            for p in configured:
+                row = rows.get(p.client_id) or Partner(client_id=p.client_id, secret_hash="")
+                if row.source != "config" and p.client_id in rows:
+                    raise GatewayError("CONFLICT", f"partner {p.client_id} exists from the CLI")
+                row.secret_hash = hash_secret(p.secret.get_secret_value() if p.secret else "")
+                row.apps, row.platforms, row.scopes = (
+                    list(p.apps),
+                    list(p.platforms),
+                    list(p.scopes),
+                )
+                row.rate_limit_per_minute = p.rate_limit_per_minute
+                row.source, row.disabled_at, row.updated_at = "config", None, utcnow()
+                s.add(row)
+            names = {p.client_id for p in configured}
+            for row in rows.values():
+                if row.source == "config" and row.client_id not in names and not row.disabled_at:
+                    row.disabled_at = utcnow()  # removed from the config: no more tokens
+
+    async def authenticate(self, client_id: str, secret: str) -> PartnerView | None:
+        """Constant time whether or not the client exists; None for anything wrong."""
+        partner = await self._row(client_id)
+        expected = partner.secret_hash if partner else _DUMMY_HASH
+        if not hmac.compare_digest(expected, hash_secret(secret)) or partner is None:
+            return None
+        return None if partner.disabled_at else PartnerView.of(partner)
+
+    async def get(self, client_id: str) -> PartnerView | None:
+        row = await self._row(client_id)
+        return PartnerView.of(row) if row else None
+
+    async def _row(self, client_id: str) -> Partner | None:
+        async with self._db.reader() as s:
+            query = select(Partner).where(col(Partner.client_id) == client_id)
+            return (await s.execute(query)).scalar_one_or_none()
+
+    async def add(
+        self,
+        client_id: str,
+        apps: list[str],
+        platforms: list[str],
+        scopes: list[str],
+        rate_limit_per_minute: int = 600,
+    ) -> str:
+        unknown = set(scopes) - ALL
+        if unknown:
+            raise GatewayError("INVALID_INPUT", f"unknown scopes {sorted(unknown)}")
+        secret = new_secret()
+        async with self._db.transaction() as s:
+            if (
+                await s.execute(select(Partner).where(col(Partner.client_id) == client_id))
+            ).first():
+                raise GatewayError("CONFLICT", f"partner {client_id} already exists")
+            s.add(
+                Partner(
+                    client_id=client_id,
+                    secret_hash=hash_secret(secret),
+                    apps=apps,
+                    platforms=platforms,
+                    scopes=scopes,
+                    rate_limit_per_minute=rate_limit_per_minute,
+                    source="cli",
+                )
+            )
+        return secret
+
+    async def rotate_secret(self, client_id: str) -> str:
+        secret = new_secret()
+        await self._update(client_id, secret_hash=hash_secret(secret))
+        return secret
+
+    async def disable(self, client_id: str) -> None:
+        await self._update(client_id, disabled_at=utcnow())
+
+    async def _update(self, client_id: str, **values: object) -> None:
+        async with self._db.transaction() as s:
+            result = await s.execute(
+                update(Partner)
+                .where(col(Partner.client_id) == client_id, col(Partner.source) == "cli")
+                .values(updated_at=utcnow(), **values)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise GatewayError(
+                    "NOT_FOUND",
+                    f"no CLI partner {client_id} (config partners change in the config file)",
+                )
+
+    async def all(self) -> list[PartnerView]:
+        async with self._db.reader() as s:
+            rows = (await s.execute(select(Partner).order_by(col(Partner.client_id)))).scalars()
+            return [PartnerView.of(r) for r in rows]

@@ -1,0 +1,133 @@
+"""What a partner may ask and see. Every rule about entitlement lives here, so that no query
+shape (nesting, aliases, fragments) can route around it: the API layer only ever receives
+identities already filtered by ``visible``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.accounts.graph import IdentityKey
+from gateway.accounts.views import IdentityView
+from gateway.audit import ClientInfo, record
+from gateway.config import GatewayConfig
+from gateway.credentials.passwords import normalize_username
+from gateway.errors import GatewayError, invalid_input
+from gateway.partners import scopes
+from gateway.partners.rate import PartnerRate
+from gateway.partners.registry import PartnerView
+from gateway.store.db import Database
+from gateway.store.models import IdentityKind
+
+MAX_BATCH = 100
+
+
+@dataclass(frozen=True)
+class VisibleIdentity:
+    id: uuid.UUID
+    kind: IdentityKind
+    app_key: str | None
+    platform: str | None
+    linked_at: datetime
+    openid: str | None
+    unionid: str | None
+
+
+def not_entitled(what: str) -> GatewayError:
+    return GatewayError("NOT_ENTITLED", f"This partner is not entitled to {what}.")
+
+
+class PartnerAccess:
+    def __init__(self, config: GatewayConfig, db: Database, rate: PartnerRate) -> None:
+        self._config = config
+        self._db = db
+        self._rate = rate
+        self._app_by_appid = {a.appid: a for a in config.apps}
+
+    async def admit(self, partner: PartnerView, scope: str, cost: int) -> None:
+        if scope not in partner.scopes:
+            raise not_entitled(f"the {scope} scope")
+        await self._rate.spend(partner.client_id, cost, partner.rate_limit_per_minute)
+
+    def openid_key(self, partner: PartnerView, app_key: str, openid: str) -> IdentityKey:
+        app = self._config.app(app_key)
+        if app is None or app.key not in partner.apps:
+            raise not_entitled(f"app {app_key!r}")
+        _check_subject(openid, "openid")
+        return IdentityKey(IdentityKind.WECHAT_OPENID, app.appid, openid)
+
+    def unionid_key(self, partner: PartnerView, platform: str, unionid: str) -> IdentityKey:
+        if platform not in partner.platforms:
+            raise not_entitled(f"platform {platform!r}")
+        _check_subject(unionid, "unionid")
+        return IdentityKey(IdentityKind.WECHAT_UNIONID, platform, unionid)
+
+    @staticmethod
+    def username_key(username: str) -> IdentityKey:
+        return IdentityKey(IdentityKind.USERNAME, "", normalize_username(username))
+
+    @staticmethod
+    def phone_key(phone: str) -> IdentityKey:
+        digits = phone.strip()
+        if not (digits.startswith("+") and digits[1:].isdigit() and 8 <= len(digits) <= 16):
+            raise invalid_input("phone", "phone must be E.164, e.g. +8613800138000.")
+        return IdentityKey(IdentityKind.PHONE, "", digits)
+
+    def visible(
+        self, partner: PartnerView, identities: Sequence[IdentityView]
+    ) -> list[VisibleIdentity]:
+        """Identities this partner may see, with identifiers only where it is entitled."""
+        shown = []
+        for i in identities:
+            entitled, app_key, platform = self._entitlement(partner, i)
+            if not entitled and scopes.ALL_APPS not in partner.scopes:
+                continue
+            reveal = entitled and scopes.IDENTIFIERS in partner.scopes
+            shown.append(
+                VisibleIdentity(
+                    id=i.id,
+                    kind=i.kind,
+                    app_key=app_key,
+                    platform=platform,
+                    linked_at=i.created_at,
+                    openid=i.subject if reveal and i.kind == IdentityKind.WECHAT_OPENID else None,
+                    unionid=i.subject if reveal and i.kind == IdentityKind.WECHAT_UNIONID else None,
+                )
+            )
+        return shown
+
+    def entitled_to_any(self, partner: PartnerView, identities: Sequence[IdentityView]) -> bool:
+        return any(self._entitlement(partner, i)[0] for i in identities)
+
+    def _entitlement(
+        self, partner: PartnerView, identity: IdentityView
+    ) -> tuple[bool, str | None, str | None]:
+        if identity.kind == IdentityKind.WECHAT_OPENID:
+            app = self._app_by_appid.get(identity.scope)
+            key = app.key if app else None
+            return key in partner.apps, key, app.platform if app else None
+        if identity.kind == IdentityKind.WECHAT_UNIONID:
+            return identity.scope in partner.platforms, None, identity.scope
+        return False, identity.app_key, None
+
+    async def audit(
+        self, partner: PartnerView, query: str, asked: int, returned: int, ip: str | None
+    ) -> None:
+        async with self._db.transaction() as s:
+            record(
+                s,
+                "partner_read",
+                ClientInfo("partner", ip=ip),
+                partner=partner.client_id,
+                query=query,
+                keys=asked,
+                returned=returned,
+            )
+
+
+def _check_subject(value: str, name: str) -> None:
+    if not value or len(value) > 128 or not value.isascii():
+        raise invalid_input(name, f"{name} is empty, too long or not ASCII.")
