@@ -148,6 +148,7 @@ async def test_not_entitled_app_and_token_confusion(gw: Harness) -> None:
 async def test_oauth_error_bodies(
     gw: Harness, kwargs: dict[str, str], status: int, error: str
 ) -> None:
+    kwargs = dict(kwargs)  # parametrize shares the dict between backends
     client_id, secret = kwargs.pop("client_id"), kwargs.pop("secret")
     answer = await token(gw, client_id, secret, **kwargs)
     assert answer.status_code == status
