@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,4 +44,31 @@ def record(
             user_agent=client.user_agent if client else None,
             detail=detail,
         )
+    )
+
+
+class Actor(Protocol):
+    """Who acts in an authenticated mutation (a logged-in viewer)."""
+
+    @property
+    def account_id(self) -> uuid.UUID: ...
+
+    @property
+    def session_id(self) -> uuid.UUID: ...
+
+    @property
+    def app_key(self) -> str: ...
+
+
+def record_by(
+    session: AsyncSession, kind: str, client: ClientInfo | None, actor: Actor, **detail: Any
+) -> None:
+    record(
+        session,
+        kind,
+        client,
+        account_id=actor.account_id,
+        session_id=actor.session_id,
+        app_key=actor.app_key,
+        **detail,
     )

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import delete, func, select
 from sqlmodel import col
 
-from gateway.audit import ClientInfo, record
+from gateway.audit import ClientInfo, record_by
 from gateway.errors import GatewayError
 from gateway.sessions.service import Viewer
 from gateway.store.db import Database
@@ -42,13 +42,11 @@ async def unlink(db: Database, viewer: Viewer, identity_id: uuid.UUID, client: C
                 )
             )
         await s.delete(identity)
-        record(
+        record_by(
             s,
             "unlink",
             client,
-            account_id=viewer.account_id,
-            session_id=viewer.session_id,
-            app_key=viewer.app_key,
+            viewer,
             identity_kind=identity.kind,
             via_app=identity.app_key,
         )

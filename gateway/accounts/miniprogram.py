@@ -5,7 +5,6 @@ open data, check whether WeChat still holds the session_key, bind a phone number
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,10 +27,10 @@ from gateway.store.secretbox import SealError, SecretBox
 from gateway.wechat import crypto
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
+from gateway.wechat.codes import check_code
 from gateway.wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
-_CODE = re.compile(r"^[\x21-\x7e]{1,128}$")
 _MAX_ENCRYPTED = 16 * 1024
 
 
@@ -219,8 +218,7 @@ class MiniProgramSessions:
     async def bind_phone(self, viewer: Viewer, code: str, client: ClientInfo) -> bool:
         """True when the phone was newly linked; a phone on another account is a conflict."""
         app = self._app(viewer)
-        if not _CODE.match(code):
-            raise invalid_input("code", "The code must be 1 to 128 printable ASCII characters.")
+        check_code(code)
         phone = await self._app_tokens.call(
             app, lambda token: self._wechat.phone_number(token, code)
         )

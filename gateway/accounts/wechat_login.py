@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,20 +20,20 @@ from gateway.accounts.merge import merge_accounts
 from gateway.accounts.profile import keep_profile
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
-from gateway.errors import GatewayError, invalid_input
+from gateway.errors import GatewayError
 from gateway.metrics import LOGINS
 from gateway.sessions.service import IssuedTokens, Sessions, Viewer
 from gateway.store.db import Database
 from gateway.store.models import IdentityKind, WechatSession, utcnow
 from gateway.store.secretbox import SecretBox
 from gateway.wechat.client import WeChatClient
+from gateway.wechat.codes import check_code
 from gateway.wechat.errors import WeChatError
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight, code_key
 
 log = logging.getLogger(__name__)
-_CODE = re.compile(r"^[\x21-\x7e]{1,128}$")
 _PROFILE_SCOPES = frozenset({"snsapi_userinfo", "snsapi_login"})
 _STATE_KINDS = frozenset({AppKind.OFFICIAL_ACCOUNT, AppKind.WEBSITE})
 
@@ -129,8 +128,7 @@ class WechatLogin:
         self, app_key: str, code: str, client: ClientInfo, state: str | None = None
     ) -> LoginOutcome:
         app = self.app(app_key)
-        if not _CODE.match(code):
-            raise invalid_input("code", "The code must be 1 to 128 printable ASCII characters.")
+        check_code(code)
         if app.kind in _STATE_KINDS:
             self._states.verify(app, state)
         try:
@@ -156,8 +154,7 @@ class WechatLogin:
         other account holds the rest): then they are one person and merge.
         """
         app = self.app(app_key)
-        if not _CODE.match(code):
-            raise invalid_input("code", "The code must be 1 to 128 printable ASCII characters.")
+        check_code(code)
         if app.kind in _STATE_KINDS:
             self._states.verify(app, state)
         facts = await self.exchange(app, code)

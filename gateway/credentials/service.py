@@ -15,7 +15,7 @@ from sqlmodel import col
 
 from gateway.accounts import graph
 from gateway.accounts.graph import IdentityKey
-from gateway.audit import ClientInfo, record
+from gateway.audit import ClientInfo, record, record_by
 from gateway.config import AppConfig
 from gateway.credentials.passwords import (
     MAX_LENGTH,
@@ -146,13 +146,11 @@ class Passwords:
         async with self._db.transaction() as s:
             await _set_hash(s, credential.id, digest)
             revoked = await self._sessions.revoke_others(s, viewer)
-            record(
+            record_by(
                 s,
                 "password_change",
                 client,
-                account_id=viewer.account_id,
-                session_id=viewer.session_id,
-                app_key=viewer.app_key,
+                viewer,
                 revoked=revoked,
             )
         return revoked
@@ -173,13 +171,11 @@ class Passwords:
             async with self._db.transaction() as s:
                 await graph.link(s, viewer.account_id, [_key(username)], viewer.app_key)
                 await self._add_credential(s, viewer.account_id, username, digest)
-                record(
+                record_by(
                     s,
                     "bind_credential",
                     client,
-                    account_id=viewer.account_id,
-                    session_id=viewer.session_id,
-                    app_key=viewer.app_key,
+                    viewer,
                 )
         except (graph.AccountConflict, IntegrityError):
             raise _taken() from None

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.audit import ClientInfo, record
+from gateway.audit import ClientInfo, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import GatewayError
 from gateway.metrics import REFRESHES
@@ -177,13 +177,11 @@ class Sessions:
             else:
                 query = query.where(col(LoginSession.id) == viewer.session_id)
             result = await s.execute(query.values(revoked_at=now))
-            record(
+            record_by(
                 s,
                 "logout",
                 client,
-                account_id=viewer.account_id,
-                session_id=viewer.session_id,
-                app_key=viewer.app_key,
+                viewer,
                 everywhere=everywhere,
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
@@ -215,13 +213,11 @@ class Sessions:
             )
             done = bool(result.rowcount)  # type: ignore[attr-defined]
             if done:
-                record(
+                record_by(
                     s,
                     "revoke_session",
                     client,
-                    account_id=viewer.account_id,
-                    session_id=viewer.session_id,
-                    app_key=viewer.app_key,
+                    viewer,
                     revoked=str(session_id),
                 )
         return done
