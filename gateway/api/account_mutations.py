@@ -106,6 +106,7 @@ ChangePasswordResult = Annotated[
     | NotAuthenticatedError
     | InvalidCredentialsError
     | WeakPasswordError
+    | InvalidInputError
     | NotFoundError
     | RateLimitedError
     | UpstreamError,
@@ -129,11 +130,11 @@ LinkWechatResult = Annotated[
     strawberry.union("LinkWechatResult"),
 ]
 UnlinkIdentityResult = Annotated[
-    AccountResult | NotAuthenticatedError | NotFoundError | LastIdentityError,
+    AccountResult | NotAuthenticatedError | NotFoundError | LastIdentityError | InvalidInputError,
     strawberry.union("UnlinkIdentityResult"),
 ]
 RevokeSessionResult = Annotated[
-    RevokeSessionSuccess | NotAuthenticatedError | NotFoundError,
+    RevokeSessionSuccess | NotAuthenticatedError | NotFoundError | InvalidInputError,
     strawberry.union("RevokeSessionResult"),
 ]
 
@@ -231,7 +232,7 @@ class AccountMutation:
                 viewer, _uuid_of(id, "Identity"), client_info(info, client)
             )
         except GatewayError as exc:
-            if exc.code == "INVALID_INPUT":
+            if exc.code == "INVALID_INPUT" and exc.field == "id":
                 exc = GatewayError("NOT_FOUND", exc.message)
             return to_error(exc)  # type: ignore[return-value]
         return AccountResult(account=await load_account(info, viewer.account_id))
@@ -244,12 +245,13 @@ class AccountMutation:
         if viewer is None:
             return not_authenticated()
         try:
-            session_id = _uuid_of(id, "LoginSession")
+            client_facts = client_info(info, client)
+            session_id = _uuid_of(id, "LoginSessionInfo")
         except GatewayError as exc:
-            return to_error(GatewayError("NOT_FOUND", exc.message))  # type: ignore[return-value]
-        done = await info.context.services.sessions.revoke(
-            viewer, session_id, client_info(info, client)
-        )
+            if exc.field == "id":
+                exc = GatewayError("NOT_FOUND", exc.message)
+            return to_error(exc)  # type: ignore[return-value]
+        done = await info.context.services.sessions.revoke(viewer, session_id, client_facts)
         if not done:
             return NotFoundError(code=ErrorCode.NOT_FOUND, message="No such live session.")
         return RevokeSessionSuccess(revoked=True)

@@ -85,7 +85,9 @@ LoginByCodeResult = Annotated[
 RefreshTokenResult = Annotated[
     RefreshSuccess | RefreshTokenError | InvalidInputError, strawberry.union("RefreshTokenResult")
 ]
-LogoutResult = Annotated[LogoutSuccess | NotAuthenticatedError, strawberry.union("LogoutResult")]
+LogoutResult = Annotated[
+    LogoutSuccess | NotAuthenticatedError | InvalidInputError, strawberry.union("LogoutResult")
+]
 
 _MAX_CLIENT_FIELD = {"platform": 32, "channel": 64, "device_param": 512}
 

@@ -28,7 +28,7 @@ from gateway.errors import GatewayError
 from gateway.metrics import LOGINS
 from gateway.sessions.service import IssuedTokens, Sessions, Viewer, survivor
 from gateway.store.db import Database
-from gateway.store.models import Account, Credential, Identity, IdentityKind, utcnow
+from gateway.store.models import Credential, Identity, IdentityKind, utcnow
 
 
 def _invalid_credentials() -> GatewayError:
@@ -60,7 +60,7 @@ class Passwords:
         username = normalize_username(raw_username)
         check_policy(password, username)
         ip_key = f"register-ip:{client.ip}"
-        await self._throttle.admit([ip_key])
+        await self._throttle.admit([ip_key])  # only failed registrations stay counted
         digest = await self._hashing.hash(password)
         try:
             async with self._db.transaction() as s:
@@ -80,6 +80,7 @@ class Passwords:
                 )
         except IntegrityError:
             raise _taken() from None
+        await self._throttle.succeeded(forgive=[], release=[ip_key])
         return tokens
 
     async def login(
@@ -87,23 +88,20 @@ class Passwords:
     ) -> IssuedTokens:
         username = normalize_username(raw_username)
         keys = [f"user:{username}", f"ip:{client.ip}"]
-        await self._throttle.admit(keys)
+        try:
+            await self._throttle.admit(keys)
+        except GatewayError as exc:
+            await self._failed(app, client, exc.code, None)
+            raise
         async with self._db.reader() as s:
             found = await _credential(s, username)
         ok, rehashed = await self._hashing.verify(
             found[1].password_hash if found else None, password[: MAX_LENGTH * 4]
         )
         if not ok or found is None:
-            async with self._db.transaction() as s:
-                record(
-                    s,
-                    "login_failed",
-                    client,
-                    app_key=app.key,
-                    door="password",
-                    reason="INVALID_CREDENTIALS",
-                )
-            LOGINS.labels("password", "INVALID_CREDENTIALS").inc()
+            await self._failed(
+                app, client, "INVALID_CREDENTIALS", found[0].account_id if found else None
+            )
             raise _invalid_credentials()
         LOGINS.labels("password", "ok").inc()
         await self._throttle.succeeded(forgive=keys[:1], release=keys[1:])
@@ -125,26 +123,48 @@ class Passwords:
             )
         return tokens
 
+    async def _failed(
+        self, app: AppConfig, client: ClientInfo, reason: str, account_id: uuid.UUID | None
+    ) -> None:
+        """Audit a refused password login; the account only when the username exists."""
+        LOGINS.labels("password", reason).inc()
+        async with self._db.transaction() as s:
+            record(
+                s,
+                "login_failed",
+                client,
+                account_id=account_id,
+                app_key=app.key,
+                door="password",
+                reason=reason,
+            )
+
     async def change_password(
         self, viewer: Viewer, current: str, new: str, client: ClientInfo
     ) -> int:
         """Returns how many other sessions were revoked (all of them: ASVS 7.4.3)."""
         async with self._db.reader() as s:
-            found = await _account_credential(s, viewer.account_id)
-        if found is None:
+            found = await _account_credentials(s, viewer.account_id)
+        if not found:
             raise GatewayError(
                 "NO_PASSWORD", "This account has no password: use bindCredential first."
             )
-        identity, credential = found
-        await self._throttle.admit([f"user:{identity.subject}"])
-        ok, _ = await self._hashing.verify(credential.password_hash, current[: MAX_LENGTH * 4])
-        if not ok:
+        # a merge can leave one account with two usernames: the change covers every one
+        keys = [f"user:{identity.subject}" for identity, _ in found]
+        await self._throttle.admit(keys)
+        for _, credential in found:
+            ok, _ = await self._hashing.verify(credential.password_hash, current[: MAX_LENGTH * 4])
+            if ok:
+                break
+        else:
             raise _invalid_credentials()
-        await self._throttle.succeeded(forgive=[f"user:{identity.subject}"], release=[])
-        check_policy(new, identity.subject)
+        await self._throttle.succeeded(forgive=keys, release=[])
+        for identity, _ in found:
+            check_policy(new, identity.subject)
         digest = await self._hashing.hash(new)
         async with self._db.transaction() as s:
-            await _set_hash(s, credential.id, digest)
+            for _, credential in found:
+                await _set_hash(s, credential.id, digest)
             revoked = await self._sessions.revoke_others(s, viewer)
             record_by(
                 s,
@@ -161,7 +181,7 @@ class Passwords:
         username = normalize_username(raw_username)
         check_policy(password, username)
         async with self._db.reader() as s:
-            if await _account_credential(s, viewer.account_id):
+            if await _account_credentials(s, viewer.account_id):
                 raise GatewayError(
                     "CREDENTIAL_EXISTS",
                     "This account already has a username and password: use changePassword.",
@@ -206,17 +226,16 @@ async def _credential(s: AsyncSession, username: str) -> tuple[Identity, Credent
     return (row[0], row[1]) if row else None
 
 
-async def _account_credential(
+async def _account_credentials(
     s: AsyncSession, account_id: uuid.UUID
-) -> tuple[Identity, Credential] | None:
+) -> list[tuple[Identity, Credential]]:
     query = (
         select(Identity, Credential)
         .join(Credential, col(Credential.identity_id) == col(Identity.id))
-        .join(Account, col(Account.id) == col(Identity.account_id))
         .where(col(Identity.account_id) == account_id)
+        .order_by(col(Identity.created_at))
     )
-    row = (await s.execute(query)).first()
-    return (row[0], row[1]) if row else None
+    return [(row[0], row[1]) for row in (await s.execute(query)).all()]
 
 
 async def _set_hash(s: AsyncSession, credential_id: uuid.UUID, digest: str) -> None:

@@ -1,0 +1,473 @@
+"""Username/password accounts through GraphQL over HTTP: register, log in, change the password.
+
+ASVS 6.2 (policy), 6.3.8 (no enumeration, same answer and same work for an unknown user),
+11.4 (argon2id, transparent rehash when the parameters change), and the event loop never
+stalling while argon2 runs. Helpers here are shared with test_throttle.py and test_linking.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import statistics
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlmodel import col
+
+from gateway.config import GatewayConfig, Settings, load_config
+from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
+from gateway.store.models import Credential, Identity
+from tests.conftest import APPS_TOML, UPSTREAM, Harness, running
+
+CLIENT = {"platform": "ios", "channel": "app-store", "deviceParam": "model=iPhone15,2"}
+GOOD_PASSWORD = "violet-Tractor-88"
+
+_RESULT_FIELDS = """
+    __typename
+    ... on LoginSuccess {
+      accessToken refreshToken isNewAccount
+      account { id identities { id kind label } }
+    }
+    ... on Error { code message }
+    ... on InvalidInputError { field }
+    ... on RateLimitedError { retryAfterSeconds }
+"""
+_WEAK = "... on WeakPasswordError { field }"
+_ARGS = "$username: String!, $password: String!, $app: String!, $client: ClientInput!"
+_INPUT = "{username: $username, password: $password, app: $app, client: $client}"
+REGISTER = (
+    f"mutation({_ARGS}) {{ registerWithPassword(input: {_INPUT}) {{ {_RESULT_FIELDS} {_WEAK} }} }}"
+)
+PASSWORD_LOGIN = (
+    f"mutation({_ARGS}) {{ loginWithPassword(input: {_INPUT}) {{ {_RESULT_FIELDS} }} }}"
+)
+CHANGE_PASSWORD = """
+mutation($current: String!, $new: String!, $client: ClientInput) {
+  changePassword(input: {currentPassword: $current, newPassword: $new, client: $client}) {
+    __typename
+    ... on ChangePasswordSuccess { revokedSessions }
+    ... on Error { code message }
+    ... on WeakPasswordError { field }
+  }
+}
+"""
+VIEWER = "{ viewer { id identities { id kind label } } }"
+LENIENT = {"failure_factor": 1000}  # throttling out of the way of tests about something else
+
+
+# -- helpers shared by the other credential test files -----------------------------------------
+
+
+async def gql(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
+) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await http.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    return body
+
+
+@asynccontextmanager
+async def from_ip(gw: Harness, ip: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the same gateway whose requests come from ``ip``."""
+    transport = httpx.ASGITransport(app=gw.app, client=(ip, 40000))
+    async with httpx.AsyncClient(base_url="http://gateway", transport=transport) as http:
+        yield http
+
+
+async def register(
+    gw: Harness,
+    username: str,
+    password: str = GOOD_PASSWORD,
+    *,
+    app: str = "shop-mp",
+    client: dict[str, Any] | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> dict[str, Any]:
+    variables = {"username": username, "password": password, "app": app, "client": client or CLIENT}
+    body = await gql(http or gw.client, REGISTER, variables)
+    result: dict[str, Any] = body["data"]["registerWithPassword"]
+    return result
+
+
+async def registered(gw: Harness, username: str, password: str = GOOD_PASSWORD) -> dict[str, Any]:
+    result = await register(gw, username, password)
+    assert result["__typename"] == "LoginSuccess", result
+    return result
+
+
+async def password_login(
+    gw: Harness,
+    username: str,
+    password: str = GOOD_PASSWORD,
+    *,
+    app: str = "shop-mp",
+    client: dict[str, Any] | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> dict[str, Any]:
+    variables = {"username": username, "password": password, "app": app, "client": client or CLIENT}
+    body = await gql(http or gw.client, PASSWORD_LOGIN, variables)
+    result: dict[str, Any] = body["data"]["loginWithPassword"]
+    return result
+
+
+async def viewer_id(gw: Harness, token: str) -> str | None:
+    viewer = (await gql(gw.client, VIEWER, {}, token))["data"]["viewer"]
+    return None if viewer is None else str(viewer["id"])
+
+
+def fullwidth(text: str) -> str:
+    """The fullwidth lookalike of an ASCII string (what NFKC folds back)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def _toml_table(name: str, values: dict[str, Any] | None) -> str:
+    if not values:
+        return ""
+    lines = "\n".join(f"{key} = {value!r}" for key, value in values.items())
+    return f"\n[{name}]\n{lines}\n"
+
+
+Configure = Callable[..., GatewayConfig]
+
+
+def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
+    """Like conftest's ``make_config``, with ``[throttle]``/``[passwords]`` tables and Redis."""
+    monkeypatch.setenv("TEST_CLUB_SECRET", "club-secret-0123456789")
+    keys = tmp_path / "keys.json"
+    write_keys_file(keys, SigningKeys([new_key()]))
+    files = itertools.count()
+
+    def make(
+        database_url: str,
+        *,
+        throttle: dict[str, Any] | None = None,
+        passwords: dict[str, Any] | None = None,
+        redis_url: str | None = None,
+    ) -> GatewayConfig:
+        path = tmp_path / f"gateway-{next(files)}.toml"
+        text = APPS_TOML + _toml_table("throttle", throttle) + _toml_table("passwords", passwords)
+        path.write_text(text, encoding="utf-8")
+        settings = Settings(
+            database_url=database_url,
+            wechat_api_base=UPSTREAM,
+            config=path,
+            secret_key="test-secret-key-0123456789-abcdefghijkl",
+            signing_keys=keys,
+            redis_url=redis_url,  # explicit: never pick up GATEWAY_REDIS_URL from the shell
+        )
+        return load_config(settings)
+
+    return make
+
+
+@pytest.fixture(name="configure")
+def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
+    return make_configure(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+async def lenient(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
+    async with running(configure(database_url, throttle=LENIENT)) as harness:
+        yield harness
+
+
+async def stored_hash(gw: Harness, username: str) -> str:
+    async with gw.app.state.services.db.reader() as s:
+        query = (
+            select(Credential.password_hash)
+            .join(Identity, col(Identity.id) == col(Credential.identity_id))
+            .where(col(Identity.subject) == username)
+        )
+        return str((await s.execute(query)).scalar_one())
+
+
+# -- register and log in -----------------------------------------------------------------------
+
+
+async def test_register_then_log_in_reaches_the_same_account(gw: Harness) -> None:
+    created = await registered(gw, "alice")
+    assert created["isNewAccount"] is True
+    assert created["accessToken"].count(".") == 2
+    assert [(i["kind"], i["label"]) for i in created["account"]["identities"]] == [
+        ("USERNAME", "alice")
+    ]
+    assert await viewer_id(gw, created["accessToken"]) == created["account"]["id"]
+
+    login = await password_login(gw, "alice")
+    assert login["__typename"] == "LoginSuccess", login
+    assert login["isNewAccount"] is False
+    assert login["account"]["id"] == created["account"]["id"]
+    assert login["refreshToken"] != created["refreshToken"]
+    assert await viewer_id(gw, login["accessToken"]) == created["account"]["id"]
+
+    lookalike = await password_login(gw, fullwidth("ALICE"))  # normalised as at register
+    assert lookalike["__typename"] == "LoginSuccess", lookalike
+    assert lookalike["account"]["id"] == created["account"]["id"]
+
+
+async def test_wrong_password_and_unknown_username_get_the_identical_answer(gw: Harness) -> None:
+    await registered(gw, "bob")
+    wrong_password = await password_login(gw, "bob", "not-the-password-1")
+    unknown_user = await password_login(gw, "nobody-here", "not-the-password-1")
+    assert wrong_password["__typename"] == "InvalidCredentialsError"
+    assert wrong_password["code"] == "INVALID_CREDENTIALS"
+    assert unknown_user == wrong_password  # typename, code and message: nothing tells them apart
+    assert "bob" not in wrong_password["message"]
+
+
+async def test_weak_passwords_are_refused_and_create_nothing(gw: Harness) -> None:
+    weak = {
+        "seven chars": "Ab3$xyz",
+        "over 128": "Xq9!" * 32 + "z",
+        "common": "password1",
+        "common, keyboard walk": "qwertyuiop",
+        "common, any case": "IloveYou",
+        "is the username": "carol-smith",
+        "contains the username": "my-Carol-Smith-2024",
+    }
+    for why, password in weak.items():
+        result = await register(gw, "Carol-Smith", password)
+        assert (result["__typename"], result["code"], result["field"]) == (
+            "WeakPasswordError",
+            "WEAK_PASSWORD",
+            "password",
+        ), why
+        assert result["message"], why
+    login = await password_login(gw, "carol-smith", "my-Carol-Smith-2024")
+    assert login["code"] == "INVALID_CREDENTIALS"  # nothing was registered
+
+
+async def test_passwords_at_the_length_bounds_are_accepted(gw: Harness) -> None:
+    for length in (8, 128):
+        password = ("Zq7#mW2v" * 16)[:length]
+        await registered(gw, f"len{length}", password)
+        login = await password_login(gw, f"len{length}", password)
+        assert login["__typename"] == "LoginSuccess", (length, login)
+
+
+async def test_lookalike_usernames_cannot_register_twice(gw: Harness) -> None:
+    first = await registered(gw, "dana")
+    for lookalike in ("Dana", "DANA", fullwidth("dana"), " dana "):
+        again = await register(gw, lookalike, "another-Secret-77")
+        assert (again["__typename"], again["code"]) == ("ConflictError", "USERNAME_TAKEN"), (
+            lookalike
+        )
+    # the first owner keeps the username and the password
+    login = await password_login(gw, "dana")
+    assert login["account"]["id"] == first["account"]["id"]
+    assert (await password_login(gw, "dana", "another-Secret-77"))["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_malformed_usernames_are_invalid_input(gw: Harness) -> None:
+    cyrillic = "\N{CYRILLIC SMALL LETTER A}lice"
+    for username in ("ab", "x" * 33, "has space", "al!ce", "", cyrillic):
+        for result in (await register(gw, username), await password_login(gw, username)):
+            assert (result["__typename"], result["code"], result["field"]) == (
+                "InvalidInputError",
+                "INVALID_INPUT",
+                "username",
+            ), username
+
+
+async def test_an_unknown_app_is_unknown_app(gw: Harness) -> None:
+    await registered(gw, "erin")
+    for result in (
+        await register(gw, "erin2", app="no-such-app"),
+        await password_login(gw, "erin", app="no-such-app"),
+    ):
+        assert (result["__typename"], result["code"]) == ("UnknownAppError", "UNKNOWN_APP")
+    assert (await register(gw, "erin2"))["__typename"] == "LoginSuccess"  # it was not created
+
+
+async def test_unknown_user_and_wrong_password_take_the_same_order_of_time(
+    database_url: str, configure: Configure
+) -> None:
+    """Loosely: without the dummy hash an unknown user would answer several times faster.
+
+    A costlier hash (t=5) than the default keeps that gap wide above the fixed per-request work.
+    """
+    config = configure(database_url, throttle=LENIENT, passwords={"time_cost": 5})
+    async with running(config) as gw:
+        await registered(gw, "frank")
+        await password_login(gw, "frank", "wrong-password-0")  # warm up both paths
+        await password_login(gw, "nobody-0", "wrong-password-0")
+        unknown: list[float] = []
+        wrong: list[float] = []
+        for n in range(1, 6):
+            for times, username in ((unknown, f"nobody-{n}"), (wrong, "frank")):
+                started = time.perf_counter()
+                result = await password_login(gw, username, f"wrong-password-{n}")
+                times.append(time.perf_counter() - started)
+                assert result["code"] == "INVALID_CREDENTIALS"
+    ratio = statistics.median(unknown) / statistics.median(wrong)  # medians: robust to a hiccup
+    assert 0.3 < ratio < 3, (unknown, wrong)
+
+
+async def test_a_changed_hash_cost_rehashes_transparently_at_login(
+    database_url: str, configure: Configure
+) -> None:
+    async with running(configure(database_url, passwords={"time_cost": 2})) as before:
+        created = await registered(before, "gina")
+        old_hash = await stored_hash(before, "gina")
+    assert old_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+    async with running(configure(database_url, passwords={"time_cost": 3})) as after:
+        login = await password_login(after, "gina")
+        assert login["__typename"] == "LoginSuccess", login
+        assert login["account"]["id"] == created["account"]["id"]
+        new_hash = await stored_hash(after, "gina")
+        assert new_hash.startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+        again = await password_login(after, "gina")
+        assert again["__typename"] == "LoginSuccess", again
+        assert await stored_hash(after, "gina") == new_hash  # rehashed once, not every login
+        wrong = await password_login(after, "gina", "wrong-password-1")
+        assert wrong["code"] == "INVALID_CREDENTIALS"
+
+
+class ArgonSpy:
+    """Observes (never replaces) argon2's own hash and verify: which thread, how many at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.loop_thread = threading.get_ident()
+        self.busy = asyncio.Event()
+        self.threads: set[int] = set()
+        self.done = 0
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def observed(hasher: PasswordHasher, *args: Any) -> Any:
+            with self._lock:
+                self.threads.add(threading.get_ident())
+                self.running += 1
+                self.most_at_once = max(self.most_at_once, self.running)
+            self.loop.call_soon_threadsafe(self.busy.set)
+            try:
+                return method(hasher, *args)
+            finally:
+                with self._lock:
+                    self.running -= 1
+                    self.done += 1
+
+        return observed
+
+
+async def test_password_hashing_never_runs_on_the_event_loop(
+    lenient: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 runs in a small pool (one thread per core), and while it is busy with a burst of
+    logins a query that needs no hash answers before the burst is done."""
+    burst = 12
+    spy = ArgonSpy(asyncio.get_running_loop())
+    monkeypatch.setattr(PasswordHasher, "hash", spy.wrap(PasswordHasher.hash))
+    monkeypatch.setattr(PasswordHasher, "verify", spy.wrap(PasswordHasher.verify))
+    await registered(lenient, "hank")
+    assert spy.done == 1
+
+    logins = [asyncio.create_task(password_login(lenient, "hank")) for _ in range(burst)]
+    await spy.busy.wait()
+    apps = await lenient.gql("{ apps { key } }")
+    hashed_before_the_answer = spy.done - 1
+    results = await asyncio.gather(*logins)
+
+    assert {a["key"] for a in apps["data"]["apps"]} >= {"shop-mp", "news-oa"}
+    assert hashed_before_the_answer < burst // 2, hashed_before_the_answer
+    assert [r["__typename"] for r in results] == ["LoginSuccess"] * burst
+    assert spy.done == 1 + burst
+    assert spy.loop_thread not in spy.threads
+    assert 1 <= spy.most_at_once <= (os.cpu_count() or 2) < burst
+
+
+# -- changePassword ----------------------------------------------------------------------------
+
+
+async def change_password(
+    gw: Harness, token: str | None, current: str, new: str, client: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    variables = {"current": current, "new": new, "client": client}
+    body = await gql(gw.client, CHANGE_PASSWORD, variables, token)
+    result: dict[str, Any] = body["data"]["changePassword"]
+    return result
+
+
+async def test_change_password_with_a_wrong_current_password_changes_nothing(
+    gw: Harness,
+) -> None:
+    created = await registered(gw, "ivan")
+    result = await change_password(gw, created["accessToken"], "not-it-at-all", "brand-New-pass-9")
+    assert (result["__typename"], result["code"]) == (
+        "InvalidCredentialsError",
+        "INVALID_CREDENTIALS",
+    )
+    assert (await password_login(gw, "ivan"))["__typename"] == "LoginSuccess"
+    assert (await password_login(gw, "ivan", "brand-New-pass-9"))["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_change_password_revokes_every_other_session_and_swaps_the_password(
+    gw: Harness,
+) -> None:
+    first = await registered(gw, "judy")
+    current = await password_login(gw, "judy")
+    third = await password_login(gw, "judy")
+    result = await change_password(gw, current["accessToken"], GOOD_PASSWORD, "fresh-Meadow-31")
+    assert result == {"__typename": "ChangePasswordSuccess", "revokedSessions": 2}
+
+    assert await viewer_id(gw, current["accessToken"]) == first["account"]["id"]
+    assert await viewer_id(gw, first["accessToken"]) is None
+    assert await viewer_id(gw, third["accessToken"]) is None
+    refresh = await gw.gql(
+        "mutation($t: String!) { refreshToken(refreshToken: $t) { __typename } }",
+        {"t": third["refreshToken"]},
+    )
+    assert refresh["data"]["refreshToken"]["__typename"] == "RefreshTokenError"
+
+    assert (await password_login(gw, "judy"))["code"] == "INVALID_CREDENTIALS"
+    login = await password_login(gw, "judy", "fresh-Meadow-31")
+    assert login["account"]["id"] == first["account"]["id"]
+
+
+async def test_change_password_applies_the_policy_to_the_new_password(gw: Harness) -> None:
+    created = await registered(gw, "kim-lee")
+    for weak in ("short1!", "password1", "kim-lee-rocks-2024"):
+        result = await change_password(gw, created["accessToken"], GOOD_PASSWORD, weak)
+        assert (result["__typename"], result["code"]) == ("WeakPasswordError", "WEAK_PASSWORD")
+    assert (await password_login(gw, "kim-lee"))["__typename"] == "LoginSuccess"
+    assert await viewer_id(gw, created["accessToken"]) is not None
+
+
+async def test_change_password_needs_a_password_and_a_login(gw: Harness) -> None:
+    wechat_only = await gw.login("shop-mp", "wechat-only")
+    result = await change_password(gw, wechat_only["accessToken"], "anything-1", "whatever-Ok-42")
+    assert (result["__typename"], result["code"]) == ("NotFoundError", "NO_PASSWORD")
+    anonymous = await change_password(gw, None, GOOD_PASSWORD, "whatever-Ok-42")
+    assert (anonymous["__typename"], anonymous["code"]) == (
+        "NotAuthenticatedError",
+        "NOT_LOGGED_IN",
+    )
+
+
+async def test_change_password_with_an_oversized_client_field_is_typed(gw: Harness) -> None:
+    created = await registered(gw, "leo")
+    client = {"platform": "ios", "deviceParam": "d" * 600}
+    variables = {"current": GOOD_PASSWORD, "new": "fresh-Meadow-31", "client": client}
+    body = await gw.gql(CHANGE_PASSWORD, variables, token=created["accessToken"])
+    assert "errors" not in body, body
+    result = body["data"]["changePassword"]
+    assert result["code"] == "INVALID_INPUT"
