@@ -7,11 +7,12 @@ find by identifiers, then sign in or create, then add newly seen identifiers).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -76,6 +77,7 @@ async def find_or_create(
     proof they are one person) folds them into one; without it that is an ``AccountConflict``.
     """
     merged = False
+    await _serialise(session, keys)
     for _ in range(_ATTEMPTS):
         found = await find(session, keys)
         owners = {identity.account_id for identity in found.values()}
@@ -103,6 +105,7 @@ async def link(
     session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
 ) -> tuple[IdentityKey, ...]:
     """Attach ``keys`` to ``account_id``; a key owned by another account is a conflict."""
+    await _serialise(session, keys)
     for _ in range(_ATTEMPTS):
         found = await find(session, keys)
         others = {i.account_id for i in found.values()} - {account_id}
@@ -116,6 +119,22 @@ async def link(
         except IntegrityError:
             continue
     raise RuntimeError("identity race did not settle")
+
+
+async def _serialise(session: AsyncSession, keys: list[IdentityKey]) -> None:
+    """PostgreSQL: one transaction at a time per identifier, as SQLite's write lock already
+    gives. Without it, two merges racing over overlapping accounts can each lock rows the other
+    needs. Transaction-scoped advisory locks, taken in a fixed order, cannot deadlock."""
+    bind = session.bind
+    if bind is None or bind.dialect.name != "postgresql":
+        return
+    for lock_id in sorted({_lock_id(k) for k in keys}):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+
+
+def _lock_id(key: IdentityKey) -> int:
+    digest = hashlib.sha256(f"{key.kind}\0{key.scope}\0{key.subject}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def _create(session: AsyncSession, keys: list[IdentityKey], app_key: str | None) -> uuid.UUID:

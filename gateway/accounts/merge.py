@@ -39,8 +39,8 @@ async def merge_accounts(
     )
     accounts = (await s.execute(query)).scalars().all()
     live = [a for a in accounts if a.status != AccountStatus.MERGED]
-    if not live:
-        raise LookupError("no live account to merge into")
+    if not live:  # another transaction merged them all meanwhile: the caller re-reads owners
+        return accounts[0].merged_into_id or accounts[0].id
     survivor = min(live, key=lambda a: (a.created_at, str(a.id)))
     absorbed = [a.id for a in live if a.id != survivor.id]
     if not absorbed:
