@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +21,7 @@ from gateway import logs, sandbox_routes
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
-from gateway.config import GatewayConfig, load_config
+from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
 from gateway.limits import BodySizeLimit
 from gateway.logs import RequestLog
 from gateway.metrics import metrics
@@ -74,6 +76,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.embedded_database:
+            _create_private(config.data_dir / DEFAULT_SQLITE_FILE)
         if migrate_now:
             await asyncio.to_thread(migrate.upgrade, config.database_url)
         async with services(config, sandbox=emulator, http=http) as svc:
@@ -83,7 +87,7 @@ def create_app(
             yield
 
     if not logging.getLogger().handlers:  # a uvicorn worker process: nobody configured it yet
-        logs.configure(config.settings.log_level, config.settings.log_format)
+        logs.configure(config.settings.log_level, config.settings.effective_log_format)
     logs.quiet_secret_loggers()
     routes: list[BaseRoute] = [
         Route(
@@ -107,6 +111,12 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+
+
+def _create_private(path: Path) -> None:
+    """The embedded database holds accounts and sealed keys: owner-only from its first byte."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 async def _sync_partners(svc: Services) -> None:

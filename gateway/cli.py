@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = load_settings()
         logs.configure(
-            settings.log_level, "text" if args.command != "serve" else settings.log_format
+            settings.log_level, "text" if args.command != "serve" else settings.effective_log_format
         )
         _run(args)
     except ConfigError as exc:

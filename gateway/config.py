@@ -181,7 +181,12 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=15, ge=1)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error)$")
-    log_format: str = Field(default="json", pattern=r"^(json|text)$")
+    log_format: str | None = Field(default=None, pattern=r"^(json|text)$")
+
+    @property
+    def effective_log_format(self) -> str:
+        """JSON for deployments; plain text for the sandbox a newcomer reads in a terminal."""
+        return self.log_format or ("json" if self.config else "text")
 
 
 @dataclass(frozen=True)
