@@ -135,10 +135,10 @@ async def test_sandbox_mode_is_loud_in_the_logs(
     assert loud[0].levelno >= logging.WARNING
 
 
-async def test_generated_key_files_are_owner_only(workdir: Path) -> None:
+async def test_generated_key_files_and_the_database_are_owner_only(workdir: Path) -> None:
     async with sandbox():
         pass
-    for name in (SECRET_FILE, SIGNING_FILE):
+    for name in (SECRET_FILE, SIGNING_FILE, "gateway.db"):
         path = workdir / name
         assert path.is_file(), f"{name} not generated beside the SQLite file"
         assert path.stat().st_mode & 0o777 == 0o600, f"{name} is {oct(path.stat().st_mode)}"
