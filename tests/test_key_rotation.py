@@ -3,6 +3,7 @@ they expire; the JWKS publishes both keys."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -29,7 +30,8 @@ async def test_rotation_keeps_old_tokens_valid(database_url: str, make_config: A
         "GATEWAY_SECRET_KEY": "x" * 40,
         "GATEWAY_CONFIG": str(config.settings.config),
     }
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "gateway", "keys", "rotate"],
         env=env,
         check=True,
