@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -120,11 +119,11 @@ def _create_private(path: Path) -> None:
 
 
 async def _sync_partners(svc: Services) -> None:
-    """Config partners into the registry; a replica starting at the same time may win."""
+    """Config partners into the registry now if the database is ready, else on first use."""
     try:
-        await svc.partners.sync(svc.config.partners)
-    except IntegrityError:
-        await svc.partners.sync(svc.config.partners)
+        await svc.partners.ensure_synced()
+    except Exception as exc:
+        log.warning("partners not synced yet (%s): retrying on first use", type(exc).__name__)
 
 
 async def oauth_token(request: Request) -> Response:

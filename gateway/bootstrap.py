@@ -121,7 +121,7 @@ async def services(
         miniprogram = MiniProgramSessions(config, db, wechat, app_tokens, box, login)
         throttle = _throttle(config, redis)
         passwords = Passwords(db, hashing, throttle, sessions)
-        partners = Partners(db)
+        partners = Partners(db, config.partners)
         partner_tokens = PartnerTokens(secrets.signing_keys, ISSUER)
         yield Services(
             config,

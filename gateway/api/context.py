@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -40,32 +41,36 @@ class Context:
     request: Request
     services: Services
     loaders: Loaders
-    _viewer: Viewer | None = field(default=None, init=False)
-    _authenticated: bool = field(default=False, init=False)
-    _partner: PartnerView | None = field(default=None, init=False)
-    _partner_checked: bool = field(default=False, init=False)
+    # one task each, shared by every resolver of the request: fields resolve concurrently
+    _viewer: asyncio.Task[Viewer | None] | None = field(default=None, init=False)
+    _partner: asyncio.Task[PartnerView | None] | None = field(default=None, init=False)
+
+    async def viewer(self) -> Viewer | None:
+        """The logged-in caller (frontend token), authenticated once per request."""
+        if self._viewer is None:
+            self._viewer = asyncio.ensure_future(self._authenticate())
+        return await asyncio.shield(self._viewer)
 
     async def partner(self) -> PartnerView | None:
         """The partner behind a partner token (never a frontend token), if still enabled."""
-        if not self._partner_checked:
-            self._partner_checked = True
-            token = _bearer(self.request)
-            claims = self.services.partner_tokens.verify(token) if token else None
-            if claims is not None:
-                partner = await self.services.partners.get(claims.client_id)
-                if partner is not None and not partner.disabled:
-                    # the token's scopes, never more than the partner still has
-                    self._partner = replace(partner, scopes=partner.scopes & claims.scopes)
-        return self._partner
+        if self._partner is None:
+            self._partner = asyncio.ensure_future(self._authenticate_partner())
+        return await asyncio.shield(self._partner)
 
-    async def viewer(self) -> Viewer | None:
-        """Authenticate once per request, on first use."""
-        if not self._authenticated:
-            self._authenticated = True
-            token = _bearer(self.request)
-            if token:
-                self._viewer = await self.services.sessions.authenticate(token)
-        return self._viewer
+    async def _authenticate(self) -> Viewer | None:
+        token = _bearer(self.request)
+        return await self.services.sessions.authenticate(token) if token else None
+
+    async def _authenticate_partner(self) -> PartnerView | None:
+        token = _bearer(self.request)
+        claims = self.services.partner_tokens.verify(token) if token else None
+        if claims is None:
+            return None
+        partner = await self.services.partners.get(claims.client_id)
+        if partner is None or partner.disabled:
+            return None
+        # the token's scopes, never more than the partner still has
+        return replace(partner, scopes=partner.scopes & claims.scopes)
 
     def client(self, platform: str, channel: str | None, device_param: str | None) -> ClientInfo:
         return ClientInfo(

@@ -3,6 +3,7 @@ filtered by ``PartnerAccess.visible``; these types only render them."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -10,6 +11,7 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from graphql import GraphQLError
 from strawberry import relay
 
 from gateway.accounts.graph import IdentityKey
@@ -89,7 +91,11 @@ def _offset(cursor: str | None) -> int:
     try:
         return max(0, int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("o:")))
     except ValueError:
-        raise invalid_input("after", "not a cursor from nextCursor") from None
+        # a field argument, not a mutation input: a GraphQL error, which is never masked
+        raise GraphQLError(
+            "`after` is not a cursor from nextCursor.",
+            extensions={"code": "INVALID_INPUT", "field": "after"},
+        ) from None
 
 
 @strawberry.type(
@@ -167,12 +173,15 @@ async def _by_keys(
         raise invalid_input("keys", f"at most {MAX_BATCH} keys per request")
     await access.admit(partner, scope, len(pairs))
     found = await info.context.loaders.identity_by_key.load_many([k for _, k in pairs])
-    items = [
-        await _lookup(info, partner, label, f.account_id if f else None, require_entitled)
-        for (label, _), f in zip(pairs, found, strict=True)
-    ]
+    # concurrently, so that each DataLoader sees every key of the batch at once
+    items = await asyncio.gather(
+        *(
+            _lookup(info, partner, label, f.account_id if f else None, require_entitled)
+            for (label, _), f in zip(pairs, found, strict=True)
+        )
+    )
     await access.audit(partner, query, len(pairs), sum(i.found for i in items), _ip(info))
-    return items
+    return list(items)
 
 
 def _ip(info: Info) -> str | None:

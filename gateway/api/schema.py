@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -73,12 +74,17 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry.Schema:
     """One schema per set of limits: building it is slow, and its caches should be shared."""
     # factories: a fresh extension per request; the parse/validation LRU caches are shared
+    # The limit rules are built once: fresh rule classes per request would make every request
+    # miss the validation cache (it is keyed by the rules).
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=2000),
         lambda: ParserCache(maxsize=512),
+        lambda: AddValidationRules(limit_rules),
         lambda: ValidationCache(maxsize=512),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         lambda: GatewayMaskErrors(should_mask_error=_is_unexpected, error_message=MASKED),
     ]
     if not introspection:

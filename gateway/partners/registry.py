@@ -3,12 +3,14 @@ all in one table, every secret kept as a SHA-256 only."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from gateway.config import PartnerModel
@@ -52,8 +54,27 @@ def new_secret() -> str:
 
 
 class Partners:
-    def __init__(self, db: Database) -> None:
+    """``configured``: the config file's partners, synced before first use (None: the CLI,
+    which must neither add nor disable config partners)."""
+
+    def __init__(self, db: Database, configured: tuple[PartnerModel, ...] | None = None) -> None:
         self._db = db
+        self._configured = configured
+        self._synced = configured is None
+        self._lock = asyncio.Lock()
+
+    async def ensure_synced(self) -> None:
+        """Sync once; retried on use while the database was not ready at start-up."""
+        if self._synced:
+            return
+        async with self._lock:
+            if self._synced or self._configured is None:
+                return
+            try:
+                await self.sync(self._configured)
+            except IntegrityError:  # a replica starting at the same moment inserted it first
+                await self.sync(self._configured)
+            self._synced = True
 
     async def sync(self, configured: tuple[PartnerModel, ...]) -> None:
         """Make the table hold exactly what the config says for config-sourced partners."""
@@ -79,6 +100,7 @@ class Partners:
 
     async def authenticate(self, client_id: str, secret: str) -> PartnerView | None:
         """Constant time whether or not the client exists; None for anything wrong."""
+        await self.ensure_synced()
         partner = await self._row(client_id)
         expected = partner.secret_hash if partner else _DUMMY_HASH
         if not hmac.compare_digest(expected, hash_secret(secret)) or partner is None:
@@ -86,6 +108,7 @@ class Partners:
         return None if partner.disabled_at else PartnerView.of(partner)
 
     async def get(self, client_id: str) -> PartnerView | None:
+        await self.ensure_synced()
         row = await self._row(client_id)
         return PartnerView.of(row) if row else None
 

@@ -256,12 +256,28 @@ class Sessions:
         claims = self._tokens.verify(access_token)
         if claims is None:
             return None
+        query = (
+            select(
+                col(LoginSession.account_id),
+                col(LoginSession.app_key),
+                col(LoginSession.expires_at),
+                col(Account.status),
+            )
+            .join(Account, col(Account.id) == col(LoginSession.account_id))
+            .where(
+                col(LoginSession.id) == claims.session_id,
+                col(LoginSession.revoked_at).is_(None),
+                col(LoginSession.expires_at) > utcnow(),
+            )
+        )
         async with self._db.reader() as s:
-            login = await s.get(LoginSession, claims.session_id)
-            if login is None or login.revoked_at is not None or login.expires_at <= utcnow():
+            row = (await s.execute(query)).first()
+            if row is None or row.status == AccountStatus.DISABLED:
                 return None
-            account_id = await survivor(s, login.account_id)
-        return Viewer(account_id, login.id, login.app_key, login.expires_at)
+            account_id = row.account_id
+            if row.status == AccountStatus.MERGED:
+                account_id = await survivor(s, account_id)
+        return Viewer(account_id, claims.session_id, row.app_key, row.expires_at)
 
 
 async def survivor(s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:

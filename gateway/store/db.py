@@ -42,16 +42,24 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        readonly = conn.get_execution_options().get(_READONLY, False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        if not conn.get_execution_options().get(_READONLY, False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # readers run each SELECT in its own implicit transaction: no BEGIN/COMMIT hops
 
 
 class Database:
-    """One engine, two doors: ``transaction()`` for writes, ``reader()`` for reads."""
+    """One engine, two doors: ``transaction()`` for writes, ``reader()`` for reads.
+
+    Readers autocommit each statement (no BEGIN/COMMIT round trips on the hot read path), so a
+    reader that needs several statements to agree must use ``transaction()`` instead.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._read_engine = engine.execution_options(**{_READONLY: True})
+        options: dict[str, Any] = {_READONLY: True}
+        if engine.dialect.name != "sqlite":
+            options["isolation_level"] = "AUTOCOMMIT"
+        self._read_engine = engine.execution_options(**options)
 
     @property
     def dialect(self) -> str:
