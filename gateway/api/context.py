@@ -59,7 +59,10 @@ class Context:
 
     async def _authenticate(self) -> Viewer | None:
         token = _bearer(self.request)
-        return await self.services.sessions.authenticate(token) if token else None
+        viewer = await self.services.sessions.authenticate(token) if token else None
+        if viewer is not None and viewer.account is not None:
+            self.loaders.accounts.prime(viewer.account_id, viewer.account)  # read already
+        return viewer
 
     async def _authenticate_partner(self) -> PartnerView | None:
         token = _bearer(self.request)

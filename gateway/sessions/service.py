@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gateway.accounts.views import AccountView
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import GatewayError
@@ -44,6 +45,7 @@ class Viewer:
     session_id: uuid.UUID
     app_key: str
     expires_at: datetime
+    account: AccountView | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -257,12 +259,7 @@ class Sessions:
         if claims is None:
             return None
         query = (
-            select(
-                col(LoginSession.account_id),
-                col(LoginSession.app_key),
-                col(LoginSession.expires_at),
-                col(Account.status),
-            )
+            select(col(LoginSession.app_key), col(LoginSession.expires_at), Account)
             .join(Account, col(Account.id) == col(LoginSession.account_id))
             .where(
                 col(LoginSession.id) == claims.session_id,
@@ -272,12 +269,21 @@ class Sessions:
         )
         async with self._db.reader() as s:
             row = (await s.execute(query)).first()
-            if row is None or row.status == AccountStatus.DISABLED:
+            if row is None or row.Account.status == AccountStatus.DISABLED:
                 return None
-            account_id = row.account_id
-            if row.status == AccountStatus.MERGED:
-                account_id = await survivor(s, account_id)
-        return Viewer(account_id, claims.session_id, row.app_key, row.expires_at)
+            account = row.Account
+            if account.status == AccountStatus.MERGED:
+                survivor_id = await survivor(s, account.id)
+                return Viewer(survivor_id, claims.session_id, row.app_key, row.expires_at)
+        view = AccountView(
+            account.id,
+            account.status,
+            account.created_at,
+            account.merged_into_id,
+            account.nickname,
+            account.avatar_url,
+        )
+        return Viewer(account.id, claims.session_id, row.app_key, row.expires_at, view)
 
 
 async def survivor(s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:
