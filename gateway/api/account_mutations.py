@@ -27,7 +27,7 @@ from gateway.api.errors import (
     to_error,
 )
 from gateway.api.mutations import ClientInput, LoginSuccess, client_info, login_success
-from gateway.api.types import Account, Info, load_account
+from gateway.api.types import Account, Info, changed_account
 from gateway.errors import GatewayError, invalid_input
 
 
@@ -204,7 +204,7 @@ class AccountMutation:
             )
         except GatewayError as exc:
             return to_error(exc)  # type: ignore[return-value]
-        return AccountResult(account=await load_account(info, viewer.account_id))
+        return AccountResult(account=await changed_account(info, viewer.account_id))
 
     @strawberry.mutation(description="Add a WeChat identity (any app) to the logged-in account.")
     async def link_wechat(self, info: Info, input: LinkWechatInput) -> LinkWechatResult:
@@ -217,7 +217,7 @@ class AccountMutation:
             )
         except GatewayError as exc:
             return to_error(exc)  # type: ignore[return-value]
-        account = await load_account(info, resolution.account_id)
+        account = await changed_account(info, resolution.account_id)
         return LinkWechatSuccess(account=account, merged=resolution.merged)
 
     @strawberry.mutation(description="Remove one identity from your account (never the last).")
@@ -235,7 +235,7 @@ class AccountMutation:
             if exc.code == "INVALID_INPUT" and exc.field == "id":
                 exc = GatewayError("NOT_FOUND", exc.message)
             return to_error(exc)  # type: ignore[return-value]
-        return AccountResult(account=await load_account(info, viewer.account_id))
+        return AccountResult(account=await changed_account(info, viewer.account_id))
 
     @strawberry.mutation(description="Log out one of your sessions (see viewer.sessions).")
     async def revoke_session(

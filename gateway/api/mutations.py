@@ -20,7 +20,7 @@ from gateway.api.errors import (
     not_authenticated,
     to_error,
 )
-from gateway.api.types import Account, Info, load_account
+from gateway.api.types import Account, Info, changed_account
 from gateway.audit import ClientInfo
 from gateway.errors import GatewayError, invalid_input
 from gateway.sessions.service import IssuedTokens
@@ -118,7 +118,7 @@ async def _tokens(info: Info, issued: IssuedTokens) -> _TokenFields:
         "refresh_token": issued.refresh_token,
         "expires_at": issued.expires_at,
         "refresh_expires_at": issued.refresh_expires_at,
-        "account": await load_account(info, issued.account_id),
+        "account": await changed_account(info, issued.account_id),
     }
 
 

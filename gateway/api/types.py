@@ -186,3 +186,13 @@ async def load_account(info: Info, account_id: uuid.UUID) -> Account:
     if view is None:
         raise LookupError("account vanished")
     return Account.from_view(view)
+
+
+async def changed_account(info: Info, account_id: uuid.UUID) -> Account:
+    """After a mutation: what this request loaded before the write is stale."""
+    info.context.loaders.accounts.clear(account_id)
+    info.context.loaders.identities.clear(account_id)
+    view = await info.context.loaders.accounts.load(account_id)
+    if view is None:
+        raise LookupError("account vanished")
+    return Account.from_view(view)

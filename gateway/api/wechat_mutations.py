@@ -21,7 +21,7 @@ from gateway.api.errors import (
     to_error,
 )
 from gateway.api.mutations import ClientInput, client_info
-from gateway.api.types import Account, Info, load_account
+from gateway.api.types import Account, Info, changed_account
 from gateway.errors import GatewayError
 
 
@@ -101,7 +101,7 @@ class WechatMutation:
             )
         except GatewayError as exc:
             return to_error(exc)  # type: ignore[return-value]
-        account = await load_account(info, outcome.account_id)
+        account = await changed_account(info, outcome.account_id)
         return BindUnionIdSuccess(account=account, merged=outcome.merged, linked=outcome.linked)
 
     @strawberry.mutation(description="Link the phone number WeChat verified for this user.")
@@ -118,5 +118,5 @@ class WechatMutation:
         except GatewayError as exc:
             return to_error(exc)  # type: ignore[return-value]
         return BindPhoneNumberSuccess(
-            account=await load_account(info, viewer.account_id), linked=linked
+            account=await changed_account(info, viewer.account_id), linked=linked
         )
