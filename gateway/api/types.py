@@ -190,8 +190,9 @@ async def load_account(info: Info, account_id: uuid.UUID) -> Account:
 
 async def changed_account(info: Info, account_id: uuid.UUID) -> Account:
     """After a mutation: what this request loaded before the write is stale."""
-    info.context.loaders.accounts.clear(account_id)
-    info.context.loaders.identities.clear(account_id)
+    for loader in (info.context.loaders.accounts, info.context.loaders.identities):
+        if loader.cache_map.get(account_id) is not None:  # strawberry's clear() raises if absent
+            loader.clear(account_id)
     view = await info.context.loaders.accounts.load(account_id)
     if view is None:
         raise LookupError("account vanished")
