@@ -99,7 +99,6 @@ class Sessions:
             expires_at=expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
         )
         s.add(login)
-        await s.flush()
         return self._issue(s, login, now)
 
     def _issue(self, s: AsyncSession, login: LoginSession, now: datetime) -> IssuedTokens:
