@@ -75,7 +75,9 @@ async def test_database_restart_fails_cleanly_and_recovers(
     gw, proxy = proxied
     login = await gw.login("shop-mp", "alice")
     token = login["accessToken"]
-    assert (await gw.gql(VIEWER, token=token))["data"]["viewer"]["id"]
+    # several pooled connections, all of which the "restart" will break
+    warm = await asyncio.gather(*(gw.gql(VIEWER, token=token) for _ in range(8)))
+    assert all(b["data"]["viewer"]["id"] for b in warm)
 
     await proxy.cut()
     body = await gw.gql(VIEWER, token=token)
@@ -87,6 +89,7 @@ async def test_database_restart_fails_cleanly_and_recovers(
 
     await proxy.start()  # same port: PostgreSQL is back
     assert (await gw.client.get("/readyz")).status_code == 200
-    assert (await gw.gql(VIEWER, token=token))["data"]["viewer"]["id"] == login["account"]["id"]
+    after = await asyncio.gather(*(gw.gql(VIEWER, token=token) for _ in range(8)))
+    assert [b["data"]["viewer"]["id"] for b in after] == [login["account"]["id"]] * 8
     again = await gw.login("shop-mp", "alice")
     assert again["account"]["id"] == login["account"]["id"]

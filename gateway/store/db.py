@@ -24,9 +24,12 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    # hide_parameters: SQL errors must not carry openids or sealed keys into logs
+    # hide_parameters: SQL errors must not carry openids or sealed keys into logs.
+    # No pre-ping (a SELECT 1 per checkout): a dropped connection fails its one request with a
+    # retryable UNAVAILABLE, and SQLAlchemy then invalidates the whole pool, so the next
+    # requests reconnect by themselves.
     return create_async_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        url, pool_size=10, max_overflow=20, pool_recycle=1800, hide_parameters=True
     )
 
 

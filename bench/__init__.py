@@ -1,0 +1,1 @@
+"""The gateway's benchmark harness (not part of the package; run ``python -m bench``)."""

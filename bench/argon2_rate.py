@@ -1,0 +1,47 @@
+"""Reference (c): the raw argon2id verify rate at OWASP's parameters, on every core.
+
+argon2-cffi releases the GIL while it hashes, so one thread per core measures what the cores
+can verify, the same way the gateway runs its hashing pool.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from argon2 import PasswordHasher
+
+# OWASP: m=19456 KiB, t=2, p=1
+TIME_COST, MEMORY_KIB, PARALLELISM = 2, 19 * 1024, 1
+
+
+def verify_rate(duration: float, threads: int | None = None) -> tuple[float, float]:
+    """(verifies per second over all threads, milliseconds per verify in one thread)."""
+    threads = threads or os.cpu_count() or 1
+    hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_KIB, parallelism=PARALLELISM)
+    password = "correct horse battery staple"
+    stored = hasher.hash(password)
+    hasher.verify(stored, password)  # warm: allocate once before timing
+    counts = [0] * threads
+    start = time.perf_counter()
+    deadline = start + duration
+
+    def loop(index: int) -> None:
+        while time.perf_counter() < deadline:
+            hasher.verify(stored, password)
+            counts[index] += 1
+
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - start
+    total = sum(counts)
+    return total / elapsed, 1000 * elapsed * threads / max(total, 1)
+
+
+if __name__ == "__main__":
+    rate, ms = verify_rate(5.0)
+    print(f"argon2id verify: {rate:.1f}/s on {os.cpu_count()} threads, {ms:.1f} ms each")
