@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts.views import AccountView
+from gateway.accounts.views import ACCOUNT_COLUMNS, AccountView, account_view
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import GatewayError
@@ -253,12 +253,12 @@ class Sessions:
         ]
 
     async def authenticate(self, access_token: str) -> Viewer | None:
-        """Signature first (no I/O), then one primary-key read so revocation is immediate."""
+        """Signature first (no I/O), then one indexed read so revocation is immediate."""
         claims = self._tokens.verify(access_token)
         if claims is None:
             return None
         query = (
-            select(col(LoginSession.app_key), col(LoginSession.expires_at), Account)
+            select(col(LoginSession.app_key), col(LoginSession.expires_at), *ACCOUNT_COLUMNS)
             .join(Account, col(Account.id) == col(LoginSession.account_id))
             .where(
                 col(LoginSession.id) == claims.session_id,
@@ -266,23 +266,18 @@ class Sessions:
                 col(LoginSession.expires_at) > utcnow(),
             )
         )
-        async with self._db.reader() as s:
-            row = (await s.execute(query)).first()
-            if row is None or row.Account.status == AccountStatus.DISABLED:
-                return None
-            account = row.Account
-            if account.status == AccountStatus.MERGED:
+        rows = await self._db.read(query)
+        if not rows:
+            return None
+        app_key, expires_at = rows[0][0], rows[0][1]
+        account = account_view(rows[0][2:])
+        if account.status == AccountStatus.DISABLED:
+            return None
+        if account.status == AccountStatus.MERGED:
+            async with self._db.reader() as s:
                 survivor_id = await survivor(s, account.id)
-                return Viewer(survivor_id, claims.session_id, row.app_key, row.expires_at)
-        view = AccountView(
-            account.id,
-            account.status,
-            account.created_at,
-            account.merged_into_id,
-            account.nickname,
-            account.avatar_url,
-        )
-        return Viewer(account.id, claims.session_id, row.app_key, row.expires_at, view)
+            return Viewer(survivor_id, claims.session_id, app_key, expires_at)
+        return Viewer(account.id, claims.session_id, app_key, expires_at, account)
 
 
 async def survivor(s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:

@@ -7,13 +7,14 @@ find-or-create calls queue on the write lock instead of failing with a stale sna
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.sql import Executable
 
 _READONLY = "gateway_readonly"
 
@@ -80,6 +81,11 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    async def read(self, statement: Executable) -> Sequence[Sequence[Any]]:
+        """One Core read on a bare connection: the hot read paths skip the ORM session."""
+        async with self._read_engine.connect() as conn:
+            return (await conn.execute(statement)).all()
 
     async def ping(self) -> None:
         async with self._read_engine.connect() as conn:
