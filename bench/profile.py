@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -35,7 +36,9 @@ _LIBRARIES = (
 
 
 def py_spy_path() -> str | None:
-    return shutil.which("py-spy")
+    """On PATH, or beside this Python (a venv that was not activated)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
 
 def start(pid: int, output: Path, duration: float) -> subprocess.Popen[bytes]:

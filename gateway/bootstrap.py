@@ -91,7 +91,11 @@ async def services(
     """Build everything once; the exit stack closes it all in reverse order."""
     secrets = load_secrets(config)
     async with AsyncExitStack() as stack:
-        db = Database(create_engine(config.database_url))
+        db = Database(
+            create_engine(
+                config.database_url, config.settings.db_pool_size, config.settings.db_max_overflow
+            )
+        )
         stack.push_async_callback(db.dispose)
         if http is None:
             http = await stack.enter_async_context(_http_client(config, sandbox))

@@ -19,7 +19,7 @@ from sqlalchemy.sql import Executable
 _READONLY = "gateway_readonly"
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
@@ -29,8 +29,14 @@ def create_engine(url: str) -> AsyncEngine:
     # No pre-ping (a SELECT 1 per checkout): a dropped connection fails its one request with a
     # retryable UNAVAILABLE, and SQLAlchemy then invalidates the whole pool, so the next
     # requests reconnect by themselves.
+    # A pool that covers the usual concurrency: overflow connections are closed on check-in,
+    # and re-opening them under load (TLS negotiation included) was a profile hot spot.
     return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_recycle=1800, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
 
 
