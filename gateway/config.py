@@ -325,11 +325,13 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
 
 
 def sandbox_apps() -> tuple[AppConfig, ...]:
-    """The demo apps: three under one open platform, one outside it."""
+    """The demo apps: two mini-programs, an official account and a website under one open
+    platform, and one mini-program outside it."""
     demo = [
         ("shop-mp", AppKind.MINIPROGRAM, "wxsandboxshop0001", "demo-platform", "Demo Shop"),
         ("club-mp", AppKind.MINIPROGRAM, "wxsandboxclub0002", "demo-platform", "Demo Club"),
         ("news-oa", AppKind.OFFICIAL_ACCOUNT, "wxsandboxnews0003", "demo-platform", "Demo News"),
+        ("web", AppKind.WEBSITE, "wxsandboxweb00005", "demo-platform", "Demo Website"),
         ("solo-mp", AppKind.MINIPROGRAM, "wxsandboxsolo0004", None, "Solo (no platform)"),
     ]
     return tuple(

@@ -28,8 +28,8 @@ def emulated_apps(config: GatewayConfig) -> list[SandboxApp]:
     ]
 
 
-async def mint_code(request: Request) -> Response:
-    """``/sandbox/code?app=shop-mp&user=alice``: a one-time wx.login code for that user."""
+async def _forward(request: Request, path: str, extra: dict[str, object]) -> Response:
+    """Resolve ``?app=`` and ``?user=``, then ask the emulator's control endpoint at ``path``."""
     svc: Services = request.app.state.services
     key = request.query_params.get("app", "")
     user = request.query_params.get("user", "")
@@ -39,18 +39,44 @@ async def mint_code(request: Request) -> Response:
         return JSONResponse(
             {"error": f"give ?app=<one of {keys}>&user=<any name>"}, status_code=400
         )
-    body: dict[str, object] = {"appid": app.appid, "user": user[:64]}
+    answer = await svc.http.post(path, json={"appid": app.appid, "user": user[:64], **extra})
+    return JSONResponse({"app": key, "user": user, **answer.json()}, status_code=answer.status_code)
+
+
+async def mint_code(request: Request) -> Response:
+    """``/sandbox/code?app=shop-mp&user=alice``: a one-time wx.login (or OAuth) code.
+    Optional: ``scope=snsapi_userinfo``, ``snapshot=1``, ``errcode=40226`` (WeChat will refuse
+    the code with that errcode)."""
+    extra: dict[str, object] = {}
     if "scope" in request.query_params:
-        body["scope"] = request.query_params["scope"]
+        extra["scope"] = request.query_params["scope"]
+    if request.query_params.get("snapshot") in ("1", "true"):
+        extra["snapshot"] = True
     errcode = request.query_params.get("errcode", "")
     if errcode:
         if not re.fullmatch(r"-?[0-9]{1,9}", errcode):
             return JSONResponse({"error": "errcode must be a number"}, status_code=400)
-        body["errcode"] = int(errcode)
-    answer = await svc.http.post("/sandbox/codes", json=body)
-    minted = answer.json()
-    return JSONResponse({"app": key, "user": user, **minted}, status_code=answer.status_code)
+        extra["errcode"] = int(errcode)
+    return await _forward(request, "/sandbox/codes", extra)
+
+
+async def phone_code(request: Request) -> Response:
+    """``/sandbox/phone-code?app=shop-mp&user=alice&phone=13800138000``: for bindPhoneNumber."""
+    phone = request.query_params.get("phone", "13800138000")
+    if not re.fullmatch(r"[0-9]{5,15}", phone):
+        return JSONResponse({"error": "phone must be digits"}, status_code=400)
+    return await _forward(request, "/sandbox/phone-codes", {"phone": phone})
+
+
+async def open_data(request: Request) -> Response:
+    """``/sandbox/open-data?app=shop-mp&user=alice``: what wx.getUserInfo gives, for bindUnionId
+    (log the user in first: the data is sealed with their latest session_key)."""
+    return await _forward(request, "/sandbox/encrypted-data", {})
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/sandbox/code", mint_code, methods=["GET", "POST"])]
+    return [
+        Route("/sandbox/code", mint_code, methods=["GET", "POST"]),
+        Route("/sandbox/phone-code", phone_code, methods=["GET", "POST"]),
+        Route("/sandbox/open-data", open_data, methods=["GET", "POST"]),
+    ]

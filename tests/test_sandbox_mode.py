@@ -17,7 +17,7 @@ from gateway.config import Settings, load_config
 from gateway.keyfiles import SECRET_FILE, SIGNING_FILE
 from tests.conftest import LOGIN
 
-DEMO_APPS = ["shop-mp", "club-mp", "news-oa", "solo-mp"]
+DEMO_APPS = ["shop-mp", "club-mp", "news-oa", "web", "solo-mp"]
 VIEWER = "{ viewer { id } }"
 
 
