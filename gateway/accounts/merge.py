@@ -45,22 +45,17 @@ async def merge_accounts(
     absorbed = [a.id for a in live if a.id != survivor.id]
     if not absorbed:
         return survivor.id
-    await s.execute(
-        update(Identity)
-        .where(col(Identity.account_id).in_(absorbed))
-        .values(account_id=survivor.id)
+    # identities and sessions move; earlier merges into an absorbed account now point
+    # straight at the survivor
+    moves = (
+        (Identity, "account_id"),
+        (LoginSession, "account_id"),
+        (Account, "merged_into_id"),
     )
-    await s.execute(
-        update(LoginSession)
-        .where(col(LoginSession.account_id).in_(absorbed))
-        .values(account_id=survivor.id)
-    )
-    # earlier merges into an absorbed account now point straight at the survivor
-    await s.execute(
-        update(Account)
-        .where(col(Account.merged_into_id).in_(absorbed))
-        .values(merged_into_id=survivor.id)
-    )
+    for model, column in moves:
+        await s.execute(
+            update(model).where(getattr(model, column).in_(absorbed)).values({column: survivor.id})
+        )
     await s.execute(
         update(Account)
         .where(col(Account.id).in_(absorbed))
