@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError, parse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
 from gateway.api.account_mutations import AccountMutation
@@ -65,6 +63,40 @@ class GatewayMaskErrors(MaskErrors):
         )
 
 
+MAX_TOKENS = 2000
+# Shared by every request and schema: parse and validation are pure functions of their input.
+_parse = functools.lru_cache(maxsize=512)(parse)
+_validate = functools.lru_cache(maxsize=512)(validate_document)
+
+
+class GatewayExtension(GatewayMaskErrors):
+    """Every per-request guard in one extension: token limit, cached parse, the depth/alias
+    rules, cached validation, masked errors. Strawberry builds a context manager per hook per
+    extension per request, so five small extensions cost more than the work they do."""
+
+    def __init__(self, rules: tuple[type[ASTValidationRule], ...]) -> None:
+        super().__init__(should_mask_error=_is_unexpected, error_message=MASKED)
+        self._rules = rules
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = MAX_TOKENS
+        context.validation_rules = context.validation_rules + self._rules
+        yield from super().on_operation()
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        context.graphql_document = _parse(context.query, **context.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.pre_execution_errors = _validate(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
+        yield
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     return _schema(settings.max_query_depth, settings.max_aliases, settings.introspection)
@@ -73,20 +105,14 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 @functools.cache
 def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry.Schema:
     """One schema per set of limits: building it is slow, and its caches should be shared."""
-    # factories: a fresh extension per request; the parse/validation LRU caches are shared
     # The limit rules are built once: fresh rule classes per request would make every request
-    # miss the validation cache (it is keyed by the rules).
-    limit_rules = [
+    # miss the validation cache (it is keyed by the rules). The extension itself is made per
+    # request (a factory): extension instances hold per-request state.
+    limit_rules = (
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
-    ]
-    extensions: list[Any] = [
-        lambda: MaxTokensLimiter(max_token_count=2000),
-        lambda: ParserCache(maxsize=512),
-        lambda: AddValidationRules(limit_rules),
-        lambda: ValidationCache(maxsize=512),
-        lambda: GatewayMaskErrors(should_mask_error=_is_unexpected, error_message=MASKED),
-    ]
+    )
+    extensions: list[Any] = [lambda: GatewayExtension(limit_rules)]
     if not introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
