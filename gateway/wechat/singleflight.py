@@ -82,7 +82,8 @@ class SingleFlight(Generic[T]):
 
 def _unwrap(outcome: T | BaseException) -> T:
     if isinstance(outcome, BaseException):
-        raise outcome
+        # a remembered error is raised again and again: drop the traceback each raise adds
+        raise outcome.with_traceback(None)
     return outcome
 
 
