@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -106,10 +107,28 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(RequestLog),
+            *_cors(config),
             Middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes),
         ],
         lifespan=lifespan,
     )
+
+
+def _cors(config: GatewayConfig) -> list[Middleware]:
+    """Websites calling the API from a browser: only the origins the operator lists."""
+    origins = [o.strip() for o in config.settings.cors_origins.split(",") if o.strip()]
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+            max_age=600,
+        )
+    ]
 
 
 def _create_private(path: Path) -> None:

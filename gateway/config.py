@@ -178,6 +178,7 @@ class Settings(BaseSettings):
     code_cache_seconds: float = Field(default=60.0, ge=0, le=300)
     wechat_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    cors_origins: str = ""  # comma-separated origins of websites calling /graphql from a browser
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_max_overflow: int = Field(default=10, ge=0, le=500)
     max_query_depth: int = Field(default=12, ge=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Any
 
 import pytest
 
@@ -72,3 +73,23 @@ async def test_access_log_is_one_json_line_without_secrets(
     for secret in (code, ids["openid"], ids["unionid"], ids["session_key"]):
         assert secret
         assert secret not in everything
+
+
+async def test_cors_only_for_listed_origins(database_url: str, make_config: Any) -> None:
+    from tests.conftest import running
+
+    config = make_config(database_url, cors_origins="https://shop.example.com")
+    async with running(config) as gw:
+        preflight = {
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization,content-type",
+        }
+        allowed = await gw.client.options(
+            "/graphql", headers={"origin": "https://shop.example.com", **preflight}
+        )
+        refused = await gw.client.options(
+            "/graphql", headers={"origin": "https://evil.example.com", **preflight}
+        )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert "access-control-allow-origin" not in refused.headers
