@@ -77,6 +77,11 @@ async def find_or_create(
     proof they are one person) folds them into one; without it that is an ``AccountConflict``.
     """
     merged = False
+    found = await find(session, keys)
+    owners = {identity.account_id for identity in found.values()}
+    if len(owners) == 1 and len(found) == len(keys):
+        # the common case, a returning user: nothing to write to the graph, no lock to take
+        return Resolution(next(iter(owners)), False)
     await _serialise(session, keys)
     for _ in range(_ATTEMPTS):
         found = await find(session, keys)
