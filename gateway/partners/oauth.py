@@ -50,63 +50,71 @@ class TokenEndpoint:
         self._throttle = throttle
 
     async def __call__(self, request: Request) -> Response:
-        if not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"
-        ):
-            return _error(InvalidRequestError(description="use application/x-www-form-urlencoded"))
-        form = await request.form()
-        fields = {k: str(v) for k, v in form.items()}
-        grant = fields.get("grant_type")
-        if not grant:
-            return _error(InvalidRequestError(description="grant_type is required"))
-        if grant != "client_credentials":
-            return _error(UnsupportedGrantTypeError(grant))
-        basic = "authorization" in request.headers
-        client_id, secret = extract_basic_authorization(
-            {"Authorization": request.headers.get("authorization", "")}
-        )
-        if not basic:
-            client_id, secret = fields.get("client_id"), fields.get("client_secret")
-        elif "client_secret" in fields:
-            return _error(InvalidRequestError(description="use one client authentication method"))
+        parsed = await _read_request(request)
+        if isinstance(parsed, Response):
+            return parsed
+        fields, client_id, secret = parsed
         ip = request.client.host if request.client else None
         keys = [f"partner:{client_id}", f"partner-ip:{ip}"]
         try:
             await self._throttle.admit(keys)
         except GatewayError as exc:
-            return JSONResponse(
-                {
-                    "error": "slow_down" if exc.code == "THROTTLED" else "temporarily_unavailable",
-                    "error_description": exc.message,
-                },
-                status_code=429 if exc.code == "THROTTLED" else 503,
-                headers={**_NO_STORE, "Retry-After": str(int(exc.retry_after or 1) + 1)},
-            )
-        partner = await self._partners.authenticate(client_id or "", secret or "")
+            return _throttled(exc)
+        partner = await self._partners.authenticate(client_id, secret)
         if partner is None:
             return _error(
                 InvalidClientError(description="client authentication failed"), 401, basic=True
             )
         await self._throttle.succeeded(forgive=keys[:1], release=keys[1:])
-        requested = scope_to_list(fields.get("scope")) or sorted(partner.scopes)
+        requested = sorted(scope_to_list(fields.get("scope")) or partner.scopes)
         if not set(requested) <= partner.scopes:
             return _error(InvalidScopeError(description="scope exceeds what this client may have"))
-        now = utcnow()
-        token = self._tokens.issue(partner.client_id, sorted(requested), now)
+        token = self._tokens.issue(partner.client_id, requested, utcnow())
         async with self._db.transaction() as s:
             record(
                 s,
                 "partner_token",
                 ClientInfo("partner", ip=ip),
                 partner=partner.client_id,
-                scopes=sorted(requested),
+                scopes=requested,
             )
-        return JSONResponse(
-            {
-                "access_token": token,
-                "token_type": "Bearer",
-                "expires_in": LIFETIME_SECONDS,
-                "scope": " ".join(sorted(requested)),
-            },
-            headers=_NO_STORE,
-        )
+        body = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": LIFETIME_SECONDS,
+            "scope": " ".join(requested),
+        }
+        return JSONResponse(body, headers=_NO_STORE)
+
+
+async def _read_request(request: Request) -> tuple[dict[str, str], str, str] | Response:
+    """The form, and the client's id and secret from exactly one authentication method."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return _error(InvalidRequestError(description="use application/x-www-form-urlencoded"))
+    fields = {k: str(v) for k, v in (await request.form()).items()}
+    grant = fields.get("grant_type")
+    if not grant:
+        return _error(InvalidRequestError(description="grant_type is required"))
+    if grant != "client_credentials":
+        return _error(UnsupportedGrantTypeError(grant))
+    if "authorization" not in request.headers:
+        return fields, fields.get("client_id") or "", fields.get("client_secret") or ""
+    if "client_secret" in fields:
+        return _error(InvalidRequestError(description="use one client authentication method"))
+    client_id, secret = extract_basic_authorization(
+        {"Authorization": request.headers["authorization"]}
+    )
+    return fields, client_id or "", secret or ""
+
+
+def _throttled(exc: GatewayError) -> Response:
+    throttled = exc.code == "THROTTLED"
+    body = {
+        "error": "slow_down" if throttled else "temporarily_unavailable",
+        "error_description": exc.message,
+    }
+    return JSONResponse(
+        body,
+        status_code=429 if throttled else 503,
+        headers={**_NO_STORE, "Retry-After": str(int(exc.retry_after or 1) + 1)},
+    )
