@@ -163,3 +163,24 @@ async def test_rate_limit_per_partner(gw: Harness) -> None:
         body = await gw.gql(BATCH, {"app": "news-oa", "openids": ["a", "b"]}, token=pusher)
         codes.append(body["data"]["partner"]["accountsByOpenids"]["__typename"])
     assert codes == ["BatchLookup", "BatchLookup", "RateLimitedError"]
+
+
+async def test_refused_lookups_are_audited(gw: Harness) -> None:
+    from sqlalchemy import text
+
+    from gateway.store.db import create_engine
+
+    crm = await partner_token(gw, "crm", "crm-secret-0123456789abcdef")
+    body = await gw.gql(BATCH, {"app": "club-mp", "openids": ["o-probe"]}, token=crm)
+    assert body["data"]["partner"]["accountsByOpenids"]["code"] == "NOT_ENTITLED"
+    engine = create_engine(gw.config.database_url)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT detail FROM audit_events WHERE kind = 'partner_refused'")
+            )
+        ).all()
+    await engine.dispose()
+    assert len(rows) == 1
+    assert "o-probe" not in str(rows[0])
+    assert "NOT_ENTITLED" in str(rows[0])

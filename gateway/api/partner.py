@@ -168,10 +168,15 @@ async def _by_keys(
     require_entitled: bool = True,
 ) -> list[AccountLookup]:
     access = info.context.services.partner_access
-    pairs = make_keys(access)
-    if len(pairs) > MAX_BATCH:
-        raise invalid_input("keys", f"at most {MAX_BATCH} keys per request")
-    await access.admit(partner, scope, len(pairs))
+    try:
+        pairs = make_keys(access)
+        if len(pairs) > MAX_BATCH:
+            raise invalid_input("keys", f"at most {MAX_BATCH} keys per request")
+        await access.admit(partner, scope, len(pairs))
+    except GatewayError as exc:
+        if exc.code in ("NOT_ENTITLED", "RATE_LIMITED"):
+            await access.audit_refusal(partner, query, exc.code, _ip(info))
+        raise
     found = await info.context.loaders.identity_by_key.load_many([k for _, k in pairs])
     # concurrently, so that each DataLoader sees every key of the batch at once
     items = await asyncio.gather(
@@ -216,9 +221,13 @@ class PartnerQuery:
             return InvalidInputError(
                 code=ErrorCode.INVALID_INPUT, message="Not an Account id.", field="id"
             )
+        access = info.context.services.partner_access
         try:
-            access = info.context.services.partner_access
-            await access.admit(self.me, scopes.LOOKUP, 1)
+            try:
+                await access.admit(self.me, scopes.LOOKUP, 1)
+            except GatewayError as exc:
+                await access.audit_refusal(self.me, "account", exc.code, _ip(info))
+                raise
             found = await _lookup(info, self.me, str(id), account_id, True)
             await access.audit(self.me, "account", 1, int(found.found), _ip(info))
         except GatewayError as exc:

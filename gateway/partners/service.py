@@ -127,6 +127,20 @@ class PartnerAccess:
                 returned=returned,
             )
 
+    async def audit_refusal(
+        self, partner: PartnerView, query: str, reason: str, ip: str | None
+    ) -> None:
+        """A refused read is recorded too: a partner probing for apps it lacks shows up."""
+        async with self._db.transaction() as s:
+            record(
+                s,
+                "partner_refused",
+                ClientInfo("partner", ip=ip),
+                partner=partner.client_id,
+                query=query,
+                reason=reason,
+            )
+
 
 def _check_subject(value: str, name: str) -> None:
     if not value or len(value) > 128 or not value.isascii():
