@@ -19,6 +19,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway.degraded import Degraded
 from gateway.errors import GatewayError
 from gateway.metrics import THROTTLED
 
@@ -134,6 +135,7 @@ class Throttle:
     def __init__(self, store: ThrottleStore, policy: ThrottlePolicy | None = None) -> None:
         self._store = store
         self._policy = policy or ThrottlePolicy()
+        self.health = Degraded("Redis (throttles)", "password logins refused until it is back")
 
     async def admit(self, keys: list[str]) -> None:
         """Count an attempt on every key, or refuse it while any key must wait."""
@@ -151,8 +153,10 @@ class Throttle:
                         retry_after=round(wait, 1),
                     )
                 admitted.append(key)
-        except RedisError:
+        except RedisError as exc:
+            self.health.failed(exc)
             raise _unavailable() from None
+        self.health.ok()
 
     async def succeeded(self, forgive: list[str], release: list[str]) -> None:
         """A right password: forget the username's failures, uncount this attempt elsewhere."""
@@ -161,8 +165,10 @@ class Throttle:
                 await self._store.forgive(key)
             for key in release:
                 await self._store.release(key)
-        except RedisError:
+        except RedisError as exc:
+            self.health.failed(exc)
             raise _unavailable() from None
+        self.health.ok()
 
 
 def _unavailable() -> GatewayError:

@@ -60,6 +60,7 @@ class SharedFlight(Generic[T]):
         while True:
             try:
                 stored = await self._stored(key)
+                self.health.ok()
                 if stored is None:
                     token = secrets.token_hex(8)
                     if await self._redis.set(
@@ -69,7 +70,6 @@ class SharedFlight(Generic[T]):
                         stored = await self._stored(key)
                         if stored is None:
                             return await self._lead(key, token, call, remember)
-                self.health.ok()
             except RedisError as exc:
                 self.health.failed(exc)
                 return await call()
