@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from gateway.accounts.graph import IdentityKey
 from gateway.accounts.views import IdentityView
@@ -116,30 +117,17 @@ class PartnerAccess:
     async def audit(
         self, partner: PartnerView, query: str, asked: int, returned: int, ip: str | None
     ) -> None:
-        async with self._db.transaction() as s:
-            record(
-                s,
-                "partner_read",
-                ClientInfo("partner", ip=ip),
-                partner=partner.client_id,
-                query=query,
-                keys=asked,
-                returned=returned,
-            )
+        await self._record("partner_read", partner, ip, query=query, keys=asked, returned=returned)
 
     async def audit_refusal(
         self, partner: PartnerView, query: str, reason: str, ip: str | None
     ) -> None:
         """A refused read is recorded too: a partner probing for apps it lacks shows up."""
+        await self._record("partner_refused", partner, ip, query=query, reason=reason)
+
+    async def _record(self, kind: str, partner: PartnerView, ip: str | None, **detail: Any) -> None:
         async with self._db.transaction() as s:
-            record(
-                s,
-                "partner_refused",
-                ClientInfo("partner", ip=ip),
-                partner=partner.client_id,
-                query=query,
-                reason=reason,
-            )
+            record(s, kind, ClientInfo("partner", ip=ip), partner=partner.client_id, **detail)
 
 
 def _check_subject(value: str, name: str) -> None:

@@ -124,43 +124,27 @@ class Sessions:
         """Rotate: the presented token is spent; a spent token presented again revokes all."""
         now = utcnow()
         async with self._db.transaction() as s:
-            digest = hash_refresh_token(token)
-            query = select(RefreshToken).where(col(RefreshToken.token_hash) == digest)
-            row = (await s.execute(query)).scalar_one_or_none()
-            if row is None:
-                raise _invalid_refresh()
-            login = await s.get(LoginSession, row.session_id, with_for_update=True)
-            if login is None or login.revoked_at is not None or login.expires_at <= now:
-                raise _invalid_refresh()
+            login, token_id = await self._live_session(s, token, now)
             spent = await s.execute(
                 update(RefreshToken)
-                .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None))
+                .where(col(RefreshToken.id) == token_id, col(RefreshToken.used_at).is_(None))
                 .values(used_at=now)
             )
-            if spent.rowcount != 1:  # type: ignore[attr-defined]
+            reuse = spent.rowcount != 1  # type: ignore[attr-defined]
+            if reuse:
                 login.revoked_at = now
-                record(
-                    s,
-                    "refresh_reuse",
-                    client,
-                    account_id=login.account_id,
-                    session_id=login.id,
-                    app_key=login.app_key,
-                )
-                reuse = True
             else:
-                reuse = False
                 login.account_id = await survivor(s, login.account_id)
                 login.last_used_at = now
                 issued = self._issue(s, login, now)
-                record(
-                    s,
-                    "refresh",
-                    client,
-                    account_id=login.account_id,
-                    session_id=login.id,
-                    app_key=login.app_key,
-                )
+            record(
+                s,
+                "refresh_reuse" if reuse else "refresh",
+                client,
+                account_id=login.account_id,
+                session_id=login.id,
+                app_key=login.app_key,
+            )
         REFRESHES.labels("reused" if reuse else "ok").inc()
         if reuse:
             raise GatewayError(
@@ -168,6 +152,21 @@ class Sessions:
                 "This refresh token was already used; the session is revoked.",
             )
         return issued
+
+    @staticmethod
+    async def _live_session(
+        s: AsyncSession, token: str, now: datetime
+    ) -> tuple[LoginSession, uuid.UUID]:
+        """The session a refresh token belongs to, locked; INVALID_REFRESH_TOKEN otherwise."""
+        digest = hash_refresh_token(token)
+        query = select(RefreshToken).where(col(RefreshToken.token_hash) == digest)
+        row = (await s.execute(query)).scalar_one_or_none()
+        if row is None:
+            raise _invalid_refresh()
+        login = await s.get(LoginSession, row.session_id, with_for_update=True)
+        if login is None or login.revoked_at is not None or login.expires_at <= now:
+            raise _invalid_refresh()
+        return login, row.id
 
     async def logout(self, viewer: Viewer, everywhere: bool, client: ClientInfo) -> int:
         now = utcnow()
