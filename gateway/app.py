@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -26,6 +25,7 @@ from gateway.limits import BodySizeLimit
 from gateway.logs import RequestLog
 from gateway.metrics import metrics
 from gateway.store import migrate
+from gateway.wechat.client import HttpClient
 from gateway.wechat.sandbox import create_sandbox_app
 
 log = logging.getLogger("gateway")
@@ -66,7 +66,7 @@ async def jwks(request: Request) -> Response:
 def create_app(
     config: GatewayConfig | None = None,
     *,
-    http: httpx.AsyncClient | None = None,
+    http: HttpClient | None = None,
     auto_migrate: bool | None = None,
 ) -> Starlette:
     """``auto_migrate`` defaults to on for the embedded SQLite file, off for a real database."""
@@ -82,6 +82,7 @@ def create_app(
             await asyncio.to_thread(migrate.upgrade, config.database_url)
         async with services(config, sandbox=emulator, http=http) as svc:
             app.state.services = svc
+            app.state.api = svc.api
             await _sync_partners(svc)
             _announce(config)
             yield

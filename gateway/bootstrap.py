@@ -1,77 +1,139 @@
-"""The composition root: every shared object is built here, inside the app's lifespan."""
+"""The composition root: every shared object is built here, inside the app's lifespan.
+
+Adapters never import this module: each declares what it needs (the API its ``ApiServices``),
+and this module fills it.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
-import httpx
 from redis.asyncio import Redis
-from starlette.types import ASGIApp
 
-from gateway.accounts import links
-from gateway.accounts.miniprogram import MiniProgramSessions
-from gateway.accounts.wechat_login import WechatFacts, WechatLogin, facts_codec
-from gateway.audit import ClientInfo
+from gateway.accounts.service import AccountGraph
+from gateway.api.context import ApiServices
 from gateway.config import GatewayConfig
 from gateway.credentials.passwords import HashParameters, PasswordHashing
 from gateway.credentials.service import Passwords
-from gateway.credentials.throttle import (
+from gateway.keyfiles import Secrets, load_secrets
+from gateway.miniprogram.service import MiniProgramSessions
+from gateway.partners.auth import PartnerAuth
+from gateway.partners.lookups import PartnerLookups
+from gateway.partners.oauth import TokenEndpoint
+from gateway.partners.rate import PartnerRate
+from gateway.partners.registry import Partners
+from gateway.partners.service import PartnerAccess
+from gateway.partners.tokens import PartnerTokens
+from gateway.sessions.service import Sessions
+from gateway.sessions.tokens import AccessTokens
+from gateway.store.db import Database, create_engine
+from gateway.store.secretbox import SecretBox
+from gateway.throttle import (
     MemoryThrottleStore,
     RedisThrottleStore,
     Throttle,
     ThrottlePolicy,
     ThrottleStore,
 )
-from gateway.keyfiles import Secrets, load_secrets
-from gateway.partners.oauth import TokenEndpoint
-from gateway.partners.rate import PartnerRate
-from gateway.partners.registry import Partners
-from gateway.partners.service import PartnerAccess
-from gateway.partners.tokens import PartnerTokens
-from gateway.sessions.service import Sessions, Viewer
-from gateway.sessions.tokens import AccessTokens
-from gateway.store.db import Database, create_engine
-from gateway.store.secretbox import SecretBox
 from gateway.wechat.app_token import AppTokens, SharedTokens
-from gateway.wechat.client import WeChatClient, default_timeout
+from gateway.wechat.client import HttpClient, WeChatClient, http_client
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight
+from gateway.wechat_login.service import WechatFacts, WechatLogin, facts_codec
 
 ISSUER = "wechat-identity-gateway"
 
 
 @dataclass
 class Services:
+    """What the app's own routes use, and the API's port (``api``)."""
+
     config: GatewayConfig
     secrets: Secrets
     db: Database
-    http: httpx.AsyncClient
+    http: HttpClient  # shared; the sandbox helpers post to the emulator with it too
     redis: Redis | None
-    sessions: Sessions
-    wechat_login: WechatLogin
-    oauth_states: OAuthStates
-    miniprogram: MiniProgramSessions
-    passwords: Passwords
-    unlink: Callable[[Viewer, uuid.UUID, ClientInfo], Awaitable[None]]
     partners: Partners
-    partner_tokens: PartnerTokens
-    partner_access: PartnerAccess
     token_endpoint: TokenEndpoint
+    api: ApiServices
 
 
-def _http_client(config: GatewayConfig, sandbox: ASGIApp | None) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=sandbox) if sandbox is not None else None
-    return httpx.AsyncClient(
-        base_url=config.wechat_api_base,
-        transport=transport,
-        timeout=default_timeout(config.settings.wechat_timeout_seconds),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        headers={"user-agent": "wechat-identity-gateway"},
+@asynccontextmanager
+async def services(
+    config: GatewayConfig, *, sandbox: Any = None, http: HttpClient | None = None
+) -> AsyncIterator[Services]:
+    """Build everything once; the exit stack closes it all in reverse order. ``sandbox`` is
+    the in-process WeChat emulator (an ASGI app); ``http`` a ready client (tests)."""
+    secrets = load_secrets(config)
+    async with AsyncExitStack() as stack:
+        settings = config.settings
+        db = Database(
+            create_engine(config.database_url, settings.db_pool_size, settings.db_max_overflow)
+        )
+        stack.push_async_callback(db.dispose)
+        if http is None:
+            client = http_client(config.wechat_api_base, settings.wechat_timeout_seconds, sandbox)
+            http = await stack.enter_async_context(client)
+        redis = None
+        if settings.redis_url:
+            redis = Redis.from_url(
+                settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            )
+            stack.push_async_callback(redis.aclose)
+        yield _assemble(config, secrets, db, http, redis, stack)
+
+
+def _assemble(
+    config: GatewayConfig,
+    secrets: Secrets,
+    db: Database,
+    http: HttpClient,
+    redis: Redis | None,
+    stack: AsyncExitStack,
+) -> Services:
+    hashing = PasswordHashing(HashParameters(**config.passwords.model_dump()))
+    stack.callback(hashing.close)
+    wechat = WeChatClient(http)
+    box = SecretBox(secrets.secret_key)
+    accounts = AccountGraph(db, box)
+    tokens = AccessTokens(secrets.signing_keys, ISSUER)
+    sessions = Sessions(db, accounts, tokens, config.tokens, config.app_kind)
+    states = OAuthStates(secrets.secret_key)
+    exchanges = SingleFlight[WechatFacts](config.settings.code_cache_seconds)
+    shared = _shared_flight(config, redis, box)
+    login = WechatLogin(config, db, accounts, wechat, exchanges, sessions, states, shared)
+    app_tokens = AppTokens(wechat, SharedTokens(redis, box) if redis else None)
+    throttle = _throttle(config, redis)
+    partners = Partners(db, config.partners)
+    partner_tokens = PartnerTokens(secrets.signing_keys, ISSUER)
+    api = ApiServices(
+        config=config,
+        accounts=accounts,
+        sessions=sessions,
+        wechat_login=login,
+        oauth_states=states,
+        miniprogram=MiniProgramSessions(config, db, accounts, wechat, app_tokens, login),
+        passwords=Passwords(db, accounts, hashing, throttle, sessions),
+        partner_auth=PartnerAuth(partner_tokens, partners),
+        partner_lookups=PartnerLookups(PartnerAccess(config, db, PartnerRate(redis))),
+    )
+    endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
+    return Services(config, secrets, db, http, redis, partners, endpoint, api)
+
+
+def _shared_flight(
+    config: GatewayConfig, redis: Redis | None, box: SecretBox
+) -> SharedFlight[WechatFacts] | None:
+    """Code exchanges collapse across processes when Redis is there."""
+    if redis is None:
+        return None
+    encode, decode = facts_codec(box)
+    return SharedFlight[WechatFacts](
+        redis, ttl=config.settings.code_cache_seconds, encode=encode, decode=decode
     )
 
 
@@ -82,65 +144,3 @@ def _throttle(config: GatewayConfig, redis: Redis | None) -> Throttle:
     )
     store: ThrottleStore = RedisThrottleStore(redis) if redis else MemoryThrottleStore()
     return Throttle(store, policy)
-
-
-@asynccontextmanager
-async def services(
-    config: GatewayConfig, *, sandbox: ASGIApp | None = None, http: httpx.AsyncClient | None = None
-) -> AsyncIterator[Services]:
-    """Build everything once; the exit stack closes it all in reverse order."""
-    secrets = load_secrets(config)
-    async with AsyncExitStack() as stack:
-        db = Database(
-            create_engine(
-                config.database_url, config.settings.db_pool_size, config.settings.db_max_overflow
-            )
-        )
-        stack.push_async_callback(db.dispose)
-        if http is None:
-            http = await stack.enter_async_context(_http_client(config, sandbox))
-        redis = None
-        if config.settings.redis_url:
-            redis = Redis.from_url(
-                config.settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
-            )
-            stack.push_async_callback(redis.aclose)
-        hashing = PasswordHashing(HashParameters(**config.passwords.model_dump()))
-        stack.callback(hashing.close)
-        wechat = WeChatClient(http)
-        sessions = Sessions(
-            db, AccessTokens(secrets.signing_keys, ISSUER), config.tokens, config.app_kind
-        )
-        box = SecretBox(secrets.secret_key)
-        states = OAuthStates(secrets.secret_key)
-        exchanges = SingleFlight[WechatFacts](config.settings.code_cache_seconds)
-        shared = None
-        if redis is not None:
-            encode, decode = facts_codec(box)
-            shared = SharedFlight[WechatFacts](
-                redis, ttl=config.settings.code_cache_seconds, encode=encode, decode=decode
-            )
-        login = WechatLogin(config, db, wechat, exchanges, sessions, box, states, shared)
-        app_tokens = AppTokens(wechat, SharedTokens(redis, box) if redis else None)
-        miniprogram = MiniProgramSessions(config, db, wechat, app_tokens, box, login)
-        throttle = _throttle(config, redis)
-        passwords = Passwords(db, hashing, throttle, sessions)
-        partners = Partners(db, config.partners)
-        partner_tokens = PartnerTokens(secrets.signing_keys, ISSUER)
-        yield Services(
-            config,
-            secrets,
-            db,
-            http,
-            redis,
-            sessions,
-            login,
-            states,
-            miniprogram,
-            passwords,
-            partial(links.unlink, db),
-            partners,
-            partner_tokens,
-            PartnerAccess(config, db, PartnerRate(redis)),
-            TokenEndpoint(db, partners, partner_tokens, throttle),
-        )

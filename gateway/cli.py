@@ -145,8 +145,7 @@ def _keys(config: GatewayConfig, args: argparse.Namespace) -> None:
 def _partners(config: GatewayConfig, args: argparse.Namespace) -> None:
     import asyncio
 
-    from gateway.errors import GatewayError
-    from gateway.partners.registry import Partners
+    from gateway.partners.registry import Partners, RegistryError
     from gateway.store.db import Database, create_engine
 
     def split(value: str) -> list[str]:
@@ -159,7 +158,7 @@ def _partners(config: GatewayConfig, args: argparse.Namespace) -> None:
             if args.partners_command == "add":
                 unknown = set(split(args.apps)) - {a.key for a in config.apps}
                 if unknown:
-                    raise GatewayError("INVALID_INPUT", f"no such app {sorted(unknown)}")
+                    raise RegistryError(f"no such app {sorted(unknown)}")
                 secret = await registry.add(
                     args.client_id,
                     split(args.apps),
@@ -184,7 +183,7 @@ def _partners(config: GatewayConfig, args: argparse.Namespace) -> None:
                         f"\tplatforms={','.join(sorted(p.platforms))}"
                         f"\tscopes={','.join(sorted(p.scopes))}"
                     )
-        except GatewayError as exc:
+        except RegistryError as exc:
             print(f"gateway: {exc.message}", file=sys.stderr)
             raise SystemExit(1) from None
         finally:

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.bootstrap import Services
 from gateway.config import GatewayConfig
 from gateway.wechat.sandbox import SandboxApp
 
@@ -30,7 +29,7 @@ def emulated_apps(config: GatewayConfig) -> list[SandboxApp]:
 
 async def _forward(request: Request, path: str, extra: dict[str, object]) -> Response:
     """Resolve ``?app=`` and ``?user=``, then ask the emulator's control endpoint at ``path``."""
-    svc: Services = request.app.state.services
+    svc = request.app.state.services  # config, and the http client to the emulator
     key = request.query_params.get("app", "")
     user = request.query_params.get("user", "")
     app = svc.config.app(key)

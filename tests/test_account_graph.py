@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from gateway.accounts.tables import Account, Identity, WechatSession
 from gateway.config import load_config
-from gateway.store.models import Account, AuditEvent, Identity, LoginSession, WechatSession
+from gateway.store.models import AuditEvent, LoginSession
 from tests.conftest import APPS_TOML, Harness, running
 
 AUTHORIZATION_URL = """
@@ -455,7 +456,7 @@ async def test_a_merge_is_all_or_nothing(gw: Harness, monkeypatch: pytest.Monkey
         raise RuntimeError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr("gateway.accounts.wechat_login.keep_profile", crash)
+        m.setattr("gateway.accounts.profile.keep_profile", crash)
         state = await oa_state(gw)
         code = await gw.mint("news-oa", "dave", scope="snsapi_userinfo")
         body = await gw.gql(LOGIN, {"app": "news-oa", "code": code, "state": state})

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sqlmodel import SQLModel
 
-import gateway.store.models  # noqa: F401  (registers the tables)
+import gateway.accounts.tables
+import gateway.store.models  # noqa: F401
 from gateway.keyfiles import SECRET_FILE, SIGNING_FILE
 from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
 from gateway.store import migrate

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel, col
 
-from gateway.store.models import Account, AuditEvent
+from gateway.accounts.tables import Account
+from gateway.store.models import AuditEvent
 from tests.conftest import Harness
 from tests.test_passwords import (
     CHANGE_PASSWORD,

@@ -16,7 +16,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-import gateway.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import gateway.accounts.tables
+import gateway.store.models  # noqa: F401
 from gateway.store import migrate
 from gateway.store.db import create_engine
 from tests.conftest import PG_URL

@@ -18,7 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.store.models import AuditEvent, Identity, WechatSession
+from gateway.accounts.tables import Identity, WechatSession
+from gateway.store.models import AuditEvent
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
 from tests.conftest import Harness, running, sandbox_for

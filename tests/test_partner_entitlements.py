@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
+from gateway.accounts.tables import Account, Identity
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.partners import scopes
-from gateway.store.models import Account, AuditEvent, Identity
+from gateway.store.models import AuditEvent
 from tests.conftest import APPS_TOML, Harness, running
 
 PLATFORM = "test-platform"

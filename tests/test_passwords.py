@@ -24,9 +24,9 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlmodel import col
 
+from gateway.accounts.tables import Credential, Identity
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
-from gateway.store.models import Credential, Identity
 from tests.conftest import APPS_TOML, UPSTREAM, Harness, running
 
 CLIENT = {"platform": "ios", "channel": "app-store", "deviceParam": "model=iPhone15,2"}

@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlmodel import col
 
-from gateway.credentials.throttle import MemoryThrottleStore, ThrottlePolicy
 from gateway.store.models import AuditEvent
+from gateway.throttle import MemoryThrottleStore, ThrottlePolicy
 from tests.conftest import REDIS_URL, Harness, _skip_or_fail, running
 from tests.test_passwords import (
     CHANGE_PASSWORD,

@@ -7,45 +7,20 @@ find by identifiers, then sign in or create, then add newly seen identifiers).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.store.models import Account, Identity, IdentityKind
+from gateway.accounts.model import AccountConflict, IdentityKey, IdentityKind, Resolution
+from gateway.accounts.tables import Account, Identity
 
 _ATTEMPTS = 4
 
-
-@dataclass(frozen=True)
-class IdentityKey:
-    kind: IdentityKind
-    scope: str
-    subject: str
-
-
-@dataclass(frozen=True)
-class Resolution:
-    account_id: uuid.UUID
-    is_new: bool
-    new_identities: tuple[IdentityKey, ...] = ()
-    merged: bool = False
-
-
 Merger = Callable[[set[uuid.UUID]], Awaitable[uuid.UUID]]
-
-
-class AccountConflict(Exception):
-    """The identifiers belong to different accounts; what to do is the caller's rule."""
-
-    def __init__(self, account_ids: set[uuid.UUID]) -> None:
-        super().__init__("identifiers belong to different accounts")
-        self.account_ids = account_ids
 
 
 async def find(session: AsyncSession, keys: list[IdentityKey]) -> dict[IdentityKey, Identity]:
@@ -64,6 +39,10 @@ async def find(session: AsyncSession, keys: list[IdentityKey]) -> dict[IdentityK
     return {IdentityKey(IdentityKind(r.kind), r.scope, r.subject): r for r in rows}
 
 
+async def owners(session: AsyncSession, keys: list[IdentityKey]) -> set[uuid.UUID]:
+    return {identity.account_id for identity in (await find(session, keys)).values()}
+
+
 async def find_or_create(
     session: AsyncSession,
     keys: list[IdentityKey],
@@ -78,26 +57,26 @@ async def find_or_create(
     """
     merged = False
     found = await find(session, keys)
-    owners = {identity.account_id for identity in found.values()}
-    if len(owners) == 1 and len(found) == len(keys):
+    owner_ids = {identity.account_id for identity in found.values()}
+    if len(owner_ids) == 1 and len(found) == len(keys):
         # the common case, a returning user: nothing to write to the graph, no lock to take
-        return Resolution(next(iter(owners)), False)
-    await _serialise(session, keys)
+        return Resolution(next(iter(owner_ids)), False)
+    await serialise(session, keys)
     for _ in range(_ATTEMPTS):
         found = await find(session, keys)
-        owners = {identity.account_id for identity in found.values()}
-        if len(owners) > 1:
+        owner_ids = {identity.account_id for identity in found.values()}
+        if len(owner_ids) > 1:
             if merge is None:
-                raise AccountConflict(owners)
-            await merge(owners)
+                raise AccountConflict(owner_ids)
+            await merge(owner_ids)
             merged = True
             continue
         missing = [k for k in keys if k not in found]
         try:
-            if not owners:
+            if not owner_ids:
                 account_id = await _create(session, keys, app_key)
                 return Resolution(account_id, True, tuple(keys))
-            (owner,) = owners
+            (owner,) = owner_ids
             if missing:
                 await _attach(session, owner, missing, app_key)
             return Resolution(owner, False, tuple(missing), merged)
@@ -110,7 +89,7 @@ async def link(
     session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
 ) -> tuple[IdentityKey, ...]:
     """Attach ``keys`` to ``account_id``; a key owned by another account is a conflict."""
-    await _serialise(session, keys)
+    await serialise(session, keys)
     for _ in range(_ATTEMPTS):
         found = await find(session, keys)
         others = {i.account_id for i in found.values()} - {account_id}
@@ -126,20 +105,15 @@ async def link(
     raise RuntimeError("identity race did not settle")
 
 
-async def _serialise(session: AsyncSession, keys: list[IdentityKey]) -> None:
+async def serialise(session: AsyncSession, keys: list[IdentityKey]) -> None:
     """PostgreSQL: one transaction at a time per identifier, as SQLite's write lock already
     gives. Without it, two merges racing over overlapping accounts can each lock rows the other
     needs. Transaction-scoped advisory locks, taken in a fixed order, cannot deadlock."""
     bind = session.bind
     if bind is None or bind.dialect.name != "postgresql":
         return
-    for lock_id in sorted({_lock_id(k) for k in keys}):
+    for lock_id in sorted({k.lock_id() for k in keys}):
         await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-
-
-def _lock_id(key: IdentityKey) -> int:
-    digest = hashlib.sha256(f"{key.kind}\0{key.scope}\0{key.subject}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def _create(session: AsyncSession, keys: list[IdentityKey], app_key: str | None) -> uuid.UUID:

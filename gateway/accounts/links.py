@@ -7,14 +7,15 @@ import uuid
 from sqlalchemy import delete, func, select
 from sqlmodel import col
 
-from gateway.audit import ClientInfo, record_by
-from gateway.errors import GatewayError
-from gateway.sessions.service import Viewer
+from gateway.accounts.model import IdentityKind
+from gateway.accounts.tables import Account, Credential, Identity, WechatSession
+from gateway.audit import Actor, ClientInfo, record_by
+from gateway.errors import LastIdentity, NotFound, declares
 from gateway.store.db import Database
-from gateway.store.models import Account, Credential, Identity, IdentityKind, WechatSession
 
 
-async def unlink(db: Database, viewer: Viewer, identity_id: uuid.UUID, client: ClientInfo) -> None:
+@declares(NotFound, LastIdentity)
+async def unlink(db: Database, viewer: Actor, identity_id: uuid.UUID, client: ClientInfo) -> None:
     async with db.transaction() as s:
         # lock the account: two concurrent unlinks must not both pass the "not last" check
         await s.execute(
@@ -22,17 +23,14 @@ async def unlink(db: Database, viewer: Viewer, identity_id: uuid.UUID, client: C
         )
         identity = await s.get(Identity, identity_id)
         if identity is None or identity.account_id != viewer.account_id:
-            raise GatewayError("NOT_FOUND", "No identity with this id on your account.", field="id")
+            raise NotFound("No identity with this id on your account.", field="id")
         count = (
             await s.execute(
                 select(func.count()).where(col(Identity.account_id) == viewer.account_id)
             )
         ).scalar_one()
         if count <= 1:
-            raise GatewayError(
-                "LAST_IDENTITY",
-                "This is the account's last way to log in; link another one before unlinking it.",
-            )
+            raise LastIdentity()
         await s.execute(delete(Credential).where(col(Credential.identity_id) == identity.id))
         if identity.kind == IdentityKind.WECHAT_OPENID:
             await s.execute(

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.store.models import Account
+from gateway.accounts.tables import Account
 
 ANONYMOUS_NICKNAMES = frozenset({"微信用户", "WeChat User"})
 

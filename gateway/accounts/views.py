@@ -1,44 +1,24 @@
-"""Read models of the account graph, batched for DataLoaders (answers in key order)."""
+"""Read models of the account graph, batched for DataLoaders (answers in key order).
+
+Reads go through Core columns on a bare connection: the hot read paths skip the ORM.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlmodel import col
 
-from gateway.accounts.graph import IdentityKey, find
+from gateway.accounts.graph import find
+from gateway.accounts.model import AccountView, IdentityKey, IdentityKind, IdentityView
+from gateway.accounts.tables import Account, Identity
 from gateway.store.db import Database
-from gateway.store.models import Account, Identity, IdentityKind
 
-
-@dataclass(frozen=True)
-class AccountView:
-    id: uuid.UUID
-    status: str
-    created_at: datetime
-    merged_into_id: uuid.UUID | None
-    nickname: str | None
-    avatar_url: str | None
-
-
-@dataclass(frozen=True)
-class IdentityView:
-    id: uuid.UUID
-    account_id: uuid.UUID
-    kind: IdentityKind
-    scope: str
-    subject: str
-    app_key: str | None
-    created_at: datetime
-
-
-# Core columns, in the order of the views' fields: reads skip the ORM on the hot path
+# Core columns, in the order of the views' fields
 ACCOUNT_COLUMNS = (
     col(Account.id),
     col(Account.status),
@@ -63,6 +43,18 @@ def account_view(r: Sequence[Any]) -> AccountView:
     return AccountView(r[0], r[1], r[2], r[3], r[4], r[5])
 
 
+def identity_view(r: Sequence[Any]) -> IdentityView:
+    """From a row of IDENTITY_COLUMNS."""
+    return IdentityView(r[0], r[1], IdentityKind(r[2]), r[3], r[4], r[5], r[6])
+
+
+def with_account(columns: Sequence[Any], account_id: Any) -> Select[Any]:
+    """``SELECT columns..., <the account's columns>`` joined on ``account_id``: a caller that
+    holds an account id in its own table reads the account in the same round trip. The row's
+    tail (after ``columns``) goes to :func:`account_view`."""
+    return select(*columns, *ACCOUNT_COLUMNS).join(Account, col(Account.id) == account_id)
+
+
 async def accounts_by_id(db: Database, ids: Sequence[uuid.UUID]) -> list[AccountView | None]:
     rows = await db.read(select(*ACCOUNT_COLUMNS).where(col(Account.id).in_(ids)))
     found = {r[0]: account_view(r) for r in rows}
@@ -77,7 +69,7 @@ async def identities_by_account(db: Database, ids: Sequence[uuid.UUID]) -> list[
     )
     grouped: dict[uuid.UUID, list[IdentityView]] = defaultdict(list)
     for r in await db.read(query):
-        grouped[r[1]].append(IdentityView(r[0], r[1], IdentityKind(r[2]), r[3], r[4], r[5], r[6]))
+        grouped[r[1]].append(identity_view(r))
     return [grouped.get(i, []) for i in ids]
 
 
@@ -85,10 +77,10 @@ async def identities_by_key(db: Database, keys: Sequence[IdentityKey]) -> list[I
     """Batch lookup of identities by (kind, scope, subject), answering in key order."""
     async with db.reader() as s:
         found = await find(s, list(keys))
-    return [_view(found[k]) if k in found else None for k in keys]
+    return [to_view(found[k]) if k in found else None for k in keys]
 
 
-def _view(r: Identity) -> IdentityView:
+def to_view(r: Identity) -> IdentityView:
     return IdentityView(
         r.id, r.account_id, IdentityKind(r.kind), r.scope, r.subject, r.app_key, r.created_at
     )

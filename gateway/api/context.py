@@ -1,55 +1,102 @@
-"""Per-request context: services, DataLoaders (never shared across requests), the viewer."""
+"""Per-request context: the use cases the API calls, DataLoaders (never shared across requests),
+the viewer. ``ApiServices`` is this layer's port: the composition root fills it."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
-from gateway.accounts import views
-from gateway.accounts.graph import IdentityKey
+from gateway.accounts.model import AccountView, IdentityKey, IdentityView
+from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo
+from gateway.config import GatewayConfig
+from gateway.credentials.service import Passwords
+from gateway.errors import NotLoggedIn
+from gateway.miniprogram.service import MiniProgramSessions
+from gateway.partners.auth import PartnerAuth
+from gateway.partners.lookups import PartnerLookups
 from gateway.partners.registry import PartnerView
-from gateway.sessions.service import Viewer
+from gateway.sessions.service import Sessions, Viewer
+from gateway.wechat.oauth import OAuthStates
+from gateway.wechat_login.service import WechatLogin
 
-if TYPE_CHECKING:
-    from gateway.bootstrap import Services
+
+@dataclass(frozen=True)
+class ApiServices:
+    """What the GraphQL layer needs, and nothing more."""
+
+    config: GatewayConfig
+    accounts: AccountGraph
+    sessions: Sessions
+    wechat_login: WechatLogin
+    oauth_states: OAuthStates
+    miniprogram: MiniProgramSessions
+    passwords: Passwords
+    partner_auth: PartnerAuth
+    partner_lookups: PartnerLookups
 
 
 @dataclass
 class Loaders:
-    accounts: DataLoader[uuid.UUID, views.AccountView | None]
-    identities: DataLoader[uuid.UUID, list[views.IdentityView]]
-    identity_by_key: DataLoader[IdentityKey, views.IdentityView | None]
+    accounts: DataLoader[uuid.UUID, AccountView | None]
+    identities: DataLoader[uuid.UUID, list[IdentityView]]
+    identity_by_key: DataLoader[IdentityKey, IdentityView | None]
 
 
-def make_loaders(services: Services) -> Loaders:
+def make_loaders(accounts: AccountGraph) -> Loaders:
     return Loaders(
-        accounts=DataLoader(partial(views.accounts_by_id, services.db)),
-        identities=DataLoader(partial(views.identities_by_account, services.db)),
-        identity_by_key=DataLoader(partial(views.identities_by_key, services.db)),
+        accounts=DataLoader(accounts.accounts),
+        identities=DataLoader(accounts.identities),
+        identity_by_key=DataLoader(accounts.identities_by_key),
     )
+
+
+class LoaderReads:
+    """The account graph's read interface over this request's DataLoaders (batched, cached)."""
+
+    def __init__(self, loaders: Loaders) -> None:
+        self._loaders = loaders
+
+    async def account(self, account_id: uuid.UUID) -> AccountView | None:
+        return await self._loaders.accounts.load(account_id)
+
+    async def identities(self, account_id: uuid.UUID) -> list[IdentityView]:
+        return await self._loaders.identities.load(account_id)
+
+    async def identities_by_key(self, keys: Sequence[IdentityKey]) -> list[IdentityView | None]:
+        return await self._loaders.identity_by_key.load_many(keys)
 
 
 @dataclass
 class Context:
     request: Request
-    services: Services
+    services: ApiServices
     loaders: Loaders
     # one task each, shared by every resolver of the request: fields resolve concurrently
+    reads: LoaderReads = field(init=False)
     _viewer: asyncio.Task[Viewer | None] | None = field(default=None, init=False)
     _partner: asyncio.Task[PartnerView | None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = LoaderReads(self.loaders)
 
     async def viewer(self) -> Viewer | None:
         """The logged-in caller (frontend token), authenticated once per request."""
         if self._viewer is None:
             self._viewer = asyncio.ensure_future(self._authenticate())
         return await asyncio.shield(self._viewer)
+
+    async def require_viewer(self) -> Viewer:
+        """The logged-in caller; ``NotLoggedIn`` (a typed result) without a valid token."""
+        viewer = await self.viewer()
+        if viewer is None:
+            raise NotLoggedIn()
+        return viewer
 
     async def partner(self) -> PartnerView | None:
         """The partner behind a partner token (never a frontend token), if still enabled."""
@@ -66,14 +113,7 @@ class Context:
 
     async def _authenticate_partner(self) -> PartnerView | None:
         token = _bearer(self.request)
-        claims = self.services.partner_tokens.verify(token) if token else None
-        if claims is None:
-            return None
-        partner = await self.services.partners.get(claims.client_id)
-        if partner is None or partner.disabled:
-            return None
-        # the token's scopes, never more than the partner still has
-        return replace(partner, scopes=partner.scopes & claims.scopes)
+        return await self.services.partner_auth.authenticate(token) if token else None
 
     def client(self, platform: str, channel: str | None, device_param: str | None) -> ClientInfo:
         return ClientInfo(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import Enum
+from typing import Any
 
 import strawberry
 
-from gateway.errors import GatewayError
+from gateway import errors
 
 
 @strawberry.enum(description="Stable, machine-readable reasons for an expected failure.")
@@ -148,58 +150,55 @@ class NotEntitledError(Error):
     pass
 
 
-_BY_CODE: dict[str, type[Error]] = {
-    "INVALID_INPUT": InvalidInputError,
-    "UNKNOWN_APP": UnknownAppError,
-    "UNSUPPORTED_APP_KIND": UnknownAppError,
-    "INVALID_CODE": CodeRejectedError,
-    "CODE_USED": CodeRejectedError,
-    "RISK_BLOCKED": LoginBlockedError,
-    "RATE_LIMITED": RateLimitedError,
-    "UPSTREAM_UNAVAILABLE": UpstreamError,
-    "UPSTREAM_ERROR": UpstreamError,
-    "APP_MISCONFIGURED": UpstreamError,
-    "NOT_LOGGED_IN": NotAuthenticatedError,
-    "INVALID_REFRESH_TOKEN": RefreshTokenError,
-    "REFRESH_TOKEN_REUSED": RefreshTokenError,
-    "INVALID_STATE": InvalidInputError,
-    "SNAPSHOT_USER": SnapshotUserError,
-    "INVALID_ENCRYPTED_DATA": OpenDataError,
-    "WATERMARK_MISMATCH": OpenDataError,
-    "OPENID_MISMATCH": OpenDataError,
-    "SIGNATURE_MISMATCH": OpenDataError,
-    "SESSION_EXPIRED": SessionExpiredError,
-    "NO_UNIONID": NoUnionIdError,
-    "PHONE_CONFLICT": ConflictError,
-    "INVALID_CREDENTIALS": InvalidCredentialsError,
-    "WEAK_PASSWORD": WeakPasswordError,
-    "USERNAME_TAKEN": ConflictError,
-    "CREDENTIAL_EXISTS": ConflictError,
-    "IDENTITY_CONFLICT": ConflictError,
-    "THROTTLED": RateLimitedError,
-    "TEMPORARILY_UNAVAILABLE": UpstreamError,
-    "NOT_FOUND": NotFoundError,
-    "NO_PASSWORD": NotFoundError,
-    "LAST_IDENTITY": LastIdentityError,
-    "NOT_ENTITLED": NotEntitledError,
+_BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
+    errors.InvalidInput: InvalidInputError,
+    errors.InvalidState: InvalidInputError,
+    errors.UnknownApp: UnknownAppError,
+    errors.UnsupportedAppKind: UnknownAppError,
+    errors.InvalidCode: CodeRejectedError,
+    errors.CodeUsed: CodeRejectedError,
+    errors.RiskBlocked: LoginBlockedError,
+    errors.RateLimited: RateLimitedError,
+    errors.Throttled: RateLimitedError,
+    errors.UpstreamUnavailable: UpstreamError,
+    errors.UpstreamError: UpstreamError,
+    errors.AppMisconfigured: UpstreamError,
+    errors.TemporarilyUnavailable: UpstreamError,
+    errors.NotLoggedIn: NotAuthenticatedError,
+    errors.InvalidRefreshToken: RefreshTokenError,
+    errors.RefreshTokenReused: RefreshTokenError,
+    errors.SnapshotUser: SnapshotUserError,
+    errors.InvalidEncryptedData: OpenDataError,
+    errors.WatermarkMismatch: OpenDataError,
+    errors.OpenidMismatch: OpenDataError,
+    errors.SignatureMismatch: OpenDataError,
+    errors.SessionExpired: SessionExpiredError,
+    errors.NoUnionid: NoUnionIdError,
+    errors.PhoneConflict: ConflictError,
+    errors.UsernameTaken: ConflictError,
+    errors.CredentialExists: ConflictError,
+    errors.IdentityConflict: ConflictError,
+    errors.InvalidCredentials: InvalidCredentialsError,
+    errors.WeakPassword: WeakPasswordError,
+    errors.NotFound: NotFoundError,
+    errors.NoPassword: NotFoundError,
+    errors.LastIdentity: LastIdentityError,
+    errors.NotEntitled: NotEntitledError,
 }
 
 
-def to_error(exc: GatewayError) -> Error:
-    """The typed result for a domain error; an unmapped code is a bug, and stays unexpected."""
-    cls = _BY_CODE.get(exc.code)
-    if cls is None:
-        raise exc
-    code = ErrorCode(exc.code)
-    if cls is InvalidInputError or cls is WeakPasswordError:
-        return cls(code=code, message=exc.message, field=exc.field)
-    if cls is RateLimitedError:
-        return RateLimitedError(code=code, message=exc.message, retry_after_seconds=exc.retry_after)
-    return cls(code=code, message=exc.message)
+def graphql_type(error: type[errors.GatewayError]) -> type[Error]:
+    """The union member an error class is bound to (KeyError: an unbound class is a bug)."""
+    return _BINDINGS[error]
 
 
-def not_authenticated() -> NotAuthenticatedError:
-    return NotAuthenticatedError(
-        code=ErrorCode.NOT_LOGGED_IN,
-        message="Log in first: send Authorization: Bearer <accessToken>.",
-    )
+def to_graphql(exc: errors.GatewayError) -> Error:
+    """The typed result for a declared error."""
+    cls = _BINDINGS[type(exc)]
+    fields: dict[str, Any] = {"code": ErrorCode(exc.code), "message": exc.message}
+    names = {f.name for f in dataclasses.fields(cls)}
+    if "field" in names:
+        fields["field"] = exc.field
+    if "retry_after_seconds" in names:
+        fields["retry_after_seconds"] = exc.retry_after
+    return cls(**fields)

@@ -18,8 +18,7 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
-from gateway.api.context import Context, make_loaders
-from gateway.bootstrap import Services
+from gateway.api.context import ApiServices, Context, make_loaders
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -59,8 +58,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        services: Services = request.app.state.services
-        return Context(request=request, services=services, loaders=make_loaders(services))
+        services: ApiServices = request.app.state.api
+        return Context(request=request, services=services, loaders=make_loaders(services.accounts))
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
         sub = await super().get_sub_response(request)
@@ -102,7 +101,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         html = self.graphql_ide_html
-        if request.app.state.services.config.sandbox:
+        if request.app.state.api.config.sandbox:
             banner = _SANDBOX_BANNER.format(base=str(request.base_url))
             html = html.replace("<body>", "<body>" + banner, 1)
         return Response(html, media_type="text/html")

@@ -1,29 +1,18 @@
-"""Mutations for frontends. Each maps domain errors to its union of typed results."""
+"""Mutations for frontends: login by code, refresh, logout. Errors are typed by `results`."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, TypedDict
+from typing import TypedDict
 
 import strawberry
 
-from gateway.api.errors import (
-    CodeRejectedError,
-    InvalidInputError,
-    LoginBlockedError,
-    NotAuthenticatedError,
-    RateLimitedError,
-    RefreshTokenError,
-    SnapshotUserError,
-    UnknownAppError,
-    UpstreamError,
-    not_authenticated,
-    to_error,
-)
+from gateway.api import results
 from gateway.api.types import Account, Info, changed_account
 from gateway.audit import ClientInfo
-from gateway.errors import GatewayError, invalid_input
-from gateway.sessions.service import IssuedTokens
+from gateway.errors import InvalidInput, NotLoggedIn
+from gateway.sessions.service import IssuedTokens, Sessions
+from gateway.wechat_login.service import WechatLogin
 
 
 @strawberry.input(
@@ -71,24 +60,6 @@ class LogoutSuccess:
     revoked_sessions: int
 
 
-LoginByCodeResult = Annotated[
-    LoginSuccess
-    | InvalidInputError
-    | UnknownAppError
-    | CodeRejectedError
-    | LoginBlockedError
-    | RateLimitedError
-    | UpstreamError
-    | SnapshotUserError,
-    strawberry.union("LoginByCodeResult"),
-]
-RefreshTokenResult = Annotated[
-    RefreshSuccess | RefreshTokenError | InvalidInputError, strawberry.union("RefreshTokenResult")
-]
-LogoutResult = Annotated[
-    LogoutSuccess | NotAuthenticatedError | InvalidInputError, strawberry.union("LogoutResult")
-]
-
 _MAX_CLIENT_FIELD = {"platform": 32, "channel": 64, "device_param": 512}
 
 
@@ -98,9 +69,9 @@ def client_info(info: Info, client: ClientInput | None) -> ClientInfo:
     for name, limit in _MAX_CLIENT_FIELD.items():
         value = getattr(client, name)
         if value is not None and len(value) > limit:
-            raise invalid_input(f"client.{name}", f"client.{name} is longer than {limit}.")
+            raise InvalidInput(f"client.{name}", f"client.{name} is longer than {limit}.")
     if not client.platform.strip():
-        raise invalid_input("client.platform", "client.platform must not be empty.")
+        raise InvalidInput("client.platform", "client.platform must not be empty.")
     return info.context.client(client.platform, client.channel, client.device_param)
 
 
@@ -129,42 +100,49 @@ async def login_success(info: Info, issued: IssuedTokens, *, is_new_account: boo
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Silent login with a wx.login code.")
-    async def login_by_code(self, info: Info, input: LoginByCodeInput) -> LoginByCodeResult:
-        try:
-            client = client_info(info, input.client)
-            outcome = await info.context.services.wechat_login.login_by_code(
-                input.app, input.code, client, input.state
-            )
-        except GatewayError as exc:
-            return to_error(exc)  # type: ignore[return-value]
+    @results.mutation(
+        "LoginByCodeResult",
+        LoginSuccess,
+        InvalidInput,
+        WechatLogin.login_by_code,
+        description="Silent login with a wx.login code.",
+    )
+    async def login_by_code(self, info: Info, input: LoginByCodeInput) -> LoginSuccess:
+        client = client_info(info, input.client)
+        outcome = await info.context.services.wechat_login.login_by_code(
+            input.app, input.code, client, input.state
+        )
         return await login_success(info, outcome.tokens, is_new_account=outcome.is_new_account)
 
-    @strawberry.mutation(description="Trade a refresh token for new tokens (rotation).")
+    @results.mutation(
+        "RefreshTokenResult",
+        RefreshSuccess,
+        Sessions.refresh,
+        InvalidInput,
+        description="Trade a refresh token for new tokens (rotation).",
+    )
     async def refresh_token(
         self, info: Info, refresh_token: str, client: ClientInput | None = None
-    ) -> RefreshTokenResult:
-        try:
-            if not refresh_token or len(refresh_token) > 128:
-                raise invalid_input("refreshToken", "refreshToken is empty or too long.")
-            issued = await info.context.services.sessions.refresh(
-                refresh_token, client_info(info, client)
-            )
-        except GatewayError as exc:
-            return to_error(exc)  # type: ignore[return-value]
+    ) -> RefreshSuccess:
+        if not refresh_token or len(refresh_token) > 128:
+            raise InvalidInput("refreshToken", "refreshToken is empty or too long.")
+        issued = await info.context.services.sessions.refresh(
+            refresh_token, client_info(info, client)
+        )
         return RefreshSuccess(**await _tokens(info, issued))
 
-    @strawberry.mutation(description="End this login session, or every session of the account.")
+    @results.mutation(
+        "LogoutResult",
+        LogoutSuccess,
+        NotLoggedIn,
+        InvalidInput,
+        description="End this login session, or every session of the account.",
+    )
     async def logout(
         self, info: Info, everywhere: bool = False, client: ClientInput | None = None
-    ) -> LogoutResult:
-        viewer = await info.context.viewer()
-        if viewer is None:
-            return not_authenticated()
-        try:
-            count = await info.context.services.sessions.logout(
-                viewer, everywhere, client_info(info, client)
-            )
-        except GatewayError as exc:
-            return to_error(exc)  # type: ignore[return-value]
+    ) -> LogoutSuccess:
+        viewer = await info.context.require_viewer()
+        count = await info.context.services.sessions.logout(
+            viewer, everywhere, client_info(info, client)
+        )
         return LogoutSuccess(revoked_sessions=count)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
-from gateway.api.errors import InvalidInputError, UnknownAppError, to_error
-from gateway.api.partner import PartnerAccessResult, partner_root
+from gateway.api import results
+from gateway.api.partner import PartnerQuery, partner_root
 from gateway.api.types import Account, App, Identity, Info, load_account
-from gateway.errors import GatewayError
+from gateway.errors import NotLoggedIn
 from gateway.wechat.oauth import authorization_url
+from gateway.wechat_login.service import WechatLogin
 
 
 @strawberry.type(description="Where to send the browser; WeChat returns `code` and `state`.")
@@ -36,12 +36,6 @@ class SessionStatus:
     )
 
 
-AuthorizationUrlResult = Annotated[
-    AuthorizationUrl | InvalidInputError | UnknownAppError,
-    strawberry.union("AuthorizationUrlResult"),
-]
-
-
 @strawberry.type
 class Query:
     @strawberry.field(description="Fetch your own account or identity by its opaque id.")
@@ -61,8 +55,13 @@ class Query:
         (found,) = await kind.resolve_nodes(info=info, node_ids=[global_id.node_id])
         return found
 
-    @strawberry.field(description="Partner-service lookups; needs a partner token.")
-    async def partner(self, info: Info) -> PartnerAccessResult:
+    @results.field(
+        "PartnerAccessResult",
+        PartnerQuery,
+        NotLoggedIn,
+        description="Partner-service lookups; needs a partner token.",
+    )
+    async def partner(self, info: Info) -> PartnerQuery:
         return await partner_root(info)
 
     @strawberry.field(description="The logged-in account, or null without a valid access token.")
@@ -78,22 +77,23 @@ class Query:
     def sandbox(self, info: Info) -> bool:
         return info.context.services.config.sandbox
 
-    @strawberry.field(
+    @results.field(
+        "AuthorizationUrlResult",
+        AuthorizationUrl,
+        authorization_url,
+        WechatLogin.app,
         description="The WeChat authorization URL for an official account "
-        "(oauth2/authorize) or website (qrconnect), with a fresh signed state."
+        "(oauth2/authorize) or website (qrconnect), with a fresh signed state.",
     )
     def authorization_url(
         self, info: Info, app: str, redirect_uri: str, scope: str | None = None
-    ) -> AuthorizationUrlResult:
+    ) -> AuthorizationUrl:
         services = info.context.services
-        try:
-            config = services.wechat_login.app(app)
-            state, expires_at = services.oauth_states.issue(config)
-            url = authorization_url(
-                services.config.settings.wechat_open_base, config, redirect_uri, scope, state
-            )
-        except GatewayError as exc:
-            return to_error(exc)  # type: ignore[return-value]
+        config = services.wechat_login.app(app)
+        state, expires_at = services.oauth_states.issue(config)
+        url = authorization_url(
+            services.config.settings.wechat_open_base, config, redirect_uri, scope, state
+        )
         return AuthorizationUrl(url=url, state=state, expires_at=expires_at)
 
     @strawberry.field(

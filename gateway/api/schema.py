@@ -9,8 +9,6 @@ from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, parse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -26,6 +24,7 @@ from gateway.api.mutations import Mutation
 from gateway.api.queries import Query
 from gateway.api.wechat_mutations import WechatMutation
 from gateway.config import Settings
+from gateway.store.db import is_unavailable
 
 log = logging.getLogger("gateway.api")
 MASKED = "Internal server error."
@@ -40,18 +39,11 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return True
 
 
-def _is_unavailable(error: BaseException | None) -> bool:
-    """The database (or another backing service) cannot be reached right now."""
-    if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
-    return isinstance(error, SQLAlchemyTimeout | ConnectionError | TimeoutError | OSError)
-
-
 class GatewayMaskErrors(MaskErrors):
     """Masks the unexpected; a lost database becomes a retryable ``UNAVAILABLE`` error."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        if not _is_unavailable(error.original_error):
+        if not is_unavailable(error.original_error):
             return super().anonymise_error(error)
         return GraphQLError(
             "Service temporarily unavailable; retry shortly.",

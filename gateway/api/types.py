@@ -13,10 +13,10 @@ from enum import Enum
 import strawberry
 from strawberry import relay
 
-from gateway.accounts.views import AccountView, IdentityView
+from gateway.accounts.model import AccountView, IdentityView
+from gateway.accounts.model import IdentityKind as DomainKind
 from gateway.api.context import Context
 from gateway.config import AppConfig
-from gateway.store.models import IdentityKind as DomainKind
 
 Info = strawberry.Info[Context, None]
 

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import strawberry
 
-from gateway.api.errors import (
-    CodeRejectedError,
-    ConflictError,
-    InvalidInputError,
-    NotAuthenticatedError,
-    NoUnionIdError,
-    OpenDataError,
-    RateLimitedError,
-    SessionExpiredError,
-    UnknownAppError,
-    UpstreamError,
-    not_authenticated,
-    to_error,
-)
+from gateway.api import results
 from gateway.api.mutations import ClientInput, client_info
 from gateway.api.types import Account, Info, changed_account
-from gateway.errors import GatewayError
+from gateway.errors import InvalidInput, NotLoggedIn, UpstreamUnavailable
+from gateway.miniprogram.service import MiniProgramSessions
 
 
 @strawberry.input(description="Exactly what wx.getUserInfo gave the mini-program.")
@@ -55,68 +41,46 @@ class BindPhoneNumberSuccess:
     linked: bool = strawberry.field(description="False when the phone was already linked.")
 
 
-BindUnionIdResult = Annotated[
-    BindUnionIdSuccess
-    | NotAuthenticatedError
-    | OpenDataError
-    | SessionExpiredError
-    | NoUnionIdError
-    | UnknownAppError
-    | InvalidInputError
-    | UpstreamError,
-    strawberry.union("BindUnionIdResult"),
-]
-BindPhoneNumberResult = Annotated[
-    BindPhoneNumberSuccess
-    | NotAuthenticatedError
-    | ConflictError
-    | CodeRejectedError
-    | OpenDataError
-    | RateLimitedError
-    | UnknownAppError
-    | InvalidInputError
-    | UpstreamError,
-    strawberry.union("BindPhoneNumberResult"),
-]
-
-
 @strawberry.type
 class WechatMutation:
-    @strawberry.mutation(
+    @results.mutation(
+        "BindUnionIdResult",
+        BindUnionIdSuccess,
+        NotLoggedIn,
+        MiniProgramSessions.bind_unionid,
+        InvalidInput,
+        UpstreamUnavailable,  # in this union since 0.1: clients may spread `... on UpstreamError`
         description="Link the unionid from wx.getUserInfo's encrypted data; may "
-        "merge accounts the unionid proves to be one person."
+        "merge accounts the unionid proves to be one person.",
     )
-    async def bind_union_id(self, info: Info, input: BindUnionIdInput) -> BindUnionIdResult:
-        viewer = await info.context.viewer()
-        if viewer is None:
-            return not_authenticated()
-        try:
-            outcome = await info.context.services.miniprogram.bind_unionid(
-                viewer,
-                input.encrypted_data,
-                input.iv,
-                input.raw_data,
-                input.signature,
-                client_info(info, input.client),
-            )
-        except GatewayError as exc:
-            return to_error(exc)  # type: ignore[return-value]
+    async def bind_union_id(self, info: Info, input: BindUnionIdInput) -> BindUnionIdSuccess:
+        viewer = await info.context.require_viewer()
+        outcome = await info.context.services.miniprogram.bind_unionid(
+            viewer,
+            input.encrypted_data,
+            input.iv,
+            input.raw_data,
+            input.signature,
+            client_info(info, input.client),
+        )
         account = await changed_account(info, outcome.account_id)
         return BindUnionIdSuccess(account=account, merged=outcome.merged, linked=outcome.linked)
 
-    @strawberry.mutation(description="Link the phone number WeChat verified for this user.")
+    @results.mutation(
+        "BindPhoneNumberResult",
+        BindPhoneNumberSuccess,
+        NotLoggedIn,
+        MiniProgramSessions.bind_phone,
+        InvalidInput,
+        description="Link the phone number WeChat verified for this user.",
+    )
     async def bind_phone_number(
         self, info: Info, input: BindPhoneNumberInput
-    ) -> BindPhoneNumberResult:
-        viewer = await info.context.viewer()
-        if viewer is None:
-            return not_authenticated()
-        try:
-            linked = await info.context.services.miniprogram.bind_phone(
-                viewer, input.code, client_info(info, input.client)
-            )
-        except GatewayError as exc:
-            return to_error(exc)  # type: ignore[return-value]
+    ) -> BindPhoneNumberSuccess:
+        viewer = await info.context.require_viewer()
+        linked = await info.context.services.miniprogram.bind_phone(
+            viewer, input.code, client_info(info, input.client)
+        )
         return BindPhoneNumberSuccess(
             account=await changed_account(info, viewer.account_id), linked=linked
         )

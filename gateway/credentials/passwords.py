@@ -19,12 +19,11 @@ from typing import TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.errors import GatewayError, invalid_input
+from gateway.errors import WeakPassword
 
 T = TypeVar("T")
 MIN_LENGTH = 8
 MAX_LENGTH = 128  # bounds the hashing cost an attacker can ask for
-USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
 @dataclass(frozen=True)
@@ -74,14 +73,6 @@ class PasswordHashing:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def normalize_username(raw: str) -> str:
-    """NFKC then casefold, so lookalikes (fullwidth, ligatures, case) cannot register twice."""
-    username = unicodedata.normalize("NFKC", raw).casefold().strip()
-    if not 3 <= len(username) <= 32 or not set(username) <= USERNAME_CHARS:
-        raise invalid_input("username", "username: 3 to 32 of a-z, 0-9, '.', '_', '-'.")
-    return username
-
-
 @cache
 def _common_passwords() -> frozenset[str]:
     from zxcvbn.frequency_lists import FREQUENCY_LISTS  # 30,000 most common passwords
@@ -102,5 +93,5 @@ def check_policy(password: str, username: str) -> None:
         raise _weak("the password must not contain the username.")
 
 
-def _weak(why: str) -> GatewayError:
-    return GatewayError("WEAK_PASSWORD", f"Choose another password: {why}", field="password")
+def _weak(why: str) -> WeakPassword:
+    return WeakPassword(f"Choose another password: {why}")

@@ -8,52 +8,48 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from gateway.accounts import graph
-from gateway.accounts.graph import IdentityKey
+from gateway.accounts.model import normalize_username
+from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import AppConfig
 from gateway.credentials.passwords import (
     MAX_LENGTH,
     PasswordHashing,
     check_policy,
-    normalize_username,
 )
-from gateway.credentials.throttle import Throttle
-from gateway.errors import GatewayError
+from gateway.errors import (
+    CredentialExists,
+    InvalidCredentials,
+    InvalidInput,
+    NoPassword,
+    TemporarilyUnavailable,
+    Throttled,
+    UsernameTaken,
+    WeakPassword,
+    declares,
+)
 from gateway.metrics import LOGINS
-from gateway.sessions.service import IssuedTokens, Sessions, Viewer, survivor
+from gateway.sessions.service import IssuedTokens, Sessions, Viewer
 from gateway.store.db import Database
-from gateway.store.models import Credential, Identity, IdentityKind, utcnow
-
-
-def _invalid_credentials() -> GatewayError:
-    return GatewayError("INVALID_CREDENTIALS", "Wrong username or password.")
-
-
-def _taken() -> GatewayError:
-    return GatewayError(
-        "USERNAME_TAKEN", "This username is taken; choose another.", field="username"
-    )
-
-
-def _key(username: str) -> IdentityKey:
-    return IdentityKey(IdentityKind.USERNAME, "", username)
+from gateway.throttle import Throttle
 
 
 class Passwords:
     def __init__(
-        self, db: Database, hashing: PasswordHashing, throttle: Throttle, sessions: Sessions
+        self,
+        db: Database,
+        accounts: AccountGraph,
+        hashing: PasswordHashing,
+        throttle: Throttle,
+        sessions: Sessions,
     ) -> None:
         self._db = db
+        self._accounts = accounts
         self._hashing = hashing
         self._throttle = throttle
         self._sessions = sessions
 
+    @declares(InvalidInput, WeakPassword, UsernameTaken, Throttled, TemporarilyUnavailable)
     async def register(
         self, app: AppConfig, raw_username: str, password: str, client: ClientInfo
     ) -> IssuedTokens:
@@ -62,27 +58,22 @@ class Passwords:
         ip_key = f"register-ip:{client.ip}"
         await self._throttle.admit([ip_key])  # only failed registrations stay counted
         digest = await self._hashing.hash(password)
-        try:
-            async with self._db.transaction() as s:
-                if await graph.find(s, [_key(username)]):
-                    raise _taken()
-                resolution = await graph.find_or_create(s, [_key(username)], app.key)
-                await self._add_credential(s, resolution.account_id, username, digest)
-                tokens = await self._sessions.start(s, resolution.account_id, app.key, client)
-                record(
-                    s,
-                    "register",
-                    client,
-                    account_id=resolution.account_id,
-                    session_id=tokens.session_id,
-                    app_key=app.key,
-                    door="password",
-                )
-        except IntegrityError:
-            raise _taken() from None
+        async with self._db.transaction() as s:
+            resolution = await self._accounts.add_username(s, None, username, digest, app.key)
+            tokens = await self._sessions.start(s, resolution.account_id, app.key, client)
+            record(
+                s,
+                "register",
+                client,
+                account_id=resolution.account_id,
+                session_id=tokens.session_id,
+                app_key=app.key,
+                door="password",
+            )
         await self._throttle.succeeded(forgive=[], release=[ip_key])
         return tokens
 
+    @declares(InvalidInput, InvalidCredentials, Throttled, TemporarilyUnavailable)
     async def login(
         self, app: AppConfig, raw_username: str, password: str, client: ClientInfo
     ) -> IssuedTokens:
@@ -90,26 +81,23 @@ class Passwords:
         keys = [f"user:{username}", f"ip:{client.ip}"]
         try:
             await self._throttle.admit(keys)
-        except GatewayError as exc:
+        except (Throttled, TemporarilyUnavailable) as exc:
             await self._failed(app, client, exc.code, None)
             raise
-        async with self._db.reader() as s:
-            found = await _credential(s, username)
+        found = await self._accounts.password_by_username(username)
         ok, rehashed = await self._hashing.verify(
-            found[1].password_hash if found else None, password[: MAX_LENGTH * 4]
+            found.password_hash if found else None, password[: MAX_LENGTH * 4]
         )
         if not ok or found is None:
-            await self._failed(
-                app, client, "INVALID_CREDENTIALS", found[0].account_id if found else None
-            )
-            raise _invalid_credentials()
+            account_id = found.identity.account_id if found else None
+            await self._failed(app, client, "INVALID_CREDENTIALS", account_id)
+            raise InvalidCredentials()
         LOGINS.labels("password", "ok").inc()
         await self._throttle.succeeded(forgive=keys[:1], release=keys[1:])
-        identity, credential = found
         async with self._db.transaction() as s:
             if rehashed:
-                await _set_hash(s, credential.id, rehashed)
-            account_id = await survivor(s, identity.account_id)
+                await self._accounts.set_password_hash(s, found.credential_id, rehashed)
+            account_id = await self._accounts.survivor(s, found.identity.account_id)
             tokens = await self._sessions.start(s, account_id, app.key, client)
             record(
                 s,
@@ -139,108 +127,45 @@ class Passwords:
                 reason=reason,
             )
 
+    @declares(NoPassword, InvalidCredentials, WeakPassword, Throttled, TemporarilyUnavailable)
     async def change_password(
         self, viewer: Viewer, current: str, new: str, client: ClientInfo
     ) -> int:
         """Returns how many other sessions were revoked (all of them: ASVS 7.4.3)."""
-        async with self._db.reader() as s:
-            found = await _account_credentials(s, viewer.account_id)
+        found = await self._accounts.passwords_of(viewer.account_id)
         if not found:
-            raise GatewayError(
-                "NO_PASSWORD", "This account has no password: use bindCredential first."
-            )
+            raise NoPassword()
         # a merge can leave one account with two usernames: the change covers every one
-        keys = [f"user:{identity.subject}" for identity, _ in found]
+        keys = [f"user:{r.identity.subject}" for r in found]
         await self._throttle.admit(keys)
-        for _, credential in found:
-            ok, _ = await self._hashing.verify(credential.password_hash, current[: MAX_LENGTH * 4])
+        for record_ in found:
+            ok, _ = await self._hashing.verify(record_.password_hash, current[: MAX_LENGTH * 4])
             if ok:
                 break
         else:
-            raise _invalid_credentials()
+            raise InvalidCredentials()
         await self._throttle.succeeded(forgive=keys, release=[])
-        for identity, _ in found:
-            check_policy(new, identity.subject)
+        for record_ in found:
+            check_policy(new, record_.identity.subject)
         digest = await self._hashing.hash(new)
         async with self._db.transaction() as s:
-            for _, credential in found:
-                await _set_hash(s, credential.id, digest)
+            for record_ in found:
+                await self._accounts.set_password_hash(s, record_.credential_id, digest)
             revoked = await self._sessions.revoke_others(s, viewer)
-            record_by(
-                s,
-                "password_change",
-                client,
-                viewer,
-                revoked=revoked,
-            )
+            record_by(s, "password_change", client, viewer, revoked=revoked)
         return revoked
 
+    @declares(InvalidInput, WeakPassword, CredentialExists, UsernameTaken)
     async def bind(
         self, viewer: Viewer, raw_username: str, password: str, client: ClientInfo
     ) -> None:
         username = normalize_username(raw_username)
         check_policy(password, username)
-        async with self._db.reader() as s:
-            if await _account_credentials(s, viewer.account_id):
-                raise GatewayError(
-                    "CREDENTIAL_EXISTS",
-                    "This account already has a username and password: use changePassword.",
-                )
+        if await self._accounts.passwords_of(viewer.account_id):
+            raise CredentialExists()
         digest = await self._hashing.hash(password)
-        try:
-            async with self._db.transaction() as s:
-                await graph.link(s, viewer.account_id, [_key(username)], viewer.app_key)
-                await self._add_credential(s, viewer.account_id, username, digest)
-                record_by(
-                    s,
-                    "bind_credential",
-                    client,
-                    viewer,
-                )
-        except (graph.AccountConflict, IntegrityError):
-            raise _taken() from None
-
-    @staticmethod
-    async def _add_credential(
-        s: AsyncSession, account_id: uuid.UUID, username: str, digest: str
-    ) -> None:
-        found = await graph.find(s, [_key(username)])
-        identity = found[_key(username)]
-        if identity.account_id != account_id:
-            raise _taken()
-        s.add(Credential(identity_id=identity.id, password_hash=digest))
-        await s.flush()
-
-
-async def _credential(s: AsyncSession, username: str) -> tuple[Identity, Credential] | None:
-    query = (
-        select(Identity, Credential)
-        .join(Credential, col(Credential.identity_id) == col(Identity.id))
-        .where(
-            col(Identity.kind) == IdentityKind.USERNAME,
-            col(Identity.scope) == "",
-            col(Identity.subject) == username,
-        )
-    )
-    row = (await s.execute(query)).first()
-    return (row[0], row[1]) if row else None
-
-
-async def _account_credentials(
-    s: AsyncSession, account_id: uuid.UUID
-) -> list[tuple[Identity, Credential]]:
-    query = (
-        select(Identity, Credential)
-        .join(Credential, col(Credential.identity_id) == col(Identity.id))
-        .where(col(Identity.account_id) == account_id)
-        .order_by(col(Identity.created_at))
-    )
-    return [(row[0], row[1]) for row in (await s.execute(query)).all()]
-
-
-async def _set_hash(s: AsyncSession, credential_id: uuid.UUID, digest: str) -> None:
-    await s.execute(
-        update(Credential)
-        .where(col(Credential.id) == credential_id)
-        .values(password_hash=digest, updated_at=utcnow())
-    )
+        async with self._db.transaction() as s:
+            await self._accounts.add_username(
+                s, viewer.account_id, username, digest, viewer.app_key
+            )
+            record_by(s, "bind_credential", client, viewer)

@@ -21,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.audit import ClientInfo, record
-from gateway.credentials.throttle import Throttle
-from gateway.errors import GatewayError
+from gateway.errors import TemporarilyUnavailable, Throttled
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import LIFETIME_SECONDS, PartnerTokens
 from gateway.store.db import Database
 from gateway.store.models import utcnow
+from gateway.throttle import Throttle
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -58,7 +58,7 @@ class TokenEndpoint:
         keys = [f"partner:{client_id}", f"partner-ip:{ip}"]
         try:
             await self._throttle.admit(keys)
-        except GatewayError as exc:
+        except (Throttled, TemporarilyUnavailable) as exc:
             return _throttled(exc)
         partner = await self._partners.authenticate(client_id, secret)
         if partner is None:
@@ -107,8 +107,8 @@ async def _read_request(request: Request) -> tuple[dict[str, str], str, str] | R
     return fields, client_id or "", secret or ""
 
 
-def _throttled(exc: GatewayError) -> Response:
-    throttled = exc.code == "THROTTLED"
+def _throttled(exc: Throttled | TemporarilyUnavailable) -> Response:
+    throttled = isinstance(exc, Throttled)
     body = {
         "error": "slow_down" if throttled else "temporarily_unavailable",
         "error_description": exc.message,

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.degraded import Degraded
-from gateway.errors import GatewayError
+from gateway.errors import RateLimited
 
 
 class PartnerRate:
@@ -27,8 +27,7 @@ class PartnerRate:
         used = await self._add(client_id, window, cost)
         if used is not None and used > per_minute:
             retry = 60 - self._clock() % 60
-            raise GatewayError(
-                "RATE_LIMITED",
+            raise RateLimited(
                 f"Over {per_minute} lookups a minute for this partner.",
                 retry_after=round(retry, 1),
             )

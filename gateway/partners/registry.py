@@ -14,12 +14,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from gateway.config import PartnerModel
-from gateway.errors import GatewayError
 from gateway.partners.scopes import ALL
 from gateway.store.db import Database
 from gateway.store.models import Partner, utcnow
 
 _DUMMY_HASH = hashlib.sha256(b"no such partner").hexdigest()
+
+
+class RegistryError(Exception):
+    """An operator's partner command cannot be done (the CLI prints the message)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class Partners:
             for p in configured:
                 row = rows.get(p.client_id) or Partner(client_id=p.client_id, secret_hash="")
                 if row.source != "config" and p.client_id in rows:
-                    raise GatewayError("CONFLICT", f"partner {p.client_id} exists from the CLI")
+                    raise RegistryError(f"partner {p.client_id} exists from the CLI")
                 row.secret_hash = hash_secret(p.secret.get_secret_value() if p.secret else "")
                 row.apps, row.platforms, row.scopes = (
                     list(p.apps),
@@ -127,13 +134,13 @@ class Partners:
     ) -> str:
         unknown = set(scopes) - ALL
         if unknown:
-            raise GatewayError("INVALID_INPUT", f"unknown scopes {sorted(unknown)}")
+            raise RegistryError(f"unknown scopes {sorted(unknown)}")
         secret = new_secret()
         async with self._db.transaction() as s:
             if (
                 await s.execute(select(Partner).where(col(Partner.client_id) == client_id))
             ).first():
-                raise GatewayError("CONFLICT", f"partner {client_id} already exists")
+                raise RegistryError(f"partner {client_id} already exists")
             s.add(
                 Partner(
                     client_id=client_id,
@@ -163,8 +170,7 @@ class Partners:
                 .values(updated_at=utcnow(), **values)
             )
             if not result.rowcount:  # type: ignore[attr-defined]
-                raise GatewayError(
-                    "NOT_FOUND",
+                raise RegistryError(
                     f"no CLI partner {client_id} (config partners change in the config file)",
                 )
 

@@ -11,17 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.accounts.graph import IdentityKey
-from gateway.accounts.views import IdentityView
+from gateway.accounts.model import IdentityKey, IdentityKind, IdentityView, normalize_username
 from gateway.audit import ClientInfo, record
 from gateway.config import GatewayConfig
-from gateway.credentials.passwords import normalize_username
-from gateway.errors import GatewayError, invalid_input
+from gateway.errors import InvalidInput, NotEntitled, RateLimited, declares
 from gateway.partners import scopes
 from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import PartnerView
 from gateway.store.db import Database
-from gateway.store.models import IdentityKind
 
 MAX_BATCH = 100
 
@@ -37,8 +34,8 @@ class VisibleIdentity:
     unionid: str | None
 
 
-def not_entitled(what: str) -> GatewayError:
-    return GatewayError("NOT_ENTITLED", f"This partner is not entitled to {what}.")
+def not_entitled(what: str) -> NotEntitled:
+    return NotEntitled(f"This partner is not entitled to {what}.")
 
 
 class PartnerAccess:
@@ -48,11 +45,13 @@ class PartnerAccess:
         self._rate = rate
         self._app_by_appid = {a.appid: a for a in config.apps}
 
+    @declares(NotEntitled, RateLimited)
     async def admit(self, partner: PartnerView, scope: str, cost: int) -> None:
         if scope not in partner.scopes:
             raise not_entitled(f"the {scope} scope")
         await self._rate.spend(partner.client_id, cost, partner.rate_limit_per_minute)
 
+    @declares(NotEntitled, InvalidInput)
     def openid_key(self, partner: PartnerView, app_key: str, openid: str) -> IdentityKey:
         app = self._config.app(app_key)
         if app is None or app.key not in partner.apps:
@@ -60,6 +59,7 @@ class PartnerAccess:
         _check_subject(openid, "openid")
         return IdentityKey(IdentityKind.WECHAT_OPENID, app.appid, openid)
 
+    @declares(NotEntitled, InvalidInput)
     def unionid_key(self, partner: PartnerView, platform: str, unionid: str) -> IdentityKey:
         if platform not in partner.platforms:
             raise not_entitled(f"platform {platform!r}")
@@ -67,14 +67,16 @@ class PartnerAccess:
         return IdentityKey(IdentityKind.WECHAT_UNIONID, platform, unionid)
 
     @staticmethod
+    @declares(InvalidInput)
     def username_key(username: str) -> IdentityKey:
         return IdentityKey(IdentityKind.USERNAME, "", normalize_username(username))
 
     @staticmethod
+    @declares(InvalidInput)
     def phone_key(phone: str) -> IdentityKey:
         digits = phone.strip()
         if not (digits.startswith("+") and digits[1:].isdigit() and 8 <= len(digits) <= 16):
-            raise invalid_input("phone", "phone must be E.164, e.g. +8613800138000.")
+            raise InvalidInput("phone", "phone must be E.164, e.g. +8613800138000.")
         return IdentityKey(IdentityKind.PHONE, "", digits)
 
     def visible(
@@ -132,4 +134,4 @@ class PartnerAccess:
 
 def _check_subject(value: str, name: str) -> None:
     if not value or len(value) > 128 or not value.isascii():
-        raise invalid_input(name, f"{name} is empty, too long or not ASCII.")
+        raise InvalidInput(name, f"{name} is empty, too long or not ASCII.")

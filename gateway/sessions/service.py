@@ -11,10 +11,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts.views import ACCOUNT_COLUMNS, AccountView, account_view
+from gateway.accounts.model import AccountStatus, AccountView
+from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import TokenLifetimes
-from gateway.errors import GatewayError
+from gateway.errors import InvalidRefreshToken, RefreshTokenReused, declares
 from gateway.metrics import REFRESHES
 from gateway.sessions.tokens import (
     AccessClaims,
@@ -24,7 +25,7 @@ from gateway.sessions.tokens import (
     new_refresh_token,
 )
 from gateway.store.db import Database
-from gateway.store.models import Account, AccountStatus, LoginSession, RefreshToken, utcnow
+from gateway.store.models import LoginSession, RefreshToken, utcnow
 
 
 @dataclass(frozen=True)
@@ -62,24 +63,30 @@ class SessionView:
     expires_at: datetime
 
 
-def _invalid_refresh() -> GatewayError:
-    return GatewayError(
-        "INVALID_REFRESH_TOKEN", "The refresh token is invalid or expired; log in again."
-    )
-
-
 class Sessions:
     def __init__(
         self,
         db: Database,
+        accounts: AccountGraph,
         tokens: AccessTokens,
         lifetimes: TokenLifetimes,
         kind_of: Callable[[str], str | None] = lambda _: None,
     ) -> None:
         self._db = db
+        self._accounts = accounts
+        accounts.on_merge(self._adopt)
         self._tokens = tokens
         self._lifetimes = lifetimes
         self._kind_of = kind_of
+
+    @staticmethod
+    async def _adopt(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> None:
+        """A merge: the absorbed accounts' sessions now act for the survivor."""
+        await s.execute(
+            update(LoginSession)
+            .where(col(LoginSession.account_id).in_(absorbed))
+            .values(account_id=survivor)
+        )
 
     async def start(
         self, s: AsyncSession, account_id: uuid.UUID, app_key: str, client: ClientInfo
@@ -120,6 +127,7 @@ class Sessions:
             session_id=login.id,
         )
 
+    @declares(InvalidRefreshToken, RefreshTokenReused)
     async def refresh(self, token: str, client: ClientInfo) -> IssuedTokens:
         """Rotate: the presented token is spent; a spent token presented again revokes all."""
         now = utcnow()
@@ -134,7 +142,7 @@ class Sessions:
             if reuse:
                 login.revoked_at = now
             else:
-                login.account_id = await survivor(s, login.account_id)
+                login.account_id = await self._accounts.survivor(s, login.account_id)
                 login.last_used_at = now
                 issued = self._issue(s, login, now)
             record(
@@ -147,10 +155,7 @@ class Sessions:
             )
         REFRESHES.labels("reused" if reuse else "ok").inc()
         if reuse:
-            raise GatewayError(
-                "REFRESH_TOKEN_REUSED",
-                "This refresh token was already used; the session is revoked.",
-            )
+            raise RefreshTokenReused()
         return issued
 
     @staticmethod
@@ -162,10 +167,10 @@ class Sessions:
         query = select(RefreshToken).where(col(RefreshToken.token_hash) == digest)
         row = (await s.execute(query)).scalar_one_or_none()
         if row is None:
-            raise _invalid_refresh()
+            raise InvalidRefreshToken()
         login = await s.get(LoginSession, row.session_id, with_for_update=True)
         if login is None or login.revoked_at is not None or login.expires_at <= now:
-            raise _invalid_refresh()
+            raise InvalidRefreshToken()
         return login, row.id
 
     async def logout(self, viewer: Viewer, everywhere: bool, client: ClientInfo) -> int:
@@ -256,34 +261,23 @@ class Sessions:
         claims = self._tokens.verify(access_token)
         if claims is None:
             return None
-        query = (
-            select(col(LoginSession.app_key), col(LoginSession.expires_at), *ACCOUNT_COLUMNS)
-            .join(Account, col(Account.id) == col(LoginSession.account_id))
-            .where(
-                col(LoginSession.id) == claims.session_id,
-                col(LoginSession.revoked_at).is_(None),
-                col(LoginSession.expires_at) > utcnow(),
-            )
+        query = AccountGraph.join_account(
+            (col(LoginSession.app_key), col(LoginSession.expires_at)),
+            col(LoginSession.account_id),
+        ).where(
+            col(LoginSession.id) == claims.session_id,
+            col(LoginSession.revoked_at).is_(None),
+            col(LoginSession.expires_at) > utcnow(),
         )
         rows = await self._db.read(query)
         if not rows:
             return None
         app_key, expires_at = rows[0][0], rows[0][1]
-        account = account_view(rows[0][2:])
+        account = AccountGraph.account_from_row(rows[0][2:])
         if account.status == AccountStatus.DISABLED:
             return None
         if account.status == AccountStatus.MERGED:
             async with self._db.reader() as s:
-                survivor_id = await survivor(s, account.id)
+                survivor_id = await self._accounts.survivor(s, account.id)
             return Viewer(survivor_id, claims.session_id, app_key, expires_at)
         return Viewer(account.id, claims.session_id, app_key, expires_at, account)
-
-
-async def survivor(s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:
-    """Follow merge pointers, so tokens of a merged account act as the account it became."""
-    for _ in range(16):
-        account = await s.get(Account, account_id)
-        if account is None or account.status != AccountStatus.MERGED or not account.merged_into_id:
-            return account_id
-        account_id = account.merged_into_id
-    return account_id

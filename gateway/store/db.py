@@ -13,10 +13,16 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.sql import Executable
 
 _READONLY = "gateway_readonly"
+
+UnitOfWork = AsyncSession
+"""What ``Database.transaction()`` yields. Use cases pass it down to ``accounts`` and
+``sessions`` so that one login's rows commit together, and never run SQL on it themselves."""
 
 
 def create_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
@@ -99,3 +105,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def is_unavailable(error: BaseException | None) -> bool:
+    """The database (or another backing service) cannot be reached right now: a retryable
+    condition, not a bug."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return isinstance(error, PoolTimeout | ConnectionError | TimeoutError | OSError)

@@ -1,15 +1,13 @@
-"""SQLModel tables. Only services import these; the GraphQL layer never sees a row.
+"""SQLModel tables of sessions, audit and partners, and the column types every table shares.
 
-Identifiers follow Ory Kratos: every way to reach an account is an ``Identity`` row under one
-unique index ``(kind, scope, subject)``, so "one identity belongs to exactly one account" is a
-database guarantee, not a convention.
+The account graph's tables live in ``gateway.accounts.tables``, which only ``accounts`` imports.
+Only services import these; the GraphQL layer never sees a row.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,76 +37,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class AccountStatus(StrEnum):
-    ACTIVE = "active"
-    DISABLED = "disabled"
-    MERGED = "merged"
-
-
-class IdentityKind(StrEnum):
-    WECHAT_OPENID = "wechat_openid"  # scope: appid
-    WECHAT_UNIONID = "wechat_unionid"  # scope: open-platform id
-    USERNAME = "username"  # scope: ""
-    PHONE = "phone"  # scope: ""
-
-
-def _id() -> Any:
+def id_field() -> Any:
     return Field(default_factory=uuid.uuid4, primary_key=True)
 
 
-def _at() -> Any:
+def at_field() -> Any:
     return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
-class Account(SQLModel, table=True):
-    __tablename__ = "accounts"
-
-    id: uuid.UUID = _id()
-    status: str = Field(default=AccountStatus.ACTIVE, max_length=16)
-    merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="accounts.id")
-    nickname: str | None = Field(default=None, max_length=128)
-    avatar_url: str | None = Field(default=None, max_length=512)
-    created_at: datetime = _at()
-
-
-class Identity(SQLModel, table=True):
-    __tablename__ = "identities"
-    __table_args__ = (
-        sa.UniqueConstraint("kind", "scope", "subject", name="uq_identities_kind_scope_subject"),
-    )
-
-    id: uuid.UUID = _id()
-    account_id: uuid.UUID = Field(foreign_key="accounts.id", index=True)
-    kind: str = Field(max_length=24)
-    scope: str = Field(default="", max_length=64)
-    subject: str = Field(max_length=128)
-    app_key: str | None = Field(default=None, max_length=64)
-    created_at: datetime = _at()
-
-
-class Credential(SQLModel, table=True):
-    """A password (argon2id hash) for a username identity; it moves with the identity."""
-
-    __tablename__ = "credentials"
-
-    id: uuid.UUID = _id()
-    identity_id: uuid.UUID = Field(foreign_key="identities.id", unique=True)
-    password_hash: str = Field(max_length=256)
-    created_at: datetime = _at()
-    updated_at: datetime = _at()
-
-
-class WechatSession(SQLModel, table=True):
-    """The latest session_key per (appid, openid), sealed with the gateway's secret key."""
-
-    __tablename__ = "wechat_sessions"
-    __table_args__ = (sa.UniqueConstraint("appid", "openid", name="uq_wechat_sessions_app_openid"),)
-
-    id: uuid.UUID = _id()
-    appid: str = Field(max_length=64)
-    openid: str = Field(max_length=128)
-    session_key_sealed: str = Field(max_length=256)
-    updated_at: datetime = _at()
 
 
 class LoginSession(SQLModel, table=True):
@@ -116,7 +50,7 @@ class LoginSession(SQLModel, table=True):
 
     __tablename__ = "login_sessions"
 
-    id: uuid.UUID = _id()
+    id: uuid.UUID = id_field()
     account_id: uuid.UUID = Field(foreign_key="accounts.id", index=True)
     app_key: str = Field(max_length=64)
     platform: str = Field(max_length=32)
@@ -124,8 +58,8 @@ class LoginSession(SQLModel, table=True):
     device_param: str | None = Field(default=None, max_length=512)
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=512)
-    created_at: datetime = _at()
-    last_used_at: datetime = _at()
+    created_at: datetime = at_field()
+    last_used_at: datetime = at_field()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -135,10 +69,10 @@ class RefreshToken(SQLModel, table=True):
 
     __tablename__ = "refresh_tokens"
 
-    id: uuid.UUID = _id()
+    id: uuid.UUID = id_field()
     session_id: uuid.UUID = Field(foreign_key="login_sessions.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
-    created_at: datetime = _at()
+    created_at: datetime = at_field()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -148,7 +82,7 @@ class AuditEvent(SQLModel, table=True):
 
     __tablename__ = "audit_events"
 
-    id: uuid.UUID = _id()
+    id: uuid.UUID = id_field()
     kind: str = Field(max_length=32, index=True)
     account_id: uuid.UUID | None = Field(default=None, index=True)
     session_id: uuid.UUID | None = Field(default=None)
@@ -159,7 +93,7 @@ class AuditEvent(SQLModel, table=True):
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=512)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    created_at: datetime = _at()
+    created_at: datetime = at_field()
 
 
 class Partner(SQLModel, table=True):
@@ -168,7 +102,7 @@ class Partner(SQLModel, table=True):
 
     __tablename__ = "partners"
 
-    id: uuid.UUID = _id()
+    id: uuid.UUID = id_field()
     client_id: str = Field(max_length=64, unique=True)
     secret_hash: str = Field(max_length=64)
     apps: list[str] = Field(default_factory=list, sa_type=sa.JSON)
@@ -177,5 +111,5 @@ class Partner(SQLModel, table=True):
     rate_limit_per_minute: int = Field(default=600)
     source: str = Field(default="cli", max_length=16)
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = _at()
-    updated_at: datetime = _at()
+    created_at: datetime = at_field()
+    updated_at: datetime = at_field()

@@ -18,6 +18,7 @@ import httpx
 
 from gateway.config import AppConfig
 from gateway.metrics import WECHAT_CALLS, WECHAT_SECONDS
+from gateway.wechat import errors
 from gateway.wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,25 @@ class PhoneNumber:
         return f"+{self.country_code}{self.pure_number}"
 
 
+HttpClient = httpx.AsyncClient
+"""The HTTP client type, for code that passes the shared client along without speaking HTTP."""
+
+
 def default_timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, 2.0))
+
+
+def http_client(base_url: str, timeout_seconds: float, sandbox: Any = None) -> httpx.AsyncClient:
+    """The one shared client for every WeChat call (pooled connections, bounded timeouts);
+    ``sandbox``, an ASGI app, answers in-process instead of the network."""
+    transport = httpx.ASGITransport(app=sandbox) if sandbox is not None else None
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        timeout=default_timeout(timeout_seconds),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        headers={"user-agent": "wechat-identity-gateway"},
+    )
 
 
 class WeChatClient:
@@ -138,7 +156,7 @@ class WeChatClient:
         )
         expires_in = body.get("expires_in")
         if not isinstance(expires_in, int) or expires_in <= 0:
-            raise WeChatError.malformed("bad expires_in")
+            raise errors.malformed("bad expires_in")
         return AppAccessToken(expires_in=expires_in, value=_required_str(body, "access_token"))
 
     async def check_session(self, access_token: str, openid: str, signature: str) -> bool:
@@ -169,13 +187,13 @@ class WeChatClient:
         )
         info = body.get("phone_info")
         if not isinstance(info, dict):
-            raise WeChatError.malformed("missing phone_info")
+            raise errors.malformed("missing phone_info")
         watermark = info.get("watermark")
         appid = watermark.get("appid") if isinstance(watermark, dict) else None
         pure = _required_str(info, "purePhoneNumber")
         country = _required_str(info, "countryCode")
         if not (pure.isdigit() and country.isdigit()):
-            raise WeChatError.malformed("bad phone number")
+            raise errors.malformed("bad phone number")
         return PhoneNumber(country, pure, appid if isinstance(appid, str) else None)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -197,14 +215,14 @@ class WeChatClient:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
             outcome = "timeout"
-            raise WeChatError.unavailable("timeout") from None
+            raise errors.unavailable("timeout") from None
         except httpx.TransportError as exc:
             outcome = "network"
-            raise WeChatError.unavailable(type(exc).__name__) from None
+            raise errors.unavailable(type(exc).__name__) from None
         else:
             if response.status_code >= 500 or response.status_code == 429:
                 outcome = f"http_{response.status_code}"
-                raise WeChatError.unavailable(f"HTTP {response.status_code}")
+                raise errors.unavailable(f"HTTP {response.status_code}")
             try:
                 return _parse(response)
             except WeChatError as exc:
@@ -217,25 +235,25 @@ class WeChatClient:
 
 def _parse(response: httpx.Response) -> dict[str, Any]:
     if response.status_code != 200:
-        raise WeChatError.malformed(f"HTTP {response.status_code}")
+        raise errors.malformed(f"HTTP {response.status_code}")
     try:
         body = response.json()
     except ValueError:
-        raise WeChatError.malformed("not JSON") from None
+        raise errors.malformed("not JSON") from None
     if not isinstance(body, dict):
-        raise WeChatError.malformed("not a JSON object")
+        raise errors.malformed("not a JSON object")
     errcode = body.get("errcode", 0)
     if not isinstance(errcode, int):
-        raise WeChatError.malformed("errcode is not a number")
+        raise errors.malformed("errcode is not a number")
     if errcode != 0:
-        raise WeChatError.from_errcode(errcode)
+        raise errors.from_errcode(errcode)
     return body
 
 
 def _required_str(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value or len(value) > 512:
-        raise WeChatError.malformed(f"missing {name}")
+        raise errors.malformed(f"missing {name}")
     return value
 
 
@@ -244,7 +262,7 @@ def _optional_str(body: dict[str, Any], name: str) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str) or len(value) > 512:
-        raise WeChatError.malformed(f"bad {name}")
+        raise errors.malformed(f"bad {name}")
     return value
 
 
@@ -252,7 +270,7 @@ def _session_key(body: dict[str, Any]) -> str:
     value = _required_str(body, "session_key")
     try:
         if len(base64.b64decode(value, validate=True)) != 16:
-            raise WeChatError.malformed("session_key is not 16 bytes")
+            raise errors.malformed("session_key is not 16 bytes")
     except ValueError:
-        raise WeChatError.malformed("session_key is not base64") from None
+        raise errors.malformed("session_key is not base64") from None
     return value

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from gateway.errors import invalid_input
+from gateway.errors import InvalidInput
 
 _CODE = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 def check_code(code: str) -> None:
     if not _CODE.match(code):
-        raise invalid_input("code", "The code must be 1 to 128 printable ASCII characters.")
+        raise InvalidInput("code", "The code must be 1 to 128 printable ASCII characters.")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
 from gateway.config import AppConfig, AppKind
-from gateway.errors import GatewayError, invalid_input
+from gateway.errors import InvalidInput, InvalidState, UnsupportedAppKind, declares
 
 STATE_SECONDS = 600
 _SCOPES = {
@@ -45,41 +45,35 @@ class OAuthStates:
         state = f"{expires:x}.{nonce}.{self._mac(app.appid, f'{expires:x}', nonce)}"
         return state, datetime.fromtimestamp(expires, UTC)
 
+    @declares(InvalidState)
     def verify(self, app: AppConfig, state: str | None) -> None:
         parts = (state or "").split(".")
         if len(parts) != 3:
-            raise GatewayError(
-                "INVALID_STATE",
-                "state is missing or malformed: use the state from authorizationUrl.",
-                field="state",
+            raise InvalidState(
+                "state is missing or malformed: use the state from authorizationUrl."
             )
         expires, nonce, mac = parts
         if not hmac.compare_digest(mac, self._mac(app.appid, expires, nonce)):
-            raise GatewayError("INVALID_STATE", "state was not issued for this app.", field="state")
+            raise InvalidState("state was not issued for this app.")
         if int(expires, 16) < self._clock():
-            raise GatewayError(
-                "INVALID_STATE", "state has expired: start the login again.", field="state"
-            )
+            raise InvalidState("state has expired: start the login again.")
 
 
+@declares(UnsupportedAppKind, InvalidInput)
 def authorization_url(
     open_base: str, app: AppConfig, redirect_uri: str, scope: str | None, state: str
 ) -> str:
     """The URL to send the browser to; WeChat checks the redirect domain against the app."""
     allowed = _SCOPES.get(app.kind)
     if allowed is None:
-        raise GatewayError(
-            "UNSUPPORTED_APP_KIND",
-            f"App {app.key!r} ({app.kind}) has no browser authorization page.",
-            field="app",
-        )
+        raise UnsupportedAppKind(f"App {app.key!r} ({app.kind}) has no browser authorization page.")
     scopes, path = allowed
     scope = scope or sorted(scopes)[0]
     if scope not in scopes:
-        raise invalid_input("scope", f"scope must be one of {', '.join(sorted(scopes))}.")
+        raise InvalidInput("scope", f"scope must be one of {', '.join(sorted(scopes))}.")
     parts = urlsplit(redirect_uri)
     if parts.scheme not in ("https", "http") or not parts.netloc or len(redirect_uri) > 1024:
-        raise invalid_input("redirectUri", "redirectUri must be an absolute http(s) URL.")
+        raise InvalidInput("redirectUri", "redirectUri must be an absolute http(s) URL.")
     query = urlencode(
         {
             "appid": app.appid,

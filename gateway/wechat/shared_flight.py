@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from gateway.degraded import Degraded
 from gateway.errors import GatewayError
-from gateway.wechat.errors import WeChatError
+from gateway.wechat.errors import restored
 
 T = TypeVar("T")
 _RELEASE = """
@@ -121,10 +121,10 @@ class SharedFlight(Generic[T]):
         data = json.loads(stored)
         if "error" in data:
             err = data["error"]
-            raise WeChatError(err["code"], err["message"], errcode=err.get("errcode"))
+            raise restored(err["code"], err["message"], err.get("errcode"))
         return self._decode(key, data["ok"])
 
 
 def _encode_error(exc: GatewayError) -> str:
-    errcode = exc.errcode if isinstance(exc, WeChatError) else None
-    return json.dumps({"error": {"code": exc.code, "message": exc.message, "errcode": errcode}})
+    error = {"code": exc.code, "message": exc.message, "errcode": exc.errcode}
+    return json.dumps({"error": error})

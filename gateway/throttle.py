@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.degraded import Degraded
-from gateway.errors import GatewayError
+from gateway.errors import TemporarilyUnavailable, Throttled
 from gateway.metrics import THROTTLED
 
 
@@ -147,11 +147,7 @@ class Throttle:
                     THROTTLED.inc()
                     for done in admitted:
                         await self._store.release(done)
-                    raise GatewayError(
-                        "THROTTLED",
-                        "Too many failed attempts: wait before trying again.",
-                        retry_after=round(wait, 1),
-                    )
+                    raise Throttled(retry_after=round(wait, 1))
                 admitted.append(key)
         except RedisError as exc:
             self.health.failed(exc)
@@ -171,10 +167,8 @@ class Throttle:
         self.health.ok()
 
 
-def _unavailable() -> GatewayError:
+def _unavailable() -> TemporarilyUnavailable:
     """Fail closed: without the shared counters, password logins would be unthrottled."""
-    return GatewayError(
-        "TEMPORARILY_UNAVAILABLE",
-        "Password login is briefly unavailable; try again shortly.",
-        retry_after=5.0,
+    return TemporarilyUnavailable(
+        "Password login is briefly unavailable; try again shortly.", retry_after=5.0
     )

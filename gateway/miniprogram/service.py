@@ -9,37 +9,35 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from gateway.accounts import graph
-from gateway.accounts.graph import IdentityKey
-from gateway.accounts.profile import keep_profile
-from gateway.accounts.wechat_login import WechatFacts, WechatLogin
+from gateway.accounts.model import AccountConflict, IdentityKey
+from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
-from gateway.errors import GatewayError, invalid_input
+from gateway.errors import (
+    WECHAT_CALL,
+    GatewayError,
+    InvalidEncryptedData,
+    InvalidInput,
+    NoUnionid,
+    OpenidMismatch,
+    PhoneConflict,
+    SessionExpired,
+    SignatureMismatch,
+    UnsupportedAppKind,
+    WatermarkMismatch,
+    declares,
+)
 from gateway.sessions.service import Viewer
 from gateway.store.db import Database
-from gateway.store.models import Identity, IdentityKind, WechatSession
-from gateway.store.secretbox import SealError, SecretBox
 from gateway.wechat import crypto
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.codes import check_code
 from gateway.wechat.errors import WeChatError
+from gateway.wechat_login.service import WechatFacts, WechatLogin
 
 log = logging.getLogger(__name__)
 _MAX_ENCRYPTED = 16 * 1024
-
-
-def _session_expired() -> GatewayError:
-    return GatewayError(
-        "SESSION_EXPIRED",
-        "The WeChat session changed since your last login "
-        "(wx.login was called again): call wx.login, loginByCode, then retry.",
-    )
 
 
 @dataclass(frozen=True)
@@ -59,56 +57,41 @@ class MiniProgramSessions:
         self,
         config: GatewayConfig,
         db: Database,
+        accounts: AccountGraph,
         wechat: WeChatClient,
         app_tokens: AppTokens,
-        box: SecretBox,
         login: WechatLogin,
     ) -> None:
         self._config = config
         self._db = db
+        self._accounts = accounts
         self._wechat = wechat
         self._app_tokens = app_tokens
-        self._box = box
         self._login = login
 
     def _app(self, viewer: Viewer) -> AppConfig:
         app = self._config.app(viewer.app_key)
         if app is None or app.kind != AppKind.MINIPROGRAM:
-            raise GatewayError(
-                "UNSUPPORTED_APP_KIND",
-                "This needs a login session from a "
-                "mini-program (loginByCode with a mini-program app).",
-                field="app",
-            )
+            raise UnsupportedAppKind()
         return app
 
-    async def _wechat_session(
-        self, s: AsyncSession, app: AppConfig, viewer: Viewer
-    ) -> tuple[str, str]:
+    async def _wechat_session(self, app: AppConfig, viewer: Viewer) -> tuple[str, str]:
         """The viewer's openid in ``app`` and the latest session_key WeChat gave for it."""
-        query = select(col(Identity.subject)).where(
-            col(Identity.account_id) == viewer.account_id,
-            col(Identity.kind) == IdentityKind.WECHAT_OPENID,
-            col(Identity.scope) == app.appid,
-        )
-        openid = (await s.execute(query)).scalar_one_or_none()
-        if openid is None:
-            raise _session_expired()
-        stored = (
-            await s.execute(
-                select(WechatSession).where(
-                    col(WechatSession.appid) == app.appid, col(WechatSession.openid) == openid
-                )
-            )
-        ).scalar_one_or_none()
-        if stored is None:
-            raise _session_expired()
-        try:
-            return openid, self._box.open(stored.session_key_sealed, f"{app.appid}:{openid}")
-        except SealError:
-            log.error("a stored session_key does not open: was GATEWAY_SECRET_KEY changed?")
-            raise _session_expired() from None
+        found = await self._accounts.session_key(viewer.account_id, app.appid)
+        if found is None:
+            raise SessionExpired()
+        return found
 
+    @declares(
+        UnsupportedAppKind,
+        InvalidInput,
+        NoUnionid,
+        SessionExpired,
+        InvalidEncryptedData,
+        WatermarkMismatch,
+        OpenidMismatch,
+        SignatureMismatch,
+    )
     async def bind_unionid(
         self,
         viewer: Viewer,
@@ -120,24 +103,22 @@ class MiniProgramSessions:
     ) -> BindOutcome:
         app = self._app(viewer)
         if len(encrypted_data) > _MAX_ENCRYPTED or len(iv) > 64:
-            raise invalid_input("encryptedData", "encryptedData or iv is too long.")
+            raise InvalidInput("encryptedData", "encryptedData or iv is too long.")
         if not app.platform:
-            raise GatewayError(
-                "NO_UNIONID",
-                f"App {app.key!r} is not bound to an open platform: WeChat gives it no unionid.",
+            raise NoUnionid(
+                f"App {app.key!r} is not bound to an open platform: WeChat gives it no unionid."
             )
-        async with self._db.reader() as s:
-            openid, session_key = await self._wechat_session(s, app, viewer)
+        openid, session_key = await self._wechat_session(app, viewer)
         data = await self._open(app, openid, session_key, encrypted_data, iv)
         try:
             crypto.verify_open_data(data, appid=app.appid, openid=openid)
             if raw_data is not None or signature is not None:
                 crypto.verify_signature(raw_data or "", session_key, signature or "")
         except crypto.OpenDataError as exc:
-            raise GatewayError(exc.code, _MESSAGES[exc.code]) from None
+            raise _OPEN_DATA[exc.code]() from None
         unionid = data.get("unionId")
         if not isinstance(unionid, str) or not unionid:
-            raise GatewayError("NO_UNIONID", "WeChat gave no unionid for this user.")
+            raise NoUnionid()
         return await self._link_unionid(app, viewer, openid, unionid, data, client)
 
     async def _open(
@@ -147,10 +128,8 @@ class MiniProgramSessions:
             return crypto.decrypt_open_data(session_key, encrypted_data, iv)
         except crypto.OpenDataError:
             if await self._key_is_stale(app, openid, session_key):
-                raise _session_expired() from None
-            raise GatewayError(
-                "INVALID_ENCRYPTED_DATA", _MESSAGES["INVALID_ENCRYPTED_DATA"]
-            ) from None
+                raise SessionExpired() from None
+            raise InvalidEncryptedData() from None
 
     async def _key_is_stale(self, app: AppConfig, openid: str, session_key: str) -> bool:
         """Ask WeChat: a rotated key looks exactly like tampered data from here."""
@@ -176,7 +155,7 @@ class MiniProgramSessions:
         async with self._db.transaction() as s:
             resolution = await self._login.resolve(s, app, facts, client)
             nickname, avatar = data.get("nickName"), data.get("avatarUrl")
-            await keep_profile(
+            await self._accounts.keep_profile(
                 s,
                 resolution.account_id,
                 nickname if isinstance(nickname, str) else None,
@@ -201,9 +180,8 @@ class MiniProgramSessions:
         if app is None or app.kind != AppKind.MINIPROGRAM:
             return SessionCheck(None)
         try:
-            async with self._db.reader() as s:
-                openid, session_key = await self._wechat_session(s, app, viewer)
-        except GatewayError:
+            openid, session_key = await self._wechat_session(app, viewer)
+        except SessionExpired:
             return SessionCheck(False)
         signature = crypto.check_session_signature(session_key)
         try:
@@ -215,6 +193,7 @@ class MiniProgramSessions:
             return SessionCheck(None)
         return SessionCheck(valid)
 
+    @declares(UnsupportedAppKind, InvalidInput, WECHAT_CALL, WatermarkMismatch, PhoneConflict)
     async def bind_phone(self, viewer: Viewer, code: str, client: ClientInfo) -> bool:
         """True when the phone was newly linked; a phone on another account is a conflict."""
         app = self._app(viewer)
@@ -223,16 +202,13 @@ class MiniProgramSessions:
             app, lambda token: self._wechat.phone_number(token, code)
         )
         if phone.watermark_appid and phone.watermark_appid != app.appid:
-            raise GatewayError("WATERMARK_MISMATCH", _MESSAGES["WATERMARK_MISMATCH"])
-        key = IdentityKey(IdentityKind.PHONE, "", phone.e164)
+            raise WatermarkMismatch()
+        key = IdentityKey.phone(phone.e164)
         async with self._db.transaction() as s:
             try:
-                added = await graph.link(s, viewer.account_id, [key], app.key)
-            except graph.AccountConflict:
-                raise GatewayError(
-                    "PHONE_CONFLICT",
-                    "This phone number belongs to another account; it was not linked.",
-                ) from None
+                added = await self._accounts.link(s, viewer.account_id, [key], app.key)
+            except AccountConflict:
+                raise PhoneConflict() from None
             record(
                 s,
                 "bind_phone",
@@ -245,10 +221,6 @@ class MiniProgramSessions:
         return bool(added)
 
 
-_MESSAGES = {
-    "INVALID_ENCRYPTED_DATA": "encryptedData/iv do not decrypt with this session: send the data "
-    "wx.getUserInfo gave after your latest loginByCode, unmodified.",
-    "WATERMARK_MISMATCH": "The data was made for another app (watermark appid differs).",
-    "OPENID_MISMATCH": "The data belongs to another WeChat user than this session's.",
-    "SIGNATURE_MISMATCH": "signature does not match sha1(rawData + session_key).",
+_OPEN_DATA: dict[str, type[GatewayError]] = {
+    e.code: e for e in (InvalidEncryptedData, WatermarkMismatch, OpenidMismatch, SignatureMismatch)
 }

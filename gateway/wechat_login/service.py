@@ -6,25 +6,29 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from gateway.accounts import graph
-from gateway.accounts.graph import IdentityKey
-from gateway.accounts.merge import merge_accounts
-from gateway.accounts.profile import keep_profile
+from gateway.accounts.model import IdentityKey, Resolution, wechat_keys
+from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
-from gateway.errors import GatewayError
+from gateway.errors import (
+    WECHAT_CALL,
+    CodeUsed,
+    GatewayError,
+    IdentityConflict,
+    InvalidCode,
+    InvalidInput,
+    InvalidState,
+    RiskBlocked,
+    SnapshotUser,
+    UnknownApp,
+    declares,
+)
 from gateway.metrics import LOGINS
 from gateway.sessions.service import IssuedTokens, Sessions, Viewer
-from gateway.store.db import Database
-from gateway.store.models import IdentityKind, WechatSession, utcnow
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.secretbox import SecretBox
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.codes import check_code
@@ -77,22 +81,18 @@ def facts_codec(
     return encode, decode
 
 
-_VERDICTS = frozenset({"INVALID_CODE", "CODE_USED", "RISK_BLOCKED"})
+_VERDICTS = (InvalidCode, CodeUsed, RiskBlocked)
 
 
 def _remember(exc: Exception) -> bool:
     """WeChat's verdict on a code is final; anything else (busy, unreadable, rate-limited) may
     pass, so a retry must reach WeChat again."""
-    return isinstance(exc, WeChatError) and exc.code in _VERDICTS
+    return isinstance(exc, _VERDICTS) and exc.errcode is not None
 
 
 def identity_keys(app: AppConfig, facts: WechatFacts) -> list[IdentityKey]:
     """Unionid first: it is what joins the doors of one open platform."""
-    keys = []
-    if facts.unionid and app.platform:
-        keys.append(IdentityKey(IdentityKind.WECHAT_UNIONID, app.platform, facts.unionid))
-    keys.append(IdentityKey(IdentityKind.WECHAT_OPENID, app.appid, facts.openid))
-    return keys
+    return wechat_keys(app.appid, facts.openid, app.platform, facts.unionid)
 
 
 class WechatLogin:
@@ -100,30 +100,30 @@ class WechatLogin:
         self,
         config: GatewayConfig,
         db: Database,
+        accounts: AccountGraph,
         wechat: WeChatClient,
         exchanges: SingleFlight[WechatFacts],
         sessions: Sessions,
-        box: SecretBox,
         states: OAuthStates,
         shared: SharedFlight[WechatFacts] | None = None,
     ) -> None:
         self._config = config
         self._db = db
+        self._accounts = accounts
         self._wechat = wechat
         self._exchanges = exchanges
         self._sessions = sessions
-        self._box = box
         self._states = states
         self._shared = shared
 
+    @declares(UnknownApp)
     def app(self, key: str) -> AppConfig:
         app = self._config.app(key)
         if app is None:
-            raise GatewayError(
-                "UNKNOWN_APP", f"No app is configured with key {key!r}.", field="app"
-            )
+            raise UnknownApp(f"No app is configured with key {key!r}.")
         return app
 
+    @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser)
     async def login_by_code(
         self, app_key: str, code: str, client: ClientInfo, state: str | None = None
     ) -> LoginOutcome:
@@ -134,19 +134,16 @@ class WechatLogin:
         try:
             facts = await self.exchange(app, code)
             if facts.snapshot:
-                raise GatewayError(
-                    "SNAPSHOT_USER",
-                    "This is a WeChat snapshot-page visitor: ask "
-                    "the user to open the page in WeChat to log in.",
-                )
+                raise SnapshotUser()
         except GatewayError as exc:
             await self._record_failure(app, client, exc)
             raise
         return await self._sign_in(app, facts, client)
 
+    @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser, IdentityConflict)
     async def link(
         self, viewer: Viewer, app_key: str, code: str, client: ClientInfo, state: str | None = None
-    ) -> graph.Resolution:
+    ) -> Resolution:
         """Add a WeChat identity to the viewer's account.
 
         Identities already on another account are a conflict, unless WeChat's own answer links
@@ -159,20 +156,16 @@ class WechatLogin:
             self._states.verify(app, state)
         facts = await self.exchange(app, code)
         if facts.snapshot:
-            raise GatewayError("SNAPSHOT_USER", "A snapshot-page visitor cannot be linked.")
+            raise SnapshotUser("A snapshot-page visitor cannot be linked.")
         keys = identity_keys(app, facts)
         async with self._db.transaction() as s:
-            owners = {i.account_id for i in (await graph.find(s, keys)).values()}
+            owners = await self._accounts.owners(s, keys)
             if owners - {viewer.account_id} and viewer.account_id not in owners:
-                raise GatewayError(
-                    "IDENTITY_CONFLICT",
-                    "This WeChat identity belongs to another account; log in with it instead.",
-                )
+                raise IdentityConflict()
             if not owners:
-                added = await graph.link(s, viewer.account_id, keys, app.key)
-                resolution = graph.Resolution(viewer.account_id, False, added)
-                if facts.session_key:
-                    await self._keep_session_key(s, app, facts.openid, facts.session_key)
+                added = await self._accounts.link(s, viewer.account_id, keys, app.key)
+                resolution = Resolution(viewer.account_id, False, added)
+                await self._keep_session_key(s, app, facts)
             else:
                 resolution = await self.resolve(s, app, facts, client)
             record(
@@ -227,7 +220,9 @@ class WechatLogin:
     ) -> LoginOutcome:
         async with self._db.transaction() as s:
             resolution = await self.resolve(s, app, facts, client)
-            await keep_profile(s, resolution.account_id, facts.nickname, facts.avatar_url)
+            await self._accounts.keep_profile(
+                s, resolution.account_id, facts.nickname, facts.avatar_url
+            )
             tokens = await self._sessions.start(s, resolution.account_id, app.key, client)
             record(
                 s,
@@ -243,41 +238,21 @@ class WechatLogin:
         return LoginOutcome(tokens, resolution.is_new, resolution.merged)
 
     async def resolve(
-        self, s: AsyncSession, app: AppConfig, facts: WechatFacts, client: ClientInfo | None
-    ) -> graph.Resolution:
+        self, s: UnitOfWork, app: AppConfig, facts: WechatFacts, client: ClientInfo | None
+    ) -> Resolution:
         """Find or create the account; a unionid WeChat vouches for may merge accounts."""
-
-        async def merge(owners: set[uuid.UUID]) -> uuid.UUID:
-            return await merge_accounts(s, owners, reason="unionid", client=client, app_key=app.key)
-
-        resolution = await graph.find_or_create(s, identity_keys(app, facts), app.key, merge=merge)
-        if facts.session_key:
-            await self._keep_session_key(s, app, facts.openid, facts.session_key)
+        resolution = await self._accounts.resolve(
+            s, identity_keys(app, facts), app.key, merge_reason="unionid", client=client
+        )
+        await self._keep_session_key(s, app, facts)
         return resolution
 
-    async def _keep_session_key(
-        self, s: AsyncSession, app: AppConfig, openid: str, session_key: str
-    ) -> None:
-        """Upsert: WeChat may rotate the key at every wx.login, and only the latest decrypts."""
-        sealed = self._box.seal(session_key, f"{app.appid}:{openid}")
-        now = utcnow()
-        insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
-        stmt = insert(WechatSession).values(
-            id=uuid.uuid4(),
-            appid=app.appid,
-            openid=openid,
-            session_key_sealed=sealed,
-            updated_at=now,
-        )
-        await s.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["appid", "openid"],
-                set_={"session_key_sealed": sealed, "updated_at": now},
-            )
-        )
+    async def _keep_session_key(self, s: UnitOfWork, app: AppConfig, facts: WechatFacts) -> None:
+        if facts.session_key:
+            await self._accounts.keep_session_key(s, app.appid, facts.openid, facts.session_key)
 
     async def _record_failure(self, app: AppConfig, client: ClientInfo, exc: GatewayError) -> None:
-        errcode = exc.errcode if isinstance(exc, WeChatError) else None
+        errcode = exc.errcode
         log.info("wechat login refused app=%s code=%s errcode=%s", app.key, exc.code, errcode)
         LOGINS.labels(f"wechat_{app.kind}", exc.code).inc()
         async with self._db.transaction() as s:

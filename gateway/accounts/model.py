@@ -1,0 +1,136 @@
+"""The account graph's domain: kinds, keys and read models. No I/O, no SQL.
+
+Everything above ``accounts`` (login strategies, sessions, partners, the API) speaks in these
+types; the tables behind them are ``accounts.tables``, which nothing else imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from gateway.errors import InvalidInput
+
+USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    MERGED = "merged"
+
+
+class IdentityKind(StrEnum):
+    WECHAT_OPENID = "wechat_openid"  # scope: appid
+    WECHAT_UNIONID = "wechat_unionid"  # scope: open-platform id
+    USERNAME = "username"  # scope: ""
+    PHONE = "phone"  # scope: ""
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    """``(kind, scope, subject)``: unique across the database, so one key, one account."""
+
+    kind: IdentityKind
+    scope: str
+    subject: str
+
+    @classmethod
+    def openid(cls, appid: str, openid: str) -> IdentityKey:
+        return cls(IdentityKind.WECHAT_OPENID, appid, openid)
+
+    @classmethod
+    def unionid(cls, platform: str, unionid: str) -> IdentityKey:
+        return cls(IdentityKind.WECHAT_UNIONID, platform, unionid)
+
+    @classmethod
+    def username(cls, username: str) -> IdentityKey:
+        return cls(IdentityKind.USERNAME, "", username)
+
+    @classmethod
+    def phone(cls, e164: str) -> IdentityKey:
+        return cls(IdentityKind.PHONE, "", e164)
+
+    def lock_id(self) -> int:
+        """A stable 64-bit number for this key (PostgreSQL advisory locks)."""
+        digest = hashlib.sha256(f"{self.kind}\0{self.scope}\0{self.subject}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def wechat_keys(
+    appid: str, openid: str, platform: str | None, unionid: str | None
+) -> list[IdentityKey]:
+    """What one WeChat answer identifies, unionid first: it joins the doors of a platform."""
+    keys = []
+    if unionid and platform:
+        keys.append(IdentityKey.unionid(platform, unionid))
+    keys.append(IdentityKey.openid(appid, openid))
+    return keys
+
+
+def normalize_username(raw: str) -> str:
+    """NFKC then casefold, so lookalikes (fullwidth, ligatures, case) cannot register twice."""
+    username = unicodedata.normalize("NFKC", raw).casefold().strip()
+    if not 3 <= len(username) <= 32 or not set(username) <= USERNAME_CHARS:
+        raise InvalidInput("username", "username: 3 to 32 of a-z, 0-9, '.', '_', '-'.")
+    return username
+
+
+@dataclass(frozen=True)
+class Resolution:
+    account_id: uuid.UUID
+    is_new: bool
+    new_identities: tuple[IdentityKey, ...] = ()
+    merged: bool = False
+
+
+class AccountConflict(Exception):
+    """The identifiers belong to different accounts; what to do is the caller's rule."""
+
+    def __init__(self, account_ids: set[uuid.UUID]) -> None:
+        super().__init__("identifiers belong to different accounts")
+        self.account_ids = account_ids
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: uuid.UUID
+    status: str
+    created_at: datetime
+    merged_into_id: uuid.UUID | None
+    nickname: str | None
+    avatar_url: str | None
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    id: uuid.UUID
+    account_id: uuid.UUID
+    kind: IdentityKind
+    scope: str
+    subject: str
+    app_key: str | None
+    created_at: datetime
+
+    @property
+    def key(self) -> IdentityKey:
+        return IdentityKey(self.kind, self.scope, self.subject)
+
+
+@dataclass(frozen=True)
+class PasswordRecord:
+    """A username identity with its password hash."""
+
+    identity: IdentityView
+    credential_id: uuid.UUID
+    password_hash: str
+
+
+def survivor_order(accounts: list[tuple[datetime, uuid.UUID]]) -> uuid.UUID:
+    """Which of several accounts proven to be one person survives a merge: the oldest (ties by
+    id), so that the answer is the same whichever request runs the merge."""
+    return min(accounts, key=lambda a: (a[0], str(a[1])))[1]

@@ -1,0 +1,179 @@
+"""``AccountGraph``: the one interface to accounts, identities, credentials and session keys.
+
+Login strategies, sessions and partners call this and never SQL. Writes take the caller's
+unit of work (``async with db.transaction() as s``) so that a login's account, session and
+audit rows land together; reads that stand alone open their own. The dialect (advisory locks,
+upserts) stays behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.accounts import credentials, graph, links, merge, profile, session_keys, views
+from gateway.accounts.model import (
+    AccountConflict,
+    AccountStatus,
+    AccountView,
+    IdentityKey,
+    IdentityView,
+    PasswordRecord,
+    Resolution,
+)
+from gateway.accounts.reads import MAX_MERGE_HOPS
+from gateway.accounts.tables import Account
+from gateway.audit import Actor, ClientInfo
+from gateway.errors import LastIdentity, NotFound, UsernameTaken, declares
+from gateway.store.db import Database
+from gateway.store.secretbox import SealError, SecretBox
+
+log = logging.getLogger(__name__)
+
+
+class AccountGraph:
+    def __init__(self, db: Database, box: SecretBox) -> None:
+        self._db = db
+        self._box = box
+        self._merge_hooks: list[merge.MergeHook] = []
+
+    def on_merge(self, hook: merge.MergeHook) -> None:
+        """Rows another owner keeps per account (login sessions) follow a merge."""
+        self._merge_hooks.append(hook)
+
+    # -- resolving identifiers -------------------------------------------------------------
+    async def owners(self, s: AsyncSession, keys: list[IdentityKey]) -> set[uuid.UUID]:
+        return await graph.owners(s, keys)
+
+    async def resolve(
+        self,
+        s: AsyncSession,
+        keys: list[IdentityKey],
+        app_key: str | None,
+        *,
+        merge_reason: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> Resolution:
+        """Find or create the account of ``keys``. With ``merge_reason`` (the caller holds
+        proof that the keys are one person), keys on several accounts merge them."""
+        if merge_reason is None:
+            return await graph.find_or_create(s, keys, app_key)
+
+        async def merger(owners: set[uuid.UUID]) -> uuid.UUID:
+            return await merge.merge_accounts(
+                s,
+                owners,
+                reason=merge_reason,
+                client=client,
+                app_key=app_key,
+                hooks=self._merge_hooks,
+            )
+
+        return await graph.find_or_create(s, keys, app_key, merge=merger)
+
+    async def link(
+        self, s: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
+    ) -> tuple[IdentityKey, ...]:
+        """Attach ``keys``; ``AccountConflict`` when one belongs to another account."""
+        return await graph.link(s, account_id, keys, app_key)
+
+    @declares(NotFound, LastIdentity)
+    async def unlink(self, actor: Actor, identity_id: uuid.UUID, client: ClientInfo) -> None:
+        await links.unlink(self._db, actor, identity_id, client)
+
+    async def survivor(self, s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:
+        """Follow merge pointers, so that what points at a merged account acts on its heir."""
+        for _ in range(MAX_MERGE_HOPS):
+            account = await s.get(Account, account_id)
+            if account is None or account.status != AccountStatus.MERGED:
+                return account_id
+            if account.merged_into_id is None:
+                return account_id
+            account_id = account.merged_into_id
+        return account_id
+
+    async def keep_profile(
+        self, s: AsyncSession, account_id: uuid.UUID, nickname: str | None, avatar: str | None
+    ) -> bool:
+        return await profile.keep_profile(s, account_id, nickname, avatar)
+
+    # -- reads (batched by the API's DataLoaders) -------------------------------------------
+    async def accounts(self, ids: Sequence[uuid.UUID]) -> list[AccountView | None]:
+        return await views.accounts_by_id(self._db, ids)
+
+    async def identities(self, ids: Sequence[uuid.UUID]) -> list[list[IdentityView]]:
+        return await views.identities_by_account(self._db, ids)
+
+    async def identities_by_key(self, keys: Sequence[IdentityKey]) -> list[IdentityView | None]:
+        return await views.identities_by_key(self._db, keys)
+
+    # The account read together with a row that points at it, in one round trip (sessions'
+    # token check): the join is written here, where the table is.
+    join_account = staticmethod(views.with_account)
+    account_from_row = staticmethod(views.account_view)
+
+    # -- WeChat session keys ----------------------------------------------------------------
+    async def keep_session_key(
+        self, s: AsyncSession, appid: str, openid: str, session_key: str
+    ) -> None:
+        """Sealed, bound to (appid, openid); replaces the previous one."""
+        sealed = self._box.seal(session_key, f"{appid}:{openid}")
+        await session_keys.keep(s, appid, openid, sealed)
+
+    async def session_key(self, account_id: uuid.UUID, appid: str) -> tuple[str, str] | None:
+        """The account's openid in ``appid`` and the latest session_key WeChat gave for it."""
+        async with self._db.reader() as s:
+            openid = await session_keys.openid_of(s, account_id, appid)
+            sealed = await session_keys.sealed_key(s, appid, openid) if openid else None
+        if openid is None or sealed is None:
+            return None
+        try:
+            return openid, self._box.open(sealed, f"{appid}:{openid}")
+        except SealError:
+            log.error("a stored session_key does not open: was GATEWAY_SECRET_KEY changed?")
+            return None
+
+    # -- username credentials ---------------------------------------------------------------
+    async def password_by_username(self, username: str) -> PasswordRecord | None:
+        async with self._db.reader() as s:
+            return await credentials.by_username(s, username)
+
+    async def passwords_of(self, account_id: uuid.UUID) -> list[PasswordRecord]:
+        async with self._db.reader() as s:
+            return await credentials.of_account(s, account_id)
+
+    @declares(UsernameTaken)
+    async def add_username(
+        self,
+        s: AsyncSession,
+        account_id: uuid.UUID | None,
+        username: str,
+        digest: str,
+        app_key: str | None,
+    ) -> Resolution:
+        """A username with its password hash: on ``account_id``, or on a new account."""
+        key = IdentityKey.username(username)
+        try:
+            async with s.begin_nested():
+                if account_id is None:
+                    if await graph.find(s, [key]):
+                        raise UsernameTaken()
+                    resolution = await graph.find_or_create(s, [key], app_key)
+                    if not resolution.is_new:  # lost a race for the same name
+                        raise UsernameTaken()
+                else:
+                    added = await graph.link(s, account_id, [key], app_key)
+                    resolution = Resolution(account_id, False, added)
+                await credentials.add(s, resolution.account_id, username, digest)
+        except (AccountConflict, IntegrityError):
+            raise UsernameTaken() from None
+        return resolution
+
+    async def set_password_hash(
+        self, s: AsyncSession, credential_id: uuid.UUID, digest: str
+    ) -> None:
+        await credentials.set_hash(s, credential_id, digest)

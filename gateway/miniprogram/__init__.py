@@ -1,0 +1,1 @@
+"""A logged-in mini-program user and the WeChat session: bind unionid and phone, check it."""

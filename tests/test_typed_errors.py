@@ -1,0 +1,219 @@
+"""Every declared error of every field comes back over HTTP as its typed union member.
+
+The unions are built from the use cases' declarations (gateway.api.results); this walks each
+one, injects each declared error at the use-case boundary and reads the answer as a client
+would. A field added without a case here, or an error class bound to no GraphQL type, fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway import errors
+from gateway.api.errors import graphql_type
+from gateway.api.results import declared_errors
+from gateway.config import Settings, load_config
+from tests.conftest import APPS_TOML, Harness, running
+
+PARTNER_TOML = """
+[[partners]]
+client_id = "crm"
+secret = "crm-secret-0123456789abcdef"
+apps = ["shop-mp"]
+scopes = ["accounts:lookup", "accounts:lookup-username", "accounts:lookup-phone"]
+"""
+SESSION_ID = "TG9naW5TZXNzaW9uSW5mbzowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA="
+CLIENT = '{platform: "ios"}'
+TAIL = "__typename ... on Error { code message }"
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to reach a field: its document, where its answer sits, what to inject into."""
+
+    document: str
+    path: tuple[str, ...]
+    target: str  # "<service>.<method>" on the running app's services
+    auth: str = "viewer"  # or "partner" or "none"
+
+
+def _mutation(call: str, name: str, target: str, auth: str = "viewer") -> Case:
+    return Case(f"mutation {{ {call} {{ {TAIL} }} }}", (name,), target, auth)
+
+
+def _partner(call: str, name: str, target: str = "partner_lookups.lookup") -> Case:
+    document = f"{{ partner {{ __typename ... on PartnerQuery {{ {call} {{ {TAIL} }} }} }} }}"
+    return Case(document, ("partner", name), target, "partner")
+
+
+CASES: dict[str, Case] = {
+    "LoginByCodeResult": _mutation(
+        f'loginByCode(input: {{app: "shop-mp", code: "c0de", client: {CLIENT}}})',
+        "loginByCode",
+        "wechat_login.login_by_code",
+        "none",
+    ),
+    "RefreshTokenResult": _mutation(
+        'refreshToken(refreshToken: "r")', "refreshToken", "sessions.refresh", "none"
+    ),
+    "LogoutResult": _mutation("logout", "logout", "sessions.logout"),
+    "BindUnionIdResult": _mutation(
+        'bindUnionId(input: {encryptedData: "e", iv: "i"})',
+        "bindUnionId",
+        "miniprogram.bind_unionid",
+    ),
+    "BindPhoneNumberResult": _mutation(
+        'bindPhoneNumber(input: {code: "p"})', "bindPhoneNumber", "miniprogram.bind_phone"
+    ),
+    "RegisterResult": _mutation(
+        'registerWithPassword(input: {username: "u", password: "p", app: "shop-mp", '
+        f"client: {CLIENT}}})",
+        "registerWithPassword",
+        "passwords.register",
+        "none",
+    ),
+    "PasswordLoginResult": _mutation(
+        f'loginWithPassword(input: {{username: "u", password: "p", app: "shop-mp", '
+        f"client: {CLIENT}}})",
+        "loginWithPassword",
+        "passwords.login",
+        "none",
+    ),
+    "ChangePasswordResult": _mutation(
+        'changePassword(input: {currentPassword: "a", newPassword: "b"})',
+        "changePassword",
+        "passwords.change_password",
+    ),
+    "BindCredentialResult": _mutation(
+        'bindCredential(input: {username: "u", password: "p"})',
+        "bindCredential",
+        "passwords.bind",
+    ),
+    "LinkWechatResult": _mutation(
+        'linkWechat(input: {app: "club-mp", code: "c"})', "linkWechat", "wechat_login.link"
+    ),
+    "UnlinkIdentityResult": _mutation(
+        'unlinkIdentity(id: "SWRlbnRpdHk6MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAw")',
+        "unlinkIdentity",
+        "accounts.unlink",
+    ),
+    "RevokeSessionResult": _mutation(
+        f'revokeSession(id: "{SESSION_ID}")',
+        "revokeSession",
+        "sessions.revoke",
+    ),
+    "AuthorizationUrlResult": Case(
+        f'{{ authorizationUrl(app: "news-oa", redirectUri: "https://x.test/cb") {{ {TAIL} }} }}',
+        ("authorizationUrl",),
+        "wechat_login.app",
+        "none",
+    ),
+    "PartnerAccessResult": Case(
+        f"{{ partner {{ {TAIL} }} }}", ("partner",), "partner_auth.authenticate", "partner"
+    ),
+    "AccountLookupResult": _partner(
+        'accountByOpenid(app: "shop-mp", openid: "o1")', "accountByOpenid"
+    ),
+    "BatchLookupResult": _partner(
+        'accountsByOpenids(app: "shop-mp", openids: ["o1"])', "accountsByOpenids"
+    ),
+}
+
+
+def instance(cls: type[errors.GatewayError]) -> errors.GatewayError:
+    if cls is errors.InvalidInput:
+        return errors.InvalidInput("somewhere", "injected")
+    return cls("injected")
+
+
+def inject(gw: Harness, target: str, exc: errors.GatewayError, monkeypatch: Any) -> None:
+    """Make ``<service>.<method>`` of the running gateway raise ``exc`` (instance attribute)."""
+    service_name, method_name = target.split(".")
+    service = getattr(gw.app.state.api, service_name)
+    original = getattr(service, method_name)
+
+    if inspect.iscoroutinefunction(original):
+
+        async def raising_async(*args: Any, **kwargs: Any) -> Any:
+            raise exc
+
+        monkeypatch.setattr(service, method_name, raising_async)
+    else:
+
+        def raising(*args: Any, **kwargs: Any) -> Any:
+            raise exc
+
+        monkeypatch.setattr(service, method_name, raising)
+
+
+@pytest.fixture
+async def gw(database_url: str, tmp_path: Path, make_config: Any) -> AsyncIterator[Harness]:
+    base = make_config(database_url)
+    toml = tmp_path / "partners.toml"
+    toml.write_text(APPS_TOML + PARTNER_TOML, encoding="utf-8")
+    config = load_config(Settings(**{**base.settings.model_dump(), "config": toml}))
+    async with running(config) as harness:
+        yield harness
+
+
+async def _token(gw: Harness, auth: str) -> str | None:
+    if auth == "viewer":
+        return str((await gw.login("shop-mp", "ann"))["accessToken"])
+    if auth == "partner":
+        basic = base64.b64encode(b"crm:crm-secret-0123456789abcdef").decode()
+        answer = await gw.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"authorization": f"Basic {basic}"},
+        )
+        return str(answer.json()["access_token"])
+    return None
+
+
+def test_every_typed_field_has_a_case() -> None:
+    assert set(declared_errors()) == set(CASES)
+
+
+def test_every_error_class_is_bound_to_a_graphql_type() -> None:
+    for cls in errors.all_error_classes():
+        assert graphql_type(cls).__name__.endswith("Error"), cls
+
+
+@pytest.mark.parametrize("union", sorted(CASES))
+async def test_each_declared_error_answers_its_typed_member(
+    gw: Harness, union: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = CASES[union]
+    token = await _token(gw, case.auth)
+    declared = declared_errors()[union]
+    assert declared, union
+    for cls in declared:
+        with monkeypatch.context() as patch:
+            inject(gw, case.target, instance(cls), patch)
+            body = await gw.gql(case.document, token=token)
+        assert "errors" not in body, (union, cls, body)
+        answer = body["data"]
+        for key in case.path:
+            answer = answer[key]
+        assert answer == {
+            "__typename": graphql_type(cls).__name__,
+            "code": cls.code,
+            "message": "injected",
+        }, (union, cls)
+
+
+async def test_an_undeclared_error_stays_masked(
+    gw: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error a use case does not declare is a bug: masked, never a half-typed answer."""
+    inject(gw, "sessions.refresh", errors.PhoneConflict("injected"), monkeypatch)
+    body = await gw.gql(CASES["RefreshTokenResult"].document)
+    assert body["data"] is None
+    assert body["errors"][0]["message"] == "Internal server error."
