@@ -32,52 +32,227 @@ from bench import argon2_rate, loadgen, procs
 from bench import profile as pyspy
 from bench.loadgen import Spec, Stats
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+# -- to bench/options.py -----------------------------------------------------------------------
 
+
+@dataclass
+class Options:
+    """The command line, parsed: see bench/README.md for each flag."""
+
+    dbs: list[str]
+    duration: float
+    quick: bool
+    connections: int
+    loadgen_procs: int
+    use_wrk: bool
+    pg_url: str
+    latency_ms: float
+    latency_clients: int
+    profile_dir: Path | None
+    gateway_env: dict[str, str]
+    results: Path | None
+    keep: bool
+    only: set[str] | None = None
+
+    @property
+    def users(self) -> int:
+        """Returning users to set up: fewer in quick mode, where the windows are short."""
+        return 200 if self.quick else 500
+
+    @property
+    def warm_seconds(self) -> float:
+        """Load before a measured window opens, so that the first slow answers are not counted."""
+        return 1.0 if self.quick else 2.0
+
+
+@dataclass
+class Section:
+    """What one database's part of the run keeps: servers, users, tokens."""
+
+    db: str
+    url: str
+    env: dict[str, str]
+    gateway: procs.Proc | None = None
+    reference: procs.Proc | None = None
+    access_token: str = ""
+    refresh_tokens: list[str] = field(default_factory=list)
+    passwords: list[tuple[str, str]] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    rates: dict[str, Stats] = field(default_factory=dict)
+
+
+# -- to bench/stack.py -------------------------------------------------------------------------
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+# the benchmark's mini-program, on an open platform so that logins carry a unionid too
 APP_KEY = "bench-mp"
 APPID = "wxbench0000000001"
 PLATFORM = "bench-platform"
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-
-CLIENT = '{platform: "bench"}'
-GW_LOGIN = (
-    "mutation($code: String!) { loginByCode(input: "
-    f'{{app: "{APP_KEY}", code: $code, client: {CLIENT}}}) '
-    "{ __typename ... on LoginSuccess { accessToken refreshToken isNewAccount account { id } } "
-    "... on Error { code message } } }"
-)
-REF_LOGIN = (
-    f'mutation($code: String!) {{ loginByCode(app: "{APP_KEY}", code: $code) '
-    "{ token userId isNew } }"
-)
-GW_FLOOR = "{ sandbox }"
-BARE_FLOOR = "{ ping }"
-VIEWER = "{ viewer { id } }"
-PASSWORD_INPUT = f'{{username: $u, password: $p, app: "{APP_KEY}", client: {CLIENT}}}'
-PW_LOGIN = (
-    f"mutation($u: String!, $p: String!) {{ loginWithPassword(input: {PASSWORD_INPUT}) "
-    "{ __typename ... on LoginSuccess { accessToken } ... on Error { code message } } }"
-)
-REGISTER = (
-    f"mutation($u: String!, $p: String!) {{ registerWithPassword(input: {PASSWORD_INPUT}) "
-    "{ __typename ... on LoginSuccess { accessToken } ... on Error { code message } } }"
-)
-REFRESH = (
-    f"mutation($token: String!) {{ refreshToken(refreshToken: $token, client: {CLIENT}) "
-    "{ __typename ... on RefreshSuccess { refreshToken accessToken } "
-    "... on Error { code message } } }"
-)
 
 
-def gql(query: str, **variables: object) -> bytes:
-    payload: dict[str, object] = {"query": query}
-    if variables:
-        payload["variables"] = variables
-    return json.dumps(payload, separators=(",", ":")).encode()
+class Stack:
+    """Starts the servers of a run and holds the ones shared by every database section."""
+
+    def __init__(self, opts: Options, tmp: Path, processes: procs.Processes) -> None:
+        self.opts = opts
+        self.tmp = tmp
+        self.procs = processes
+        self.python = sys.executable
+        # the venv's console script when there is one: what an operator would run
+        gateway = shutil.which("gateway", path=str(Path(sys.executable).parent))
+        self.gateway_cmd = [gateway] if gateway else [self.python, "-m", "gateway"]
+        self.secret = secrets.token_urlsafe(16)
+        self.config = tmp / "bench-apps.toml"
+        self.keys = tmp / "signing-keys.json"
+        self.emulator: procs.Proc | None = None
+        self.slow_emulator: procs.Proc | None = None
+        self.bare: procs.Proc | None = None
+
+    # -- environment ------------------------------------------------------------------------
+
+    def base_env(self) -> dict[str, str]:
+        """The caller's environment without its GATEWAY_* settings, so that they cannot leak in."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        env.update(
+            GATEWAY_CONFIG=str(self.config),
+            GATEWAY_SECRET_KEY=secrets.token_urlsafe(36),
+            GATEWAY_SIGNING_KEYS=str(self.keys),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+            FORWARDED_ALLOW_IPS="127.0.0.1",  # the password rows vary X-Forwarded-For
+        )
+        return env
+
+    def gateway_env(self, url: str, emulator: procs.Proc) -> dict[str, str]:
+        """A gateway on database ``url`` calling ``emulator``, plus any ``--gateway-env``."""
+        env = self.base_env()
+        env.update(
+            GATEWAY_DATABASE_URL=url,
+            GATEWAY_WECHAT_API_BASE=f"http://127.0.0.1:{emulator.port}",
+            **self.opts.gateway_env,
+        )
+        return env
+
+    def write_config(self) -> None:
+        """The GATEWAY_CONFIG every server reads; the access TTL outlives the viewer rows."""
+        self.config.write_text(
+            "# written by the benchmark harness\n"
+            "[[apps]]\n"
+            f'key = "{APP_KEY}"\n'
+            'kind = "miniprogram"\n'
+            f'appid = "{APPID}"\n'
+            f'secret = "{self.secret}"\n'
+            f'platform = "{PLATFORM}"\n'
+            'name = "Benchmark mini-program"\n\n'
+            "[tokens]\n"
+            "access_ttl_seconds = 3600  # outlives the run\n",
+            encoding="utf-8",
+        )
+
+    # -- the shared servers -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Config, signing keys, both emulators and the bare app: what every section shares."""
+        self.write_config()
+        env = self.base_env()
+        # ``keys rotate`` touches neither the database nor WeChat: a throwaway file, a dead port
+        env["GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{self.tmp / 'keys-only.db'}"
+        env["GATEWAY_WECHAT_API_BASE"] = "http://127.0.0.1:9"
+        procs.run_checked([*self.gateway_cmd, "keys", "rotate"], env, self.tmp, "gateway keys")
+        self.emulator = self.start_emulator("emulator-0ms", 0)
+        self.slow_emulator = self.start_emulator(
+            f"emulator-{self.opts.latency_ms:g}ms", self.opts.latency_ms
+        )
+        self.bare = self.start_bare()
+
+    def start_emulator(self, name: str, latency_ms: float) -> procs.Proc:
+        """``gateway sandbox``: the WeChat API, answering after ``latency_ms``."""
+        port = procs.free_port()
+        argv = [*self.gateway_cmd, "sandbox", "--port", str(port), "--latency-ms", str(latency_ms)]
+        proc = self.procs.start(name, argv, self.base_env(), port, self.tmp)
+        self.procs.wait_ready(proc, "/sandbox/stats")
+        return proc
+
+    def start_bare(self) -> procs.Proc:
+        """The floor's reference: a bare strawberry app (bench/bare_app.py)."""
+        port = procs.free_port()
+        argv = [self.python, "-m", "bench.bare_app", "--port", str(port)]
+        proc = self.procs.start("bare-strawberry", argv, self.base_env(), port, self.tmp)
+        self.procs.wait_ready(proc, "/graphql?query=%7Bping%7D")
+        return proc
+
+    # -- one database -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def database(self, db: str) -> Iterator[str]:
+        """The URL of a fresh database under test; a PostgreSQL one is dropped at the end."""
+        if db == "sqlite":
+            yield f"sqlite+aiosqlite:///{self.tmp / 'gateway.db'}"
+            return
+        name = f"gateway_bench_{os.getpid()}_{secrets.token_hex(3)}"
+        url = procs.create_database(self.opts.pg_url, name)
+        try:
+            yield url
+        finally:
+            procs.drop_database(self.opts.pg_url, name)
+
+    def migrate(self, env: dict[str, str]) -> None:
+        """``gateway migrate`` on the database in ``env``, as an operator would before serving."""
+        procs.run_checked([*self.gateway_cmd, "migrate"], env, self.tmp, "gateway migrate")
+
+    def start_gateway(self, name: str, env: dict[str, str], workers: int = 1) -> procs.Proc:
+        """``gateway serve``, ready when ``/readyz`` says so (database and keys loaded)."""
+        port = procs.free_port()
+        argv = [*self.gateway_cmd, "serve", "--port", str(port), "--workers", str(workers)]
+        proc = self.procs.start(name, argv, env, port, self.tmp)
+        self.procs.wait_ready(proc, "/readyz")
+        return proc
+
+    def start_reference(self, section: Section) -> procs.Proc:
+        """The minimal login (bench/ref_login.py) on the section's database server.
+
+        On PostgreSQL it shares the section's database; on SQLite it gets a file of its own
+        (SQLite allows one writer per file, so the two servers never share a lock).
+        """
+        assert self.emulator is not None
+        port = procs.free_port()
+        url = section.url
+        if section.db == "sqlite":
+            url = f"sqlite+aiosqlite:///{self.tmp / 'reference.db'}"
+        argv = [
+            *(self.python, "-m", "bench.ref_login", "--port", str(port)),
+            *("--database-url", url, "--wechat", f"http://127.0.0.1:{self.emulator.port}"),
+            *("--app", APP_KEY, APPID, self.secret),
+        ]
+        proc = self.procs.start(f"reference-{section.db}", argv, self.base_env(), port, self.tmp)
+        self.procs.wait_ready(proc, "/graphql?query=%7Bping%7D")
+        return proc
+
+    def stop(self, proc: procs.Proc) -> None:
+        """Stop one server now (a row that replaces it); the rest stop with the run."""
+        self.procs.stop(proc)
 
 
-# -- rows ------------------------------------------------------------------------------------
+def pg_version(base_url: str) -> str:
+    """The PostgreSQL server's version, for the report ("unknown version" if it cannot say)."""
+
+    async def query() -> str:
+        import asyncpg
+
+        dsn = base_url.replace("postgresql+asyncpg://", "postgresql://", 1).rstrip("/")
+        conn = await asyncpg.connect(dsn + "/postgres", timeout=5)
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+    with contextlib.suppress(Exception):
+        return asyncio.run(query())
+    return "unknown version"
+
+
+# -- to bench/measure.py -----------------------------------------------------------------------
 
 
 TIMES = "\u00d7"  # the multiplication sign
@@ -85,6 +260,8 @@ TIMES = "\u00d7"  # the multiplication sign
 
 @dataclass(frozen=True)
 class Target:
+    """What a row must reach: a ratio by default, or an absolute rate (``unit="/s"``)."""
+
     op: str  # ">=" or "<="
     value: float
     unit: str = TIMES
@@ -98,6 +275,8 @@ class Target:
 
 @dataclass
 class Row:
+    """One line of the results: filled in by a row while it runs, read by the report."""
+
     db: str
     name: str
     target: Target | None
@@ -147,192 +326,74 @@ def trusted(stats: Stats, what: str, max_errors: float = 0.01) -> Stats:
     return stats
 
 
-# -- the run ---------------------------------------------------------------------------------
+# -- setup requests (outside any measured window) --------------------------------------------
 
 
-@dataclass
-class Options:
-    dbs: list[str]
-    duration: float
-    quick: bool
-    connections: int
-    loadgen_procs: int
-    use_wrk: bool
-    pg_url: str
-    latency_ms: float
-    latency_clients: int
-    profile_dir: Path | None
-    gateway_env: dict[str, str]
-    results: Path | None
-    keep: bool
-    only: set[str] | None = None
-
-    @property
-    def users(self) -> int:
-        return 200 if self.quick else 500
-
-    @property
-    def warm_seconds(self) -> float:
-        return 1.0 if self.quick else 2.0
+def mint(emulator: procs.Proc, users: Sequence[str]) -> list[str]:
+    """Single-use login codes from the emulator, one per user, minted before the clock starts."""
+    bodies = [json.dumps({"appid": APPID, "user": u}).encode() for u in users]
+    answers = asyncio.run(
+        loadgen.post_many(emulator.port, bodies, path="/sandbox/codes", connections=16)
+    )
+    codes = []
+    for status, body in answers:
+        if status != 200:
+            raise RuntimeError(f"the emulator refused to mint a code: {status} {body[:200]!r}")
+        codes.append(json.loads(body)["code"])
+    return codes
 
 
-@dataclass
-class Section:
-    """What one database's part of the run keeps: servers, users, tokens."""
+def post(
+    port: int,
+    bodies: Sequence[bytes],
+    expect: bytes,
+    headers: Sequence[Sequence[tuple[str, str]]] | None = None,
+) -> list[dict[str, object]]:
+    """Every body once, each answer checked: a setup step that fails stops the section."""
+    answers = asyncio.run(loadgen.post_many(port, bodies, headers=headers))
+    out = []
+    for status, body in answers:
+        if status != 200 or expect not in body:
+            raise RuntimeError(f"setup request failed: HTTP {status} {body[:300]!r}")
+        out.append(json.loads(body))
+    return out
 
-    db: str
-    url: str
-    env: dict[str, str]
-    gateway: procs.Proc | None = None
-    reference: procs.Proc | None = None
-    access_token: str = ""
-    refresh_tokens: list[str] = field(default_factory=list)
-    passwords: list[tuple[str, str]] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)
-    rates: dict[str, Stats] = field(default_factory=dict)
+
+# -- measuring -------------------------------------------------------------------------------
 
 
-class Bench:
-    def __init__(self, opts: Options, tmp: Path, processes: procs.Processes) -> None:
+class Meter:
+    """Runs the loads of a run and keeps its rows, in the order they ran."""
+
+    def __init__(self, opts: Options) -> None:
         self.opts = opts
-        self.tmp = tmp
-        self.procs = processes
         self.rows: list[Row] = []
-        self.python = sys.executable
-        gateway = shutil.which("gateway", path=str(Path(sys.executable).parent))
-        self.gateway_cmd = [gateway] if gateway else [self.python, "-m", "gateway"]
-        self.secret = secrets.token_urlsafe(16)
-        self.config = tmp / "bench-apps.toml"
-        self.keys = tmp / "signing-keys.json"
-        self.emulator: procs.Proc | None = None
-        self.slow_emulator: procs.Proc | None = None
-        self.bare: procs.Proc | None = None
-        self.pg_versions: list[str] = []
 
-    # -- environment --------------------------------------------------------------------
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        return row
 
-    def base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env.update(
-            GATEWAY_CONFIG=str(self.config),
-            GATEWAY_SECRET_KEY=secrets.token_urlsafe(36),
-            GATEWAY_SIGNING_KEYS=str(self.keys),
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-            FORWARDED_ALLOW_IPS="127.0.0.1",  # the password rows vary X-Forwarded-For
-        )
-        return env
-
-    def gateway_env(self, url: str, emulator: procs.Proc) -> dict[str, str]:
-        env = self.base_env()
-        env.update(
-            GATEWAY_DATABASE_URL=url,
-            GATEWAY_WECHAT_API_BASE=f"http://127.0.0.1:{emulator.port}",
-            **self.opts.gateway_env,
-        )
-        return env
-
-    def write_config(self) -> None:
-        self.config.write_text(
-            "# written by the benchmark harness\n"
-            "[[apps]]\n"
-            f'key = "{APP_KEY}"\n'
-            'kind = "miniprogram"\n'
-            f'appid = "{APPID}"\n'
-            f'secret = "{self.secret}"\n'
-            f'platform = "{PLATFORM}"\n'
-            'name = "Benchmark mini-program"\n\n'
-            "[tokens]\n"
-            "access_ttl_seconds = 3600  # outlives the run\n",
-            encoding="utf-8",
-        )
-
-    # -- processes ----------------------------------------------------------------------
-
-    def start_emulator(self, name: str, latency_ms: float) -> procs.Proc:
-        port = procs.free_port()
-        argv = [*self.gateway_cmd, "sandbox", "--port", str(port), "--latency-ms", str(latency_ms)]
-        proc = self.procs.start(name, argv, self.base_env(), port, self.tmp)
-        self.procs.wait_ready(proc, "/sandbox/stats")
-        return proc
-
-    def start_gateway(self, name: str, env: dict[str, str], workers: int = 1) -> procs.Proc:
-        port = procs.free_port()
-        argv = [*self.gateway_cmd, "serve", "--port", str(port), "--workers", str(workers)]
-        proc = self.procs.start(name, argv, env, port, self.tmp)
-        self.procs.wait_ready(proc, "/readyz")
-        return proc
-
-    def start_bare(self) -> procs.Proc:
-        port = procs.free_port()
-        argv = [self.python, "-m", "bench.bare_app", "--port", str(port)]
-        proc = self.procs.start("bare-strawberry", argv, self.base_env(), port, self.tmp)
-        self.procs.wait_ready(proc, "/graphql?query=%7Bping%7D")
-        return proc
-
-    def start_reference(self, section: Section) -> procs.Proc:
-        assert self.emulator is not None
-        port = procs.free_port()
-        url = section.url
-        if section.db == "sqlite":
-            url = f"sqlite+aiosqlite:///{self.tmp / 'reference.db'}"
-        argv = [
-            self.python,
-            "-m",
-            "bench.ref_login",
-            "--port",
-            str(port),
-            "--database-url",
-            url,
-            "--wechat",
-            f"http://127.0.0.1:{self.emulator.port}",
-            "--app",
-            APP_KEY,
-            APPID,
-            self.secret,
-        ]
-        proc = self.procs.start(f"reference-{section.db}", argv, self.base_env(), port, self.tmp)
-        self.procs.wait_ready(proc, "/graphql?query=%7Bping%7D")
-        return proc
-
-    # -- requests -----------------------------------------------------------------------
-
-    def mint(self, emulator: procs.Proc, users: Sequence[str]) -> list[str]:
-        bodies = [json.dumps({"appid": APPID, "user": u}).encode() for u in users]
-        answers = asyncio.run(
-            loadgen.post_many(emulator.port, bodies, path="/sandbox/codes", connections=16)
-        )
-        codes = []
-        for status, body in answers:
-            if status != 200:
-                raise RuntimeError(f"the emulator refused to mint a code: {status} {body[:200]!r}")
-            codes.append(json.loads(body)["code"])
-        return codes
-
-    def post(
-        self,
-        port: int,
-        bodies: Sequence[bytes],
-        expect: bytes,
-        headers: Sequence[Sequence[tuple[str, str]]] | None = None,
-    ) -> list[dict[str, object]]:
-        answers = asyncio.run(loadgen.post_many(port, bodies, headers=headers))
-        out = []
-        for status, body in answers:
-            if status != 200 or expect not in body:
-                raise RuntimeError(f"setup request failed: HTTP {status} {body[:300]!r}")
-            out.append(json.loads(body))
-        return out
-
-    @staticmethod
-    def names(section: Section, prefix: str, count: int, cycle: int | None = None) -> list[str]:
-        """Returning users cycle through ``cycle`` names; new ones are never seen before."""
-        start = section.counters.get(prefix, 0)
-        section.counters[prefix] = start + count
-        if cycle:
-            return [f"{prefix}-{(start + i) % cycle}" for i in range(count)]
-        return [f"{prefix}-{start + i}" for i in range(count)]
-
-    # -- measuring ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def row(self, db: str, name: str, target: Target | None) -> Iterator[Row]:
+        """A new row for the block to fill in; what goes wrong there marks it ERROR, no more."""
+        row = self.add(Row(db, name, target))
+        print(f"[{db}] {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            yield row
+        except (
+            Untrusted,
+            RuntimeError,
+            OSError,
+            ValueError,
+            KeyError,
+            TimeoutError,
+        ) as exc:
+            row.problem = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            print(f"    ERROR: {exc}", flush=True)
+            return
+        took = time.monotonic() - started
+        print(f"    {row.shown} (target {row.target or '-'}): {row.detail}  [{took:.0f}s]")
 
     @contextlib.contextmanager
     def profiled(self, row: Row | None, proc: procs.Proc | None, seconds: float) -> Iterator[None]:
@@ -355,6 +416,7 @@ class Bench:
     def load(
         self, specs: Sequence[Spec], row: Row | None = None, proc: procs.Proc | None = None
     ) -> list[Stats]:
+        """Run the specs at once; wrk (lighter on the CPU) takes a lone fixed-body load."""
         if (
             self.opts.use_wrk
             and len(specs) == 1
@@ -362,6 +424,7 @@ class Bench:
             and len(specs[0].bodies) == 1
             and not specs[0].forwarded_for
         ):
+            # wrk has no ramp of its own: a separate run warms the server up first
             loadgen.run_wrk(replace(specs[0], duration=specs[0].ramp or self.opts.warm_seconds))
             with self.profiled(row, proc, specs[0].duration):
                 return [loadgen.run_wrk(specs[0])]
@@ -379,7 +442,8 @@ class Bench:
         row: Row | None = None,
         proc: procs.Proc | None = None,
     ) -> Stats:
-        self.post(port, [body], expect, headers=[headers])  # answers what we think it does
+        """The rate of one request sent again and again, once it is known to answer right."""
+        post(port, [body], expect, headers=[headers])  # answers what we think it does
         spec = Spec(
             port,
             "cycle",
@@ -407,20 +471,12 @@ class Bench:
     ) -> Stats:
         """Logins with fresh single-use codes, minted before the clock starts.
 
-        A first batch (two per client) estimates the rate, so that enough codes are minted for
-        the ramp (until every client has had about two answers) and the measured window.
+        A first batch (at least one code per client, and at least 100) estimates the rate, so
+        that enough codes are minted for the ramp and the measured window.
         """
         conns = connections or self.opts.connections
-        warm_codes = self.mint(emulator, users(max(100, conns)))
-        warm = Spec(port, "queue", tuple(body(c) for c in warm_codes), expect, conns, 120.0)
-        estimate = trusted(
-            loadgen.run_load([warm], self.opts.loadgen_procs)[0], "warm-up", max_errors
-        )
-        # asyncio shares the loop between every request in flight: a steady state needs each
-        # client to have had about one answer, some conns / rate seconds
-        ramp = min(max(self.opts.warm_seconds, 1.5 * conns / estimate.rate), 30.0)
-        wanted = int(estimate.rate * (ramp + self.opts.duration) * 1.5) + 2 * conns
-        codes = self.mint(emulator, users(min(wanted, 100_000)))
+        ramp, wanted = self._plan_logins(port, emulator, users, body, expect, conns, max_errors)
+        codes = mint(emulator, users(min(wanted, 100_000)))
         spec = Spec(
             port,
             "queue",
@@ -432,67 +488,104 @@ class Bench:
         )
         return trusted(self.load([spec], row, proc)[0], "logins", max_errors)
 
-    def add(self, row: Row) -> Row:
-        self.rows.append(row)
-        return row
-
-    @contextlib.contextmanager
-    def row(self, db: str, name: str, target: Target | None) -> Iterator[Row]:
-        row = self.add(Row(db, name, target))
-        print(f"[{db}] {name} ...", flush=True)
-        started = time.monotonic()
-        try:
-            yield row
-        except (
-            Untrusted,
-            RuntimeError,
-            OSError,
-            ValueError,
-            KeyError,
-            TimeoutError,
-        ) as exc:
-            row.problem = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            print(f"    ERROR: {exc}", flush=True)
-            return
-        took = time.monotonic() - started
-        print(f"    {row.shown} (target {row.target or '-'}): {row.detail}  [{took:.0f}s]")
-
-    # -- the sections -------------------------------------------------------------------
-
-    def run(self) -> None:
-        self.write_config()
-        env = self.base_env()
-        env["GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{self.tmp / 'keys-only.db'}"
-        env["GATEWAY_WECHAT_API_BASE"] = "http://127.0.0.1:9"
-        procs.run_checked([*self.gateway_cmd, "keys", "rotate"], env, self.tmp, "gateway keys")
-        self.emulator = self.start_emulator("emulator-0ms", 0)
-        self.slow_emulator = self.start_emulator(
-            f"emulator-{self.opts.latency_ms:g}ms", self.opts.latency_ms
+    def _plan_logins(
+        self,
+        port: int,
+        emulator: procs.Proc,
+        users: Callable[[int], list[str]],
+        body: Callable[[str], bytes],
+        expect: bytes,
+        conns: int,
+        max_errors: float,
+    ) -> tuple[float, int]:
+        """The ramp and the number of codes a login measurement needs, from a first batch."""
+        warm_codes = mint(emulator, users(max(100, conns)))
+        warm = Spec(port, "queue", tuple(body(c) for c in warm_codes), expect, conns, 120.0)
+        estimate = trusted(
+            loadgen.run_load([warm], self.opts.loadgen_procs)[0], "warm-up", max_errors
         )
-        self.bare = self.start_bare()
-        for db in self.opts.dbs:
-            if db == "sqlite":
-                self.section(
-                    Section("sqlite", f"sqlite+aiosqlite:///{self.tmp / 'gateway.db'}", {})
-                )
-            else:
-                name = f"gateway_bench_{os.getpid()}_{secrets.token_hex(3)}"
-                url = procs.create_database(self.opts.pg_url, name)
-                try:
-                    self.section(Section("postgres", url, {}))
-                finally:
-                    procs.drop_database(self.opts.pg_url, name)
+        # asyncio shares the loop between every request in flight: a steady state needs each
+        # client to have had about one answer, some conns / rate seconds
+        ramp = min(max(self.opts.warm_seconds, 1.5 * conns / estimate.rate), 30.0)
+        wanted = int(estimate.rate * (ramp + self.opts.duration) * 1.5) + 2 * conns
+        return ramp, wanted
 
-    def section(self, s: Section) -> None:
-        assert self.emulator is not None
-        assert self.bare is not None
-        s.env = self.gateway_env(s.url, self.emulator)
-        procs.run_checked([*self.gateway_cmd, "migrate"], s.env, self.tmp, "gateway migrate")
-        s.gateway = self.start_gateway(f"gateway-{s.db}", s.env)
-        s.reference = self.start_reference(s)
-        print(f"[{s.db}] gateway pid {s.gateway.pid} on :{s.gateway.port}; setting up users")
-        self.setup(s)
-        steps: list[tuple[str, Callable[[Section], None]]] = [
+
+# -- to bench/scenarios.py ---------------------------------------------------------------------
+
+
+CLIENT = '{platform: "bench"}'
+GW_LOGIN = (
+    "mutation($code: String!) { loginByCode(input: "
+    f'{{app: "{APP_KEY}", code: $code, client: {CLIENT}}}) '
+    "{ __typename ... on LoginSuccess { accessToken refreshToken isNewAccount account { id } } "
+    "... on Error { code message } } }"
+)
+REF_LOGIN = (
+    f'mutation($code: String!) {{ loginByCode(app: "{APP_KEY}", code: $code) '
+    "{ token userId isNew } }"
+)
+GW_FLOOR = "{ sandbox }"
+BARE_FLOOR = "{ ping }"
+VIEWER = "{ viewer { id } }"
+PASSWORD_INPUT = f'{{username: $u, password: $p, app: "{APP_KEY}", client: {CLIENT}}}'
+PW_LOGIN = (
+    f"mutation($u: String!, $p: String!) {{ loginWithPassword(input: {PASSWORD_INPUT}) "
+    "{ __typename ... on LoginSuccess { accessToken } ... on Error { code message } } }"
+)
+REGISTER = (
+    f"mutation($u: String!, $p: String!) {{ registerWithPassword(input: {PASSWORD_INPUT}) "
+    "{ __typename ... on LoginSuccess { accessToken } ... on Error { code message } } }"
+)
+REFRESH = (
+    f"mutation($token: String!) {{ refreshToken(refreshToken: $token, client: {CLIENT}) "
+    "{ __typename ... on RefreshSuccess { refreshToken accessToken } "
+    "... on Error { code message } } }"
+)
+
+Step = Callable[[Section], None]
+
+
+def gql(query: str, **variables: object) -> bytes:
+    """A GraphQL request body, compact: the bytes on the wire are what the load generator sends."""
+    payload: dict[str, object] = {"query": query}
+    if variables:
+        payload["variables"] = variables
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def login_tokens(answer: object) -> tuple[str, str]:
+    """The access and refresh tokens of a successful ``loginByCode`` answer."""
+    match answer:
+        case {"data": {"loginByCode": {"accessToken": str(access), "refreshToken": str(refresh)}}}:
+            return access, refresh
+    raise RuntimeError(f"setup login without tokens: {str(answer)[:300]}")
+
+
+def names(section: Section, prefix: str, count: int, cycle: int | None = None) -> list[str]:
+    """Returning users cycle through ``cycle`` names; new ones are never seen before."""
+    start = section.counters.get(prefix, 0)
+    section.counters[prefix] = start + count
+    if cycle:
+        return [f"{prefix}-{(start + i) % cycle}" for i in range(count)]
+    return [f"{prefix}-{start + i}" for i in range(count)]
+
+
+class Scenarios:
+    """The rows of one run, measured with ``meter`` against the servers of ``stack``."""
+
+    def __init__(self, opts: Options, stack: Stack, meter: Meter) -> None:
+        self.opts = opts
+        self.stack = stack
+        self.meter = meter
+
+    def steps(self) -> list[tuple[str, Step]]:
+        """Every row by its ``--only`` key, in the order they run.
+
+        Later rows reuse rates taken by earlier ones (viewer the floor, the event-loop probe the
+        viewer), memory reads the peak after the heavy rows, and scale replaces the gateway.
+        """
+        return [
             ("floor", self.floor),
             ("login", self.logins),
             ("viewer", self.viewer),
@@ -503,49 +596,42 @@ class Bench:
             ("latency", self.upstream_latency),
             ("scale", self.scale),
         ]
-        for key, step in steps:
-            if key == "viewer":
-                self.procs.stop(s.reference)
-            if key == "scale" and s.db != "postgres":
-                continue
-            if self.opts.only is None or key in self.opts.only:
-                step(s)
-        self.procs.stop(s.gateway)
 
     def setup(self, s: Section) -> None:
+        """Users that exist before any row: returning users, sessions, password accounts."""
         assert s.gateway is not None
         assert s.reference is not None
-        assert self.emulator is not None
+        assert self.stack.emulator is not None
         users = self.opts.users
         for port, query, expect in (
             (s.gateway.port, GW_LOGIN, b'"isNewAccount":true'),
             (s.reference.port, REF_LOGIN, b'"isNew":true'),
         ):
-            codes = self.mint(self.emulator, [f"returning-{i}" for i in range(users)])
-            self.post(port, [gql(query, code=c) for c in codes], expect)
+            codes = mint(self.stack.emulator, [f"returning-{i}" for i in range(users)])
+            post(port, [gql(query, code=c) for c in codes], expect)
         # sessions to refresh, and one access token for the viewer rows
         count = self.opts.connections + 1
-        codes = self.mint(self.emulator, [f"returning-{i}" for i in range(count)])
-        answers = self.post(
-            s.gateway.port, [gql(GW_LOGIN, code=c) for c in codes], b'"LoginSuccess"'
-        )
-        tokens = [a["data"]["loginByCode"] for a in answers]  # type: ignore[index]
-        s.access_token = tokens[0]["accessToken"]
-        s.refresh_tokens = [t["refreshToken"] for t in tokens[1:]]
+        codes = mint(self.stack.emulator, [f"returning-{i}" for i in range(count)])
+        answers = post(s.gateway.port, [gql(GW_LOGIN, code=c) for c in codes], b'"LoginSuccess"')
+        tokens = [login_tokens(a) for a in answers]
+        s.access_token = tokens[0][0]
+        s.refresh_tokens = [refresh for _, refresh in tokens[1:]]
         # password users: one per flooding connection
         s.passwords = [
             (f"pw-user-{i}", f"bench-{secrets.token_urlsafe(9)}-pass") for i in range(32)
         ]
         bodies = [gql(REGISTER, u=u, p=p) for u, p in s.passwords]
         headers = [[("X-Forwarded-For", f"10.99.0.{i + 1}")] for i in range(len(bodies))]
-        self.post(s.gateway.port, bodies, b'"LoginSuccess"', headers=headers)
+        post(s.gateway.port, bodies, b'"LoginSuccess"', headers=headers)
 
     def floor(self, s: Section) -> None:
         assert s.gateway is not None
-        assert self.bare is not None
-        with self.row(s.db, "floor: `{ sandbox }` vs bare strawberry", Target(">=", 0.9)) as row:
-            bare = self.static_rate(self.bare.port, gql(BARE_FLOOR), b'"pong"')
-            gw = self.static_rate(
+        assert self.stack.bare is not None
+        with self.meter.row(
+            s.db, "floor: `{ sandbox }` vs bare strawberry", Target(">=", 0.9)
+        ) as row:
+            bare = self.meter.static_rate(self.stack.bare.port, gql(BARE_FLOOR), b'"pong"')
+            gw = self.meter.static_rate(
                 s.gateway.port, gql(GW_FLOOR), b'"sandbox":', row=row, proc=s.gateway
             )
             s.rates["floor"] = gw
@@ -553,50 +639,54 @@ class Bench:
             row.detail = f"gateway {fmt_rate(gw)}, bare strawberry {fmt_rate(bare)}"
 
     def logins(self, s: Section) -> None:
+        for kind, target in (("returning", 1.5), ("new", 1.0)):
+            self._login_row(s, kind, target)
+
+    def _login_row(self, s: Section, kind: str, target: float) -> None:
+        """Reference first, then the gateway, on users of the same ``kind``."""
         assert s.gateway is not None
         assert s.reference is not None
-        assert self.emulator is not None
+        assert self.stack.emulator is not None
         users = self.opts.users
-        for kind, target in (("returning", 1.5), ("new", 1.0)):
-            name = f"loginByCode, {kind} user, vs reference"
-            with self.row(s.db, name, Target(">=", target)) as row:
-                flag = "false" if kind == "returning" else "true"
+        name = f"loginByCode, {kind} user, vs reference"
+        with self.meter.row(s.db, name, Target(">=", target)) as row:
+            flag = "false" if kind == "returning" else "true"
 
-                def names(n: int, who: str, kind: str = kind) -> list[str]:
-                    if kind == "returning":
-                        return self.names(s, "returning", n, users)
-                    return self.names(s, f"new-{who}", n)
+            def who(n: int, server: str) -> list[str]:
+                if kind == "returning":
+                    return names(s, "returning", n, users)
+                return names(s, f"new-{server}", n)
 
-                ref = self.code_logins(
-                    s.reference.port,
-                    self.emulator,
-                    lambda n: names(n, "ref"),
-                    lambda c: gql(REF_LOGIN, code=c),
-                    f'"isNew":{flag}'.encode(),
-                )
-                gw = self.code_logins(
-                    s.gateway.port,
-                    self.emulator,
-                    lambda n: names(n, "gw"),
-                    lambda c: gql(GW_LOGIN, code=c),
-                    f'"isNewAccount":{flag}'.encode(),
-                    row=row,
-                    proc=s.gateway,
-                )
-                s.rates[f"login-{kind}"] = gw
-                row.measured = gw.rate / ref.rate
-                row.detail = (
-                    f"gateway {fmt_rate(gw)} (p99 {fmt_ms(gw.percentile(99))}), "
-                    f"reference {fmt_rate(ref)} (p99 {fmt_ms(ref.percentile(99))})"
-                )
+            ref = self.meter.code_logins(
+                s.reference.port,
+                self.stack.emulator,
+                lambda n: who(n, "ref"),
+                lambda c: gql(REF_LOGIN, code=c),
+                f'"isNew":{flag}'.encode(),
+            )
+            gw = self.meter.code_logins(
+                s.gateway.port,
+                self.stack.emulator,
+                lambda n: who(n, "gw"),
+                lambda c: gql(GW_LOGIN, code=c),
+                f'"isNewAccount":{flag}'.encode(),
+                row=row,
+                proc=s.gateway,
+            )
+            s.rates[f"login-{kind}"] = gw
+            row.measured = gw.rate / ref.rate
+            row.detail = (
+                f"gateway {fmt_rate(gw)} (p99 {fmt_ms(gw.percentile(99))}), "
+                f"reference {fmt_rate(ref)} (p99 {fmt_ms(ref.percentile(99))})"
+            )
 
     def viewer(self, s: Section) -> None:
         assert s.gateway is not None
-        with self.row(s.db, "viewer (bearer token) vs floor", Target(">=", 0.6)) as row:
+        with self.meter.row(s.db, "viewer (bearer token) vs floor", Target(">=", 0.6)) as row:
             floor = s.rates.get("floor")
-            if floor is None:
-                floor = self.static_rate(s.gateway.port, gql(GW_FLOOR), b'"sandbox":')
-            stats = self.static_rate(
+            if floor is None:  # ``--only`` left the floor row out
+                floor = self.meter.static_rate(s.gateway.port, gql(GW_FLOOR), b'"sandbox":')
+            stats = self.meter.static_rate(
                 s.gateway.port,
                 gql(VIEWER),
                 b'"viewer":{"id"',
@@ -609,6 +699,7 @@ class Bench:
             row.detail = f"viewer {fmt_rate(stats)}, floor {fmt_rate(floor)}"
 
     def password_spec(self, s: Section, connections: int) -> Spec:
+        """Password logins, each client from its own address (the per-IP throttle)."""
         assert s.gateway is not None
         bodies = tuple(gql(PW_LOGIN, u=u, p=p) for u, p in s.passwords[:connections])
         return Spec(
@@ -624,12 +715,12 @@ class Bench:
 
     def passwords(self, s: Section) -> None:
         assert s.gateway is not None
-        with self.row(s.db, "loginWithPassword vs raw argon2id", Target(">=", 0.85)) as row:
+        with self.meter.row(s.db, "loginWithPassword vs raw argon2id", Target(">=", 0.85)) as row:
             # the reference is taken before and after, half the time each, and the better
             # one kept: a busy machine can only slow it down
             before = argon2_rate.verify_rate(self.opts.duration / 2)
             spec = self.password_spec(s, 16)
-            stats = trusted(self.load([spec], row, s.gateway)[0], "password logins")
+            stats = trusted(self.meter.load([spec], row, s.gateway)[0], "password logins")
             raw, ms = max(before, argon2_rate.verify_rate(self.opts.duration / 2))
             row.measured = stats.rate / raw
             row.detail = (
@@ -639,7 +730,9 @@ class Bench:
 
     def refresh(self, s: Section) -> None:
         assert s.gateway is not None
-        with self.row(s.db, "refreshToken per second per core", Target(">=", 600, "/s")) as row:
+        with self.meter.row(
+            s.db, "refreshToken per second per core", Target(">=", 600, "/s")
+        ) as row:
             tokens = s.refresh_tokens
             spec = Spec(
                 s.gateway.port,
@@ -651,7 +744,7 @@ class Bench:
                 refresh_query=REFRESH,
                 ramp=self.opts.warm_seconds,
             )
-            stats = trusted(self.load([spec], row, s.gateway)[0], "refreshes")
+            stats = trusted(self.meter.load([spec], row, s.gateway)[0], "refreshes")
             row.measured = stats.rate  # one gateway process: one core
             row.detail = (
                 f"{fmt_rate(stats)} in 1 gateway process, {len(tokens)} clients "
@@ -660,7 +753,8 @@ class Bench:
 
     def event_loop(self, s: Section) -> None:
         assert s.gateway is not None
-        with self.row(s.db, "viewer p99 during password flood vs idle", Target("<=", 3.0)) as row:
+        name = "viewer p99 during password flood vs idle"
+        with self.meter.row(s.db, name, Target("<=", 3.0)) as row:
             # a light probe: a tenth of the viewer rate the gateway sustains, 5 to 50 a second
             viewer = s.rates.get("viewer")
             rate = min(50.0, max(5.0, viewer.rate / 10)) if viewer else 20.0
@@ -677,7 +771,7 @@ class Bench:
             idle = trusted(loadgen.run_load([probe])[0], "idle probe")
             flood_spec = self.password_spec(s, 32)
             busy_probe = replace(probe, ramp=flood_spec.ramp)
-            flood, busy = self.load([flood_spec, busy_probe], row, s.gateway)
+            flood, busy = self.meter.load([flood_spec, busy_probe], row, s.gateway)
             trusted(flood, "password flood")
             trusted(busy, "probe under flood")
             row.measured = busy.percentile(99) / idle.percentile(99)
@@ -689,7 +783,7 @@ class Bench:
 
     def memory(self, s: Section) -> None:
         assert s.gateway is not None
-        with self.row(s.db, "peak RSS per gateway process (MiB)", None) as row:
+        with self.meter.row(s.db, "peak RSS per gateway process (MiB)", None) as row:
             peaks = procs.peak_rss_mib(s.gateway.pid)
             row.measured = max(peaks.values())
             row.detail = "after the login, password and refresh rows: " + ", ".join(
@@ -697,48 +791,14 @@ class Bench:
             )
 
     def upstream_latency(self, s: Section) -> None:
+        """Returning-user logins with many clients, WeChat at 0 ms and then slow."""
         assert s.gateway is not None
-        assert self.slow_emulator is not None
-        assert self.emulator is not None
+        assert self.stack.emulator is not None
         clients = self.opts.latency_clients
         name = f"loginByCode {self.opts.latency_ms:g} ms upstream, {clients} clients, vs 0 ms"
-        with self.row(s.db, name, Target(">=", 0.8)) as row:
-            users = self.opts.users
-
-            def returning(n: int) -> list[str]:
-                return self.names(s, "returning", n, users)
-
-            def body(c: str) -> bytes:
-                return gql(GW_LOGIN, code=c)
-
-            expect = b'"isNewAccount":false'
-            fast = self.code_logins(
-                s.gateway.port,
-                self.emulator,
-                returning,
-                body,
-                expect,
-                connections=clients,
-                max_errors=0.5,
-            )
-            slow_gw = self.start_gateway(
-                f"gateway-{s.db}-slow-upstream", self.gateway_env(s.url, self.slow_emulator)
-            )
-            try:
-                slow = self.code_logins(
-                    slow_gw.port,
-                    self.slow_emulator,
-                    returning,
-                    body,
-                    expect,
-                    connections=clients,
-                    row=row,
-                    proc=slow_gw,
-                    max_errors=0.5,
-                )
-                peak = max(procs.peak_rss_mib(slow_gw.pid).values())
-            finally:
-                self.procs.stop(slow_gw)
+        with self.meter.row(s.db, name, Target(">=", 0.8)) as row:
+            fast = self._returning_logins(s, s.gateway, self.stack.emulator)
+            slow, peak = self._slow_upstream_logins(s, row)
             row.measured = slow.rate / fast.rate
             row.detail = (
                 f"{fmt_rate(slow)} (p99 {fmt_ms(slow.percentile(99))}) vs {fmt_rate(fast)} "
@@ -751,18 +811,56 @@ class Bench:
                     )
             row.detail += row.failures
 
+    def _slow_upstream_logins(self, s: Section, row: Row) -> tuple[Stats, float]:
+        """The same logins through a gateway of its own on the slow emulator, and its peak RSS."""
+        assert self.stack.slow_emulator is not None
+        slow_gw = self.stack.start_gateway(
+            f"gateway-{s.db}-slow-upstream", self.stack.gateway_env(s.url, self.stack.slow_emulator)
+        )
+        try:
+            slow = self._returning_logins(s, slow_gw, self.stack.slow_emulator, row)
+            peak = max(procs.peak_rss_mib(slow_gw.pid).values())
+        finally:
+            self.stack.stop(slow_gw)
+        return slow, peak
+
+    def _returning_logins(
+        self, s: Section, gateway: procs.Proc, emulator: procs.Proc, row: Row | None = None
+    ) -> Stats:
+        """``--latency-clients`` returning-user logins; up to half may fail (the row says so)."""
+        users = self.opts.users
+
+        def returning(n: int) -> list[str]:
+            return names(s, "returning", n, users)
+
+        def body(c: str) -> bytes:
+            return gql(GW_LOGIN, code=c)
+
+        return self.meter.code_logins(
+            gateway.port,
+            emulator,
+            returning,
+            body,
+            b'"isNewAccount":false',
+            connections=self.opts.latency_clients,
+            row=row,
+            proc=gateway,
+            max_errors=0.5,
+        )
+
     def scale(self, s: Section) -> None:
+        """Viewer with one gateway process, then two; the two-process gateway stays on."""
         assert s.gateway is not None
-        with self.row(s.db, "viewer, 2 gateway processes vs 1", Target(">=", 1.7)) as row:
+        with self.meter.row(s.db, "viewer, 2 gateway processes vs 1", Target(">=", 1.7)) as row:
             headers = (("Authorization", f"Bearer {s.access_token}"),)
             conns = 2 * self.opts.connections
-            one = self.static_rate(
+            one = self.meter.static_rate(
                 s.gateway.port, gql(VIEWER), b'"viewer":{"id"', headers=headers, connections=conns
             )
-            self.procs.stop(s.gateway)
-            two_gw = self.start_gateway(f"gateway-{s.db}-2-workers", s.env, workers=2)
+            self.stack.stop(s.gateway)
+            two_gw = self.stack.start_gateway(f"gateway-{s.db}-2-workers", s.env, workers=2)
             s.gateway = two_gw
-            two = self.static_rate(
+            two = self.meter.static_rate(
                 two_gw.port,
                 gql(VIEWER),
                 b'"viewer":{"id"',
@@ -780,10 +878,11 @@ class Bench:
             )
 
 
-# -- report ----------------------------------------------------------------------------------
+# -- to bench/report.py ------------------------------------------------------------------------
 
 
 def machine() -> str:
+    """CPUs, memory, kernel and Python: enough to compare runs from different machines."""
     model = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -801,24 +900,28 @@ def machine() -> str:
     )
 
 
-def gateway_revision() -> str:
-    def git(*args: str) -> str:
-        git_path = shutil.which("git")
-        if git_path is None:
-            return ""
-        out = subprocess.run(  # noqa: S603 - our own argv
-            [git_path, *args], cwd=REPO, capture_output=True, text=True, check=False, timeout=10
-        )
-        return out.stdout.strip() if out.returncode == 0 else ""
+def _git(*args: str) -> str:
+    """git's output in the repository, or "" when there is no git or no checkout."""
+    git_path = shutil.which("git")
+    if git_path is None:
+        return ""
+    out = subprocess.run(  # noqa: S603 - our own argv
+        [git_path, *args], cwd=REPO, capture_output=True, text=True, check=False, timeout=10
+    )
+    return out.stdout.strip() if out.returncode == 0 else ""
 
-    head = git("rev-parse", "--short", "HEAD")
+
+def gateway_revision() -> str:
+    """The commit measured, flagged when gateway/ had uncommitted changes (then it is not)."""
+    head = _git("rev-parse", "--short", "HEAD")
     if not head:
         return "unknown (not a git checkout)"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "gateway")
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "gateway")
     return head + (" with uncommitted changes in gateway/" if dirty else "")
 
 
 def loadavg() -> float:
+    """The 1-minute load average: a busy machine makes absolute rates noisy."""
     try:
         return float(Path("/proc/loadavg").read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -826,6 +929,7 @@ def loadavg() -> float:
 
 
 def table(rows: Sequence[Row], markdown: bool) -> str:
+    """The rows as a markdown table, or as aligned text for the terminal."""
     header = ["db", "row", "measured", "target", "result", "absolute"]
     body = [
         [
@@ -850,8 +954,25 @@ def table(rows: Sequence[Row], markdown: bool) -> str:
     return "\n".join(out)
 
 
-def report(bench: Bench, opts: Options, command: str, started: datetime, load_before: float) -> str:
-    misses = [r for r in bench.rows if r.result in ("MISS", "ERROR")]
+def report(
+    rows: Sequence[Row],
+    pg_versions: Sequence[str],
+    opts: Options,
+    command: str,
+    started: datetime,
+    load_before: float,
+) -> str:
+    """The markdown block of one run: how it ran, on what, the table, and what missed."""
+    lines = _header(pg_versions, opts, command, started, load_before)
+    lines += ["", table(rows, markdown=True), ""]
+    lines += _misses(rows)
+    return "\n".join(lines)
+
+
+def _header(
+    pg_versions: Sequence[str], opts: Options, command: str, started: datetime, load_before: float
+) -> list[str]:
+    """When, how, on which machine and commit, with which load generators and how busy."""
     mode = "quick" if opts.quick else "default"
     lines = [
         f"Run {started:%Y-%m-%d %H:%M} UTC, mode **{mode}** ({opts.duration:g} s per measurement), "
@@ -863,27 +984,32 @@ def report(bench: Bench, opts: Options, command: str, started: datetime, load_be
         f"generator ({opts.loadgen_procs} process; codes, refresh chains, probes), "
         f"{opts.connections} connections unless the row says otherwise",
     ]
-    if bench.pg_versions:
-        lines.append(f"- PostgreSQL: {bench.pg_versions[0]}")
+    if pg_versions:
+        lines.append(f"- PostgreSQL: {pg_versions[0]}")
     lines.append(
         f"- 1-minute load average {load_before:.1f} before the run, {loadavg():.1f} after "
         "(above ~0.5 before, something else was using the CPUs: absolute rates suffer most, "
         "ratios of adjacent measurements less)"
     )
-    lines += ["", table(bench.rows, markdown=True), ""]
-    if misses:
-        lines.append("Rows that miss their target:")
-        for r in misses:
-            why = r.problem or r.detail
-            lines.append(f"- {r.db} / {r.name}: {r.shown} vs {r.target} ({why})")
-            if r.profile:
-                lines.append(f"  - profile: {r.profile.replace(chr(10), ' ')}")
-    else:
-        lines.append("Every row meets its target.")
-    return "\n".join(lines)
+    return lines
+
+
+def _misses(rows: Sequence[Row]) -> list[str]:
+    """The rows that miss, each with why and (when profiled) what the profile blames."""
+    misses = [r for r in rows if r.result in ("MISS", "ERROR")]
+    if not misses:
+        return ["Every row meets its target."]
+    lines = ["Rows that miss their target:"]
+    for r in misses:
+        why = r.problem or r.detail
+        lines.append(f"- {r.db} / {r.name}: {r.shown} vs {r.target} ({why})")
+        if r.profile:
+            lines.append(f"  - profile: {r.profile.replace(chr(10), ' ')}")
+    return lines
 
 
 def write_results(path: Path, mode: str, text: str) -> None:
+    """Replace this mode's block in ``path`` (or add it); text outside the markers is kept."""
     begin, end = f"<!-- bench:{mode}:begin -->", f"<!-- bench:{mode}:end -->"
     block = f"{begin}\n{text}\n{end}"
     old = path.read_text(encoding="utf-8") if path.exists() else ""
@@ -903,10 +1029,78 @@ def write_results(path: Path, mode: str, text: str) -> None:
     path.write_text(new, encoding="utf-8")
 
 
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def run(opts: Options, stack: Stack, scenarios: Scenarios) -> None:
+    """The shared servers, then every database in turn (each on a fresh database)."""
+    stack.start()
+    for db in opts.dbs:
+        with stack.database(db) as url:
+            section(opts, stack, scenarios, Section(db, url, {}))
+
+
+def section(opts: Options, stack: Stack, scenarios: Scenarios, s: Section) -> None:
+    """One database: migrate, serve, set up users, then the rows ``--only`` leaves in.
+
+    The reference login is stopped once the login rows no longer need it (before viewer, even
+    when ``--only`` skips the login rows); scale is a PostgreSQL-only row (bench/README.md).
+    """
+    assert stack.emulator is not None
+    s.env = stack.gateway_env(s.url, stack.emulator)
+    stack.migrate(s.env)
+    s.gateway = stack.start_gateway(f"gateway-{s.db}", s.env)
+    s.reference = stack.start_reference(s)
+    print(f"[{s.db}] gateway pid {s.gateway.pid} on :{s.gateway.port}; setting up users")
+    scenarios.setup(s)
+    for key, step in scenarios.steps():
+        if key == "viewer":
+            stack.stop(s.reference)
+        if key == "scale" and s.db != "postgres":
+            continue
+        if opts.only is None or key in opts.only:
+            step(s)
+    stack.stop(s.gateway)
+
+
+def measure_rows(opts: Options) -> tuple[list[Row], list[str], bool]:
+    """The rows, the PostgreSQL version and whether the run finished.
+
+    Every process started is stopped here whatever happens (errors, Ctrl-C, SIGTERM); the
+    temporary directory is kept when something went wrong, for its logs.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    processes = procs.Processes(tmp)
+    stack = Stack(opts, tmp, processes)
+    meter = Meter(opts)
+    pg_versions: list[str] = []
+    ok = False
+    try:
+        if "postgres" in opts.dbs:
+            pg_versions = [pg_version(opts.pg_url)]
+        run(opts, stack, Scenarios(opts, stack, meter))
+        ok = True
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every process the benchmark started", file=sys.stderr)
+    finally:
+        processes.close()
+        keep = opts.keep or not ok or any(r.problem for r in meter.rows)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"logs and files kept in {tmp}", file=sys.stderr)
+    return meter.rows, pg_versions, ok
+
+
 # -- command line ----------------------------------------------------------------------------
 
 
-def parse(argv: Sequence[str] | None) -> Options:
+def _parser() -> argparse.ArgumentParser:
+    """The flags, as bench/README.md documents them."""
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__,
@@ -937,6 +1131,12 @@ def parse(argv: Sequence[str] | None) -> Options:
         help="comma-separated rows: floor,login,viewer,password,refresh,eventloop,memory,"
         "latency,scale (default: all)",
     )
+    return p
+
+
+def parse(argv: Sequence[str] | None) -> Options:
+    """The command line as ``Options``; wrk and py-spy are looked for here, once."""
+    p = _parser()
     a = p.parse_args(argv)
     use_wrk = not a.no_wrk and loadgen.wrk_path() is not None
     if not use_wrk and not a.no_wrk:
@@ -948,12 +1148,6 @@ def parse(argv: Sequence[str] | None) -> Options:
         if pyspy.py_spy_path() is None:
             p.error("--profile needs py-spy (pip install py-spy)")
         a.profile.mkdir(parents=True, exist_ok=True)
-    env = {}
-    for item in a.gateway_env:
-        name, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--gateway-env wants NAME=VALUE, got {item!r}")
-        env[name] = value
     return Options(
         dbs=["sqlite", "postgres"] if a.db == "both" else [a.db],
         duration=a.duration or (3.0 if a.quick else 10.0),
@@ -965,78 +1159,68 @@ def parse(argv: Sequence[str] | None) -> Options:
         latency_ms=a.latency_ms,
         latency_clients=a.latency_clients,
         profile_dir=a.profile,
-        gateway_env=env,
+        gateway_env=_gateway_env(p, a.gateway_env),
         results=None if a.no_results else a.results,
         keep=a.keep,
         only=set(a.only.split(",")) if a.only else None,
     )
 
 
+def _gateway_env(p: argparse.ArgumentParser, items: Sequence[str]) -> dict[str, str]:
+    """``--gateway-env NAME=VALUE`` flags as a dict; anything else is a usage error."""
+    env = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--gateway-env wants NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
+
+
+def _check_postgres(opts: Options) -> bool:
+    """False when PostgreSQL alone was asked for and does not answer; ``both`` falls back."""
+    if "postgres" not in opts.dbs:
+        return True
+    why = procs.postgres_error(opts.pg_url)
+    if why is None:
+        return True
+    if len(opts.dbs) == 1:
+        print(f"PostgreSQL at {opts.pg_url} does not answer: {why}", file=sys.stderr)
+        return False
+    print(f"PostgreSQL at {opts.pg_url} does not answer ({why}): SQLite only")
+    opts.dbs = ["sqlite"]
+    return True
+
+
 def _terminate(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM (and SIGINT) as KeyboardInterrupt, so that ``measure_rows`` cleans up either way."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench``: 0 when the run finished, 2 without the PostgreSQL asked for, 130
+    when interrupted (a failing row is in the table and RESULTS.md, not in the exit status)."""
     opts = parse(argv)
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    if "postgres" in opts.dbs:
-        why = procs.postgres_error(opts.pg_url)
-        if why is not None:
-            if len(opts.dbs) == 1:
-                print(f"PostgreSQL at {opts.pg_url} does not answer: {why}", file=sys.stderr)
-                return 2
-            print(f"PostgreSQL at {opts.pg_url} does not answer ({why}): SQLite only")
-            opts.dbs = ["sqlite"]
+    if not _check_postgres(opts):
+        return 2
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)  # also when started in the background (SIG_IGN)
     load_before = loadavg()
     if load_before > 0.5 * (os.cpu_count() or 1):
         print(f"warning: load average {load_before:.1f} before the run: the CPUs are busy")
-    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     started = datetime.now(UTC)
-    processes = procs.Processes(tmp)
-    bench = Bench(opts, tmp, processes)
-    ok = False
-    try:
-        if "postgres" in opts.dbs:
-            bench.pg_versions = [_pg_version(opts.pg_url)]
-        bench.run()
-        ok = True
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping every process the benchmark started", file=sys.stderr)
-    finally:
-        processes.close()
-        keep = opts.keep or not ok or any(r.problem for r in bench.rows)
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"logs and files kept in {tmp}", file=sys.stderr)
-    if bench.rows:
+    rows, pg_versions, ok = measure_rows(opts)
+    if rows:
         print()
-        print(table(bench.rows, markdown=False))
+        print(table(rows, markdown=False))
     if not ok:
         return 130
-    text = report(bench, opts, command.strip(), started, load_before)
+    text = report(rows, pg_versions, opts, command.strip(), started, load_before)
     if opts.results is not None:
         write_results(opts.results, "quick" if opts.quick else "default", text)
         print(f"\nwrote {opts.results}")
     return 0
-
-
-def _pg_version(base_url: str) -> str:
-    async def query() -> str:
-        import asyncpg
-
-        dsn = base_url.replace("postgresql+asyncpg://", "postgresql://", 1).rstrip("/")
-        conn = await asyncpg.connect(dsn + "/postgres", timeout=5)
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-
-    with contextlib.suppress(Exception):
-        return asyncio.run(query())
-    return "unknown version"
 
 
 if __name__ == "__main__":
