@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -31,55 +31,7 @@ from types import FrameType
 from bench import argon2_rate, loadgen, procs
 from bench import profile as pyspy
 from bench.loadgen import Spec, Stats
-
-# -- to bench/options.py -----------------------------------------------------------------------
-
-
-@dataclass
-class Options:
-    """The command line, parsed: see bench/README.md for each flag."""
-
-    dbs: list[str]
-    duration: float
-    quick: bool
-    connections: int
-    loadgen_procs: int
-    use_wrk: bool
-    pg_url: str
-    latency_ms: float
-    latency_clients: int
-    profile_dir: Path | None
-    gateway_env: dict[str, str]
-    results: Path | None
-    keep: bool
-    only: set[str] | None = None
-
-    @property
-    def users(self) -> int:
-        """Returning users to set up: fewer in quick mode, where the windows are short."""
-        return 200 if self.quick else 500
-
-    @property
-    def warm_seconds(self) -> float:
-        """Load before a measured window opens, so that the first slow answers are not counted."""
-        return 1.0 if self.quick else 2.0
-
-
-@dataclass
-class Section:
-    """What one database's part of the run keeps: servers, users, tokens."""
-
-    db: str
-    url: str
-    env: dict[str, str]
-    gateway: procs.Proc | None = None
-    reference: procs.Proc | None = None
-    access_token: str = ""
-    refresh_tokens: list[str] = field(default_factory=list)
-    passwords: list[tuple[str, str]] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)
-    rates: dict[str, Stats] = field(default_factory=dict)
-
+from bench.options import Options, Section
 
 # -- to bench/stack.py -------------------------------------------------------------------------
 
