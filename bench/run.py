@@ -26,7 +26,7 @@ from bench.measure import Meter, Row
 from bench.options import Options, Section
 from bench.report import loadavg, report, table, write_results
 from bench.scenarios import Scenarios
-from bench.stack import Stack, pg_version
+from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -80,7 +80,7 @@ def measure_rows(opts: Options) -> tuple[list[Row], list[str], bool]:
     ok = False
     try:
         if "postgres" in opts.dbs:
-            pg_versions = [pg_version(opts.pg_url)]
+            pg_versions = [procs.server_version(opts.pg_url)]
         run(opts, stack, Scenarios(opts, stack, meter))
         ok = True
     except KeyboardInterrupt:

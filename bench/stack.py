@@ -7,7 +7,6 @@ and files (the benchmark's app config, the signing keys, the database under test
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
@@ -167,21 +166,3 @@ class Stack:
     def stop(self, proc: procs.Proc) -> None:
         """Stop one server now (a row that replaces it); the rest stop with the run."""
         self.procs.stop(proc)
-
-
-def pg_version(base_url: str) -> str:
-    """The PostgreSQL server's version, for the report ("unknown version" if it cannot say)."""
-
-    async def query() -> str:
-        import asyncpg
-
-        dsn = base_url.replace("postgresql+asyncpg://", "postgresql://", 1).rstrip("/")
-        conn = await asyncpg.connect(dsn + "/postgres", timeout=5)
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-
-    with contextlib.suppress(Exception):
-        return asyncio.run(query())
-    return "unknown version"
