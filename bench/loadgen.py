@@ -306,8 +306,9 @@ async def _run_specs(specs: Sequence[Spec]) -> list[Stats]:
         for task in pending:
             task.cancel()
         for task in done:
-            if task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            failure = task.exception()
+            if failure is not None:
+                raise failure
     finally:
         for task in tasks:
             task.cancel()

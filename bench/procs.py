@@ -190,6 +190,23 @@ def postgres_error(base_url: str) -> str | None:
     return None
 
 
+def server_version(base_url: str) -> str:
+    """The server's version, for the report ("unknown version" when it cannot say)."""
+
+    async def query() -> str:
+        import asyncpg
+
+        conn = await asyncpg.connect(_asyncpg_dsn(base_url, "postgres"), timeout=5)
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+    with contextlib.suppress(Exception):
+        return asyncio.run(query())
+    return "unknown version"
+
+
 def create_database(base_url: str, name: str) -> str:
     if not name.startswith("gateway_bench_"):
         raise ValueError("the benchmark only creates and drops gateway_bench_* databases")

@@ -10,903 +10,96 @@ database (``gateway_bench_*``) is dropped.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import json
 import os
-import platform
-import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import argon2_rate, loadgen, procs
+from bench import loadgen, procs
 from bench import profile as pyspy
-from bench.loadgen import Spec, Stats
+from bench.measure import Meter, Row
+from bench.options import Options, Section
+from bench.report import loadavg, report, table, write_results
+from bench.scenarios import Scenarios
+from bench.stack import Stack
 
-REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-
-APP_KEY = "bench-mp"
-APPID = "wxbench0000000001"
-PLATFORM = "bench-platform"
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-
-CLIENT = '{platform: "bench"}'
-GW_LOGIN = (
-    "mutation($code: String!) { loginByCode(input: "
-    f'{{app: "{APP_KEY}", code: $code, client: {CLIENT}}}) '
-    "{ __typename ... on LoginSuccess { accessToken refreshToken isNewAccount account { id } } "
-    "... on Error { code message } } }"
-)
-REF_LOGIN = (
-    f'mutation($code: String!) {{ loginByCode(app: "{APP_KEY}", code: $code) '
-    "{ token userId isNew } }"
-)
-GW_FLOOR = "{ sandbox }"
-BARE_FLOOR = "{ ping }"
-VIEWER = "{ viewer { id } }"
-PASSWORD_INPUT = f'{{username: $u, password: $p, app: "{APP_KEY}", client: {CLIENT}}}'
-PW_LOGIN = (
-    f"mutation($u: String!, $p: String!) {{ loginWithPassword(input: {PASSWORD_INPUT}) "
-    "{ __typename ... on LoginSuccess { accessToken } ... on Error { code message } } }"
-)
-REGISTER = (
-    f"mutation($u: String!, $p: String!) {{ registerWithPassword(input: {PASSWORD_INPUT}) "
-    "{ __typename ... on LoginSuccess { accessToken } ... on Error { code message } } }"
-)
-REFRESH = (
-    f"mutation($token: String!) {{ refreshToken(refreshToken: $token, client: {CLIENT}) "
-    "{ __typename ... on RefreshSuccess { refreshToken accessToken } "
-    "... on Error { code message } } }"
-)
-
-
-def gql(query: str, **variables: object) -> bytes:
-    payload: dict[str, object] = {"query": query}
-    if variables:
-        payload["variables"] = variables
-    return json.dumps(payload, separators=(",", ":")).encode()
-
-
-# -- rows ------------------------------------------------------------------------------------
-
-
-TIMES = "\u00d7"  # the multiplication sign
-
-
-@dataclass(frozen=True)
-class Target:
-    op: str  # ">=" or "<="
-    value: float
-    unit: str = TIMES
-
-    def met(self, measured: float) -> bool:
-        return measured >= self.value if self.op == ">=" else measured <= self.value
-
-    def __str__(self) -> str:
-        return f"{'≥' if self.op == '>=' else '≤'} {self.value:g}{self.unit}"
-
-
-@dataclass
-class Row:
-    db: str
-    name: str
-    target: Target | None
-    measured: float | None = None
-    detail: str = ""
-    problem: str = ""  # an error, or too many failed requests: the figure is not trusted
-    profile: str = ""
-    failures: str = ""  # requests failed: a miss whatever the ratio
-
-    @property
-    def result(self) -> str:
-        if self.problem:
-            return "ERROR"
-        if self.measured is None:
-            return "skipped"
-        if self.target is None:
-            return "info"
-        return "pass" if self.target.met(self.measured) and not self.failures else "MISS"
-
-    @property
-    def shown(self) -> str:
-        if self.measured is None:
-            return "-"
-        unit = self.target.unit if self.target else ""
-        return f"{self.measured:.2f}{unit}" if unit == TIMES else f"{self.measured:.0f}{unit}"
-
-
-def fmt_rate(stats: Stats) -> str:
-    return f"{stats.rate:,.0f}/s"
-
-
-def fmt_ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
-class Untrusted(Exception):
-    """A measurement had too many failed requests to be a figure."""
-
-
-def trusted(stats: Stats, what: str, max_errors: float = 0.01) -> Stats:
-    """The stats, unless too many requests failed for the rate to mean anything."""
-    if stats.ok == 0 or stats.error_ratio() > max_errors:
-        raise Untrusted(
-            f"{what}: {stats.errors} of {stats.ok + stats.errors} requests failed "
-            f"({stats.error_sample})"
-        )
-    return stats
 
 
 # -- the run ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Options:
-    dbs: list[str]
-    duration: float
-    quick: bool
-    connections: int
-    loadgen_procs: int
-    use_wrk: bool
-    pg_url: str
-    latency_ms: float
-    latency_clients: int
-    profile_dir: Path | None
-    gateway_env: dict[str, str]
-    results: Path | None
-    keep: bool
-    only: set[str] | None = None
-
-    @property
-    def users(self) -> int:
-        return 200 if self.quick else 500
-
-    @property
-    def warm_seconds(self) -> float:
-        return 1.0 if self.quick else 2.0
+def run(opts: Options, stack: Stack, scenarios: Scenarios) -> None:
+    """The shared servers, then every database in turn (each on a fresh database)."""
+    stack.start()
+    for db in opts.dbs:
+        with stack.database(db) as url:
+            section(opts, stack, scenarios, Section(db, url, {}))
 
 
-@dataclass
-class Section:
-    """What one database's part of the run keeps: servers, users, tokens."""
+def section(opts: Options, stack: Stack, scenarios: Scenarios, s: Section) -> None:
+    """One database: migrate, serve, set up users, then the rows ``--only`` leaves in.
 
-    db: str
-    url: str
-    env: dict[str, str]
-    gateway: procs.Proc | None = None
-    reference: procs.Proc | None = None
-    access_token: str = ""
-    refresh_tokens: list[str] = field(default_factory=list)
-    passwords: list[tuple[str, str]] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)
-    rates: dict[str, Stats] = field(default_factory=dict)
-
-
-class Bench:
-    def __init__(self, opts: Options, tmp: Path, processes: procs.Processes) -> None:
-        self.opts = opts
-        self.tmp = tmp
-        self.procs = processes
-        self.rows: list[Row] = []
-        self.python = sys.executable
-        gateway = shutil.which("gateway", path=str(Path(sys.executable).parent))
-        self.gateway_cmd = [gateway] if gateway else [self.python, "-m", "gateway"]
-        self.secret = secrets.token_urlsafe(16)
-        self.config = tmp / "bench-apps.toml"
-        self.keys = tmp / "signing-keys.json"
-        self.emulator: procs.Proc | None = None
-        self.slow_emulator: procs.Proc | None = None
-        self.bare: procs.Proc | None = None
-        self.pg_versions: list[str] = []
-
-    # -- environment --------------------------------------------------------------------
-
-    def base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env.update(
-            GATEWAY_CONFIG=str(self.config),
-            GATEWAY_SECRET_KEY=secrets.token_urlsafe(36),
-            GATEWAY_SIGNING_KEYS=str(self.keys),
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-            FORWARDED_ALLOW_IPS="127.0.0.1",  # the password rows vary X-Forwarded-For
-        )
-        return env
-
-    def gateway_env(self, url: str, emulator: procs.Proc) -> dict[str, str]:
-        env = self.base_env()
-        env.update(
-            GATEWAY_DATABASE_URL=url,
-            GATEWAY_WECHAT_API_BASE=f"http://127.0.0.1:{emulator.port}",
-            **self.opts.gateway_env,
-        )
-        return env
-
-    def write_config(self) -> None:
-        self.config.write_text(
-            "# written by the benchmark harness\n"
-            "[[apps]]\n"
-            f'key = "{APP_KEY}"\n'
-            'kind = "miniprogram"\n'
-            f'appid = "{APPID}"\n'
-            f'secret = "{self.secret}"\n'
-            f'platform = "{PLATFORM}"\n'
-            'name = "Benchmark mini-program"\n\n'
-            "[tokens]\n"
-            "access_ttl_seconds = 3600  # outlives the run\n",
-            encoding="utf-8",
-        )
-
-    # -- processes ----------------------------------------------------------------------
-
-    def start_emulator(self, name: str, latency_ms: float) -> procs.Proc:
-        port = procs.free_port()
-        argv = [*self.gateway_cmd, "sandbox", "--port", str(port), "--latency-ms", str(latency_ms)]
-        proc = self.procs.start(name, argv, self.base_env(), port, self.tmp)
-        self.procs.wait_ready(proc, "/sandbox/stats")
-        return proc
-
-    def start_gateway(self, name: str, env: dict[str, str], workers: int = 1) -> procs.Proc:
-        port = procs.free_port()
-        argv = [*self.gateway_cmd, "serve", "--port", str(port), "--workers", str(workers)]
-        proc = self.procs.start(name, argv, env, port, self.tmp)
-        self.procs.wait_ready(proc, "/readyz")
-        return proc
-
-    def start_bare(self) -> procs.Proc:
-        port = procs.free_port()
-        argv = [self.python, "-m", "bench.bare_app", "--port", str(port)]
-        proc = self.procs.start("bare-strawberry", argv, self.base_env(), port, self.tmp)
-        self.procs.wait_ready(proc, "/graphql?query=%7Bping%7D")
-        return proc
-
-    def start_reference(self, section: Section) -> procs.Proc:
-        assert self.emulator is not None
-        port = procs.free_port()
-        url = section.url
-        if section.db == "sqlite":
-            url = f"sqlite+aiosqlite:///{self.tmp / 'reference.db'}"
-        argv = [
-            self.python,
-            "-m",
-            "bench.ref_login",
-            "--port",
-            str(port),
-            "--database-url",
-            url,
-            "--wechat",
-            f"http://127.0.0.1:{self.emulator.port}",
-            "--app",
-            APP_KEY,
-            APPID,
-            self.secret,
-        ]
-        proc = self.procs.start(f"reference-{section.db}", argv, self.base_env(), port, self.tmp)
-        self.procs.wait_ready(proc, "/graphql?query=%7Bping%7D")
-        return proc
-
-    # -- requests -----------------------------------------------------------------------
-
-    def mint(self, emulator: procs.Proc, users: Sequence[str]) -> list[str]:
-        bodies = [json.dumps({"appid": APPID, "user": u}).encode() for u in users]
-        answers = asyncio.run(
-            loadgen.post_many(emulator.port, bodies, path="/sandbox/codes", connections=16)
-        )
-        codes = []
-        for status, body in answers:
-            if status != 200:
-                raise RuntimeError(f"the emulator refused to mint a code: {status} {body[:200]!r}")
-            codes.append(json.loads(body)["code"])
-        return codes
-
-    def post(
-        self,
-        port: int,
-        bodies: Sequence[bytes],
-        expect: bytes,
-        headers: Sequence[Sequence[tuple[str, str]]] | None = None,
-    ) -> list[dict[str, object]]:
-        answers = asyncio.run(loadgen.post_many(port, bodies, headers=headers))
-        out = []
-        for status, body in answers:
-            if status != 200 or expect not in body:
-                raise RuntimeError(f"setup request failed: HTTP {status} {body[:300]!r}")
-            out.append(json.loads(body))
-        return out
-
-    @staticmethod
-    def names(section: Section, prefix: str, count: int, cycle: int | None = None) -> list[str]:
-        """Returning users cycle through ``cycle`` names; new ones are never seen before."""
-        start = section.counters.get(prefix, 0)
-        section.counters[prefix] = start + count
-        if cycle:
-            return [f"{prefix}-{(start + i) % cycle}" for i in range(count)]
-        return [f"{prefix}-{start + i}" for i in range(count)]
-
-    # -- measuring ----------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def profiled(self, row: Row | None, proc: procs.Proc | None, seconds: float) -> Iterator[None]:
-        """py-spy the gateway for the measurement, when ``--profile`` asks for it."""
-        if self.opts.profile_dir is None or row is None or proc is None:
-            yield
-            return
-        name = f"{row.db}-{row.name.split(':')[0]}".replace(" ", "_").replace("/", "_")
-        out = self.opts.profile_dir / f"{name}.txt"
-        spy = pyspy.start(proc.pid, out, seconds)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                spy.wait(seconds + 30)
-            if out.exists():
-                row.profile = pyspy.summarize(out)
-                print(f"    profile {out}: {row.profile}")
-
-    def load(
-        self, specs: Sequence[Spec], row: Row | None = None, proc: procs.Proc | None = None
-    ) -> list[Stats]:
-        if (
-            self.opts.use_wrk
-            and len(specs) == 1
-            and specs[0].kind == "cycle"
-            and len(specs[0].bodies) == 1
-            and not specs[0].forwarded_for
-        ):
-            loadgen.run_wrk(replace(specs[0], duration=specs[0].ramp or self.opts.warm_seconds))
-            with self.profiled(row, proc, specs[0].duration):
-                return [loadgen.run_wrk(specs[0])]
-        with self.profiled(row, proc, max(s.ramp + s.duration for s in specs)):
-            return loadgen.run_load(specs, self.opts.loadgen_procs)
-
-    def static_rate(
-        self,
-        port: int,
-        body: bytes,
-        expect: bytes,
-        *,
-        headers: tuple[tuple[str, str], ...] = (),
-        connections: int | None = None,
-        row: Row | None = None,
-        proc: procs.Proc | None = None,
-    ) -> Stats:
-        self.post(port, [body], expect, headers=[headers])  # answers what we think it does
-        spec = Spec(
-            port,
-            "cycle",
-            (body,),
-            expect,
-            connections=connections or self.opts.connections,
-            duration=self.opts.duration,
-            headers=headers,
-            ramp=self.opts.warm_seconds,
-        )
-        return trusted(self.load([spec], row, proc)[0], f"POST {body[:60]!r}")
-
-    def code_logins(
-        self,
-        port: int,
-        emulator: procs.Proc,
-        users: Callable[[int], list[str]],
-        body: Callable[[str], bytes],
-        expect: bytes,
-        *,
-        connections: int | None = None,
-        row: Row | None = None,
-        proc: procs.Proc | None = None,
-        max_errors: float = 0.01,
-    ) -> Stats:
-        """Logins with fresh single-use codes, minted before the clock starts.
-
-        A first batch (two per client) estimates the rate, so that enough codes are minted for
-        the ramp (until every client has had about two answers) and the measured window.
-        """
-        conns = connections or self.opts.connections
-        warm_codes = self.mint(emulator, users(max(100, conns)))
-        warm = Spec(port, "queue", tuple(body(c) for c in warm_codes), expect, conns, 120.0)
-        estimate = trusted(
-            loadgen.run_load([warm], self.opts.loadgen_procs)[0], "warm-up", max_errors
-        )
-        # asyncio shares the loop between every request in flight: a steady state needs each
-        # client to have had about one answer, some conns / rate seconds
-        ramp = min(max(self.opts.warm_seconds, 1.5 * conns / estimate.rate), 30.0)
-        wanted = int(estimate.rate * (ramp + self.opts.duration) * 1.5) + 2 * conns
-        codes = self.mint(emulator, users(min(wanted, 100_000)))
-        spec = Spec(
-            port,
-            "queue",
-            tuple(body(c) for c in codes),
-            expect,
-            conns,
-            self.opts.duration,
-            ramp=ramp,
-        )
-        return trusted(self.load([spec], row, proc)[0], "logins", max_errors)
-
-    def add(self, row: Row) -> Row:
-        self.rows.append(row)
-        return row
-
-    @contextlib.contextmanager
-    def row(self, db: str, name: str, target: Target | None) -> Iterator[Row]:
-        row = self.add(Row(db, name, target))
-        print(f"[{db}] {name} ...", flush=True)
-        started = time.monotonic()
-        try:
-            yield row
-        except (
-            Untrusted,
-            RuntimeError,
-            OSError,
-            ValueError,
-            KeyError,
-            TimeoutError,
-        ) as exc:
-            row.problem = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            print(f"    ERROR: {exc}", flush=True)
-            return
-        took = time.monotonic() - started
-        print(f"    {row.shown} (target {row.target or '-'}): {row.detail}  [{took:.0f}s]")
-
-    # -- the sections -------------------------------------------------------------------
-
-    def run(self) -> None:
-        self.write_config()
-        env = self.base_env()
-        env["GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{self.tmp / 'keys-only.db'}"
-        env["GATEWAY_WECHAT_API_BASE"] = "http://127.0.0.1:9"
-        procs.run_checked([*self.gateway_cmd, "keys", "rotate"], env, self.tmp, "gateway keys")
-        self.emulator = self.start_emulator("emulator-0ms", 0)
-        self.slow_emulator = self.start_emulator(
-            f"emulator-{self.opts.latency_ms:g}ms", self.opts.latency_ms
-        )
-        self.bare = self.start_bare()
-        for db in self.opts.dbs:
-            if db == "sqlite":
-                self.section(
-                    Section("sqlite", f"sqlite+aiosqlite:///{self.tmp / 'gateway.db'}", {})
-                )
-            else:
-                name = f"gateway_bench_{os.getpid()}_{secrets.token_hex(3)}"
-                url = procs.create_database(self.opts.pg_url, name)
-                try:
-                    self.section(Section("postgres", url, {}))
-                finally:
-                    procs.drop_database(self.opts.pg_url, name)
-
-    def section(self, s: Section) -> None:
-        assert self.emulator is not None
-        assert self.bare is not None
-        s.env = self.gateway_env(s.url, self.emulator)
-        procs.run_checked([*self.gateway_cmd, "migrate"], s.env, self.tmp, "gateway migrate")
-        s.gateway = self.start_gateway(f"gateway-{s.db}", s.env)
-        s.reference = self.start_reference(s)
-        print(f"[{s.db}] gateway pid {s.gateway.pid} on :{s.gateway.port}; setting up users")
-        self.setup(s)
-        steps: list[tuple[str, Callable[[Section], None]]] = [
-            ("floor", self.floor),
-            ("login", self.logins),
-            ("viewer", self.viewer),
-            ("password", self.passwords),
-            ("refresh", self.refresh),
-            ("eventloop", self.event_loop),
-            ("memory", self.memory),
-            ("latency", self.upstream_latency),
-            ("scale", self.scale),
-        ]
-        for key, step in steps:
-            if key == "viewer":
-                self.procs.stop(s.reference)
-            if key == "scale" and s.db != "postgres":
-                continue
-            if self.opts.only is None or key in self.opts.only:
-                step(s)
-        self.procs.stop(s.gateway)
-
-    def setup(self, s: Section) -> None:
-        assert s.gateway is not None
-        assert s.reference is not None
-        assert self.emulator is not None
-        users = self.opts.users
-        for port, query, expect in (
-            (s.gateway.port, GW_LOGIN, b'"isNewAccount":true'),
-            (s.reference.port, REF_LOGIN, b'"isNew":true'),
-        ):
-            codes = self.mint(self.emulator, [f"returning-{i}" for i in range(users)])
-            self.post(port, [gql(query, code=c) for c in codes], expect)
-        # sessions to refresh, and one access token for the viewer rows
-        count = self.opts.connections + 1
-        codes = self.mint(self.emulator, [f"returning-{i}" for i in range(count)])
-        answers = self.post(
-            s.gateway.port, [gql(GW_LOGIN, code=c) for c in codes], b'"LoginSuccess"'
-        )
-        tokens = [a["data"]["loginByCode"] for a in answers]  # type: ignore[index]
-        s.access_token = tokens[0]["accessToken"]
-        s.refresh_tokens = [t["refreshToken"] for t in tokens[1:]]
-        # password users: one per flooding connection
-        s.passwords = [
-            (f"pw-user-{i}", f"bench-{secrets.token_urlsafe(9)}-pass") for i in range(32)
-        ]
-        bodies = [gql(REGISTER, u=u, p=p) for u, p in s.passwords]
-        headers = [[("X-Forwarded-For", f"10.99.0.{i + 1}")] for i in range(len(bodies))]
-        self.post(s.gateway.port, bodies, b'"LoginSuccess"', headers=headers)
-
-    def floor(self, s: Section) -> None:
-        assert s.gateway is not None
-        assert self.bare is not None
-        with self.row(s.db, "floor: `{ sandbox }` vs bare strawberry", Target(">=", 0.9)) as row:
-            bare = self.static_rate(self.bare.port, gql(BARE_FLOOR), b'"pong"')
-            gw = self.static_rate(
-                s.gateway.port, gql(GW_FLOOR), b'"sandbox":', row=row, proc=s.gateway
-            )
-            s.rates["floor"] = gw
-            row.measured = gw.rate / bare.rate
-            row.detail = f"gateway {fmt_rate(gw)}, bare strawberry {fmt_rate(bare)}"
-
-    def logins(self, s: Section) -> None:
-        assert s.gateway is not None
-        assert s.reference is not None
-        assert self.emulator is not None
-        users = self.opts.users
-        for kind, target in (("returning", 1.5), ("new", 1.0)):
-            name = f"loginByCode, {kind} user, vs reference"
-            with self.row(s.db, name, Target(">=", target)) as row:
-                flag = "false" if kind == "returning" else "true"
-
-                def names(n: int, who: str, kind: str = kind) -> list[str]:
-                    if kind == "returning":
-                        return self.names(s, "returning", n, users)
-                    return self.names(s, f"new-{who}", n)
-
-                ref = self.code_logins(
-                    s.reference.port,
-                    self.emulator,
-                    lambda n: names(n, "ref"),
-                    lambda c: gql(REF_LOGIN, code=c),
-                    f'"isNew":{flag}'.encode(),
-                )
-                gw = self.code_logins(
-                    s.gateway.port,
-                    self.emulator,
-                    lambda n: names(n, "gw"),
-                    lambda c: gql(GW_LOGIN, code=c),
-                    f'"isNewAccount":{flag}'.encode(),
-                    row=row,
-                    proc=s.gateway,
-                )
-                s.rates[f"login-{kind}"] = gw
-                row.measured = gw.rate / ref.rate
-                row.detail = (
-                    f"gateway {fmt_rate(gw)} (p99 {fmt_ms(gw.percentile(99))}), "
-                    f"reference {fmt_rate(ref)} (p99 {fmt_ms(ref.percentile(99))})"
-                )
-
-    def viewer(self, s: Section) -> None:
-        assert s.gateway is not None
-        with self.row(s.db, "viewer (bearer token) vs floor", Target(">=", 0.6)) as row:
-            floor = s.rates.get("floor")
-            if floor is None:
-                floor = self.static_rate(s.gateway.port, gql(GW_FLOOR), b'"sandbox":')
-            stats = self.static_rate(
-                s.gateway.port,
-                gql(VIEWER),
-                b'"viewer":{"id"',
-                headers=(("Authorization", f"Bearer {s.access_token}"),),
-                row=row,
-                proc=s.gateway,
-            )
-            s.rates["viewer"] = stats
-            row.measured = stats.rate / floor.rate
-            row.detail = f"viewer {fmt_rate(stats)}, floor {fmt_rate(floor)}"
-
-    def password_spec(self, s: Section, connections: int) -> Spec:
-        assert s.gateway is not None
-        bodies = tuple(gql(PW_LOGIN, u=u, p=p) for u, p in s.passwords[:connections])
-        return Spec(
-            s.gateway.port,
-            "cycle",
-            bodies,
-            b'"LoginSuccess"',
-            connections=connections,
-            duration=self.opts.duration,
-            forwarded_for=True,
-            ramp=self.opts.warm_seconds,
-        )
-
-    def passwords(self, s: Section) -> None:
-        assert s.gateway is not None
-        with self.row(s.db, "loginWithPassword vs raw argon2id", Target(">=", 0.85)) as row:
-            # the reference is taken before and after, half the time each, and the better
-            # one kept: a busy machine can only slow it down
-            before = argon2_rate.verify_rate(self.opts.duration / 2)
-            spec = self.password_spec(s, 16)
-            stats = trusted(self.load([spec], row, s.gateway)[0], "password logins")
-            raw, ms = max(before, argon2_rate.verify_rate(self.opts.duration / 2))
-            row.measured = stats.rate / raw
-            row.detail = (
-                f"gateway {stats.rate:.1f}/s (p99 {fmt_ms(stats.percentile(99))}), "
-                f"argon2id {raw:.1f}/s on {os.cpu_count()} threads ({ms:.1f} ms each)"
-            )
-
-    def refresh(self, s: Section) -> None:
-        assert s.gateway is not None
-        with self.row(s.db, "refreshToken per second per core", Target(">=", 600, "/s")) as row:
-            tokens = s.refresh_tokens
-            spec = Spec(
-                s.gateway.port,
-                "refresh",
-                tuple(t.encode() for t in tokens),
-                b'"RefreshSuccess"',
-                connections=len(tokens),
-                duration=self.opts.duration,
-                refresh_query=REFRESH,
-                ramp=self.opts.warm_seconds,
-            )
-            stats = trusted(self.load([spec], row, s.gateway)[0], "refreshes")
-            row.measured = stats.rate  # one gateway process: one core
-            row.detail = (
-                f"{fmt_rate(stats)} in 1 gateway process, {len(tokens)} clients "
-                f"(p99 {fmt_ms(stats.percentile(99))})"
-            )
-
-    def event_loop(self, s: Section) -> None:
-        assert s.gateway is not None
-        with self.row(s.db, "viewer p99 during password flood vs idle", Target("<=", 3.0)) as row:
-            # a light probe: a tenth of the viewer rate the gateway sustains, 5 to 50 a second
-            viewer = s.rates.get("viewer")
-            rate = min(50.0, max(5.0, viewer.rate / 10)) if viewer else 20.0
-            probe = Spec(
-                s.gateway.port,
-                "probe",
-                (gql(VIEWER),),
-                b'"viewer":{"id"',
-                connections=16,
-                duration=self.opts.duration,
-                headers=(("Authorization", f"Bearer {s.access_token}"),),
-                rate=rate,
-            )
-            idle = trusted(loadgen.run_load([probe])[0], "idle probe")
-            flood_spec = self.password_spec(s, 32)
-            busy_probe = replace(probe, ramp=flood_spec.ramp)
-            flood, busy = self.load([flood_spec, busy_probe], row, s.gateway)
-            trusted(flood, "password flood")
-            trusted(busy, "probe under flood")
-            row.measured = busy.percentile(99) / idle.percentile(99)
-            row.detail = (
-                f"p99 {fmt_ms(busy.percentile(99))} under {flood.rate:.0f} password logins/s, "
-                f"{fmt_ms(idle.percentile(99))} idle (probe {rate:.0f}/s; p50 "
-                f"{fmt_ms(busy.percentile(50))} vs {fmt_ms(idle.percentile(50))})"
-            )
-
-    def memory(self, s: Section) -> None:
-        assert s.gateway is not None
-        with self.row(s.db, "peak RSS per gateway process (MiB)", None) as row:
-            peaks = procs.peak_rss_mib(s.gateway.pid)
-            row.measured = max(peaks.values())
-            row.detail = "after the login, password and refresh rows: " + ", ".join(
-                f"pid {pid} {mib:.0f} MiB" for pid, mib in peaks.items()
-            )
-
-    def upstream_latency(self, s: Section) -> None:
-        assert s.gateway is not None
-        assert self.slow_emulator is not None
-        assert self.emulator is not None
-        clients = self.opts.latency_clients
-        name = f"loginByCode {self.opts.latency_ms:g} ms upstream, {clients} clients, vs 0 ms"
-        with self.row(s.db, name, Target(">=", 0.8)) as row:
-            users = self.opts.users
-
-            def returning(n: int) -> list[str]:
-                return self.names(s, "returning", n, users)
-
-            def body(c: str) -> bytes:
-                return gql(GW_LOGIN, code=c)
-
-            expect = b'"isNewAccount":false'
-            fast = self.code_logins(
-                s.gateway.port,
-                self.emulator,
-                returning,
-                body,
-                expect,
-                connections=clients,
-                max_errors=0.5,
-            )
-            slow_gw = self.start_gateway(
-                f"gateway-{s.db}-slow-upstream", self.gateway_env(s.url, self.slow_emulator)
-            )
-            try:
-                slow = self.code_logins(
-                    slow_gw.port,
-                    self.slow_emulator,
-                    returning,
-                    body,
-                    expect,
-                    connections=clients,
-                    row=row,
-                    proc=slow_gw,
-                    max_errors=0.5,
-                )
-                peak = max(procs.peak_rss_mib(slow_gw.pid).values())
-            finally:
-                self.procs.stop(slow_gw)
-            row.measured = slow.rate / fast.rate
-            row.detail = (
-                f"{fmt_rate(slow)} (p99 {fmt_ms(slow.percentile(99))}) vs {fmt_rate(fast)} "
-                f"(p99 {fmt_ms(fast.percentile(99))}); peak RSS {peak:.0f} MiB"
-            )
-            for label, stats in (("slow", slow), ("0 ms", fast)):
-                if stats.error_ratio() > 0.01:
-                    row.failures += (
-                        f"; {label}: {100 * stats.error_ratio():.0f}% failed ({stats.error_sample})"
-                    )
-            row.detail += row.failures
-
-    def scale(self, s: Section) -> None:
-        assert s.gateway is not None
-        with self.row(s.db, "viewer, 2 gateway processes vs 1", Target(">=", 1.7)) as row:
-            headers = (("Authorization", f"Bearer {s.access_token}"),)
-            conns = 2 * self.opts.connections
-            one = self.static_rate(
-                s.gateway.port, gql(VIEWER), b'"viewer":{"id"', headers=headers, connections=conns
-            )
-            self.procs.stop(s.gateway)
-            two_gw = self.start_gateway(f"gateway-{s.db}-2-workers", s.env, workers=2)
-            s.gateway = two_gw
-            two = self.static_rate(
-                two_gw.port,
-                gql(VIEWER),
-                b'"viewer":{"id"',
-                headers=headers,
-                connections=conns,
-                row=row,
-                proc=two_gw,
-            )
-            peaks = procs.peak_rss_mib(two_gw.pid)
-            row.measured = two.rate / one.rate
-            row.detail = (
-                f"{fmt_rate(two)} vs {fmt_rate(one)} ({conns} connections); peak RSS "
-                + ", ".join(f"{mib:.0f}" for mib in peaks.values())
-                + " MiB"
-            )
+    The reference login is stopped once the login rows no longer need it (before viewer, even
+    when ``--only`` skips the login rows); scale is a PostgreSQL-only row (bench/README.md).
+    """
+    assert stack.emulator is not None
+    s.env = stack.gateway_env(s.url, stack.emulator)
+    stack.migrate(s.env)
+    s.gateway = stack.start_gateway(f"gateway-{s.db}", s.env)
+    s.reference = stack.start_reference(s)
+    print(f"[{s.db}] gateway pid {s.gateway.pid} on :{s.gateway.port}; setting up users")
+    scenarios.setup(s)
+    for key, step in scenarios.steps():
+        if key == "viewer":
+            stack.stop(s.reference)
+        if key == "scale" and s.db != "postgres":
+            continue
+        if opts.only is None or key in opts.only:
+            step(s)
+    stack.stop(s.gateway)
 
 
-# -- report ----------------------------------------------------------------------------------
+def measure_rows(opts: Options) -> tuple[list[Row], list[str], bool]:
+    """The rows, the PostgreSQL version and whether the run finished.
 
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return (
-        f"{os.cpu_count()} CPUs ({model}), {mem} RAM, Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
-def gateway_revision() -> str:
-    def git(*args: str) -> str:
-        git_path = shutil.which("git")
-        if git_path is None:
-            return ""
-        out = subprocess.run(  # noqa: S603 - our own argv
-            [git_path, *args], cwd=REPO, capture_output=True, text=True, check=False, timeout=10
-        )
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    head = git("rev-parse", "--short", "HEAD")
-    if not head:
-        return "unknown (not a git checkout)"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "gateway")
-    return head + (" with uncommitted changes in gateway/" if dirty else "")
-
-
-def loadavg() -> float:
+    Every process started is stopped here whatever happens (errors, Ctrl-C, SIGTERM); the
+    temporary directory is kept when something went wrong, for its logs.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    processes = procs.Processes(tmp)
+    stack = Stack(opts, tmp, processes)
+    meter = Meter(opts)
+    pg_versions: list[str] = []
+    ok = False
     try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def table(rows: Sequence[Row], markdown: bool) -> str:
-    header = ["db", "row", "measured", "target", "result", "absolute"]
-    body = [
-        [
-            r.db,
-            r.name,
-            r.shown,
-            str(r.target) if r.target else "-",
-            r.result,
-            r.problem or r.detail,
-        ]
-        for r in rows
-    ]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in body]
-        return "\n".join(lines)
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(5)]
-    out = []
-    for line in [header, *body]:
-        cells = [line[i].ljust(widths[i]) for i in range(5)]
-        out.append("  ".join(cells) + "  " + line[5])
-    return "\n".join(out)
-
-
-def report(bench: Bench, opts: Options, command: str, started: datetime, load_before: float) -> str:
-    misses = [r for r in bench.rows if r.result in ("MISS", "ERROR")]
-    mode = "quick" if opts.quick else "default"
-    lines = [
-        f"Run {started:%Y-%m-%d %H:%M} UTC, mode **{mode}** ({opts.duration:g} s per measurement), "
-        f"`{command}`",
-        "",
-        f"- Machine: {machine()}",
-        f"- Gateway: commit {gateway_revision()}",
-        f"- Load: {'wrk (fixed bodies) and ' if opts.use_wrk else ''}the harness's Python "
-        f"generator ({opts.loadgen_procs} process; codes, refresh chains, probes), "
-        f"{opts.connections} connections unless the row says otherwise",
-    ]
-    if bench.pg_versions:
-        lines.append(f"- PostgreSQL: {bench.pg_versions[0]}")
-    lines.append(
-        f"- 1-minute load average {load_before:.1f} before the run, {loadavg():.1f} after "
-        "(above ~0.5 before, something else was using the CPUs: absolute rates suffer most, "
-        "ratios of adjacent measurements less)"
-    )
-    lines += ["", table(bench.rows, markdown=True), ""]
-    if misses:
-        lines.append("Rows that miss their target:")
-        for r in misses:
-            why = r.problem or r.detail
-            lines.append(f"- {r.db} / {r.name}: {r.shown} vs {r.target} ({why})")
-            if r.profile:
-                lines.append(f"  - profile: {r.profile.replace(chr(10), ' ')}")
-    else:
-        lines.append("Every row meets its target.")
-    return "\n".join(lines)
-
-
-def write_results(path: Path, mode: str, text: str) -> None:
-    begin, end = f"<!-- bench:{mode}:begin -->", f"<!-- bench:{mode}:end -->"
-    block = f"{begin}\n{text}\n{end}"
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + block + rest.split(end, 1)[1]
-    else:
-        title = (
-            ""
-            if old
-            else (
-                "# Benchmark results\n\nWritten by `python -m bench` (see README.md). The harness "
-                "rewrites only the blocks between its markers: notes outside them are kept.\n\n"
-            )
-        )
-        new = (old.rstrip() + "\n\n" if old else title) + f"## Latest {mode} run\n\n{block}\n"
-    path.write_text(new, encoding="utf-8")
+        if "postgres" in opts.dbs:
+            pg_versions = [procs.server_version(opts.pg_url)]
+        run(opts, stack, Scenarios(opts, stack, meter))
+        ok = True
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every process the benchmark started", file=sys.stderr)
+    finally:
+        processes.close()
+        keep = opts.keep or not ok or any(r.problem for r in meter.rows)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"logs and files kept in {tmp}", file=sys.stderr)
+    return meter.rows, pg_versions, ok
 
 
 # -- command line ----------------------------------------------------------------------------
 
 
-def parse(argv: Sequence[str] | None) -> Options:
+def _parser() -> argparse.ArgumentParser:
+    """The flags, as bench/README.md documents them."""
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__,
@@ -937,6 +130,12 @@ def parse(argv: Sequence[str] | None) -> Options:
         help="comma-separated rows: floor,login,viewer,password,refresh,eventloop,memory,"
         "latency,scale (default: all)",
     )
+    return p
+
+
+def parse(argv: Sequence[str] | None) -> Options:
+    """The command line as ``Options``; wrk and py-spy are looked for here, once."""
+    p = _parser()
     a = p.parse_args(argv)
     use_wrk = not a.no_wrk and loadgen.wrk_path() is not None
     if not use_wrk and not a.no_wrk:
@@ -948,12 +147,6 @@ def parse(argv: Sequence[str] | None) -> Options:
         if pyspy.py_spy_path() is None:
             p.error("--profile needs py-spy (pip install py-spy)")
         a.profile.mkdir(parents=True, exist_ok=True)
-    env = {}
-    for item in a.gateway_env:
-        name, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--gateway-env wants NAME=VALUE, got {item!r}")
-        env[name] = value
     return Options(
         dbs=["sqlite", "postgres"] if a.db == "both" else [a.db],
         duration=a.duration or (3.0 if a.quick else 10.0),
@@ -965,78 +158,68 @@ def parse(argv: Sequence[str] | None) -> Options:
         latency_ms=a.latency_ms,
         latency_clients=a.latency_clients,
         profile_dir=a.profile,
-        gateway_env=env,
+        gateway_env=_gateway_env(p, a.gateway_env),
         results=None if a.no_results else a.results,
         keep=a.keep,
         only=set(a.only.split(",")) if a.only else None,
     )
 
 
+def _gateway_env(p: argparse.ArgumentParser, items: Sequence[str]) -> dict[str, str]:
+    """``--gateway-env NAME=VALUE`` flags as a dict; anything else is a usage error."""
+    env = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--gateway-env wants NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
+
+
+def _check_postgres(opts: Options) -> bool:
+    """False when PostgreSQL alone was asked for and does not answer; ``both`` falls back."""
+    if "postgres" not in opts.dbs:
+        return True
+    why = procs.postgres_error(opts.pg_url)
+    if why is None:
+        return True
+    if len(opts.dbs) == 1:
+        print(f"PostgreSQL at {opts.pg_url} does not answer: {why}", file=sys.stderr)
+        return False
+    print(f"PostgreSQL at {opts.pg_url} does not answer ({why}): SQLite only")
+    opts.dbs = ["sqlite"]
+    return True
+
+
 def _terminate(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM (and SIGINT) as KeyboardInterrupt, so that ``measure_rows`` cleans up either way."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench``: 0 when the run finished, 2 without the PostgreSQL asked for, 130
+    when interrupted (a failing row is in the table and RESULTS.md, not in the exit status)."""
     opts = parse(argv)
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    if "postgres" in opts.dbs:
-        why = procs.postgres_error(opts.pg_url)
-        if why is not None:
-            if len(opts.dbs) == 1:
-                print(f"PostgreSQL at {opts.pg_url} does not answer: {why}", file=sys.stderr)
-                return 2
-            print(f"PostgreSQL at {opts.pg_url} does not answer ({why}): SQLite only")
-            opts.dbs = ["sqlite"]
+    if not _check_postgres(opts):
+        return 2
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)  # also when started in the background (SIG_IGN)
     load_before = loadavg()
     if load_before > 0.5 * (os.cpu_count() or 1):
         print(f"warning: load average {load_before:.1f} before the run: the CPUs are busy")
-    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     started = datetime.now(UTC)
-    processes = procs.Processes(tmp)
-    bench = Bench(opts, tmp, processes)
-    ok = False
-    try:
-        if "postgres" in opts.dbs:
-            bench.pg_versions = [_pg_version(opts.pg_url)]
-        bench.run()
-        ok = True
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping every process the benchmark started", file=sys.stderr)
-    finally:
-        processes.close()
-        keep = opts.keep or not ok or any(r.problem for r in bench.rows)
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"logs and files kept in {tmp}", file=sys.stderr)
-    if bench.rows:
+    rows, pg_versions, ok = measure_rows(opts)
+    if rows:
         print()
-        print(table(bench.rows, markdown=False))
+        print(table(rows, markdown=False))
     if not ok:
         return 130
-    text = report(bench, opts, command.strip(), started, load_before)
+    text = report(rows, pg_versions, opts, command.strip(), started, load_before)
     if opts.results is not None:
         write_results(opts.results, "quick" if opts.quick else "default", text)
         print(f"\nwrote {opts.results}")
     return 0
-
-
-def _pg_version(base_url: str) -> str:
-    async def query() -> str:
-        import asyncpg
-
-        dsn = base_url.replace("postgresql+asyncpg://", "postgresql://", 1).rstrip("/")
-        conn = await asyncpg.connect(dsn + "/postgres", timeout=5)
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-
-    with contextlib.suppress(Exception):
-        return asyncio.run(query())
-    return "unknown version"
 
 
 if __name__ == "__main__":
