@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.store.db import create_engine
-from tests.conftest import LOGIN, Harness, running
+from tests.support.harness import LOGIN, Harness, MakeConfig, running
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 APPS = "{ apps { key kind } }"
@@ -237,7 +237,7 @@ async def test_streamed_body_under_the_limit_is_accepted(gw: Harness) -> None:
     assert response.json()["data"]["apps"]
 
 
-async def test_body_limit_follows_configuration(database_url: str, make_config: Any) -> None:
+async def test_body_limit_follows_configuration(database_url: str, make_config: MakeConfig) -> None:
     config = make_config(database_url, max_body_bytes=2048)
     async with running(config) as gw:
         ok = await gw.client.post(
@@ -269,7 +269,7 @@ async def test_too_deep_a_query_is_a_validation_error_and_not_executed(gw: Harne
     assert await _count(gw, "login_sessions") == 0
 
 
-async def test_configured_depth_limit_applies(database_url: str, make_config: Any) -> None:
+async def test_configured_depth_limit_applies(database_url: str, make_config: MakeConfig) -> None:
     """Two apps with different limits in one process (the schema is built per limits)."""
     async with running(make_config(database_url)) as default:
         assert (await _post(default, {"query": APPS})).status_code == 200
@@ -324,7 +324,9 @@ async def test_aliases_up_to_the_limit_are_fine(gw: Harness) -> None:
     assert len(body["data"]) == limit
 
 
-async def test_introspection_can_be_switched_off(database_url: str, make_config: Any) -> None:
+async def test_introspection_can_be_switched_off(
+    database_url: str, make_config: MakeConfig
+) -> None:
     async with running(make_config(database_url, introspection=False)) as gw:
         response = await _post(gw, {"query": "{ __schema { types { name } } }"})
         body = response.json()
@@ -336,7 +338,7 @@ async def test_introspection_can_be_switched_off(database_url: str, make_config:
 
 
 async def test_no_field_suggestions_when_introspection_is_off(
-    database_url: str, make_config: Any
+    database_url: str, make_config: MakeConfig
 ) -> None:
     async with running(make_config(database_url, introspection=False)) as gw:
         response = await _post(gw, {"query": "{ apps { nam } }"})

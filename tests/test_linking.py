@@ -17,8 +17,8 @@ from sqlalchemy import select, text
 from sqlmodel import SQLModel, col
 
 from gateway.store.models import Account, AuditEvent
-from tests.conftest import Harness
-from tests.test_passwords import (
+from tests.support.harness import Harness
+from tests.support.passwords import (
     CHANGE_PASSWORD,
     GOOD_PASSWORD,
     change_password,

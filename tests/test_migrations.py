@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 import gateway.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from gateway.store import migrate
 from gateway.store.db import create_engine
-from tests.conftest import PG_URL
+from tests.support.harness import PG_URL
 
 MODEL_TABLES = set(SQLModel.metadata.tables)
 

@@ -21,17 +21,21 @@ from sqlalchemy import select
 from gateway.store.models import AuditEvent, Identity, WechatSession
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
-from tests.conftest import Harness, running, sandbox_for
-from tests.test_account_graph import (
+from tests.support.accounts import (
+    BIND,
     accounts_in_db,
     count,
+    forged,
     identities_in_db,
     merge_events,
     oa_login,
+    open_data,
+    rotate_at_wechat,
     two_accounts_of_dave,
+    variables,
     viewer,
 )
-from tests.test_bind_unionid import BIND, forged, open_data, rotate_at_wechat, variables
+from tests.support.harness import Harness, MakeConfig, running, sandbox_for
 
 CHECK = "{ checkSession { valid expiresAt wechatSessionValid app { key kind } } }"
 
@@ -164,7 +168,7 @@ class HeldTokens(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
 
-async def test_callers_queued_behind_a_refresh_reuse_its_token(make_config: Any) -> None:
+async def test_callers_queued_behind_a_refresh_reuse_its_token(make_config: MakeConfig) -> None:
     """The token owner itself, made deterministic: every caller is already queued on the
     refresh when WeChat answers, so a missing re-check under the lock would fetch again."""
     config = make_config("sqlite+aiosqlite:///unused.db")
@@ -241,7 +245,7 @@ class Injected:
 
 
 @pytest.fixture
-async def injected(database_url: str, make_config: Any) -> AsyncIterator[Injected]:
+async def injected(database_url: str, make_config: MakeConfig) -> AsyncIterator[Injected]:
     config = make_config(database_url)
     sandbox = sandbox_for(config)
     wechat = StaleTokenInjector(sandbox)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Settings, load_config
-from tests.conftest import APPS_TOML, Harness, running
+from tests.support.harness import APPS_TOML, Harness, MakeConfig, running
 
 PARTNERS_TOML = """
 [[partners]]
@@ -39,7 +39,7 @@ BATCH = """query($app: String!, $openids: [String!]!) {
 
 
 @pytest.fixture
-async def gw(database_url: str, tmp_path: Path, make_config: Any) -> AsyncIterator[Harness]:
+async def gw(database_url: str, tmp_path: Path, make_config: MakeConfig) -> AsyncIterator[Harness]:
     base = make_config(database_url)
     toml = tmp_path / "partners.toml"
     toml.write_text(APPS_TOML + PARTNERS_TOML, encoding="utf-8")

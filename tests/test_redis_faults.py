@@ -4,13 +4,12 @@ and comes back by itself when Redis does (a cuttable TCP proxy stands in for a R
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import LOGIN, running
-from tests.test_database_faults import Proxy
+from tests.support.harness import LOGIN, MakeConfig, running
+from tests.support.proxy import Proxy
 
 PASSWORD_LOGIN = """mutation { loginWithPassword(input: {username: "nobody", password:
   "wrong-password-1", app: "shop-mp", client: {platform: "web"}}) { __typename ... on Error {
@@ -18,7 +17,7 @@ PASSWORD_LOGIN = """mutation { loginWithPassword(input: {username: "nobody", pas
 
 
 async def test_redis_restart_degrades_then_recovers(
-    database_url: str, redis_url: str, make_config: Any, caplog: pytest.LogCaptureFixture
+    database_url: str, redis_url: str, make_config: MakeConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
     proxy = Proxy(host, int(port))

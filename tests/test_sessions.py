@@ -16,7 +16,7 @@ from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import text
 
 from gateway.store.db import create_engine
-from tests.conftest import Harness
+from tests.support.harness import Harness
 
 VIEWER = "{ viewer { id } }"
 REFRESH = """
