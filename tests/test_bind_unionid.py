@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gateway.store.models import LoginSession
 from tests.support.accounts import (
@@ -42,7 +43,7 @@ from tests.support.harness import Harness, MakeConfig, running, sandbox_for
 class UnionIdWithheld(httpx.AsyncBaseTransport):
     """The emulator, except that ``jscode2session`` answers carry no unionid."""
 
-    def __init__(self, upstream_app: Any) -> None:
+    def __init__(self, upstream_app: Starlette) -> None:
         self._inner = httpx.ASGITransport(app=upstream_app)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

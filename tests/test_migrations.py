@@ -86,6 +86,7 @@ async def test_every_step_goes_down_and_up_again(empty_url: str) -> None:
     revisions = _revisions_base_to_head()
     assert revisions[-1] == migrate.head_revision()
 
+    revision: str | None
     for revision in revisions:  # up one step at a time
         migrate.upgrade(empty_url, revision)
         assert (await _inspect(empty_url))[1] == revision

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from starlette.applications import Starlette
 
 from gateway.store.models import AuditEvent, Identity, WechatSession
 from gateway.wechat.app_token import AppTokens
@@ -154,7 +155,7 @@ async def test_concurrent_checks_share_one_app_token_per_app(gw: Harness) -> Non
 class HeldTokens(httpx.AsyncBaseTransport):
     """The emulator, with ``stable_token`` answers held until the test releases them."""
 
-    def __init__(self, upstream_app: Any) -> None:
+    def __init__(self, upstream_app: Starlette) -> None:
         self._inner = httpx.ASGITransport(app=upstream_app)
         self.asked = asyncio.Event()
         self.release = asyncio.Event()
@@ -174,6 +175,7 @@ async def test_callers_queued_behind_a_refresh_reuse_its_token(make_config: Make
     config = make_config("sqlite+aiosqlite:///unused.db")
     held = HeldTokens(sandbox_for(config))
     shop = config.app("shop-mp")
+    assert shop is not None
     async with httpx.AsyncClient(base_url="http://wechat.test", transport=held) as http:
         owner = AppTokens(WeChatClient(http))
 
@@ -224,7 +226,7 @@ class StaleTokenInjector(httpx.AsyncBaseTransport):
     """The emulator behind a switch that answers the next ``fail[path]`` calls with 40001,
     as WeChat does for an app token it no longer accepts; counts every call it sees."""
 
-    def __init__(self, upstream_app: Any) -> None:
+    def __init__(self, upstream_app: Starlette) -> None:
         self._inner = httpx.ASGITransport(app=upstream_app)
         self.fail: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()

@@ -49,7 +49,7 @@ async def lenient(database_url: str, configure: Configure) -> AsyncIterator[Harn
 async def stored_hash(gw: Harness, username: str) -> str:
     async with gw.app.state.services.db.reader() as s:
         query = (
-            select(Credential.password_hash)
+            select(col(Credential.password_hash))
             .join(Identity, col(Identity.id) == col(Credential.identity_id))
             .where(col(Identity.subject) == username)
         )

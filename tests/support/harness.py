@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
+from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig, Settings, load_config
@@ -152,8 +153,8 @@ class Harness:
     client: httpx.AsyncClient
     upstream: httpx.AsyncClient
     config: GatewayConfig
-    app: Any
-    upstream_app: Any
+    app: Starlette
+    upstream_app: Starlette
 
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
@@ -202,7 +203,7 @@ class Harness:
         return result
 
 
-def sandbox_for(config: GatewayConfig) -> Any:
+def sandbox_for(config: GatewayConfig) -> Starlette:
     from gateway.sandbox_routes import emulated_apps
 
     return create_sandbox_app(emulated_apps(config))
@@ -212,7 +213,7 @@ def sandbox_for(config: GatewayConfig) -> Any:
 async def running(
     config: GatewayConfig,
     *,
-    upstream_app: Any = None,
+    upstream_app: Starlette | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Harness]:
     """Start the app (lifespan included) against ``upstream_app`` or a custom transport."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.partners import scopes
 from tests.support.harness import APPS_TOML, Harness
@@ -69,7 +71,9 @@ def partner_config(base: GatewayConfig, tmp_path: Path, toml: str) -> GatewayCon
     return load_config(Settings(**{**base.settings.model_dump(), "config": path}))
 
 
-async def oauth(gw: Harness, client_id: str, secret: str | None = None, **form: str) -> Any:
+async def oauth(
+    gw: Harness, client_id: str, secret: str | None = None, **form: str
+) -> httpx.Response:
     basic = base64.b64encode(f"{client_id}:{secret or secret_of(client_id)}".encode()).decode()
     return await gw.client.post(
         "/oauth/token",
