@@ -8,49 +8,35 @@ attaches it, a unionid already on another account merges the two (the older surv
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select
 from sqlmodel import col
 
 from gateway.accounts.tables import Account, Identity, WechatSession
 from gateway.config import load_config
-from gateway.store.models import AuditEvent, LoginSession
-from tests.conftest import APPS_TOML, Harness, running
-
-AUTHORIZATION_URL = """
-query($app: String!, $redirect: String!, $scope: String) {
-  authorizationUrl(app: $app, redirectUri: $redirect, scope: $scope) {
-    __typename
-    ... on AuthorizationUrl { url state expiresAt }
-    ... on Error { code message }
-    ... on InvalidInputError { field }
-  }
-}
-"""
-
-LOGIN = """
-mutation($app: String!, $code: String!, $state: String) {
-  loginByCode(input: {app: $app, code: $code, state: $state, client: {platform: "web"}}) {
-    __typename
-    ... on LoginSuccess {
-      accessToken refreshToken isNewAccount
-      account { id status nickname avatarUrl identities { kind app { key } } }
-    }
-    ... on Error { code message }
-    ... on InvalidInputError { field }
-  }
-}
-"""
-
-VIEWER = "{ viewer { id status nickname avatarUrl identities { kind label app { key } } } }"
+from gateway.store.models import LoginSession
+from tests.support.accounts import (
+    AUTHORIZATION_URL,
+    LOGIN_WITH_STATE,
+    REDIRECT,
+    account_uuid,
+    accounts_in_db,
+    count,
+    identities_in_db,
+    kinds,
+    merge_events,
+    oa_attempt,
+    oa_login,
+    oa_state,
+    two_accounts_of_dave,
+    viewer,
+)
+from tests.support.harness import APPS_TOML, Harness, MakeConfig, running
 
 REFRESH = """
 mutation($token: String!) {
@@ -62,54 +48,8 @@ mutation($token: String!) {
 }
 """
 
-REDIRECT = "https://news.example.com/wechat/callback"
 
-
-# -- helpers shared by the other account-graph test files --------------------------------------
-
-
-async def oa_state(gw: Harness, app: str = "news-oa", scope: str | None = None) -> str:
-    body = await gw.gql(AUTHORIZATION_URL, {"app": app, "redirect": REDIRECT, "scope": scope})
-    result = body["data"]["authorizationUrl"]
-    assert result["__typename"] == "AuthorizationUrl", result
-    return str(result["state"])
-
-
-async def oa_attempt(
-    gw: Harness, user: str, *, scope: str = "snsapi_userinfo", **mint: Any
-) -> dict[str, Any]:
-    """What the redirect page does: authorizationUrl, the user consents, loginByCode."""
-    state = await oa_state(gw, scope=scope)
-    code = await gw.mint("news-oa", user, scope=scope, **mint)
-    body = await gw.gql(LOGIN, {"app": "news-oa", "code": code, "state": state})
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"]["loginByCode"]
-    return result
-
-
-async def oa_login(gw: Harness, user: str, *, scope: str = "snsapi_userinfo") -> dict[str, Any]:
-    result = await oa_attempt(gw, user, scope=scope)
-    assert result["__typename"] == "LoginSuccess", result
-    return result
-
-
-def account_uuid(global_id: str) -> uuid.UUID:
-    kind, _, raw = base64.b64decode(global_id).decode().partition(":")
-    assert kind == "Account"
-    return uuid.UUID(raw)
-
-
-async def viewer(gw: Harness, token: str) -> dict[str, Any]:
-    body = await gw.gql(VIEWER, token=token)
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"]["viewer"]
-    return result
-
-
-async def count(gw: Harness, model: Any, *where: Any) -> int:
-    async with gw.app.state.services.db.reader() as s:
-        query = select(func.count()).select_from(model).where(*where)
-        return int((await s.execute(query)).scalar_one())
+# -- helpers -----------------------------------------------------------------------------------
 
 
 async def table_counts(gw: Harness) -> dict[str, int]:
@@ -120,23 +60,6 @@ async def table_counts(gw: Harness) -> dict[str, int]:
         "wechat_sessions": WechatSession,
     }
     return {name: await count(gw, model) for name, model in tables.items()}
-
-
-async def accounts_in_db(gw: Harness) -> dict[uuid.UUID, Account]:
-    async with gw.app.state.services.db.reader() as s:
-        rows = (await s.execute(select(Account))).scalars().all()
-    return {row.id: row for row in rows}
-
-
-async def identities_in_db(gw: Harness) -> list[Identity]:
-    async with gw.app.state.services.db.reader() as s:
-        return list((await s.execute(select(Identity))).scalars().all())
-
-
-async def merge_events(gw: Harness) -> list[AuditEvent]:
-    async with gw.app.state.services.db.reader() as s:
-        query = select(AuditEvent).where(col(AuditEvent.kind) == "merge")
-        return list((await s.execute(query)).scalars().all())
 
 
 async def expected_subjects(gw: Harness, user: str, apps: list[str]) -> set[tuple[str, str, str]]:
@@ -150,14 +73,6 @@ async def expected_subjects(gw: Harness, user: str, apps: list[str]) -> set[tupl
         if ids["unionid"] and config.platform:
             keys.add(("wechat_unionid", config.platform, str(ids["unionid"])))
     return keys
-
-
-def kinds(account: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """(kind, app) of each identity; a unionid belongs to the platform, not to one app."""
-    return sorted(
-        (i["kind"], i["app"]["key"] if i["app"] and i["kind"] != "WECHAT_UNIONID" else None)
-        for i in account["identities"]
-    )
 
 
 # -- authorizationUrl and state ---------------------------------------------------------------
@@ -223,7 +138,7 @@ async def test_a_state_the_gateway_did_not_issue_is_refused_before_wechat(gw: Ha
     ]
     code = await gw.mint("news-oa", "mallory", scope="snsapi_userinfo")
     for forged in forgeries:
-        body = await gw.gql(LOGIN, {"app": "news-oa", "code": code, "state": forged})
+        body = await gw.gql(LOGIN_WITH_STATE, {"app": "news-oa", "code": code, "state": forged})
         result = body["data"]["loginByCode"]
         assert (result["__typename"], result["code"], result["field"]) == (
             "InvalidInputError",
@@ -233,7 +148,7 @@ async def test_a_state_the_gateway_did_not_issue_is_refused_before_wechat(gw: Ha
     assert await gw.upstream_calls("/sns/oauth2/access_token") == 0
     assert (await table_counts(gw))["accounts"] == 0
     # the code was not spent: with the real state it still logs in
-    body = await gw.gql(LOGIN, {"app": "news-oa", "code": code, "state": state})
+    body = await gw.gql(LOGIN_WITH_STATE, {"app": "news-oa", "code": code, "state": state})
     assert body["data"]["loginByCode"]["__typename"] == "LoginSuccess"
 
 
@@ -337,7 +252,9 @@ name = "News app"
 
 
 @pytest.fixture
-async def all_doors(database_url: str, make_config: Any, tmp_path: Path) -> AsyncIterator[Harness]:
+async def all_doors(
+    database_url: str, make_config: MakeConfig, tmp_path: Path
+) -> AsyncIterator[Harness]:
     """The test apps plus a website (QR login) and a mobile app on the same platform."""
     apps = tmp_path / "all-doors.toml"
     apps.write_text(APPS_TOML + WEB_AND_APP, encoding="utf-8")
@@ -356,9 +273,11 @@ async def test_website_qr_and_mobile_app_logins_join_the_same_account(all_doors:
 
     # a state is bound to its app: news-oa's does not open news-web's door
     code = await gw.mint("news-web", "gwen")
-    wrong = await gw.gql(LOGIN, {"app": "news-web", "code": code, "state": await oa_state(gw)})
+    wrong = await gw.gql(
+        LOGIN_WITH_STATE, {"app": "news-web", "code": code, "state": await oa_state(gw)}
+    )
     assert wrong["data"]["loginByCode"]["code"] == "INVALID_STATE"
-    site = await gw.gql(LOGIN, {"app": "news-web", "code": code, "state": web["state"]})
+    site = await gw.gql(LOGIN_WITH_STATE, {"app": "news-web", "code": code, "state": web["state"]})
     site_login = site["data"]["loginByCode"]
     assert site_login["__typename"] == "LoginSuccess", site_login
     assert (site_login["isNewAccount"], site_login["account"]["id"]) == (
@@ -368,7 +287,7 @@ async def test_website_qr_and_mobile_app_logins_join_the_same_account(all_doors:
 
     # the mobile app's OpenSDK hands over a code directly: no browser, no state
     code = await gw.mint("news-app", "gwen")
-    app = (await gw.gql(LOGIN, {"app": "news-app", "code": code}))["data"]["loginByCode"]
+    app = (await gw.gql(LOGIN_WITH_STATE, {"app": "news-app", "code": code}))["data"]["loginByCode"]
     assert app["__typename"] == "LoginSuccess", app
     assert app["account"]["id"] == shop["account"]["id"]
     assert app["account"]["nickname"] == "gwen"
@@ -382,19 +301,6 @@ async def test_website_qr_and_mobile_app_logins_join_the_same_account(all_doors:
 
 
 # -- merges -----------------------------------------------------------------------------------
-
-
-async def two_accounts_of_dave(gw: Harness, oa_first: bool) -> tuple[dict[str, Any], ...]:
-    """An official-account base-scope login knows only the openid: the unionid is unseen, so
-    dave's shop-mp login (unionid + openid) makes a second account."""
-    if oa_first:
-        oa = await oa_login(gw, "dave", scope="snsapi_base")
-        shop = await gw.login("shop-mp", "dave")
-    else:
-        shop = await gw.login("shop-mp", "dave")
-        oa = await oa_login(gw, "dave", scope="snsapi_base")
-    assert oa["account"]["id"] != shop["account"]["id"]
-    return (oa, shop) if oa_first else (shop, oa)
 
 
 @pytest.mark.parametrize("oa_first", [True, False], ids=["oa-first", "shop-first"])
@@ -459,7 +365,7 @@ async def test_a_merge_is_all_or_nothing(gw: Harness, monkeypatch: pytest.Monkey
         m.setattr("gateway.accounts.profile.keep_profile", crash)
         state = await oa_state(gw)
         code = await gw.mint("news-oa", "dave", scope="snsapi_userinfo")
-        body = await gw.gql(LOGIN, {"app": "news-oa", "code": code, "state": state})
+        body = await gw.gql(LOGIN_WITH_STATE, {"app": "news-oa", "code": code, "state": state})
     assert body["data"] is None
     assert [e["message"] for e in body["errors"]] == ["Internal server error."]
     assert "disk full" not in str(body)
@@ -513,8 +419,8 @@ async def test_concurrent_first_logins_through_a_miniprogram_and_an_official_acc
         for _ in range(6)
     ]
     bodies = await asyncio.gather(
-        *(gw.gql(LOGIN, {"app": "shop-mp", "code": code}) for code in shop_codes),
-        *(gw.gql(LOGIN, {"app": "news-oa", "code": c, "state": s}) for c, s in oa),
+        *(gw.gql(LOGIN_WITH_STATE, {"app": "shop-mp", "code": code}) for code in shop_codes),
+        *(gw.gql(LOGIN_WITH_STATE, {"app": "news-oa", "code": c, "state": s}) for c, s in oa),
     )
     assert all("errors" not in body for body in bodies), bodies
     results = [body["data"]["loginByCode"] for body in bodies]
@@ -536,7 +442,7 @@ async def test_concurrent_logins_that_prove_the_same_merge_make_one_survivor(
         for _ in range(6)
     ]
     bodies = await asyncio.gather(
-        *(gw.gql(LOGIN, {"app": "news-oa", "code": c, "state": s}) for c, s in pending)
+        *(gw.gql(LOGIN_WITH_STATE, {"app": "news-oa", "code": c, "state": s}) for c, s in pending)
     )
     assert all("errors" not in body for body in bodies), bodies
     results = [body["data"]["loginByCode"] for body in bodies]

@@ -19,40 +19,31 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gateway.store.models import LoginSession
-from gateway.wechat.crypto import encrypt_open_data, raw_data_signature
-from tests.conftest import Harness, running, sandbox_for
-from tests.test_account_graph import (
+from tests.support.accounts import (
+    BIND,
     account_uuid,
     accounts_in_db,
     count,
+    forged,
     identities_in_db,
     kinds,
     merge_events,
     oa_login,
+    open_data,
+    rotate_at_wechat,
+    variables,
     viewer,
 )
-
-BIND = """
-mutation($data: String!, $iv: String!, $raw: String, $sig: String) {
-  bindUnionId(input: {encryptedData: $data, iv: $iv, rawData: $raw, signature: $sig,
-                      client: {platform: "ios"}}) {
-    __typename
-    ... on BindUnionIdSuccess {
-      merged linked
-      account { id status nickname avatarUrl identities { kind app { key } } }
-    }
-    ... on Error { code message }
-  }
-}
-"""
+from tests.support.harness import Harness, MakeConfig, running, sandbox_for
 
 
 class UnionIdWithheld(httpx.AsyncBaseTransport):
     """The emulator, except that ``jscode2session`` answers carry no unionid."""
 
-    def __init__(self, upstream_app: Any) -> None:
+    def __init__(self, upstream_app: Starlette) -> None:
         self._inner = httpx.ASGITransport(app=upstream_app)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -65,30 +56,11 @@ class UnionIdWithheld(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-async def late(database_url: str, make_config: Any) -> AsyncIterator[Harness]:
+async def late(database_url: str, make_config: MakeConfig) -> AsyncIterator[Harness]:
     config = make_config(database_url)
     sandbox = sandbox_for(config)
     async with running(config, upstream_app=sandbox, transport=UnionIdWithheld(sandbox)) as gw:
         yield gw
-
-
-async def open_data(gw: Harness, app: str, user: str, **extra: Any) -> dict[str, str]:
-    """What wx.getUserInfo hands the mini-program, sealed with WeChat's latest session_key."""
-    answer = await gw.upstream.post(
-        "/sandbox/encrypted-data", json={"appid": gw.appid(app), "user": user, **extra}
-    )
-    assert answer.status_code == 200, answer.text
-    data: dict[str, str] = answer.json()
-    return data
-
-
-def variables(data: dict[str, str]) -> dict[str, str]:
-    return {
-        "data": data["encryptedData"],
-        "iv": data["iv"],
-        "raw": data["rawData"],
-        "sig": data["signature"],
-    }
 
 
 async def bind(gw: Harness, token: str | None, data: dict[str, str]) -> dict[str, Any]:
@@ -96,45 +68,6 @@ async def bind(gw: Harness, token: str | None, data: dict[str, str]) -> dict[str
     assert "errors" not in body, body
     result: dict[str, Any] = body["data"]["bindUnionId"]
     return result
-
-
-async def forged(gw: Harness, app: str, user: str, **payload: Any) -> dict[str, str]:
-    """Open data sealed with the real session_key, but saying what the test wants."""
-    ids = await gw.wechat_ids(app, user)
-    key = str(ids["session_key"])
-    plain: dict[str, Any] = {
-        "openId": ids["openid"],
-        "nickName": user,
-        "unionId": ids["unionid"],
-        "watermark": {"appid": gw.appid(app), "timestamp": 1},
-    }
-    plain.update(payload)
-    plain = {k: v for k, v in plain.items() if v is not None}
-    encrypted, iv = encrypt_open_data(key, plain)
-    raw = json.dumps({"nickName": user}, separators=(",", ":"))
-    return {
-        "encryptedData": encrypted,
-        "iv": iv,
-        "rawData": raw,
-        "signature": raw_data_signature(raw, key),
-    }
-
-
-async def rotate_at_wechat(gw: Harness, app: str, user: str) -> None:
-    """The client called wx.login again and never told the gateway: WeChat has a new key."""
-    config = gw.config.app(app)
-    assert config is not None
-    code = await gw.mint(app, user)
-    answer = await gw.upstream.get(
-        "/sns/jscode2session",
-        params={
-            "appid": config.appid,
-            "secret": config.secret.get_secret_value(),
-            "js_code": code,
-            "grant_type": "authorization_code",
-        },
-    )
-    assert "session_key" in answer.json()
 
 
 # -- linking --------------------------------------------------------------------------------

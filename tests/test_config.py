@@ -13,7 +13,7 @@ import pytest
 from gateway.config import DEFAULT_WECHAT_API_BASE, ConfigError, Settings, load_config
 from gateway.keyfiles import SECRET_FILE, SIGNING_FILE, load_secrets
 from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
-from tests.conftest import Harness
+from tests.support.harness import Harness
 
 SECRET = "s3cr3t-do-not-print-7f3a9c"
 UNSET_VAR = "TEST_SURELY_UNSET_WECHAT_SECRET"

@@ -10,54 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, Harness, _skip_or_fail, running
+from tests.support.harness import PG_URL, Harness, MakeConfig, running, skip_or_fail
+from tests.support.proxy import Proxy
 
 VIEWER = "{ viewer { id } }"
 
 
-class Proxy:
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._pipes):
-            writer.close()
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self._target)
-        self._pipes |= {writer, up_writer}
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-
-
 @pytest.fixture
 async def proxied(
-    make_config: Any, request: pytest.FixtureRequest
+    make_config: MakeConfig, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[Harness, Proxy]]:
     if not PG_URL:
-        _skip_or_fail("PostgreSQL")
+        skip_or_fail("PostgreSQL")
     assert PG_URL
     url = make_url(request.getfixturevalue("pg_migrated"))
     proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)

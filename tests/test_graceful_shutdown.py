@@ -11,14 +11,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import APPS_TOML, LOGIN
-from tests.test_processes import _free_port, _wait_ready
+from tests.support.harness import APPS_TOML, LOGIN
+from tests.support.processes import free_port, wait_ready
 
 
 async def test_sigterm_finishes_in_flight_logins(tmp_path: Path) -> None:
     config = tmp_path / "gateway.toml"
     config.write_text(APPS_TOML, encoding="utf-8")
-    wechat_port, port = _free_port(), _free_port()
+    wechat_port, port = free_port(), free_port()
     env = {
         **os.environ,
         "TEST_CLUB_SECRET": "club-secret-0123456789",
@@ -41,9 +41,9 @@ async def test_sigterm_finishes_in_flight_logins(tmp_path: Path) -> None:
     server = subprocess.Popen([*gateway, "serve", "--port", str(port)], env=env)  # noqa: ASYNC220
     try:
         await asyncio.to_thread(
-            _wait_ready, f"http://127.0.0.1:{wechat_port}/sandbox/stats", emulator, "emulator"
+            wait_ready, f"http://127.0.0.1:{wechat_port}/sandbox/stats", emulator, "emulator"
         )
-        await asyncio.to_thread(_wait_ready, f"http://127.0.0.1:{port}/readyz", server, "gateway")
+        await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", server, "gateway")
         async with httpx.AsyncClient(timeout=30) as client:
             codes = []
             for user in ("alice", "bob", "carol"):

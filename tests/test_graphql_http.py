@@ -8,11 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from gateway.store.db import create_engine
-from tests.conftest import LOGIN, Harness, running
+from tests.support.harness import LOGIN, Harness, MakeConfig, running
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 APPS = "{ apps { key kind } }"
@@ -25,7 +26,7 @@ def _client(code: str) -> dict[str, Any]:
     return {"app": "shop-mp", "code": code, "client": {"platform": "ios"}}
 
 
-async def _post(gw: Harness, payload: Any, **headers: str) -> Any:
+async def _post(gw: Harness, payload: Any, **headers: str) -> httpx.Response:
     return await gw.client.post("/graphql", json=payload, headers=headers)
 
 
@@ -237,7 +238,7 @@ async def test_streamed_body_under_the_limit_is_accepted(gw: Harness) -> None:
     assert response.json()["data"]["apps"]
 
 
-async def test_body_limit_follows_configuration(database_url: str, make_config: Any) -> None:
+async def test_body_limit_follows_configuration(database_url: str, make_config: MakeConfig) -> None:
     config = make_config(database_url, max_body_bytes=2048)
     async with running(config) as gw:
         ok = await gw.client.post(
@@ -269,7 +270,7 @@ async def test_too_deep_a_query_is_a_validation_error_and_not_executed(gw: Harne
     assert await _count(gw, "login_sessions") == 0
 
 
-async def test_configured_depth_limit_applies(database_url: str, make_config: Any) -> None:
+async def test_configured_depth_limit_applies(database_url: str, make_config: MakeConfig) -> None:
     """Two apps with different limits in one process (the schema is built per limits)."""
     async with running(make_config(database_url)) as default:
         assert (await _post(default, {"query": APPS})).status_code == 200
@@ -324,7 +325,9 @@ async def test_aliases_up_to_the_limit_are_fine(gw: Harness) -> None:
     assert len(body["data"]) == limit
 
 
-async def test_introspection_can_be_switched_off(database_url: str, make_config: Any) -> None:
+async def test_introspection_can_be_switched_off(
+    database_url: str, make_config: MakeConfig
+) -> None:
     async with running(make_config(database_url, introspection=False)) as gw:
         response = await _post(gw, {"query": "{ __schema { types { name } } }"})
         body = response.json()
@@ -336,7 +339,7 @@ async def test_introspection_can_be_switched_off(database_url: str, make_config:
 
 
 async def test_no_field_suggestions_when_introspection_is_off(
-    database_url: str, make_config: Any
+    database_url: str, make_config: MakeConfig
 ) -> None:
     async with running(make_config(database_url, introspection=False)) as gw:
         response = await _post(gw, {"query": "{ apps { nam } }"})
@@ -398,7 +401,9 @@ async def test_resolver_crash_is_masked_without_leaking_details(
     # operators still see what happened, in the log
     crash = [r for r in caplog.records if r.name == "gateway.api" and r.exc_info]
     assert crash, "the masked error was not logged"
-    assert MARKER in str(crash[0].exc_info[1])
+    exc_info = crash[0].exc_info
+    assert exc_info is not None
+    assert MARKER in str(exc_info[1])
 
     # the same token still answers what does not touch the bad row
     plain = await gw.gql(VIEWER, token=token)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Harness, running
+from tests.support.harness import Harness, MakeConfig, running
 
 
 def _jose_header(token: str) -> dict[str, Any]:
@@ -41,7 +41,7 @@ async def test_readyz_is_ok_on_a_migrated_database(gw: Harness) -> None:
     ids=["sqlite-missing-dir", "postgres-closed-port"],
 )
 async def test_readyz_is_503_when_the_database_is_unreachable(
-    make_config: Any, tmp_path: Path, url: str
+    make_config: MakeConfig, tmp_path: Path, url: str
 ) -> None:
     async with running(make_config(url.format(tmp=tmp_path))) as gw:
         ready = await gw.client.get("/readyz")
@@ -55,7 +55,7 @@ async def test_readyz_is_503_when_the_database_is_unreachable(
 
 
 async def test_readyz_is_503_not_at_head_on_an_unmigrated_database(
-    make_config: Any, tmp_path: Path
+    make_config: MakeConfig, tmp_path: Path
 ) -> None:
     async with running(make_config(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")) as gw:
         ready = await gw.client.get("/readyz")

@@ -9,9 +9,8 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
 
-from tests.conftest import running
+from tests.support.harness import MakeConfig, running
 
 
 def _kid(token: str) -> str:
@@ -19,7 +18,7 @@ def _kid(token: str) -> str:
     return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
 
 
-async def test_rotation_keeps_old_tokens_valid(database_url: str, make_config: Any) -> None:
+async def test_rotation_keeps_old_tokens_valid(database_url: str, make_config: MakeConfig) -> None:
     config = make_config(database_url)
     async with running(config) as gw:
         old = await gw.login("shop-mp", "alice")

@@ -18,8 +18,8 @@ from sqlmodel import SQLModel, col
 
 from gateway.accounts.tables import Account
 from gateway.store.models import AuditEvent
-from tests.conftest import Harness
-from tests.test_passwords import (
+from tests.support.harness import Harness
+from tests.support.passwords import (
     CHANGE_PASSWORD,
     GOOD_PASSWORD,
     change_password,
@@ -491,7 +491,7 @@ async def test_every_credential_action_is_audited_with_client_facts_and_no_secre
         failed = await password_login(gw, "quinn", wrong, client=AUDIT_CLIENT, http=http)
         assert failed["code"] == "INVALID_CREDENTIALS"
         token = login["accessToken"]
-        variables = {"current": old, "new": new, "client": AUDIT_CLIENT}
+        variables: dict[str, Any] = {"current": old, "new": new, "client": AUDIT_CLIENT}
         changed = await gql(http, CHANGE_PASSWORD, variables, token)
         assert changed["data"]["changePassword"]["revokedSessions"] == 1
         code = await gw.mint("shop-mp", "wx-quinn")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LOGIN, Harness
+from tests.support.harness import LOGIN, Harness
 
 VIEWER = """{ viewer { id status identities { kind linkedAt app { key kind } } } }"""
 

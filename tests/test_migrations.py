@@ -20,7 +20,7 @@ import gateway.accounts.tables
 import gateway.store.models  # noqa: F401
 from gateway.store import migrate
 from gateway.store.db import create_engine
-from tests.conftest import PG_URL
+from tests.support.harness import PG_URL
 
 MODEL_TABLES = set(SQLModel.metadata.tables)
 
@@ -87,6 +87,7 @@ async def test_every_step_goes_down_and_up_again(empty_url: str) -> None:
     revisions = _revisions_base_to_head()
     assert revisions[-1] == migrate.head_revision()
 
+    revision: str | None
     for revision in revisions:  # up one step at a time
         migrate.upgrade(empty_url, revision)
         assert (await _inspect(empty_url))[1] == revision

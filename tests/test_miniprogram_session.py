@@ -17,22 +17,27 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from starlette.applications import Starlette
 
 from gateway.accounts.tables import Identity, WechatSession
 from gateway.store.models import AuditEvent
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
-from tests.conftest import Harness, running, sandbox_for
-from tests.test_account_graph import (
+from tests.support.accounts import (
+    BIND,
     accounts_in_db,
     count,
+    forged,
     identities_in_db,
     merge_events,
     oa_login,
+    open_data,
+    rotate_at_wechat,
     two_accounts_of_dave,
+    variables,
     viewer,
 )
-from tests.test_bind_unionid import BIND, forged, open_data, rotate_at_wechat, variables
+from tests.support.harness import Harness, MakeConfig, running, sandbox_for
 
 CHECK = "{ checkSession { valid expiresAt wechatSessionValid app { key kind } } }"
 
@@ -151,7 +156,7 @@ async def test_concurrent_checks_share_one_app_token_per_app(gw: Harness) -> Non
 class HeldTokens(httpx.AsyncBaseTransport):
     """The emulator, with ``stable_token`` answers held until the test releases them."""
 
-    def __init__(self, upstream_app: Any) -> None:
+    def __init__(self, upstream_app: Starlette) -> None:
         self._inner = httpx.ASGITransport(app=upstream_app)
         self.asked = asyncio.Event()
         self.release = asyncio.Event()
@@ -165,12 +170,13 @@ class HeldTokens(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
 
-async def test_callers_queued_behind_a_refresh_reuse_its_token(make_config: Any) -> None:
+async def test_callers_queued_behind_a_refresh_reuse_its_token(make_config: MakeConfig) -> None:
     """The token owner itself, made deterministic: every caller is already queued on the
     refresh when WeChat answers, so a missing re-check under the lock would fetch again."""
     config = make_config("sqlite+aiosqlite:///unused.db")
     held = HeldTokens(sandbox_for(config))
     shop = config.app("shop-mp")
+    assert shop is not None
     async with httpx.AsyncClient(base_url="http://wechat.test", transport=held) as http:
         owner = AppTokens(WeChatClient(http))
 
@@ -221,7 +227,7 @@ class StaleTokenInjector(httpx.AsyncBaseTransport):
     """The emulator behind a switch that answers the next ``fail[path]`` calls with 40001,
     as WeChat does for an app token it no longer accepts; counts every call it sees."""
 
-    def __init__(self, upstream_app: Any) -> None:
+    def __init__(self, upstream_app: Starlette) -> None:
         self._inner = httpx.ASGITransport(app=upstream_app)
         self.fail: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
@@ -242,7 +248,7 @@ class Injected:
 
 
 @pytest.fixture
-async def injected(database_url: str, make_config: Any) -> AsyncIterator[Injected]:
+async def injected(database_url: str, make_config: MakeConfig) -> AsyncIterator[Injected]:
     config = make_config(database_url)
     sandbox = sandbox_for(config)
     wechat = StaleTokenInjector(sandbox)

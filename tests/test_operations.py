@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
 
 import pytest
 
 from gateway.logs import JsonFormatter
-from tests.conftest import LOGIN, Harness
+from tests.support.harness import LOGIN, Harness, MakeConfig, running
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -75,9 +74,7 @@ async def test_access_log_is_one_json_line_without_secrets(
         assert secret not in everything
 
 
-async def test_cors_only_for_listed_origins(database_url: str, make_config: Any) -> None:
-    from tests.conftest import running
-
+async def test_cors_only_for_listed_origins(database_url: str, make_config: MakeConfig) -> None:
     config = make_config(database_url, cors_origins="https://shop.example.com")
     async with running(config) as gw:
         preflight = {

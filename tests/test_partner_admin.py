@@ -34,13 +34,12 @@ from gateway.partners.tokens import PARTNER_AUDIENCE
 from gateway.sessions.keys import ALGORITHM
 from gateway.sessions.tokens import ACCESS_TOKEN_TYPE, FRONTEND_AUDIENCE
 from gateway.store.models import utcnow
-from tests.conftest import APPS_TOML, Harness, running
-from tests.test_partner_entitlements import (
+from tests.support.harness import APPS_TOML, Harness, MakeConfig, running
+from tests.support.partners import (
     FRAGMENTS,
     LOOKUP_BY_ID,
     Probe,
     World,
-    build_world,
     global_id,
     items_of,
     oauth,
@@ -60,15 +59,10 @@ RFC_ERROR_KEYS = {"error", "error_description", "error_uri"}
 
 
 @pytest.fixture
-async def gw(database_url: str, tmp_path: Path, make_config: Any) -> AsyncIterator[Harness]:
+async def gw(database_url: str, tmp_path: Path, make_config: MakeConfig) -> AsyncIterator[Harness]:
     config = partner_config(make_config(database_url), tmp_path, partners_toml(["crm", "pusher"]))
     async with running(config) as harness:
         yield harness
-
-
-@pytest.fixture
-async def world(gw: Harness) -> World:
-    return await build_world(gw)
 
 
 async def me(gw: Harness, token: str) -> dict[str, Any]:
@@ -334,7 +328,7 @@ async def test_a_partner_token_is_no_frontend_login(gw: Harness, world: World) -
 
 
 async def test_a_partner_removed_from_the_config_is_refused_after_a_restart(
-    database_url: str, tmp_path: Path, make_config: Any
+    database_url: str, tmp_path: Path, make_config: MakeConfig
 ) -> None:
     base = make_config(database_url)
     both = partner_config(base, tmp_path, partners_toml(["crm", "pusher"]))
@@ -432,7 +426,7 @@ async def cli(tmp_path: Path, sqlite_template: Path, cli_keys: Path) -> Cli:
 
 
 async def test_cli_partner_lifecycle_against_a_running_gateway(
-    cli: Cli, tmp_path: Path, make_config: Any
+    cli: Cli, tmp_path: Path, make_config: MakeConfig
 ) -> None:
     added = await cli.ok(
         "partners", "add", "ops-bot", "--apps", "shop-mp,news-oa", "--platforms",
@@ -509,7 +503,7 @@ async def test_cli_refuses_bad_partners(cli: Cli) -> None:
 
 
 async def test_config_partners_are_changed_in_the_config_not_the_cli(
-    cli: Cli, tmp_path: Path, make_config: Any
+    cli: Cli, tmp_path: Path, make_config: MakeConfig
 ) -> None:
     config = partner_config(make_config(cli.database_url), tmp_path, partners_toml(["crm"]))
     async with running(config):  # start-up syncs the config's partners into the database

@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
+import httpx
 import pytest
 
 from gateway.config import Settings, load_config
-from tests.conftest import APPS_TOML, Harness, running
+from tests.support.harness import APPS_TOML, Harness, MakeConfig, running
 
 PARTNERS_TOML = """
 [[partners]]
@@ -39,7 +39,7 @@ BATCH = """query($app: String!, $openids: [String!]!) {
 
 
 @pytest.fixture
-async def gw(database_url: str, tmp_path: Path, make_config: Any) -> AsyncIterator[Harness]:
+async def gw(database_url: str, tmp_path: Path, make_config: MakeConfig) -> AsyncIterator[Harness]:
     base = make_config(database_url)
     toml = tmp_path / "partners.toml"
     toml.write_text(APPS_TOML + PARTNERS_TOML, encoding="utf-8")
@@ -48,7 +48,7 @@ async def gw(database_url: str, tmp_path: Path, make_config: Any) -> AsyncIterat
         yield harness
 
 
-async def token(gw: Harness, client_id: str, secret: str, **form: str) -> Any:
+async def token(gw: Harness, client_id: str, secret: str, **form: str) -> httpx.Response:
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     return await gw.client.post(
         "/oauth/token",
@@ -87,8 +87,11 @@ async def test_partner_sees_only_its_own_apps_identifiers(gw: Harness) -> None:
         }
     ]
     text = str(body)
-    assert club["openid"] not in text
-    assert ids["unionid"] not in text
+    club_openid, unionid = club["openid"], ids["unionid"]
+    assert club_openid is not None
+    assert unionid is not None
+    assert club_openid not in text
+    assert unionid not in text
 
 
 async def test_other_apps_are_listed_without_identifiers_only_with_all_apps_scope(
@@ -111,7 +114,9 @@ async def test_other_apps_are_listed_without_identifiers_only_with_all_apps_scop
         "openid": None,
         "unionid": None,
     }
-    assert ids["openid"] not in str(body)
+    openid = ids["openid"]
+    assert openid is not None
+    assert openid not in str(body)
 
 
 async def test_not_entitled_app_and_token_confusion(gw: Harness) -> None:

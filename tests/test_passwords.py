@@ -2,182 +2,42 @@
 
 ASVS 6.2 (policy), 6.3.8 (no enumeration, same answer and same work for an unknown user),
 11.4 (argon2id, transparent rehash when the parameters change), and the event loop never
-stalling while argon2 runs. Helpers here are shared with test_throttle.py and test_linking.py.
+stalling while argon2 runs. The helpers (also used by test_throttle.py and test_linking.py) are
+in tests/support/passwords.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import statistics
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlmodel import col
 
 from gateway.accounts.tables import Credential, Identity
-from gateway.config import GatewayConfig, Settings, load_config
-from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
-from tests.conftest import APPS_TOML, UPSTREAM, Harness, running
-
-CLIENT = {"platform": "ios", "channel": "app-store", "deviceParam": "model=iPhone15,2"}
-GOOD_PASSWORD = "violet-Tractor-88"
-
-_RESULT_FIELDS = """
-    __typename
-    ... on LoginSuccess {
-      accessToken refreshToken isNewAccount
-      account { id identities { id kind label } }
-    }
-    ... on Error { code message }
-    ... on InvalidInputError { field }
-    ... on RateLimitedError { retryAfterSeconds }
-"""
-_WEAK = "... on WeakPasswordError { field }"
-_ARGS = "$username: String!, $password: String!, $app: String!, $client: ClientInput!"
-_INPUT = "{username: $username, password: $password, app: $app, client: $client}"
-REGISTER = (
-    f"mutation({_ARGS}) {{ registerWithPassword(input: {_INPUT}) {{ {_RESULT_FIELDS} {_WEAK} }} }}"
+from tests.support.harness import Configure, Harness, running
+from tests.support.passwords import (
+    CHANGE_PASSWORD,
+    GOOD_PASSWORD,
+    change_password,
+    fullwidth,
+    password_login,
+    register,
+    registered,
+    viewer_id,
 )
-PASSWORD_LOGIN = (
-    f"mutation({_ARGS}) {{ loginWithPassword(input: {_INPUT}) {{ {_RESULT_FIELDS} }} }}"
-)
-CHANGE_PASSWORD = """
-mutation($current: String!, $new: String!, $client: ClientInput) {
-  changePassword(input: {currentPassword: $current, newPassword: $new, client: $client}) {
-    __typename
-    ... on ChangePasswordSuccess { revokedSessions }
-    ... on Error { code message }
-    ... on WeakPasswordError { field }
-  }
-}
-"""
-VIEWER = "{ viewer { id identities { id kind label } } }"
+
 LENIENT = {"failure_factor": 1000}  # throttling out of the way of tests about something else
 
 
-# -- helpers shared by the other credential test files -----------------------------------------
-
-
-async def gql(
-    http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
-) -> dict[str, Any]:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = await http.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=headers
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert "errors" not in body, body
-    return body
-
-
-@asynccontextmanager
-async def from_ip(gw: Harness, ip: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the same gateway whose requests come from ``ip``."""
-    transport = httpx.ASGITransport(app=gw.app, client=(ip, 40000))
-    async with httpx.AsyncClient(base_url="http://gateway", transport=transport) as http:
-        yield http
-
-
-async def register(
-    gw: Harness,
-    username: str,
-    password: str = GOOD_PASSWORD,
-    *,
-    app: str = "shop-mp",
-    client: dict[str, Any] | None = None,
-    http: httpx.AsyncClient | None = None,
-) -> dict[str, Any]:
-    variables = {"username": username, "password": password, "app": app, "client": client or CLIENT}
-    body = await gql(http or gw.client, REGISTER, variables)
-    result: dict[str, Any] = body["data"]["registerWithPassword"]
-    return result
-
-
-async def registered(gw: Harness, username: str, password: str = GOOD_PASSWORD) -> dict[str, Any]:
-    result = await register(gw, username, password)
-    assert result["__typename"] == "LoginSuccess", result
-    return result
-
-
-async def password_login(
-    gw: Harness,
-    username: str,
-    password: str = GOOD_PASSWORD,
-    *,
-    app: str = "shop-mp",
-    client: dict[str, Any] | None = None,
-    http: httpx.AsyncClient | None = None,
-) -> dict[str, Any]:
-    variables = {"username": username, "password": password, "app": app, "client": client or CLIENT}
-    body = await gql(http or gw.client, PASSWORD_LOGIN, variables)
-    result: dict[str, Any] = body["data"]["loginWithPassword"]
-    return result
-
-
-async def viewer_id(gw: Harness, token: str) -> str | None:
-    viewer = (await gql(gw.client, VIEWER, {}, token))["data"]["viewer"]
-    return None if viewer is None else str(viewer["id"])
-
-
-def fullwidth(text: str) -> str:
-    """The fullwidth lookalike of an ASCII string (what NFKC folds back)."""
-    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
-
-
-def _toml_table(name: str, values: dict[str, Any] | None) -> str:
-    if not values:
-        return ""
-    lines = "\n".join(f"{key} = {value!r}" for key, value in values.items())
-    return f"\n[{name}]\n{lines}\n"
-
-
-Configure = Callable[..., GatewayConfig]
-
-
-def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
-    """Like conftest's ``make_config``, with ``[throttle]``/``[passwords]`` tables and Redis."""
-    monkeypatch.setenv("TEST_CLUB_SECRET", "club-secret-0123456789")
-    keys = tmp_path / "keys.json"
-    write_keys_file(keys, SigningKeys([new_key()]))
-    files = itertools.count()
-
-    def make(
-        database_url: str,
-        *,
-        throttle: dict[str, Any] | None = None,
-        passwords: dict[str, Any] | None = None,
-        redis_url: str | None = None,
-    ) -> GatewayConfig:
-        path = tmp_path / f"gateway-{next(files)}.toml"
-        text = APPS_TOML + _toml_table("throttle", throttle) + _toml_table("passwords", passwords)
-        path.write_text(text, encoding="utf-8")
-        settings = Settings(
-            database_url=database_url,
-            wechat_api_base=UPSTREAM,
-            config=path,
-            secret_key="test-secret-key-0123456789-abcdefghijkl",
-            signing_keys=keys,
-            redis_url=redis_url,  # explicit: never pick up GATEWAY_REDIS_URL from the shell
-        )
-        return load_config(settings)
-
-    return make
-
-
-@pytest.fixture(name="configure")
-def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
-    return make_configure(tmp_path, monkeypatch)
+# -- fixtures and helpers ----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -189,7 +49,7 @@ async def lenient(database_url: str, configure: Configure) -> AsyncIterator[Harn
 async def stored_hash(gw: Harness, username: str) -> str:
     async with gw.app.state.services.db.reader() as s:
         query = (
-            select(Credential.password_hash)
+            select(col(Credential.password_hash))
             .join(Identity, col(Identity.id) == col(Credential.identity_id))
             .where(col(Identity.subject) == username)
         )
@@ -396,15 +256,6 @@ async def test_password_hashing_never_runs_on_the_event_loop(
 
 
 # -- changePassword ----------------------------------------------------------------------------
-
-
-async def change_password(
-    gw: Harness, token: str | None, current: str, new: str, client: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    variables = {"current": current, "new": new, "client": client}
-    body = await gql(gw.client, CHANGE_PASSWORD, variables, token)
-    result: dict[str, Any] = body["data"]["changePassword"]
-    return result
 
 
 async def test_change_password_with_a_wrong_current_password_changes_nothing(

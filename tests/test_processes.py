@@ -8,10 +8,8 @@ import asyncio
 import itertools
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +20,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.store import migrate
-from tests.conftest import APPS_TOML, LOGIN, PG_URL, _skip_or_fail
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.harness import APPS_TOML, LOGIN, PG_URL, skip_or_fail
+from tests.support.processes import free_port, wait_ready
 
 
 @dataclass
@@ -59,25 +52,11 @@ class Cluster:
         return int(stats["calls"].get(path, 0))
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # waiting for a process to come up, not timing a behaviour
-    raise RuntimeError(f"{what} did not become ready")
-
-
 @pytest.fixture
 def own_database() -> Iterator[str]:
     """A database of its own, so nothing else truncates tables under these processes."""
     if not PG_URL:
-        _skip_or_fail("PostgreSQL")
+        skip_or_fail("PostgreSQL")
     assert PG_URL
     url = make_url(PG_URL)
     name = f"gateway_processes_{secrets.token_hex(4)}"
@@ -93,7 +72,7 @@ def own_database() -> Iterator[str]:
 def cluster(own_database: str, redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
     config = tmp_path / "gateway.toml"
     config.write_text(APPS_TOML + "\n[throttle]\nfailure_factor = 3\n", encoding="utf-8")
-    wechat_port, ports = _free_port(), [_free_port(), _free_port()]
+    wechat_port, ports = free_port(), [free_port(), free_port()]
     env = {
         **os.environ,
         "TEST_CLUB_SECRET": "club-secret-0123456789",
@@ -109,11 +88,11 @@ def cluster(own_database: str, redis_url: str, tmp_path: Path) -> Iterator[Clust
     subprocess.run([*gateway, "keys", "rotate"], env=env, check=True, capture_output=True)
     procs = [subprocess.Popen([*gateway, "sandbox", "--port", str(wechat_port)], env=env)]
     try:
-        _wait_ready(f"http://127.0.0.1:{wechat_port}/sandbox/stats", procs[0], "emulator")
+        wait_ready(f"http://127.0.0.1:{wechat_port}/sandbox/stats", procs[0], "emulator")
         for port in ports:
             procs.append(subprocess.Popen([*gateway, "serve", "--port", str(port)], env=env))
         for port, proc in zip(ports, procs[1:], strict=True):
-            _wait_ready(f"http://127.0.0.1:{port}/readyz", proc, "gateway")
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc, "gateway")
         yield Cluster([f"http://127.0.0.1:{p}" for p in ports], f"http://127.0.0.1:{wechat_port}")
     finally:
         for proc in procs:

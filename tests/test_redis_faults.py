@@ -4,13 +4,12 @@ and comes back by itself when Redis does (a cuttable TCP proxy stands in for a R
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import LOGIN, running
-from tests.test_database_faults import Proxy
+from tests.support.harness import LOGIN, MakeConfig, running
+from tests.support.proxy import Proxy
 
 PASSWORD_LOGIN = """mutation { loginWithPassword(input: {username: "nobody", password:
   "wrong-password-1", app: "shop-mp", client: {platform: "web"}}) { __typename ... on Error {
@@ -18,12 +17,13 @@ PASSWORD_LOGIN = """mutation { loginWithPassword(input: {username: "nobody", pas
 
 
 async def test_redis_restart_degrades_then_recovers(
-    database_url: str, redis_url: str, make_config: Any, caplog: pytest.LogCaptureFixture
+    database_url: str, redis_url: str, make_config: MakeConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    address, _, db = redis_url.removeprefix("redis://").partition("/")
+    host, port = address.split(":")
     proxy = Proxy(host, int(port))
     await proxy.start()
-    config = make_config(database_url, redis_url=f"redis://127.0.0.1:{proxy.port}/0")
+    config = make_config(database_url, redis_url=f"redis://127.0.0.1:{proxy.port}/{db or 0}")
     direct = Redis.from_url(redis_url)
     caplog.set_level(logging.WARNING, logger="gateway.degraded")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_sandbox_mode import sandbox, workdir  # noqa: F401  (fixture)
+from tests.support.sandbox import sandbox
 
 OA_LOGIN = """mutation($app: String!, $code: String!, $state: String) {
   loginByCode(input: {app: $app, code: $code, state: $state, client: {platform: "web"}}) {
@@ -23,7 +23,7 @@ BIND_PHONE = """mutation($code: String!) { bindPhoneNumber(input: {code: $code})
 
 
 async def test_official_account_and_website_doors_join_the_mini_program_account(
-    workdir: Path,  # noqa: F811
+    workdir: Path,
 ) -> None:
     async with sandbox() as gw:
         mini = await gw.login("shop-mp", "alice")
@@ -44,7 +44,7 @@ async def test_official_account_and_website_doors_join_the_mini_program_account(
         }
 
 
-async def test_open_data_and_phone_codes_from_the_sandbox(workdir: Path) -> None:  # noqa: F811
+async def test_open_data_and_phone_codes_from_the_sandbox(workdir: Path) -> None:
     async with sandbox() as gw:
         login = await gw.login("shop-mp", "bob")
         data = (

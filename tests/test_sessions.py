@@ -16,7 +16,7 @@ from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import text
 
 from gateway.store.db import create_engine
-from tests.conftest import Harness
+from tests.support.harness import Harness
 
 VIEWER = "{ viewer { id } }"
 REFRESH = """
@@ -198,7 +198,13 @@ async def test_logout_everywhere_revokes_every_session_of_the_account(gw: Harnes
 
 def _segments(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     header, payload, _ = token.split(".")
-    decode = lambda part: json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # noqa: E731
+
+    def decode(part: str) -> dict[str, Any]:
+        decoded: dict[str, Any] = json.loads(
+            base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        )
+        return decoded
+
     return decode(header), decode(payload)
 
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from typing import Any
 
 import pytest
 
-from tests.conftest import LOGIN, Harness, running, sandbox_for
+from tests.support.harness import LOGIN, Harness, MakeConfig, running, sandbox_for
 
 
 @pytest.fixture
 async def pair(
-    database_url: str, redis_url: str, make_config: Any
+    database_url: str, redis_url: str, make_config: MakeConfig
 ) -> AsyncIterator[tuple[Harness, Harness]]:
     config = make_config(database_url, redis_url=redis_url)
     upstream = sandbox_for(config)  # one WeChat for both instances
@@ -55,7 +54,7 @@ async def test_a_final_wechat_verdict_is_shared_but_not_refetched(
 
 
 async def test_redis_down_degrades_to_per_instance_exchange(
-    database_url: str, make_config: Any, caplog: pytest.LogCaptureFixture
+    database_url: str, make_config: MakeConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = make_config(database_url, redis_url="redis://127.0.0.1:1/0")
     async with running(config) as gw:

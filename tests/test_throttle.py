@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,27 +20,20 @@ from sqlmodel import col
 
 from gateway.store.models import AuditEvent
 from gateway.throttle import MemoryThrottleStore, ThrottlePolicy
-from tests.conftest import REDIS_URL, Harness, _skip_or_fail, running
-from tests.test_passwords import (
+from tests.support.harness import REDIS_URL, Configure, Harness, running, skip_or_fail
+from tests.support.passwords import (
     CHANGE_PASSWORD,
     CLIENT,
     GOOD_PASSWORD,
-    Configure,
     from_ip,
     fullwidth,
     gql,
-    make_configure,
     password_login,
     register,
     registered,
 )
 
 STRICT = {"failure_factor": 3, "wait_step_seconds": 60}
-
-
-@pytest.fixture(name="configure")
-def _configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
-    return make_configure(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -210,7 +202,7 @@ async def test_the_memory_store_waits_then_admits_and_forgets_after_quiet() -> N
 @pytest.fixture
 def redis_url() -> str:
     if not REDIS_URL:
-        _skip_or_fail("Redis")
+        skip_or_fail("Redis")
     assert REDIS_URL
     return REDIS_URL
 

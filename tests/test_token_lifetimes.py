@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from gateway.config import Settings, load_config
-from tests.conftest import APPS_TOML, running
+from tests.support.harness import APPS_TOML, MakeConfig, running
 
 
-async def test_lifetimes_per_app_kind(database_url: str, tmp_path: Path, make_config: Any) -> None:
+async def test_lifetimes_per_app_kind(
+    database_url: str, tmp_path: Path, make_config: MakeConfig
+) -> None:
     base = make_config(database_url)  # writes the keys file and sets TEST_CLUB_SECRET
     toml = tmp_path / "lifetimes.toml"
     toml.write_text(

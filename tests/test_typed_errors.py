@@ -20,7 +20,7 @@ from gateway import errors
 from gateway.api.errors import graphql_type
 from gateway.api.results import declared_errors
 from gateway.config import Settings, load_config
-from tests.conftest import APPS_TOML, Harness, running
+from tests.support.harness import APPS_TOML, Harness, MakeConfig, running
 
 PARTNER_TOML = """
 [[partners]]
@@ -154,7 +154,7 @@ def inject(gw: Harness, target: str, exc: errors.GatewayError, monkeypatch: Any)
 
 
 @pytest.fixture
-async def gw(database_url: str, tmp_path: Path, make_config: Any) -> AsyncIterator[Harness]:
+async def gw(database_url: str, tmp_path: Path, make_config: MakeConfig) -> AsyncIterator[Harness]:
     base = make_config(database_url)
     toml = tmp_path / "partners.toml"
     toml.write_text(APPS_TOML + PARTNER_TOML, encoding="utf-8")

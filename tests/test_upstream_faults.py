@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LOGIN, Harness, running
+from tests.support.harness import LOGIN, Harness, MakeConfig, running
 
 SESSION_KEY = base64.b64encode(bytes(range(16))).decode()
 GOOD = {"openid": "o-fault-user", "session_key": SESSION_KEY, "unionid": "u-fault-user"}
@@ -58,7 +58,9 @@ def errcode(code: Any) -> httpx.Response:
 
 
 @pytest.fixture
-async def wechat(database_url: str, make_config: Any) -> AsyncIterator[tuple[Harness, FakeWeChat]]:
+async def wechat(
+    database_url: str, make_config: MakeConfig
+) -> AsyncIterator[tuple[Harness, FakeWeChat]]:
     fake = FakeWeChat(ok())
     async with running(make_config(database_url), transport=httpx.MockTransport(fake)) as gw:
         yield gw, fake
