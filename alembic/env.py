@@ -8,7 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import gateway.accounts.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+# imported for their side effect: they register the tables on SQLModel.metadata
+import gateway.accounts.tables
 import gateway.store.models  # noqa: F401
 from gateway.store.db import create_engine
 

@@ -221,7 +221,7 @@ class Meter:
         )
         return trusted(self.load([spec], row, proc)[0], f"POST {body[:60]!r}")
 
-    def code_logins(
+    def code_logins(  # noqa: PLR0913  (each keyword is one knob of a measured load)
         self,
         port: int,
         emulator: procs.Proc,
