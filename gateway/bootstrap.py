@@ -21,11 +21,11 @@ from gateway.credentials.service import Passwords
 from gateway.keyfiles import Secrets, load_secrets
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
+from gateway.partners.entitlements import Entitlements
 from gateway.partners.lookups import PartnerLookups
 from gateway.partners.oauth import TokenEndpoint
 from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import Partners
-from gateway.partners.service import PartnerAccess
 from gateway.partners.tokens import PartnerTokens
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import AccessTokens
@@ -119,7 +119,7 @@ def _assemble(
         miniprogram=MiniProgramSessions(config, db, accounts, wechat, app_tokens, login),
         passwords=Passwords(db, accounts, hashing, throttle, sessions),
         partner_auth=PartnerAuth(partner_tokens, partners),
-        partner_lookups=PartnerLookups(PartnerAccess(config, db, PartnerRate(redis))),
+        partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     return Services(config, secrets, db, http, redis, partners, endpoint, api)

@@ -20,9 +20,11 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from gateway.accounts.tables import Identity, WechatSession
+from gateway.api.errors import graphql_type
 from gateway.store.models import AuditEvent
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
+from gateway.wechat.errors import ERRCODES
 from tests.support.accounts import (
     BIND,
     accounts_in_db,
@@ -365,6 +367,29 @@ async def test_phone_code_refusals_are_typed(gw: Harness) -> None:
         result = await bind_phone(gw, login["accessToken"], minted)
         assert (result["__typename"], result["code"]) == (typename, code)
     assert await count(gw, Identity, Identity.kind == "phone") == 0
+
+
+async def test_wechat_risk_control_on_a_phone_code_is_a_typed_answer(gw: Harness) -> None:
+    """40226 used to escape as "Internal server error." (its type was not in the union)."""
+    login = await gw.login("shop-mp", "ria")
+    minted = await phone_code(gw, "shop-mp", "ria", "13600000001", errcode=40226)
+    result = await bind_phone(gw, login["accessToken"], minted)
+    assert (result["__typename"], result["code"]) == ("LoginBlockedError", "RISK_BLOCKED")
+    assert "risk control" in result["message"]
+
+
+@pytest.mark.parametrize(
+    ("errcode", "typename", "code"),
+    [(e, graphql_type(m.error).__name__, m.error.code) for e, m in sorted(ERRCODES.items())]
+    + [(99999, "UpstreamError", "UPSTREAM_ERROR")],
+)
+async def test_every_errcode_of_a_phone_code_is_typed(
+    gw: Harness, errcode: int, typename: str, code: str
+) -> None:
+    login = await gw.login("shop-mp", "eve")
+    minted = await phone_code(gw, "shop-mp", "eve", "13600000002", errcode=errcode)
+    result = await bind_phone(gw, login["accessToken"], minted)
+    assert (result["__typename"], result["code"]) == (typename, code)
 
 
 async def test_phone_codes_are_single_use_and_per_app(gw: Harness) -> None:

@@ -1,5 +1,5 @@
 """The partner surface: `partner { ... }` with a partner token. Identities arrive here already
-filtered by ``PartnerAccess.visible``; these types only render them."""
+filtered by the partner use case (``gateway.partners.lookups``); these types only render them."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from gateway.api import results
 from gateway.api.types import App, IdentityKind, Info
 from gateway.errors import InvalidInput, NotLoggedIn
 from gateway.partners import scopes
+from gateway.partners.entitlements import MAX_BATCH
 from gateway.partners.lookups import KeyMaker, Lookup, LookupRequest, PartnerLookups
 from gateway.partners.registry import PartnerView
-from gateway.partners.service import MAX_BATCH
 
 
 @strawberry.type(description="An identity as a partner sees it: identifiers only where entitled.")

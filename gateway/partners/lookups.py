@@ -1,4 +1,5 @@
 """The partner lookup use case: admit (scope, rate), find, filter by entitlement, audit.
+The rules themselves are ``Entitlements`` (pure); this module adds the I/O around them.
 
 Every partner query runs through :meth:`PartnerLookups.lookup`, so the order (validate the
 keys, admit, read, hide what the partner is not entitled to, audit the read or the refusal)
@@ -12,15 +13,19 @@ import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.accounts.model import AccountView, IdentityKey
 from gateway.accounts.reads import GraphReads, follow_to_survivor
+from gateway.audit import ClientInfo, record
 from gateway.errors import InvalidInput, NotEntitled, RateLimited, declares
 from gateway.partners import scopes
+from gateway.partners.entitlements import MAX_BATCH, Entitlements, VisibleIdentity
+from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import PartnerView
-from gateway.partners.service import MAX_BATCH, PartnerAccess, VisibleIdentity
+from gateway.store.db import Database
 
-KeyMaker = Callable[[PartnerAccess], Sequence[tuple[str, IdentityKey]]]
+KeyMaker = Callable[[Entitlements], Sequence[tuple[str, IdentityKey]]]
 
 
 @dataclass(frozen=True)
@@ -47,22 +52,23 @@ class LookupRequest:
 
 
 class PartnerLookups:
-    def __init__(self, access: PartnerAccess) -> None:
-        self._access = access
+    def __init__(self, rules: Entitlements, rate: PartnerRate, db: Database) -> None:
+        self._rules = rules
+        self._rate = rate
+        self._db = db
 
-    @declares(NotEntitled, RateLimited, InvalidInput, PartnerAccess.openid_key)
+    @declares(NotEntitled, RateLimited, InvalidInput, Entitlements.openid_key)
     async def lookup(
         self, reads: GraphReads, request: LookupRequest, make_keys: KeyMaker
     ) -> list[Lookup]:
         """Keys from ``make_keys`` (which validates them), answered in order."""
-        access = self._access
         try:
-            pairs = make_keys(access)
+            pairs = make_keys(self._rules)
             if len(pairs) > MAX_BATCH:
                 raise InvalidInput("keys", f"at most {MAX_BATCH} keys per request")
-            await access.admit(request.partner, request.scope, len(pairs))
+            await self._admit(request, len(pairs))
         except (NotEntitled, RateLimited) as exc:
-            await access.audit_refusal(request.partner, request.query, exc.code, request.ip)
+            await self._audit_refusal(request, exc.code)
             raise
         found = await reads.identities_by_key([k for _, k in pairs])
         # concurrently, so that each DataLoader sees every key of the batch at once
@@ -73,7 +79,7 @@ class PartnerLookups:
             )
         )
         returned = sum(i.account is not None for i in items)
-        await access.audit(request.partner, request.query, len(pairs), returned, request.ip)
+        await self._audit(request, len(pairs), returned)
         return list(items)
 
     @declares(lookup)
@@ -81,15 +87,13 @@ class PartnerLookups:
         self, reads: GraphReads, request: LookupRequest, key: str, account_id: uuid.UUID
     ) -> Lookup:
         """An account by its own id: no identity key to validate, the same admission."""
-        access = self._access
         try:
-            await access.admit(request.partner, request.scope, 1)
+            await self._admit(request, 1)
         except (NotEntitled, RateLimited) as exc:
-            await access.audit_refusal(request.partner, request.query, exc.code, request.ip)
+            await self._audit_refusal(request, exc.code)
             raise
         found = await self._one(reads, request, key, account_id)
-        returned = int(found.account is not None)
-        await access.audit(request.partner, request.query, 1, returned, request.ip)
+        await self._audit(request, 1, int(found.account is not None))
         return found
 
     async def _one(
@@ -100,7 +104,7 @@ class PartnerLookups:
         view, merged = await follow_to_survivor(reads.account, account_id)
         if view is not None and request.require_entitled:
             identities = await reads.identities(view.id)
-            if not self._access.entitled_to_any(request.partner, identities):
+            if not self._rules.entitled_to_any(request.partner, identities):
                 view = None  # an account outside this partner's apps does not exist for it
         return Lookup(key, view, merged and view is not None)
 
@@ -108,4 +112,23 @@ class PartnerLookups:
         self, reads: GraphReads, partner: PartnerView, account_id: uuid.UUID
     ) -> list[VisibleIdentity]:
         """An account's identities as this partner may see them."""
-        return self._access.visible(partner, await reads.identities(account_id))
+        return self._rules.visible(partner, await reads.identities(account_id))
+
+    async def _admit(self, request: LookupRequest, cost: int) -> None:
+        Entitlements.check_scope(request.partner, request.scope)
+        partner = request.partner
+        await self._rate.spend(partner.client_id, cost, partner.rate_limit_per_minute)
+
+    async def _audit(self, request: LookupRequest, asked: int, returned: int) -> None:
+        await self._record("partner_read", request, keys=asked, returned=returned)
+
+    async def _audit_refusal(self, request: LookupRequest, reason: str) -> None:
+        """A refused read is recorded too: a partner probing for apps it lacks shows up."""
+        await self._record("partner_refused", request, reason=reason)
+
+    async def _record(self, kind: str, request: LookupRequest, **detail: Any) -> None:
+        client = ClientInfo("partner", ip=request.ip)
+        async with self._db.transaction() as s:
+            record(
+                s, kind, client, partner=request.partner.client_id, query=request.query, **detail
+            )

@@ -9,16 +9,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from gateway.accounts.model import IdentityKey, IdentityKind, IdentityView, normalize_username
-from gateway.audit import ClientInfo, record
-from gateway.config import GatewayConfig
-from gateway.errors import InvalidInput, NotEntitled, RateLimited, declares
+from gateway.config import AppConfig
+from gateway.errors import InvalidInput, NotEntitled, declares
 from gateway.partners import scopes
-from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import PartnerView
-from gateway.store.db import Database
 
 MAX_BATCH = 100
 
@@ -38,22 +34,23 @@ def not_entitled(what: str) -> NotEntitled:
     return NotEntitled(f"This partner is not entitled to {what}.")
 
 
-class PartnerAccess:
-    def __init__(self, config: GatewayConfig, db: Database, rate: PartnerRate) -> None:
-        self._config = config
-        self._db = db
-        self._rate = rate
-        self._app_by_appid = {a.appid: a for a in config.apps}
+class Entitlements:
+    """Pure rules over the configured apps: which keys a partner may ask for, and what of an
+    account's identities it may see. No I/O, so every rule has a fast test."""
 
-    @declares(NotEntitled, RateLimited)
-    async def admit(self, partner: PartnerView, scope: str, cost: int) -> None:
+    def __init__(self, apps: Sequence[AppConfig]) -> None:
+        self._by_key = {a.key: a for a in apps}
+        self._by_appid = {a.appid: a for a in apps}
+
+    @staticmethod
+    @declares(NotEntitled)
+    def check_scope(partner: PartnerView, scope: str) -> None:
         if scope not in partner.scopes:
             raise not_entitled(f"the {scope} scope")
-        await self._rate.spend(partner.client_id, cost, partner.rate_limit_per_minute)
 
     @declares(NotEntitled, InvalidInput)
     def openid_key(self, partner: PartnerView, app_key: str, openid: str) -> IdentityKey:
-        app = self._config.app(app_key)
+        app = self._by_key.get(app_key)
         if app is None or app.key not in partner.apps:
             raise not_entitled(f"app {app_key!r}")
         _check_subject(openid, "openid")
@@ -109,27 +106,12 @@ class PartnerAccess:
         self, partner: PartnerView, identity: IdentityView
     ) -> tuple[bool, str | None, str | None]:
         if identity.kind == IdentityKind.WECHAT_OPENID:
-            app = self._app_by_appid.get(identity.scope)
+            app = self._by_appid.get(identity.scope)
             key = app.key if app else None
             return key in partner.apps, key, app.platform if app else None
         if identity.kind == IdentityKind.WECHAT_UNIONID:
             return identity.scope in partner.platforms, None, identity.scope
         return False, identity.app_key, None
-
-    async def audit(
-        self, partner: PartnerView, query: str, asked: int, returned: int, ip: str | None
-    ) -> None:
-        await self._record("partner_read", partner, ip, query=query, keys=asked, returned=returned)
-
-    async def audit_refusal(
-        self, partner: PartnerView, query: str, reason: str, ip: str | None
-    ) -> None:
-        """A refused read is recorded too: a partner probing for apps it lacks shows up."""
-        await self._record("partner_refused", partner, ip, query=query, reason=reason)
-
-    async def _record(self, kind: str, partner: PartnerView, ip: str | None, **detail: Any) -> None:
-        async with self._db.transaction() as s:
-            record(s, kind, ClientInfo("partner", ip=ip), partner=partner.client_id, **detail)
 
 
 def _check_subject(value: str, name: str) -> None:
