@@ -18,14 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.accounts import credentials, graph, links, merge, profile, session_keys, views
 from gateway.accounts.model import (
     AccountConflict,
-    AccountStatus,
     AccountView,
     IdentityKey,
     IdentityView,
     PasswordRecord,
     Resolution,
 )
-from gateway.accounts.reads import MAX_MERGE_HOPS
+from gateway.accounts.reads import follow_to_survivor
 from gateway.accounts.tables import Account
 from gateway.audit import Actor, ClientInfo
 from gateway.errors import LastIdentity, NotFound, UsernameTaken, declares
@@ -87,14 +86,13 @@ class AccountGraph:
 
     async def survivor(self, s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:
         """Follow merge pointers, so that what points at a merged account acts on its heir."""
-        for _ in range(MAX_MERGE_HOPS):
-            account = await s.get(Account, account_id)
-            if account is None or account.status != AccountStatus.MERGED:
-                return account_id
-            if account.merged_into_id is None:
-                return account_id
-            account_id = account.merged_into_id
-        return account_id
+
+        async def load(key: uuid.UUID) -> AccountView | None:
+            account = await s.get(Account, key)
+            return views.to_account_view(account) if account else None
+
+        found, _ = await follow_to_survivor(load, account_id)
+        return found.id if found else account_id
 
     async def keep_profile(
         self, s: AsyncSession, account_id: uuid.UUID, nickname: str | None, avatar: str | None

@@ -43,6 +43,10 @@ def account_view(r: Sequence[Any]) -> AccountView:
     return AccountView(r[0], r[1], r[2], r[3], r[4], r[5])
 
 
+def to_account_view(a: Account) -> AccountView:
+    return AccountView(a.id, a.status, a.created_at, a.merged_into_id, a.nickname, a.avatar_url)
+
+
 def identity_view(r: Sequence[Any]) -> IdentityView:
     """From a row of IDENTITY_COLUMNS."""
     return IdentityView(r[0], r[1], IdentityKind(r[2]), r[3], r[4], r[5], r[6])
