@@ -126,7 +126,7 @@ def _cors(config: GatewayConfig) -> list[Middleware]:
             allow_origins=origins,
             allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type", "x-request-id"],
-            expose_headers=["x-request-id"],
+            expose_headers=["x-request-id", "www-authenticate"],
             max_age=600,
         )
     ]

@@ -48,6 +48,9 @@ class TokenLifetimes:
     access_seconds: int = 15 * 60
     refresh_seconds: int = 30 * 24 * 3600
     by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # a just-rotated refresh token still works this long (clients that race or lose a
+    # response); 0 turns it off: any reuse then revokes the session
+    refresh_reuse_grace_seconds: int = 30
 
     def for_kind(self, kind: str | None) -> tuple[int, int]:
         """(access, refresh) seconds for an app kind; the defaults where none is set."""
@@ -87,6 +90,7 @@ class _LifetimesModel(BaseModel):
 class _TokensModel(_LifetimesModel):
     """Defaults, and optional ``[tokens.<app kind>]`` tables overriding them per kind."""
 
+    refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=300)
     miniprogram: _LifetimesModel | None = None
     official_account: _LifetimesModel | None = None
     website: _LifetimesModel | None = None
@@ -98,7 +102,12 @@ class _TokensModel(_LifetimesModel):
             for kind in AppKind
             if (table := getattr(self, kind.value)) is not None
         }
-        return TokenLifetimes(self.access_ttl_seconds, self.refresh_ttl_seconds, by_kind)
+        return TokenLifetimes(
+            self.access_ttl_seconds,
+            self.refresh_ttl_seconds,
+            by_kind,
+            self.refresh_reuse_grace_seconds,
+        )
 
 
 class PasswordsModel(BaseModel):

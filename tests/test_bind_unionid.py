@@ -15,12 +15,16 @@ import base64
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from starlette.applications import Starlette
 
+from gateway.accounts.tables import WechatSession
+from gateway.store.db import create_engine
 from gateway.store.models import LoginSession
 from tests.support.accounts import (
     BIND,
@@ -237,6 +241,53 @@ async def test_a_session_key_rotated_behind_the_gateway_is_session_expired(late:
     assert (result["__typename"], result["linked"]) == ("BindUnionIdSuccess", True)
 
 
+# -- the previous session_key -------------------------------------------------------------------
+
+
+async def test_data_fetched_just_before_a_new_login_still_binds(late: Harness) -> None:
+    """wx.getUserInfo, then wx.login + loginByCode (the order clients get wrong): the data is
+    sealed with the previous key, which the gateway keeps for a few minutes."""
+    await late.login("shop-mp", "pam")
+    data = await open_data(late, "shop-mp", "pam")  # sealed with the key of that login
+    again = await late.login("shop-mp", "pam")  # WeChat rotates the key
+    result = await bind(late, again["accessToken"], data)
+    assert (result["__typename"], result["linked"]) == ("BindUnionIdSuccess", True)
+
+
+async def test_old_data_under_the_previous_key_is_session_expired(late: Harness) -> None:
+    await late.login("shop-mp", "quin")
+    old = await forged(late, "shop-mp", "quin")  # the previous key, a watermark from 1970
+    again = await late.login("shop-mp", "quin")
+    result = await bind(late, again["accessToken"], old)
+    assert (result["__typename"], result["code"]) == ("SessionExpiredError", "SESSION_EXPIRED")
+    assert "wx.login" in result["message"]
+    assert "wx.getUserInfo" in result["message"]
+    assert kinds(await viewer(late, again["accessToken"])) == [("WECHAT_OPENID", "shop-mp")]
+
+
+async def test_the_previous_key_is_dropped_after_a_few_minutes(late: Harness) -> None:
+    await late.login("shop-mp", "rosa")
+    data = await open_data(late, "shop-mp", "rosa")
+    again = await late.login("shop-mp", "rosa")
+    engine = create_engine(late.config.database_url)
+    try:
+        async with engine.begin() as conn:  # the keeping time has run out
+            past = datetime.now(UTC) - timedelta(seconds=1)
+            await conn.execute(update(WechatSession).values(previous_until=past))
+    finally:
+        await engine.dispose()
+    result = await bind(late, again["accessToken"], data)
+    assert (result["__typename"], result["code"]) == ("OpenDataError", "INVALID_ENCRYPTED_DATA")
+
+
+async def test_tampered_data_is_refused_with_a_previous_key_kept_too(late: Harness) -> None:
+    await late.login("shop-mp", "sven")
+    data = await open_data(late, "shop-mp", "sven") | _garbage()
+    again = await late.login("shop-mp", "sven")
+    result = await bind(late, again["accessToken"], data)
+    assert result["code"] == "INVALID_ENCRYPTED_DATA"
+
+
 async def test_tampered_data_with_a_current_key_is_not_called_session_expired(
     late: Harness,
 ) -> None:
@@ -264,9 +315,9 @@ async def test_no_unionid_in_the_open_data(late: Harness) -> None:
 async def test_bind_needs_a_login(gw: Harness) -> None:
     await gw.login("shop-mp", "kurt")
     data = await open_data(gw, "shop-mp", "kurt")
-    for token in (None, "not-a-token"):
-        result = await bind(gw, token, data)
-        assert (result["__typename"], result["code"]) == ("NotAuthenticatedError", "NOT_LOGGED_IN")
+    result = await bind(gw, None, data)
+    assert (result["__typename"], result["code"]) == ("NotAuthenticatedError", "NOT_LOGGED_IN")
+    assert await gw.refused(BIND, variables(data), token="not-a-token") == "INVALID_TOKEN"
     assert await gw.upstream_calls("/wxa/checksession") == 0
 
 

@@ -8,15 +8,19 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import text
+from sqlalchemy import text, update
+from sqlmodel import col
 
 from gateway.store.db import create_engine
-from tests.support.harness import Harness
+from gateway.store.models import RefreshToken
+from tests.support.harness import Configure, Harness, running
 
 VIEWER = "{ viewer { id } }"
 REFRESH = """
@@ -62,10 +66,23 @@ async def logout(
 
 
 async def viewer_id(gw: Harness, token: str) -> str | None:
-    body = await gw.gql(VIEWER, token=token)
+    """The account a token acts for; None when the gateway refuses the token (401)."""
+    response = await gw.client.post(
+        "/graphql", json={"query": VIEWER}, headers={"authorization": f"Bearer {token}"}
+    )
+    if response.status_code == 401:
+        assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
+        return None
+    body = response.json()
     assert "errors" not in body, body
-    found = body["data"]["viewer"]
-    return None if found is None else str(found["id"])
+    return str(body["data"]["viewer"]["id"])
+
+
+@pytest.fixture
+async def strict(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
+    """No grace for a just-rotated refresh token: any reuse revokes the session."""
+    async with running(configure(database_url, tokens={"refresh_reuse_grace_seconds": 0})) as gw:
+        yield gw
 
 
 async def rows(gw: Harness, table: str) -> list[dict[str, Any]]:
@@ -97,7 +114,8 @@ async def test_refresh_rotates_and_each_refresh_token_works_once(gw: Harness) ->
     assert await viewer_id(gw, second["accessToken"]) == login["account"]["id"]
 
 
-async def test_reusing_a_spent_refresh_token_revokes_the_whole_session(gw: Harness) -> None:
+async def test_reusing_a_spent_refresh_token_revokes_the_whole_session(strict: Harness) -> None:
+    gw = strict
     login = await gw.login("shop-mp", "bob")
     other = await gw.login("club-mp", "bob")  # another session of the same account
     rotated = await refresh(gw, login["refreshToken"])
@@ -117,7 +135,10 @@ async def test_reusing_a_spent_refresh_token_revokes_the_whole_session(gw: Harne
     assert (await refresh(gw, other["refreshToken"]))["__typename"] == "RefreshSuccess"
 
 
-async def test_concurrent_refreshes_with_one_token_succeed_at_most_once(gw: Harness) -> None:
+async def test_without_grace_concurrent_refreshes_of_one_token_succeed_at_most_once(
+    strict: Harness,
+) -> None:
+    gw = strict
     login = await gw.login("shop-mp", "cora")
     results = await asyncio.gather(*(refresh(gw, login["refreshToken"]) for _ in range(4)))
     kinds = [r["__typename"] for r in results]
@@ -127,6 +148,58 @@ async def test_concurrent_refreshes_with_one_token_succeed_at_most_once(gw: Harn
     # the first loser is caught reusing the token; later ones find the session revoked
     assert "REFRESH_TOKEN_REUSED" in {r["code"] for r in losers}
     assert {r["code"] for r in losers} <= {"REFRESH_TOKEN_REUSED", "INVALID_REFRESH_TOKEN"}
+
+
+async def test_a_token_reused_within_the_grace_window_gets_a_new_pair(gw: Harness) -> None:
+    """A client that lost the answer to a refresh retries with the same token: it is not
+    logged out, and neither pair it now holds is dead."""
+    login = await gw.login("shop-mp", "gwen")
+    first = await refresh(gw, login["refreshToken"])
+    retried = await refresh(gw, login["refreshToken"])
+    assert (first["__typename"], retried["__typename"]) == ("RefreshSuccess", "RefreshSuccess")
+    assert retried["refreshToken"] != first["refreshToken"]
+    assert await viewer_id(gw, first["accessToken"]) == login["account"]["id"]
+    assert await viewer_id(gw, retried["accessToken"]) == login["account"]["id"]
+    assert (await refresh(gw, retried["refreshToken"]))["__typename"] == "RefreshSuccess"
+    assert (await refresh(gw, first["refreshToken"]))["__typename"] == "RefreshSuccess"
+    kinds = sorted(e["kind"] for e in await rows(gw, "audit_events"))
+    assert kinds == ["refresh", "refresh", "refresh", "refresh_grace", "register"]
+
+
+async def test_concurrent_refreshes_of_one_token_all_succeed_within_the_grace_window(
+    gw: Harness,
+) -> None:
+    login = await gw.login("shop-mp", "cora")
+    results = await asyncio.gather(*(refresh(gw, login["refreshToken"]) for _ in range(8)))
+    assert {r["__typename"] for r in results} == {"RefreshSuccess"}, results
+    assert len({r["refreshToken"] for r in results}) == 8
+    for result in results:
+        assert await viewer_id(gw, result["accessToken"]) == login["account"]["id"]
+
+
+async def test_reuse_after_the_grace_window_revokes_the_session(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "hugo")
+    rotated = await refresh(gw, login["refreshToken"])
+    await _age_spent_refresh_tokens(gw, seconds=31)  # the window (30 s) has passed
+    reused = await refresh(gw, login["refreshToken"])
+    assert (reused["__typename"], reused["code"]) == ("RefreshTokenError", "REFRESH_TOKEN_REUSED")
+    assert await viewer_id(gw, rotated["accessToken"]) is None
+    assert (await refresh(gw, rotated["refreshToken"]))["code"] == "INVALID_REFRESH_TOKEN"
+
+
+async def _age_spent_refresh_tokens(gw: Harness, *, seconds: int) -> None:
+    """Move the spending of every used refresh token ``seconds`` into the past."""
+    long_ago = datetime.now(UTC) - timedelta(seconds=seconds)
+    engine = create_engine(gw.config.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(RefreshToken)
+                .where(col(RefreshToken.used_at).is_not(None))
+                .values(used_at=long_ago)
+            )
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -152,11 +225,11 @@ async def test_an_access_token_is_not_a_refresh_token(gw: Harness) -> None:
 # --- logout ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token", [None, "not-a-token"], ids=["none", "garbage"])
-async def test_logout_needs_a_valid_access_token(gw: Harness, token: str | None) -> None:
-    result = await logout(gw, token)
+async def test_logout_needs_a_valid_access_token(gw: Harness) -> None:
+    result = await logout(gw, None)
     assert (result["__typename"], result["code"]) == ("NotAuthenticatedError", "NOT_LOGGED_IN")
     assert result["message"]
+    assert await gw.refused(LOGOUT, {"everywhere": False}, token="not-a-token") == "INVALID_TOKEN"
     assert await rows(gw, "audit_events") == []
 
 
@@ -169,8 +242,8 @@ async def test_logout_revokes_this_session_only(gw: Harness) -> None:
     assert result == {"__typename": "LogoutSuccess", "revokedSessions": 1}
     assert await viewer_id(gw, phone["accessToken"]) is None
     assert (await refresh(gw, phone["refreshToken"]))["code"] == "INVALID_REFRESH_TOKEN"
-    again = await logout(gw, phone["accessToken"])
-    assert again["code"] == "NOT_LOGGED_IN"
+    again = await gw.refused(LOGOUT, {"everywhere": False}, token=phone["accessToken"])
+    assert again == "INVALID_TOKEN"
 
     assert await viewer_id(gw, tablet["accessToken"]) == tablet["account"]["id"]
     assert (await refresh(gw, tablet["refreshToken"]))["__typename"] == "RefreshSuccess"
@@ -260,8 +333,8 @@ async def test_an_expired_access_token_is_refused(gw: Harness) -> None:
     now = int(time.time())
     expired = {**claims, "iat": now - 3600, "exp": now - 60}
     token = jwt.encode(header, expired, _gateway_key(gw, header["kid"]))
-    assert await viewer_id(gw, token) is None
-    assert (await logout(gw, token))["code"] == "NOT_LOGGED_IN"
+    assert await gw.refused(VIEWER, token=token) == "TOKEN_EXPIRED"
+    assert await gw.refused(LOGOUT, {"everywhere": False}, token=token) == "TOKEN_EXPIRED"
 
 
 @pytest.mark.parametrize(
@@ -301,7 +374,7 @@ async def test_a_token_signed_by_another_key_is_refused(gw: Harness, same_kid: b
     forged_header = {**header, "kid": header["kid"] if same_kid else stranger.kid}
     token = jwt.encode(forged_header, claims, stranger)
     assert await viewer_id(gw, token) is None
-    assert (await logout(gw, token))["code"] == "NOT_LOGGED_IN"
+    assert await gw.refused(LOGOUT, {"everywhere": False}, token=token) == "INVALID_TOKEN"
     assert await viewer_id(gw, login["accessToken"]) == login["account"]["id"]
 
 
@@ -321,7 +394,8 @@ async def test_unsigned_and_symmetric_tokens_are_refused(gw: Harness) -> None:
 # --- audit and storage -----------------------------------------------------------------------
 
 
-async def test_every_mutation_is_audited_with_client_facts(gw: Harness) -> None:
+async def test_every_mutation_is_audited_with_client_facts(strict: Harness) -> None:
+    gw = strict
     login = await gw.login("shop-mp", "olga", **CLIENT)
     second = await gw.login("shop-mp", "olga", platform="ios")
     rotated = await refresh(gw, login["refreshToken"], client={**CLIENT, "channel": "refresh-ch"})
@@ -362,7 +436,8 @@ async def test_every_mutation_is_audited_with_client_facts(gw: Harness) -> None:
     assert all(s["revoked_at"] is not None for s in sessions)
 
 
-async def test_no_token_or_session_key_is_stored_in_clear(gw: Harness) -> None:
+async def test_no_token_or_session_key_is_stored_in_clear(strict: Harness) -> None:
+    gw = strict
     login = await gw.login("shop-mp", "pia")
     rotated = await refresh(gw, login["refreshToken"])
     await refresh(gw, login["refreshToken"])  # reuse, audited

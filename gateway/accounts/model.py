@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -119,6 +119,16 @@ class IdentityView:
     @property
     def key(self) -> IdentityKey:
         return IdentityKey(self.kind, self.scope, self.subject)
+
+
+@dataclass(frozen=True)
+class WechatSessionKeys:
+    """A user's session keys in one mini-program: the latest WeChat gave, and the one before
+    while it is still kept (data fetched just before a new wx.login is sealed with it)."""
+
+    openid: str
+    current: str = field(repr=False)
+    previous: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

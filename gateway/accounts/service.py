@@ -23,6 +23,7 @@ from gateway.accounts.model import (
     IdentityView,
     PasswordRecord,
     Resolution,
+    WechatSessionKeys,
 )
 from gateway.accounts.reads import follow_to_survivor
 from gateway.accounts.tables import Account
@@ -122,18 +123,21 @@ class AccountGraph:
         sealed = self._box.seal(session_key, f"{appid}:{openid}")
         await session_keys.keep(s, appid, openid, sealed)
 
-    async def session_key(self, account_id: uuid.UUID, appid: str) -> tuple[str, str] | None:
-        """The account's openid in ``appid`` and the latest session_key WeChat gave for it."""
+    async def session_keys(self, account_id: uuid.UUID, appid: str) -> WechatSessionKeys | None:
+        """The account's openid in ``appid`` and the session keys WeChat gave for it."""
         async with self._db.reader() as s:
             openid = await session_keys.openid_of(s, account_id, appid)
-            sealed = await session_keys.sealed_key(s, appid, openid) if openid else None
+            sealed = await session_keys.sealed_keys(s, appid, openid) if openid else None
         if openid is None or sealed is None:
             return None
+        bound_to = f"{appid}:{openid}"
         try:
-            return openid, self._box.open(sealed, f"{appid}:{openid}")
+            current = self._box.open(sealed[0], bound_to)
+            previous = self._box.open(sealed[1], bound_to) if sealed[1] else None
         except SealError:
             log.error("a stored session_key does not open: was GATEWAY_SECRET_KEY changed?")
             return None
+        return WechatSessionKeys(openid, current, previous)
 
     # -- username credentials ---------------------------------------------------------------
     async def password_by_username(self, username: str) -> PasswordRecord | None:

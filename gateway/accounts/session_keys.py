@@ -1,12 +1,15 @@
-"""The latest WeChat ``session_key`` per (appid, openid), sealed at rest.
+"""The latest WeChat ``session_key`` per (appid, openid), sealed at rest, and the one before.
 
-Stored with a dialect-specific upsert (WeChat may rotate the key at every wx.login, and only
-the latest decrypts); the SQL dialect stays in here.
+WeChat rotates the key at every wx.login. Open data a client fetched just before calling
+wx.login again is sealed with the previous key, so that key is kept for
+``PREVIOUS_KEY_SECONDS`` after it is replaced. Stored with a dialect-specific upsert; the SQL
+dialect stays in here.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,6 +21,8 @@ from gateway.accounts.model import IdentityKind
 from gateway.accounts.tables import Identity, WechatSession
 from gateway.store.models import utcnow
 
+PREVIOUS_KEY_SECONDS = 300
+
 
 async def keep(s: AsyncSession, appid: str, openid: str, sealed: str) -> None:
     now = utcnow()
@@ -26,10 +31,16 @@ async def keep(s: AsyncSession, appid: str, openid: str, sealed: str) -> None:
     stmt = insert(WechatSession).values(
         id=uuid.uuid4(), appid=appid, openid=openid, session_key_sealed=sealed, updated_at=now
     )
+    table = WechatSession.__table__.c  # type: ignore[attr-defined]
     await s.execute(
         stmt.on_conflict_do_update(
             index_elements=["appid", "openid"],
-            set_={"session_key_sealed": sealed, "updated_at": now},
+            set_={
+                "session_key_sealed": sealed,
+                "updated_at": now,
+                "previous_key_sealed": table.session_key_sealed,  # the row's value until now
+                "previous_until": now + timedelta(seconds=PREVIOUS_KEY_SECONDS),
+            },
         )
     )
 
@@ -43,8 +54,15 @@ async def openid_of(s: AsyncSession, account_id: uuid.UUID, appid: str) -> str |
     return (await s.execute(query)).scalar_one_or_none()
 
 
-async def sealed_key(s: AsyncSession, appid: str, openid: str) -> str | None:
-    query = select(col(WechatSession.session_key_sealed)).where(
-        col(WechatSession.appid) == appid, col(WechatSession.openid) == openid
-    )
-    return (await s.execute(query)).scalar_one_or_none()
+async def sealed_keys(s: AsyncSession, appid: str, openid: str) -> tuple[str, str | None] | None:
+    """The sealed current key, and the previous one while it is still kept."""
+    query = select(
+        col(WechatSession.session_key_sealed),
+        col(WechatSession.previous_key_sealed),
+        col(WechatSession.previous_until),
+    ).where(col(WechatSession.appid) == appid, col(WechatSession.openid) == openid)
+    row = (await s.execute(query)).first()
+    if row is None:
+        return None
+    current, previous, until = row
+    return current, previous if until is not None and until > utcnow() else None

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from gateway.accounts.model import AccountStatus
-from gateway.store.models import at_field, id_field
+from gateway.store.models import UTCDateTime, at_field, id_field
 
 
 class Account(SQLModel, table=True):
@@ -58,7 +58,8 @@ class Credential(SQLModel, table=True):
 
 
 class WechatSession(SQLModel, table=True):
-    """The latest session_key per (appid, openid), sealed with the gateway's secret key."""
+    """The latest session_key per (appid, openid), sealed with the gateway's secret key, and
+    the previous one for a few minutes."""
 
     __tablename__ = "wechat_sessions"
     __table_args__ = (sa.UniqueConstraint("appid", "openid", name="uq_wechat_sessions_app_openid"),)
@@ -68,3 +69,7 @@ class WechatSession(SQLModel, table=True):
     openid: str = Field(max_length=128)
     session_key_sealed: str = Field(max_length=256)
     updated_at: datetime = at_field()
+    # the key before the latest exchange, kept briefly: open data fetched just before a new
+    # wx.login is sealed with it (WeChat rotates the key at every wx.login)
+    previous_key_sealed: str | None = Field(default=None, max_length=256)
+    previous_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

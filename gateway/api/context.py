@@ -3,7 +3,6 @@ the viewer. ``ApiServices`` is this layer's port: the composition root fills it.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from gateway.partners.auth import PartnerAuth
 from gateway.partners.lookups import PartnerLookups
 from gateway.partners.registry import PartnerView
 from gateway.sessions.service import Sessions, Viewer
+from gateway.sessions.tokens import TokenRejected
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat_login.service import WechatLogin
 
@@ -77,19 +77,45 @@ class Context:
     request: Request
     services: ApiServices
     loaders: Loaders
-    # one task each, shared by every resolver of the request: fields resolve concurrently
     reads: LoaderReads = field(init=False)
-    _viewer: asyncio.Task[Viewer | None] | None = field(default=None, init=False)
-    _partner: asyncio.Task[PartnerView | None] | None = field(default=None, init=False)
+    _viewer: Viewer | None = field(default=None, init=False)
+    _partner: PartnerView | None = field(default=None, init=False)
+    _failed: Exception | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.reads = LoaderReads(self.loaders)
 
+    async def authenticate(self) -> None:
+        """Once, before the operation runs: a request without a bearer token is anonymous; one
+        with a token that is not live (expired, revoked, forged) is refused as a whole
+        (``TokenRejected``: 401 with RFC 6750's ``invalid_token``), never taken as anonymous."""
+        token = _bearer(self.request)
+        if token is None:
+            return
+        try:
+            await self._authenticate(token)
+        except TokenRejected:
+            raise
+        except Exception as exc:  # e.g. the database is down: each field that needs the
+            self._failed = exc  # caller fails (masked, with its path); the rest still answer
+
+    async def _authenticate(self, token: str) -> None:
+        try:
+            self._viewer = await self.services.sessions.authenticate(token)
+        except TokenRejected as rejected:
+            if rejected.ours:
+                raise
+            # not a frontend token: a partner token, or nothing of ours
+            self._partner = await self.services.partner_auth.authenticate(token)
+            return
+        if self._viewer.account is not None:
+            self.loaders.accounts.prime(self._viewer.account_id, self._viewer.account)
+
     async def viewer(self) -> Viewer | None:
-        """The logged-in caller (frontend token), authenticated once per request."""
-        if self._viewer is None:
-            self._viewer = asyncio.ensure_future(self._authenticate())
-        return await asyncio.shield(self._viewer)
+        """The logged-in caller (frontend token)."""
+        if self._failed is not None:
+            raise self._failed
+        return self._viewer
 
     async def require_viewer(self) -> Viewer:
         """The logged-in caller; ``NotLoggedIn`` (a typed result) without a valid token."""
@@ -99,21 +125,10 @@ class Context:
         return viewer
 
     async def partner(self) -> PartnerView | None:
-        """The partner behind a partner token (never a frontend token), if still enabled."""
-        if self._partner is None:
-            self._partner = asyncio.ensure_future(self._authenticate_partner())
-        return await asyncio.shield(self._partner)
-
-    async def _authenticate(self) -> Viewer | None:
-        token = _bearer(self.request)
-        viewer = await self.services.sessions.authenticate(token) if token else None
-        if viewer is not None and viewer.account is not None:
-            self.loaders.accounts.prime(viewer.account_id, viewer.account)  # read already
-        return viewer
-
-    async def _authenticate_partner(self) -> PartnerView | None:
-        token = _bearer(self.request)
-        return await self.services.partner_auth.authenticate(token) if token else None
+        """The partner behind a partner token (never a frontend token)."""
+        if self._failed is not None:
+            raise self._failed
+        return self._partner
 
     def client(self, platform: str, channel: str | None, device_param: str | None) -> ClientInfo:
         return ClientInfo(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
@@ -19,6 +19,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from gateway.api.context import ApiServices, Context, make_loaders
+from gateway.sessions.tokens import TokenRejected
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -45,6 +46,26 @@ class MethodNotAllowed(Exception):
     pass
 
 
+_TOKEN_MESSAGES = {
+    "TOKEN_EXPIRED": "The access token has expired: refresh it (refreshToken) and retry.",
+    "INVALID_TOKEN": "The access token is not valid (revoked, or not ours): log in again.",
+}
+
+
+def _unauthorized(rejected: TokenRejected, accept: str) -> Response:
+    """RFC 6750 §3: 401 with ``WWW-Authenticate: Bearer error="invalid_token"``, and a GraphQL
+    error body whose ``extensions.code`` tells an expired token from an invalid one."""
+    message = _TOKEN_MESSAGES[rejected.code]
+    body = {"errors": [{"message": message, "extensions": {"code": rejected.code}}]}
+    challenge = f'Bearer error="invalid_token", error_description="{message}"'
+    return JSONResponse(
+        body,
+        status_code=401,
+        headers={"WWW-Authenticate": challenge},
+        media_type=GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json",
+    )
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -56,6 +77,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 headers={"Allow": "POST"},
             )
             await response(scope, receive, send)
+        except TokenRejected as rejected:
+            accept = Request(scope).headers.get("accept", "")
+            await _unauthorized(rejected, accept)(scope, receive, send)
+
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        """Authenticate once per request, before anything runs (TokenRejected: a 401)."""
+        context: Context = kwargs["context"]
+        await context.authenticate()
+        return await super().execute_operation(*args, **kwargs)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         services: ApiServices = request.app.state.api

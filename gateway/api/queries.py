@@ -97,7 +97,9 @@ class Query:
         return AuthorizationUrl(url=url, state=state, expires_at=expires_at)
 
     @strawberry.field(
-        description="Is my login still good? Never an error: `valid: false` means log in again."
+        description="Is my login still good? Without a token: `valid: false`. A token that is "
+        "no longer live is refused as a whole request (HTTP 401, code TOKEN_EXPIRED or "
+        "INVALID_TOKEN): refresh or log in again."
     )
     async def check_session(self, info: Info) -> SessionStatus:
         viewer = await info.context.viewer()

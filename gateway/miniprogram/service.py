@@ -5,11 +5,12 @@ open data, check whether WeChat still holds the session_key, bind a phone number
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.accounts.model import AccountConflict, IdentityKey
+from gateway.accounts.model import AccountConflict, IdentityKey, WechatSessionKeys
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
@@ -75,9 +76,9 @@ class MiniProgramSessions:
             raise UnsupportedAppKind()
         return app
 
-    async def _wechat_session(self, app: AppConfig, viewer: Viewer) -> tuple[str, str]:
-        """The viewer's openid in ``app`` and the latest session_key WeChat gave for it."""
-        found = await self._accounts.session_key(viewer.account_id, app.appid)
+    async def _wechat_session(self, app: AppConfig, viewer: Viewer) -> WechatSessionKeys:
+        """The viewer's openid in ``app`` and the session keys WeChat gave for it."""
+        found = await self._accounts.session_keys(viewer.account_id, app.appid)
         if found is None:
             raise SessionExpired()
         return found
@@ -108,8 +109,9 @@ class MiniProgramSessions:
             raise NoUnionid(
                 f"App {app.key!r} is not bound to an open platform: WeChat gives it no unionid."
             )
-        openid, session_key = await self._wechat_session(app, viewer)
-        data = await self._open(app, openid, session_key, encrypted_data, iv)
+        keys = await self._wechat_session(app, viewer)
+        openid = keys.openid
+        data, session_key = await self._open(app, keys, encrypted_data, iv)
         try:
             crypto.verify_open_data(data, appid=app.appid, openid=openid)
             if raw_data is not None or signature is not None:
@@ -122,14 +124,26 @@ class MiniProgramSessions:
         return await self._link_unionid(app, viewer, openid, unionid, data, client)
 
     async def _open(
-        self, app: AppConfig, openid: str, session_key: str, encrypted_data: str, iv: str
-    ) -> Mapping[str, object]:
+        self, app: AppConfig, keys: WechatSessionKeys, encrypted_data: str, iv: str
+    ) -> tuple[Mapping[str, object], str]:
+        """The decrypted data and the key that opened it: the latest, or the previous one for
+        fresh data (fetched just before a new wx.login)."""
         try:
-            return crypto.decrypt_open_data(session_key, encrypted_data, iv)
+            return crypto.decrypt_open_data(keys.current, encrypted_data, iv), keys.current
         except crypto.OpenDataError:
-            if await self._key_is_stale(app, openid, session_key):
-                raise SessionExpired() from None
-            raise InvalidEncryptedData() from None
+            pass
+        if keys.previous is not None:
+            try:
+                data = crypto.decrypt_open_data(keys.previous, encrypted_data, iv)
+            except crypto.OpenDataError:
+                pass
+            else:
+                if not _fresh(data):
+                    raise SessionExpired(_FETCH_AGAIN)
+                return data, keys.previous
+        if await self._key_is_stale(app, keys.openid, keys.current):
+            raise SessionExpired(_FETCH_AGAIN)
+        raise InvalidEncryptedData()
 
     async def _key_is_stale(self, app: AppConfig, openid: str, session_key: str) -> bool:
         """Ask WeChat: a rotated key looks exactly like tampered data from here."""
@@ -180,13 +194,13 @@ class MiniProgramSessions:
         if app is None or app.kind != AppKind.MINIPROGRAM:
             return SessionCheck(None)
         try:
-            openid, session_key = await self._wechat_session(app, viewer)
+            keys = await self._wechat_session(app, viewer)
         except SessionExpired:
             return SessionCheck(False)
-        signature = crypto.check_session_signature(session_key)
+        signature = crypto.check_session_signature(keys.current)
         try:
             valid = await self._app_tokens.call(
-                app, lambda token: self._wechat.check_session(token, openid, signature)
+                app, lambda token: self._wechat.check_session(token, keys.openid, signature)
             )
         except WeChatError as exc:
             log.warning("checksession failed app=%s code=%s", app.key, exc.code)
@@ -219,6 +233,24 @@ class MiniProgramSessions:
                 linked=bool(added),
             )
         return bool(added)
+
+
+WATERMARK_FRESH_SECONDS = 300
+"""Data opened with the previous session_key is taken only when WeChat made it this recently:
+older data could be replayed from a session the user has since left."""
+
+_FETCH_AGAIN = (
+    "This data was sealed with a WeChat session that has since changed: call wx.login (and "
+    "loginByCode) before wx.getUserInfo, then send the new data."
+)
+
+
+def _fresh(data: Mapping[str, object], now: float | None = None) -> bool:
+    watermark = data.get("watermark")
+    stamp = watermark.get("timestamp") if isinstance(watermark, Mapping) else None
+    if not isinstance(stamp, int | float):
+        return False
+    return abs((now if now is not None else time.time()) - stamp) <= WATERMARK_FRESH_SECONDS
 
 
 _OPEN_DATA: dict[str, type[GatewayError]] = {

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from gateway.partners.registry import Partners, PartnerView
 from gateway.partners.tokens import PartnerTokens
+from gateway.sessions.tokens import TokenRejected
 
 
 class PartnerAuth:
@@ -13,13 +14,12 @@ class PartnerAuth:
         self._tokens = tokens
         self._registry = registry
 
-    async def authenticate(self, token: str) -> PartnerView | None:
-        """The partner behind ``token`` (never a frontend token), if still enabled."""
-        claims = self._tokens.verify(token)
-        if claims is None:
-            return None
+    async def authenticate(self, token: str) -> PartnerView:
+        """The partner behind ``token`` (never a frontend token), if still enabled;
+        ``TokenRejected`` otherwise."""
+        claims = self._tokens.check(token)
         partner = await self._registry.get(claims.client_id)
         if partner is None or partner.disabled:
-            return None
+            raise TokenRejected("INVALID_TOKEN")
         # the token's scopes, never more than the partner still has
         return replace(partner, scopes=partner.scopes & claims.scopes)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import ExpiredTokenError, JoseError
 
 from gateway.sessions.keys import ALGORITHM, SigningKeys
-from gateway.sessions.tokens import ACCESS_TOKEN_TYPE
+from gateway.sessions.tokens import ACCESS_TOKEN_TYPE, TokenRejected
 
 PARTNER_AUDIENCE = "partners"
 LIFETIME_SECONDS = 300
@@ -51,11 +51,20 @@ class PartnerTokens:
 
     def verify(self, token: str) -> PartnerClaims | None:
         try:
+            return self.check(token)
+        except TokenRejected:
+            return None
+
+    def check(self, token: str) -> PartnerClaims:
+        """The claims of a live partner token; ``TokenRejected`` saying why not otherwise."""
+        try:
             decoded = jwt.decode(token, self._keys.key_set, algorithms=[ALGORITHM])
             if decoded.header.get("typ") != ACCESS_TOKEN_TYPE:
-                return None
+                raise TokenRejected("INVALID_TOKEN")
             self._registry.validate(decoded.claims)
             scope = decoded.claims.get("scope", "")
             return PartnerClaims(str(decoded.claims["sub"]), frozenset(str(scope).split()))
+        except ExpiredTokenError:
+            raise TokenRejected("TOKEN_EXPIRED") from None
         except (JoseError, ValueError, KeyError, TypeError):
-            return None
+            raise TokenRejected("INVALID_TOKEN") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,7 @@ from gateway.metrics import REFRESHES
 from gateway.sessions.tokens import (
     AccessClaims,
     AccessTokens,
+    TokenRejected,
     expiry,
     hash_refresh_token,
     new_refresh_token,
@@ -129,34 +130,49 @@ class Sessions:
 
     @declares(InvalidRefreshToken, RefreshTokenReused)
     async def refresh(self, token: str, client: ClientInfo) -> IssuedTokens:
-        """Rotate: the presented token is spent; a spent token presented again revokes all."""
+        """Rotate: the presented token is spent. A spent token presented again revokes the
+        session, unless it was spent within the grace window (a client that raced itself or
+        lost the answer): then it gets a new pair too and the session lives on."""
         now = utcnow()
         async with self._db.transaction() as s:
             login, token_id = await self._live_session(s, token, now)
-            spent = await s.execute(
-                update(RefreshToken)
-                .where(col(RefreshToken.id) == token_id, col(RefreshToken.used_at).is_(None))
-                .values(used_at=now)
-            )
-            reuse = spent.rowcount != 1  # type: ignore[attr-defined]
-            if reuse:
+            outcome = await self._spend(s, token_id, now)
+            if outcome == "reused":
                 login.revoked_at = now
             else:
                 login.account_id = await self._accounts.survivor(s, login.account_id)
                 login.last_used_at = now
                 issued = self._issue(s, login, now)
+            kind = {"spent": "refresh", "grace": "refresh_grace", "reused": "refresh_reuse"}
             record(
                 s,
-                "refresh_reuse" if reuse else "refresh",
+                kind[outcome],
                 client,
                 account_id=login.account_id,
                 session_id=login.id,
                 app_key=login.app_key,
             )
-        REFRESHES.labels("reused" if reuse else "ok").inc()
-        if reuse:
+        REFRESHES.labels({"spent": "ok", "grace": "grace", "reused": "reused"}[outcome]).inc()
+        if outcome == "reused":
             raise RefreshTokenReused()
         return issued
+
+    async def _spend(self, s: AsyncSession, token_id: uuid.UUID, now: datetime) -> str:
+        """``spent`` (first use), ``grace`` (used moments ago) or ``reused``. The caller holds
+        the session's lock, so concurrent refreshes of one token take turns here."""
+        spent = await s.execute(
+            update(RefreshToken)
+            .where(col(RefreshToken.id) == token_id, col(RefreshToken.used_at).is_(None))
+            .values(used_at=now)
+        )
+        if spent.rowcount == 1:  # type: ignore[attr-defined]
+            return "spent"
+        grace = timedelta(seconds=self._lifetimes.refresh_reuse_grace_seconds)
+        query = select(col(RefreshToken.used_at)).where(col(RefreshToken.id) == token_id)
+        used_at = (await s.execute(query)).scalar_one_or_none()
+        if grace and used_at is not None and now - used_at <= grace:
+            return "grace"
+        return "reused"
 
     @staticmethod
     async def _live_session(
@@ -256,11 +272,10 @@ class Sessions:
             for r in rows
         ]
 
-    async def authenticate(self, access_token: str) -> Viewer | None:
-        """Signature first (no I/O), then one indexed read so revocation is immediate."""
-        claims = self._tokens.verify(access_token)
-        if claims is None:
-            return None
+    async def authenticate(self, access_token: str) -> Viewer:
+        """Signature first (no I/O), then one indexed read so revocation is immediate.
+        ``TokenRejected`` for an expired, revoked or foreign token, or a disabled account."""
+        claims = self._tokens.check(access_token)
         query = AccountGraph.join_account(
             (col(LoginSession.app_key), col(LoginSession.expires_at)),
             col(LoginSession.account_id),
@@ -271,11 +286,11 @@ class Sessions:
         )
         rows = await self._db.read(query)
         if not rows:
-            return None
+            raise TokenRejected("INVALID_TOKEN")  # revoked, or its session ended
         app_key, expires_at = rows[0][0], rows[0][1]
         account = AccountGraph.account_from_row(rows[0][2:])
         if account.status == AccountStatus.DISABLED:
-            return None
+            raise TokenRejected("INVALID_TOKEN")
         if account.status == AccountStatus.MERGED:
             async with self._db.reader() as s:
                 survivor_id = await self._accounts.survivor(s, account.id)

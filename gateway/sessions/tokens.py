@@ -9,12 +9,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import ExpiredTokenError, JoseError
 
 from gateway.sessions.keys import ALGORITHM, SigningKeys
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068: never confused with an ID token or a partner token
 FRONTEND_AUDIENCE = "frontend"
+
+
+class TokenRejected(Exception):
+    """A bearer token that is not a live token: ``code`` is ``TOKEN_EXPIRED`` or
+    ``INVALID_TOKEN`` (RFC 6750 ``invalid_token`` either way). ``ours`` is False when it is not
+    a frontend access token at all, so that another verifier (partners) may still accept it."""
+
+    def __init__(self, code: str, *, ours: bool = True) -> None:
+        super().__init__(code)
+        self.code = code
+        self.ours = ours
 
 
 @dataclass(frozen=True)
@@ -53,20 +64,33 @@ class AccessTokens:
         return jwt.encode(header, payload, key)
 
     def verify(self, token: str) -> AccessClaims | None:
-        """None for anything that is not a live token of ours: callers need no detail."""
+        """None for anything that is not a live token of ours."""
+        try:
+            return self.check(token)
+        except TokenRejected:
+            return None
+
+    def check(self, token: str) -> AccessClaims:
+        """The claims of a live frontend token; ``TokenRejected`` saying why not otherwise."""
         try:
             decoded = jwt.decode(token, self._keys.key_set, algorithms=[ALGORITHM])
-            if decoded.header.get("typ") != ACCESS_TOKEN_TYPE:
-                return None
-            self._registry.validate(decoded.claims)
+        except (JoseError, ValueError, TypeError):
+            raise TokenRejected("INVALID_TOKEN", ours=False) from None
+        claims = decoded.claims
+        if decoded.header.get("typ") != ACCESS_TOKEN_TYPE or claims.get("aud") != FRONTEND_AUDIENCE:
+            raise TokenRejected("INVALID_TOKEN", ours=False)
+        try:
+            self._registry.validate(claims)
             return AccessClaims(
-                account_id=uuid.UUID(decoded.claims["sub"]),
-                session_id=uuid.UUID(decoded.claims["sid"]),
-                app_key=str(decoded.claims.get("app", "")),
-                expires_at=datetime.fromtimestamp(decoded.claims["exp"], UTC),
+                account_id=uuid.UUID(claims["sub"]),
+                session_id=uuid.UUID(claims["sid"]),
+                app_key=str(claims.get("app", "")),
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
+        except ExpiredTokenError:
+            raise TokenRejected("TOKEN_EXPIRED") from None
         except (JoseError, ValueError, KeyError, TypeError):
-            return None
+            raise TokenRejected("INVALID_TOKEN") from None
 
 
 def new_refresh_token() -> tuple[str, str]:

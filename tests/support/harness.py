@@ -113,7 +113,7 @@ def _toml_table(name: str, values: dict[str, Any] | None) -> str:
 
 Configure = Callable[..., GatewayConfig]
 """What the ``configure`` fixture returns: ``make(database_url, *, throttle=, passwords=,
-redis_url=)``."""
+redis_url=, tokens=)``."""
 
 
 def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
@@ -129,9 +129,11 @@ def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure
         throttle: dict[str, Any] | None = None,
         passwords: dict[str, Any] | None = None,
         redis_url: str | None = None,
+        tokens: dict[str, Any] | None = None,
     ) -> GatewayConfig:
         path = tmp_path / f"gateway-{next(files)}.toml"
         text = APPS_TOML + _toml_table("throttle", throttle) + _toml_table("passwords", passwords)
+        text += _toml_table("tokens", tokens)
         path.write_text(text, encoding="utf-8")
         settings = Settings(
             database_url=database_url,
@@ -166,6 +168,22 @@ class Harness:
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+    async def refused(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str
+    ) -> str:
+        """Post with a bearer token the gateway must refuse (RFC 6750): the error's code."""
+        response = await self.client.post(
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+        body = response.json()
+        assert "data" not in body, body
+        (error,) = body["errors"]
+        return str(error["extensions"]["code"])
 
     def appid(self, key: str) -> str:
         app = self.config.app(key)
