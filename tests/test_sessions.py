@@ -66,16 +66,7 @@ async def logout(
 
 
 async def viewer_id(gw: Harness, token: str) -> str | None:
-    """The account a token acts for; None when the gateway refuses the token (401)."""
-    response = await gw.client.post(
-        "/graphql", json={"query": VIEWER}, headers={"authorization": f"Bearer {token}"}
-    )
-    if response.status_code == 401:
-        assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
-        return None
-    body = response.json()
-    assert "errors" not in body, body
-    return str(body["data"]["viewer"]["id"])
+    return await gw.viewer_id(token)
 
 
 @pytest.fixture

@@ -169,6 +169,21 @@ class Harness:
         body: dict[str, Any] = response.json()
         return body
 
+    async def viewer_id(self, token: str) -> str | None:
+        """The account a token acts for; None when the gateway refuses the token (401)."""
+        response = await self.client.post(
+            "/graphql",
+            json={"query": "{ viewer { id } }"},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        if response.status_code == 401:
+            assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
+            return None
+        body = response.json()
+        assert "errors" not in body, body
+        viewer = body["data"]["viewer"]
+        return None if viewer is None else str(viewer["id"])
+
     async def refused(
         self, query: str, variables: dict[str, Any] | None = None, *, token: str
     ) -> str:

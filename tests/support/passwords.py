@@ -121,15 +121,7 @@ async def password_login(
 
 
 async def viewer_id(gw: Harness, token: str) -> str | None:
-    """The account a token acts for; None when the gateway refuses the token (401)."""
-    response = await gw.client.post(
-        "/graphql", json={"query": VIEWER}, headers={"authorization": f"Bearer {token}"}
-    )
-    if response.status_code == 401:
-        assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
-        return None
-    viewer = response.json()["data"]["viewer"]
-    return None if viewer is None else str(viewer["id"])
+    return await gw.viewer_id(token)
 
 
 def fullwidth(text: str) -> str:
