@@ -118,6 +118,10 @@ class PasswordsModel(BaseModel):
     time_cost: int = Field(default=2, ge=2, le=20)
     memory_kib: int = Field(default=19 * 1024, ge=19 * 1024, le=1024 * 1024)
     parallelism: int = Field(default=1, ge=1, le=16)
+    # admission: hashes at once (0: one fewer than the cores, at least one) and how many may
+    # wait; beyond that a password request is answered TEMPORARILY_UNAVAILABLE at once
+    max_concurrent: int = Field(default=0, ge=0, le=256)
+    max_waiting: int = Field(default=64, ge=0, le=100_000)
 
 
 class ThrottleModel(BaseModel):

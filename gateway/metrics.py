@@ -33,6 +33,9 @@ WECHAT_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 REFRESHES = Counter("gateway_token_refreshes_total", "Refresh token uses by result", ["result"])
+HASHING_REFUSED = Counter(
+    "gateway_password_hashing_refused_total", "Password checks refused: hashing at capacity"
+)
 MERGES = Counter("gateway_merges_total", "Accounts merged into another")
 THROTTLED = Counter("gateway_throttled_total", "Password attempts refused by the throttle")
 HTTP_SECONDS = Histogram(

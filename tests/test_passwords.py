@@ -322,3 +322,36 @@ async def test_change_password_with_an_oversized_client_field_is_typed(gw: Harne
     assert "errors" not in body, body
     result = body["data"]["changePassword"]
     assert result["code"] == "INVALID_INPUT"
+
+
+# -- hashing admission -------------------------------------------------------------------------
+
+FLOODED_LOGIN = """mutation($u: String!) { loginWithPassword(input: {username: $u,
+  password: "wrong-password-1", app: "shop-mp", client: {platform: "web"}}) { __typename
+  ... on Error { code } ... on UpstreamError { retryAfterSeconds } } }"""
+
+
+async def test_password_checks_beyond_capacity_are_refused_at_once_and_typed(
+    database_url: str, configure: Configure
+) -> None:
+    """One hash at a time and no queue: a burst is answered at once, not made to wait."""
+    capacity = {"time_cost": 10, "max_concurrent": 1, "max_waiting": 0}
+    async with running(configure(database_url, throttle=LENIENT, passwords=capacity)) as gw:
+        await registered(gw, "flood")
+        answers = await asyncio.gather(*(gw.gql(FLOODED_LOGIN, {"u": "flood"}) for _ in range(8)))
+        results = [a["data"]["loginWithPassword"] for a in answers]
+        refused = [r for r in results if r["code"] == "TEMPORARILY_UNAVAILABLE"]
+        assert refused, results
+        assert all(
+            r
+            == {
+                "__typename": "UpstreamError",
+                "code": "TEMPORARILY_UNAVAILABLE",
+                "retryAfterSeconds": 1.0,
+            }
+            for r in refused
+        )
+        assert {r["code"] for r in results} <= {"TEMPORARILY_UNAVAILABLE", "INVALID_CREDENTIALS"}
+        assert "INVALID_CREDENTIALS" in {r["code"] for r in results}
+        # capacity comes back as soon as the burst is over
+        assert (await password_login(gw, "flood"))["__typename"] == "LoginSuccess"

@@ -79,9 +79,12 @@ class RateLimitedError(Error):
     retry_after_seconds: float | None
 
 
-@strawberry.type(description="WeChat is unavailable or misconfigured; retrying later may help.")
+@strawberry.type(
+    description="WeChat, or a part of the gateway (password hashing, shared counters), is "
+    "unavailable or misconfigured; retrying later may help, after `retryAfterSeconds` when given."
+)
 class UpstreamError(Error):
-    pass
+    retry_after_seconds: float | None = None
 
 
 @strawberry.type(description="This needs a valid access token (Authorization: Bearer ...).")

@@ -1,7 +1,10 @@
 """Password hashing with argon2id (OWASP parameters or stronger), off the event loop.
 
-argon2-cffi releases the GIL while it hashes, so a small thread pool (one thread per core)
-keeps password logins from stalling every other request, and bounds how much CPU they take.
+argon2-cffi releases the GIL while it hashes, so a small thread pool keeps password logins
+from stalling every other request. The pool has one thread fewer than the cores, so the event
+loop always keeps one, and admission is bounded: when every thread is busy and the queue is
+full, a password request is refused at once (``TemporarilyUnavailable`` with a retry time)
+instead of making every request wait behind a flood.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.errors import WeakPassword
+from gateway.errors import TemporarilyUnavailable, WeakPassword
+from gateway.metrics import HASHING_REFUSED
 
 T = TypeVar("T")
 MIN_LENGTH = 8
@@ -33,18 +37,25 @@ class HashParameters:
     time_cost: int = 2
     memory_kib: int = 19 * 1024
     parallelism: int = 1
+    max_concurrent: int = 0  # 0: one fewer than the cores, at least one
+    max_waiting: int = 64
+
+
+def default_threads() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 class PasswordHashing:
-    def __init__(self, params: HashParameters, threads: int | None = None) -> None:
+    def __init__(self, params: HashParameters) -> None:
         self._hasher = PasswordHasher(
             time_cost=params.time_cost,
             memory_cost=params.memory_kib,
             parallelism=params.parallelism,
         )
-        self._pool = ThreadPoolExecutor(
-            max_workers=threads or os.cpu_count() or 2, thread_name_prefix="argon2"
-        )
+        self._threads = params.max_concurrent or default_threads()
+        self._capacity = self._threads + params.max_waiting
+        self._admitted = 0
+        self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="argon2")
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: str) -> str:
@@ -67,7 +78,17 @@ class PasswordHashing:
         return True, None
 
     async def _run(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        if self._admitted >= self._capacity:
+            HASHING_REFUSED.inc()
+            raise TemporarilyUnavailable(
+                "Too many password checks at once; retry in a moment.",
+                retry_after=1.0,
+            )
+        self._admitted += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        finally:
+            self._admitted -= 1
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

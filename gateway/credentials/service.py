@@ -155,7 +155,7 @@ class Passwords:
             record_by(s, "password_change", client, viewer, revoked=revoked)
         return revoked
 
-    @declares(InvalidInput, WeakPassword, CredentialExists, UsernameTaken)
+    @declares(InvalidInput, WeakPassword, CredentialExists, UsernameTaken, TemporarilyUnavailable)
     async def bind(
         self, viewer: Viewer, raw_username: str, password: str, client: ClientInfo
     ) -> None:
