@@ -463,3 +463,30 @@ async def test_no_token_or_session_key_is_stored_in_clear(strict: Harness) -> No
             assert secret not in dump, f"{name} found in {table}"
     # refresh tokens are kept as digests, one per issued token
     assert len(await rows(gw, "refresh_tokens")) == 3
+
+
+async def test_a_stale_header_does_not_block_what_needs_no_login(gw: Harness) -> None:
+    """Clients that attach their header to every call can still refresh and log in with it;
+    anything that reads the caller is refused as a whole."""
+    login = await gw.login("shop-mp", "tess")
+    await logout(gw, login["accessToken"])  # the header's token is dead from now on
+    stale = {"authorization": f"Bearer {login['accessToken']}"}
+    code = await gw.mint("shop-mp", "tess")
+    again = await gw.client.post(
+        "/graphql",
+        json={
+            "query": LOGIN_AGAIN,
+            "variables": {"code": code},
+        },
+        headers=stale,
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["loginByCode"]["__typename"] == "LoginSuccess"
+    apps = await gw.client.post("/graphql", json={"query": "{ apps { key } }"}, headers=stale)
+    assert apps.status_code == 200
+    mixed = "{ apps { key } viewer { id } }"
+    assert await gw.refused(mixed, token=login["accessToken"]) == "INVALID_TOKEN"
+
+
+LOGIN_AGAIN = """mutation($code: String!) { loginByCode(input: {app: "shop-mp", code: $code,
+  client: {platform: "ios"}}) { __typename } }"""

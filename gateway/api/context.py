@@ -81,21 +81,25 @@ class Context:
     _viewer: Viewer | None = field(default=None, init=False)
     _partner: PartnerView | None = field(default=None, init=False)
     _failed: Exception | None = field(default=None, init=False)
+    _rejected: TokenRejected | None = field(default=None, init=False)
+    _rejection_used: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.reads = LoaderReads(self.loaders)
 
     async def authenticate(self) -> None:
-        """Once, before the operation runs: a request without a bearer token is anonymous; one
-        with a token that is not live (expired, revoked, forged) is refused as a whole
-        (``TokenRejected``: 401 with RFC 6750's ``invalid_token``), never taken as anonymous."""
+        """Once, before the operation runs. No bearer token: anonymous. A token that is not
+        live (expired, revoked, forged) is remembered, and a field that needs the caller then
+        fails the whole request (``token_rejection``: a 401 with RFC 6750's
+        ``invalid_token``), so it is never taken for anonymous; operations that need no login
+        (loginByCode, refreshToken, apps) still work under a stale header."""
         token = _bearer(self.request)
         if token is None:
             return
         try:
             await self._authenticate(token)
-        except TokenRejected:
-            raise
+        except TokenRejected as rejected:
+            self._rejected = rejected
         except Exception as exc:  # e.g. the database is down: each field that needs the
             self._failed = exc  # caller fails (masked, with its path); the rest still answer
 
@@ -111,14 +115,25 @@ class Context:
         if self._viewer.account is not None:
             self.loaders.accounts.prime(self._viewer.account_id, self._viewer.account)
 
-    async def viewer(self) -> Viewer | None:
-        """The logged-in caller (frontend token)."""
+    @property
+    def token_rejection(self) -> TokenRejected | None:
+        """The rejected token's reason, once a field has needed the caller."""
+        return self._rejected if self._rejection_used else None
+
+    def _identity_check(self) -> None:
         if self._failed is not None:
             raise self._failed
+        if self._rejected is not None:
+            self._rejection_used = True
+            raise self._rejected
+
+    async def viewer(self) -> Viewer | None:
+        """The logged-in caller (frontend token)."""
+        self._identity_check()
         return self._viewer
 
     async def require_viewer(self) -> Viewer:
-        """The logged-in caller; ``NotLoggedIn`` (a typed result) without a valid token."""
+        """The logged-in caller; ``NotLoggedIn`` (a typed result) without a token."""
         viewer = await self.viewer()
         if viewer is None:
             raise NotLoggedIn()
@@ -126,8 +141,7 @@ class Context:
 
     async def partner(self) -> PartnerView | None:
         """The partner behind a partner token (never a frontend token)."""
-        if self._failed is not None:
-            raise self._failed
+        self._identity_check()
         return self._partner
 
     def client(self, platform: str, channel: str | None, device_param: str | None) -> ClientInfo:

@@ -82,10 +82,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await _unauthorized(rejected, accept)(scope, receive, send)
 
     async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
-        """Authenticate once per request, before anything runs (TokenRejected: a 401)."""
+        """Authenticate once per request, before anything runs; when a field needed the caller
+        and the token was not live, the whole answer is a 401."""
         context: Context = kwargs["context"]
         await context.authenticate()
-        return await super().execute_operation(*args, **kwargs)
+        result = await super().execute_operation(*args, **kwargs)
+        if context.token_rejection is not None:
+            raise context.token_rejection
+        return result
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         services: ApiServices = request.app.state.api

@@ -24,6 +24,7 @@ from gateway.api.mutations import Mutation
 from gateway.api.queries import Query
 from gateway.api.wechat_mutations import WechatMutation
 from gateway.config import Settings
+from gateway.sessions.tokens import TokenRejected
 from gateway.store.db import is_unavailable
 
 log = logging.getLogger("gateway.api")
@@ -33,8 +34,8 @@ MASKED = "Internal server error."
 def _is_unexpected(error: GraphQLError) -> bool:
     """Mask what came from a resolver crash; keep GraphQL's own (validation) errors."""
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
-        return False
+    if original is None or isinstance(original, GraphQLError | TokenRejected):
+        return False  # a rejected token turns the whole answer into a 401
     log.error("unexpected error at %s", error.path, exc_info=original)
     return True
 
