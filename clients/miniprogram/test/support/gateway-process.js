@@ -17,7 +17,8 @@ const PACKAGE_DIR = path.resolve(__dirname, '..', '..');
 const READY_DEADLINE_MS = 30000;
 
 function gatewayBin() {
-  return process.env.GATEWAY_BIN || path.resolve(PACKAGE_DIR, '..', '..', '.venv', 'bin', 'gateway');
+  if (process.env.GATEWAY_BIN) return path.resolve(process.env.GATEWAY_BIN); // cwd will be a temp dir
+  return path.resolve(PACKAGE_DIR, '..', '..', '.venv', 'bin', 'gateway');
 }
 
 /** Why the gateway tests cannot run here, or null when they can. */
