@@ -37,6 +37,7 @@ test('the runtime code stays within ES2017 and requires nothing outside lib/', (
   for (const file of fs.readdirSync(dir)) {
     const source = fs.readFileSync(path.join(dir, file), 'utf8');
     assert.doesNotMatch(source, /\?\.|\?\?/, `${file}: optional chaining or ?? (ES2020)`);
+    assert.doesNotMatch(source, /\.\.\.(?!\s*on\b)[\w([{]/, `${file}: spread or rest (ES2018 for objects)`);
     for (const [, target] of source.matchAll(/require\('([^']+)'\)/g)) {
       assert.match(target, /^\.\//, `${file} requires ${target}: only relative requires`);
     }
