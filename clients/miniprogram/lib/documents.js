@@ -1,0 +1,48 @@
+'use strict';
+
+/** The GraphQL documents the SDK sends (see the gateway's schema.graphql). */
+
+const ERROR = '... on Error { code message }';
+const TOKENS = 'accessToken refreshToken expiresAt refreshExpiresAt account { id }';
+
+const LOGIN_BY_CODE = `mutation GatewayLoginByCode($input: LoginByCodeInput!) {
+  loginByCode(input: $input) {
+    __typename
+    ... on LoginSuccess { ${TOKENS} isNewAccount }
+    ${ERROR}
+  }
+}`;
+
+const REFRESH_TOKEN = `mutation GatewayRefreshToken($refreshToken: String!, $client: ClientInput) {
+  refreshToken(refreshToken: $refreshToken, client: $client) {
+    __typename
+    ... on RefreshSuccess { ${TOKENS} }
+    ${ERROR}
+  }
+}`;
+
+const LOGOUT = `mutation GatewayLogout($everywhere: Boolean!, $client: ClientInput) {
+  logout(everywhere: $everywhere, client: $client) {
+    __typename
+    ... on LogoutSuccess { revokedSessions }
+    ${ERROR}
+  }
+}`;
+
+const BIND_UNION_ID = `mutation GatewayBindUnionId($input: BindUnionIdInput!) {
+  bindUnionId(input: $input) {
+    __typename
+    ... on BindUnionIdSuccess { account { id } merged linked }
+    ${ERROR}
+  }
+}`;
+
+const BIND_PHONE_NUMBER = `mutation GatewayBindPhoneNumber($input: BindPhoneNumberInput!) {
+  bindPhoneNumber(input: $input) {
+    __typename
+    ... on BindPhoneNumberSuccess { account { id } linked }
+    ${ERROR}
+  }
+}`;
+
+module.exports = { LOGIN_BY_CODE, REFRESH_TOKEN, LOGOUT, BIND_UNION_ID, BIND_PHONE_NUMBER };

@@ -1,0 +1,95 @@
+'use strict';
+
+// examples/miniprogram run as DevTools would run it (App, Page, getApp and wx as globals), its
+// sandbox wrapper included, against a real sandbox gateway: the example a developer opens works.
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const Module = require('node:module');
+const path = require('node:path');
+
+const { createFakeWx } = require('./support/fake-wx');
+const { startGateway, stopGateway, skipUnlessGateway } = require('./support/gateway-process');
+
+const EXAMPLE = path.resolve(__dirname, '..', '..', '..', 'examples', 'miniprogram');
+
+/** `require('wechat-identity-gateway-miniprogram')` from the example finds this package. */
+function resolveSdkFromExample() {
+  const original = Module._resolveFilename;
+  Module._resolveFilename = function resolve(request, ...rest) {
+    if (request === 'wechat-identity-gateway-miniprogram') return require.resolve('..');
+    return original.call(this, request, ...rest);
+  };
+  return () => (Module._resolveFilename = original);
+}
+
+/** The mini-program runtime's globals; `toasts` and `modals` record what the user saw. */
+function installRuntime(wx) {
+  const seen = { toasts: [], modals: [] };
+  wx.showToast = ({ title }) => seen.toasts.push(title);
+  wx.showModal = ({ title, content }) => seen.modals.push(`${title}: ${content}`);
+  wx.stopPullDownRefresh = () => {};
+  let app = null;
+  let pageDef = null;
+  Object.assign(globalThis, {
+    wx,
+    App: (def) => (app = def),
+    getApp: () => app,
+    Page: (def) => (pageDef = def),
+  });
+  return { seen, app: () => app, pageDef: () => pageDef };
+}
+
+/** A page instance: the definition's methods, its own data, setData merging. */
+function instantiate(def) {
+  const page = Object.create(def);
+  page.data = JSON.parse(JSON.stringify(def.data));
+  page.setData = (patch) => Object.assign(page.data, patch);
+  return page;
+}
+
+describe('examples/miniprogram against a real sandbox gateway', { skip: skipUnlessGateway() }, () => {
+  let gateway;
+  let restore;
+  before(async () => {
+    gateway = await startGateway();
+    restore = resolveSdkFromExample();
+  });
+  after(async () => {
+    restore && restore();
+    for (const name of ['wx', 'App', 'getApp', 'Page']) delete globalThis[name];
+    if (gateway) await stopGateway(gateway);
+  });
+
+  it('logs in at launch, shows the viewer, links profile and phone, logs out', async () => {
+    // The fake's own login/getUserInfo are unused: the example's sandbox wrapper mints codes.
+    const wx = createFakeWx({ base: gateway.base, app: 'shop-mp', user: 'unused' });
+    const runtime = installRuntime(wx);
+    require(path.join(EXAMPLE, 'config.js')).endpoint = gateway.endpoint;
+    require(path.join(EXAMPLE, 'app.js'));
+    const app = runtime.app();
+    app.onLaunch();
+    require(path.join(EXAMPLE, 'pages', 'index', 'index.js'));
+    const page = instantiate(runtime.pageDef());
+    page.onLoad();
+    await page.loadViewer();
+    assert.deepEqual(runtime.seen.modals, []);
+    assert.equal(wx.count('loginByCode'), 1, 'launch and page share one login');
+    assert.equal(page.data.loggedIn, true);
+    assert.match(page.data.sandboxUser, /^dev-/);
+
+    await page.onUserInfo({ detail: { errMsg: 'getUserInfo:ok' } });
+    await page.onPhoneNumber({ detail: { errMsg: 'getPhoneNumber:ok' } });
+    await page.onPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } });
+    assert.deepEqual(runtime.seen.modals, []);
+    assert.equal(runtime.seen.toasts.length, 2);
+    assert.match(runtime.seen.toasts[1], /Phone linked/);
+    const kinds = page.data.viewer.identities.map((i) => i.kind).sort();
+    assert.deepEqual(kinds, ['PHONE', 'WECHAT_OPENID', 'WECHAT_UNIONID']);
+
+    await page.onLogout();
+    assert.equal(page.data.loggedIn, false);
+    assert.equal(page.data.viewer, null);
+    assert.equal(app.gw.isLoggedIn(), false);
+    page.onUnload();
+  });
+});

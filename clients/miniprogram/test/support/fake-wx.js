@@ -1,0 +1,140 @@
+'use strict';
+
+/**
+ * A simulated `wx` for one user of one mini-program, backed by a real sandbox gateway:
+ *
+ * - `login` mints a real code at the gateway's `/sandbox/code`;
+ * - `request` goes over `fetch` and answers like wx.request (`success` for every HTTP status,
+ *   `data` already parsed, `fail` only when no answer came); it counts the GraphQL operations
+ *   by their top-level field, and can drop answers (`dropNextAnswer('refreshToken')`: the
+ *   gateway gets and processes the request, the caller gets `fail` as on a timeout);
+ * - storage in memory (`getStorageSync` gives '' for a missing key, as wx does);
+ * - `checkSession` succeeds while `sessionAlive` is true;
+ * - `getUserInfo` gives the detail from `/sandbox/open-data`; `phoneButton()` gives the
+ *   getPhoneNumber button's detail with a code from `/sandbox/phone-code`.
+ */
+const OPERATIONS = [
+  'loginByCode',
+  'refreshToken',
+  'logout',
+  'bindUnionId',
+  'bindPhoneNumber',
+  'viewer',
+  'checkSession',
+];
+
+function createFakeWx({ base, app, user }) {
+  const storage = new Map();
+  const counts = {};
+  const drops = {};
+  const sent = [];
+  const sandbox = (path, extra) =>
+    fetchJson(`${base}${path}?app=${enc(app)}&user=${enc(user)}${extra || ''}`);
+
+  const wx = {
+    sessionAlive: true,
+    wxLogins: 0,
+    sent,
+    counts,
+    count: (name) => counts[name] || 0,
+    resetCounts() {
+      Object.keys(counts).forEach((k) => delete counts[k]);
+      wx.wxLogins = 0;
+      sent.length = 0;
+    },
+    dropNextAnswer(name) {
+      drops[name] = (drops[name] || 0) + 1;
+    },
+    storage,
+
+    login({ success, fail }) {
+      wx.wxLogins += 1;
+      sandbox('/sandbox/code').then(
+        (body) => success({ code: body.code, errMsg: 'login:ok' }),
+        (error) => fail({ errMsg: 'login:fail ' + error.message })
+      );
+    },
+
+    checkSession({ success, fail }) {
+      setImmediate(() =>
+        wx.sessionAlive ? success({ errMsg: 'checkSession:ok' }) : fail({ errMsg: 'checkSession:fail session expired' })
+      );
+    },
+
+    getUserInfo({ success, fail }) {
+      sandbox('/sandbox/open-data').then(
+        (body) =>
+          success({
+            errMsg: 'getUserInfo:ok',
+            userInfo: JSON.parse(body.rawData),
+            rawData: body.rawData,
+            signature: body.signature,
+            encryptedData: body.encryptedData,
+            iv: body.iv,
+          }),
+        (error) => fail({ errMsg: 'getUserInfo:fail ' + error.message })
+      );
+    },
+
+    /** The `detail` of `<button open-type="getPhoneNumber">` when the user allows it. */
+    async phoneButton(phone) {
+      const body = await sandbox('/sandbox/phone-code', `&phone=${enc(phone)}`);
+      return { errMsg: 'getPhoneNumber:ok', code: body.code };
+    },
+
+    request(options) {
+      const names = operationsOf(options.data);
+      names.forEach((name) => (counts[name] = (counts[name] || 0) + 1));
+      sent.push({ names, header: options.header, data: options.data });
+      const drop = names.find((name) => drops[name] > 0);
+      if (drop) drops[drop] -= 1;
+      answer(options).then(
+        (res) => (drop ? options.fail({ errMsg: 'request:fail timeout' }) : options.success(res)),
+        (error) => options.fail({ errMsg: 'request:fail ' + error.message })
+      );
+    },
+
+    getStorageSync: (key) => (storage.has(key) ? structuredClone(storage.get(key)) : ''),
+    setStorageSync: (key, value) => void storage.set(key, structuredClone(value)),
+    removeStorageSync: (key) => void storage.delete(key),
+
+    getDeviceInfo: () => ({ platform: 'devtools', model: 'iPhone 15', system: 'iOS 17.0' }),
+    getAppBaseInfo: () => ({ version: '8.0.50', SDKVersion: '3.4.0' }),
+    getLaunchOptionsSync: () => ({ scene: 1001, path: 'pages/index/index', query: {} }),
+  };
+  return wx;
+}
+
+/** What wx.request gives `success`: statusCode, data parsed when it is JSON, header. */
+async function answer(options) {
+  const res = await fetch(options.url, {
+    method: options.method || 'GET',
+    headers: options.header,
+    body: options.method === 'POST' ? JSON.stringify(options.data) : undefined,
+  });
+  const text = await res.text();
+  let data = text;
+  try {
+    data = JSON.parse(text);
+  } catch (_) {
+    // wx.request leaves a body that is not JSON as a string
+  }
+  return { statusCode: res.status, data, header: Object.fromEntries(res.headers) };
+}
+
+/** The top-level operations a GraphQL body asks for, by field name. */
+function operationsOf(data) {
+  const query = (data && data.query) || '';
+  return OPERATIONS.filter((name) => new RegExp(`\\b${name}\\s*[({]`).test(query));
+}
+
+async function fetchJson(url) {
+  const res = await fetch(url, { method: 'POST' });
+  const body = await res.json();
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+const enc = encodeURIComponent;
+
+module.exports = { createFakeWx };

@@ -1,0 +1,171 @@
+'use strict';
+
+// Edge cases with a scripted wx (no gateway): answers a real gateway never gives on demand.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+
+const { createGatewayClient } = require('..');
+const { parseTime } = require('../lib/session-store');
+const { defaultClientFacts } = require('../lib/client-facts');
+
+const HOUR = 3600 * 1000;
+const iso = (ms) => new Date(ms).toISOString();
+
+function tokens(n) {
+  return {
+    __typename: n.typename || 'LoginSuccess',
+    accessToken: `at-${n.id}`,
+    refreshToken: `rt-${n.id}`,
+    expiresAt: iso(Date.now() + HOUR),
+    refreshExpiresAt: iso(Date.now() + 24 * HOUR),
+    isNewAccount: false,
+    account: { id: 'acc-1' },
+  };
+}
+
+/** A wx whose request answers come from `answer(fieldName, body, header)`. */
+function scriptedWx(answer, extra) {
+  const storage = new Map();
+  const wx = {
+    calls: [],
+    logins: 0,
+    login({ success }) {
+      wx.logins += 1;
+      setImmediate(() => success({ code: `code-${wx.logins}` }));
+    },
+    checkSession: ({ success }) => setImmediate(success),
+    request(options) {
+      const field = /\{\s*(\w+)/.exec(options.data.query.replace(/^[^{]*/, ''))[1];
+      wx.calls.push(field);
+      setImmediate(() => {
+        const res = answer(field, options.data, options.header);
+        if (res === 'fail') options.fail({ errMsg: 'request:fail timeout' });
+        else options.success(res);
+      });
+    },
+    getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
+    setStorageSync: (key, value) => storage.set(key, value),
+    removeStorageSync: (key) => storage.delete(key),
+    storage,
+  };
+  return Object.assign(wx, extra);
+}
+
+const ok = (data) => ({ statusCode: 200, data: { data } });
+const client = (wx, more) =>
+  createGatewayClient(Object.assign({ endpoint: 'https://gw.example/graphql', app: 'shop-mp', wx }, more));
+
+test('a 401 again after the one renewal rejects with the gateway code, no loop', async () => {
+  let n = 0;
+  const wx = scriptedWx((field) => {
+    if (field === 'loginByCode') return ok({ loginByCode: tokens({ id: (n += 1) }) });
+    if (field === 'refreshToken') {
+      return ok({ refreshToken: tokens({ id: (n += 1), typename: 'RefreshSuccess' }) });
+    }
+    return {
+      statusCode: 401,
+      data: { errors: [{ message: 'expired', extensions: { code: 'TOKEN_EXPIRED' } }] },
+    };
+  });
+  await assert.rejects(client(wx).request({ query: '{ viewer { id } }' }), {
+    name: 'GatewayError',
+    code: 'TOKEN_EXPIRED',
+    status: 401,
+  });
+  assert.deepEqual(wx.calls, ['loginByCode', 'viewer', 'refreshToken', 'viewer']);
+});
+
+test('concurrent logins share one failed wx.login; the next call tries again', async () => {
+  const wx = scriptedWx(() => ok({ loginByCode: tokens({ id: 1 }) }));
+  let fails = 1;
+  const realLogin = wx.login;
+  wx.login = (options) => {
+    if (fails > 0) {
+      fails -= 1;
+      wx.logins += 1;
+      return setImmediate(() => options.fail({ errMsg: 'login:fail network' }));
+    }
+    return realLogin(options);
+  };
+  const gw = client(wx);
+  const results = await Promise.allSettled([1, 2, 3, 4, 5].map(() => gw.login()));
+  assert.equal(wx.logins, 1);
+  for (const r of results) assert.equal(r.reason.code, 'WX_LOGIN_FAILED');
+  assert.equal((await gw.login()).account.id, 'acc-1');
+});
+
+test('a refresh lost twice rejects NETWORK_ERROR and keeps the state for later', async () => {
+  const wx = scriptedWx((field) => (field === 'refreshToken' ? 'fail' : ok({ loginByCode: tokens({ id: 1 }) })));
+  const gw = client(wx);
+  await gw.login();
+  const state = wx.getStorageSync('gateway.session');
+  wx.setStorageSync('gateway.session', Object.assign({}, state, { expiresAt: Date.now() - 1 }));
+  await assert.rejects(gw.request({ query: '{ viewer { id } }' }), { code: 'NETWORK_ERROR' });
+  assert.deepEqual(wx.calls, ['loginByCode', 'refreshToken', 'refreshToken']);
+  assert.equal(wx.getStorageSync('gateway.session').refreshToken, 'rt-1');
+  assert.ok(gw.isLoggedIn());
+});
+
+test('a proxy error page (not JSON) is an HTTP_ERROR with its status', async () => {
+  const wx = scriptedWx((field) =>
+    field === 'loginByCode' ? ok({ loginByCode: tokens({ id: 1 }) }) : { statusCode: 502, data: '<html>Bad Gateway</html>' }
+  );
+  await assert.rejects(client(wx).request({ query: '{ viewer { id } }' }), {
+    code: 'HTTP_ERROR',
+    status: 502,
+  });
+});
+
+test('an error with extensions.code (a lost database) rejects with that code', async () => {
+  const wx = scriptedWx((field) =>
+    field === 'loginByCode'
+      ? ok({ loginByCode: tokens({ id: 1 }) })
+      : { statusCode: 200, data: { data: null, errors: [{ message: 'down', extensions: { code: 'UNAVAILABLE' } }] } }
+  );
+  await assert.rejects(client(wx).request({ query: '{ viewer { id } }' }), { code: 'UNAVAILABLE' });
+});
+
+test('a storage that throws: the state lives in memory', async () => {
+  const wx = scriptedWx(() => ok({ loginByCode: tokens({ id: 1 }) }), {
+    getStorageSync: () => {
+      throw new Error('getStorageSync:fail');
+    },
+    setStorageSync: () => {
+      throw new Error('setStorageSync:fail exceed storage max size');
+    },
+  });
+  const gw = client(wx);
+  await gw.login();
+  assert.ok(gw.isLoggedIn());
+  await gw.request({ query: '{ viewer { id } }' });
+  assert.deepEqual(wx.calls, ['loginByCode', 'viewer']);
+});
+
+test('the global wx is the default; without one, a clear TypeError', () => {
+  assert.throws(() => createGatewayClient({ endpoint: 'https://x/graphql', app: 'a' }), /found no `wx`/);
+  globalThis.wx = scriptedWx(() => ok({}));
+  try {
+    assert.equal(typeof createGatewayClient({ endpoint: 'https://x/graphql', app: 'a' }).request, 'function');
+  } finally {
+    delete globalThis.wx;
+  }
+  assert.throws(() => createGatewayClient({ app: 'a', wx: scriptedWx() }), /endpoint/);
+});
+
+test('client facts: getSystemInfoSync when getDeviceInfo is missing; overrides win', async () => {
+  const old = { getSystemInfoSync: () => ({ platform: 'android', model: 'Mi 10', system: 'Android 12', version: '8.0.30' }) };
+  assert.deepEqual(defaultClientFacts(old), { platform: 'android', deviceParam: 'Mi 10; Android 12; 8.0.30' });
+  let sent;
+  const wx = scriptedWx((field, body) => {
+    sent = body.variables.input.client;
+    return ok({ loginByCode: tokens({ id: 1 }) });
+  }, old);
+  await client(wx, { client: { channel: 'poster' } }).login();
+  assert.deepEqual(sent, { platform: 'android', channel: 'poster', deviceParam: 'Mi 10; Android 12; 8.0.30' });
+});
+
+test('gateway times with microseconds parse to milliseconds', () => {
+  assert.equal(parseTime('2026-11-27T00:11:05.871095+00:00'), Date.UTC(2026, 10, 27, 0, 11, 5, 871));
+  assert.equal(parseTime('2026-11-27T08:11:05+08:00'), Date.UTC(2026, 10, 27, 0, 11, 5));
+  assert.equal(parseTime('garbage'), 0);
+});
