@@ -13,7 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from gateway.accounts.model import AccountView, IdentityKey, IdentityView
 from gateway.accounts.service import AccountGraph
-from gateway.audit import ClientInfo
+from gateway.audit import ClientInfo, storable
 from gateway.config import GatewayConfig
 from gateway.credentials.service import Passwords
 from gateway.errors import NotLoggedIn
@@ -121,7 +121,7 @@ class Context:
             channel=channel,
             device_param=device_param,
             ip=self.request.client.host if self.request.client else None,
-            user_agent=(self.request.headers.get("user-agent") or "")[:512] or None,
+            user_agent=storable((self.request.headers.get("user-agent") or "")[:512]) or None,
         )
 
 
