@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import logs, sandbox_routes
+from gateway.addresses import trusted_proxies
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
@@ -107,6 +108,7 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=[
+            *trusted_proxies(config.settings.trusted_proxies),
             Middleware(RequestLog),
             *_cors(config),
             Middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes),

@@ -112,7 +112,7 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=workers,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For: see GATEWAY_TRUSTED_PROXIES (gateway.addresses)
         server_header=False,
         log_config=None,
         timeout_graceful_shutdown=20,

@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from gateway.accounts.model import AccountView, IdentityKey, IdentityView
 from gateway.accounts.service import AccountGraph
+from gateway.addresses import client_address
 from gateway.audit import ClientInfo, storable
 from gateway.config import GatewayConfig
 from gateway.credentials.service import Passwords
@@ -120,7 +121,7 @@ class Context:
             platform=platform,
             channel=channel,
             device_param=device_param,
-            ip=self.request.client.host if self.request.client else None,
+            ip=client_address(self.request.scope),
             user_agent=storable((self.request.headers.get("user-agent") or "")[:512]) or None,
         )
 

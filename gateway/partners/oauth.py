@@ -20,6 +20,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_li
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.addresses import client_address
 from gateway.audit import ClientInfo, record
 from gateway.errors import TemporarilyUnavailable, Throttled
 from gateway.partners.registry import Partners
@@ -54,7 +55,7 @@ class TokenEndpoint:
         if isinstance(parsed, Response):
             return parsed
         fields, client_id, secret = parsed
-        ip = request.client.host if request.client else None
+        ip = client_address(request.scope)
         keys = [f"partner:{client_id}", f"partner-ip:{ip}"]
         try:
             await self._throttle.admit(keys)
