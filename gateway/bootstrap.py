@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from gateway.accounts.service import AccountGraph
 from gateway.api.context import ApiServices
 from gateway.config import GatewayConfig
+from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import HashParameters, PasswordHashing
 from gateway.credentials.service import Passwords
 from gateway.keyfiles import Secrets, load_secrets
@@ -117,7 +118,9 @@ def _assemble(
         wechat_login=login,
         oauth_states=states,
         miniprogram=MiniProgramSessions(config, db, accounts, wechat, app_tokens, login),
-        passwords=Passwords(db, accounts, hashing, throttle, sessions),
+        passwords=Passwords(
+            db, accounts, hashing, throttle, sessions, DeviceCookies(secrets.secret_key)
+        ),
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
     )

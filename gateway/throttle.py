@@ -1,4 +1,13 @@
-"""Brute-force throttling of password logins, per username and per client IP.
+"""Brute-force throttling of password logins and partner secrets, without lockout by strangers.
+
+Following OWASP (Authentication Cheat Sheet, "Account lockout"; "Slow down online guessing
+attacks with device cookies"), a caller's attempt counts on several keys:
+
+- per (account, client address) and per address, under the strict ``policy``;
+- per account, under ``account_policy``: ten times the free failures, and waits that only slow
+  (at most ``wait_step``), so failures from elsewhere never lock the owner out;
+- a client that logged in before presents a signed device cookie and counts on its own key only
+  (``credentials.devices``), so it is not held by failures from anywhere else.
 
 Modelled on Keycloak's brute-force detection: a number of free failures, then growing waits
 (one ``wait_step`` more per further ``failure_factor`` failures, up to ``max_wait``), and the
@@ -12,7 +21,7 @@ The in-process store serves one process; ``RedisThrottleStore`` shares counts ac
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +39,15 @@ class ThrottlePolicy:
     wait_step: float = 60.0
     max_wait: float = 15 * 60.0
     reset_after: float = 12 * 3600.0
+
+    def slowing(self) -> ThrottlePolicy:
+        """The per-account policy: many more free failures, waits of seconds, not minutes."""
+        return ThrottlePolicy(
+            failure_factor=self.failure_factor * 10,
+            wait_step=self.wait_step / 12,
+            max_wait=min(self.wait_step, self.max_wait),
+            reset_after=self.reset_after,
+        )
 
     def wait(self, failures: int) -> float:
         """Seconds to wait before the next attempt after ``failures`` failed ones."""
@@ -132,17 +150,25 @@ def _redis_key(key: str) -> str:
 
 
 class Throttle:
-    def __init__(self, store: ThrottleStore, policy: ThrottlePolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: ThrottleStore,
+        policy: ThrottlePolicy | None = None,
+        account_policy: ThrottlePolicy | None = None,
+    ) -> None:
         self._store = store
         self._policy = policy or ThrottlePolicy()
+        self._account_policy = account_policy or self._policy.slowing()
         self.health = Degraded("Redis (throttles)", "password logins refused until it is back")
 
-    async def admit(self, keys: list[str]) -> None:
-        """Count an attempt on every key, or refuse it while any key must wait."""
+    async def admit(self, keys: list[str], slow: Sequence[str] = ()) -> None:
+        """Count an attempt on every key (``slow`` ones under the per-account policy), or
+        refuse it while any key must wait."""
         admitted: list[str] = []
+        policies = [(k, self._policy) for k in keys] + [(k, self._account_policy) for k in slow]
         try:
-            for key in keys:
-                wait = await self._store.attempt(key, self._policy)
+            for key, policy in policies:
+                wait = await self._store.attempt(key, policy)
                 if wait > 0:
                     THROTTLED.inc()
                     for done in admitted:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 from gateway.accounts.model import AccountView, IdentityKey, IdentityView
@@ -16,6 +17,7 @@ from gateway.accounts.service import AccountGraph
 from gateway.addresses import client_address
 from gateway.audit import ClientInfo, storable
 from gateway.config import GatewayConfig
+from gateway.credentials import devices
 from gateway.credentials.service import Passwords
 from gateway.errors import NotLoggedIn
 from gateway.miniprogram.service import MiniProgramSessions
@@ -115,6 +117,22 @@ class Context:
     async def _authenticate_partner(self) -> PartnerView | None:
         token = _bearer(self.request)
         return await self.services.partner_auth.authenticate(token) if token else None
+
+    def device_cookie(self) -> str | None:
+        """The signed device cookie of an earlier password login (``credentials.devices``)."""
+        return self.request.cookies.get(devices.COOKIE)
+
+    def remember_device(self, token: str) -> None:
+        sub: Response = self.request.state.sub_response
+        sub.set_cookie(
+            devices.COOKIE,
+            token,
+            max_age=devices.MAX_AGE,
+            path="/graphql",
+            httponly=True,
+            samesite="strict",
+            secure=self.request.url.scheme == "https",
+        )
 
     def client(self, platform: str, channel: str | None, device_param: str | None) -> ClientInfo:
         return ClientInfo(
