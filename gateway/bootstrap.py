@@ -38,6 +38,7 @@ from gateway.throttle import (
     Throttle,
     ThrottlePolicy,
     ThrottleStore,
+    WindowLimit,
 )
 from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import HttpClient, WeChatClient, http_client
@@ -119,7 +120,13 @@ def _assemble(
         oauth_states=states,
         miniprogram=MiniProgramSessions(config, db, accounts, wechat, app_tokens, login),
         passwords=Passwords(
-            db, accounts, hashing, throttle, sessions, DeviceCookies(secrets.secret_key)
+            db,
+            accounts,
+            hashing,
+            throttle,
+            sessions,
+            DeviceCookies(secrets.secret_key),
+            WindowLimit(redis, config.throttle.registrations_per_hour, 3600.0),
         ),
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),

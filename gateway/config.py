@@ -128,6 +128,7 @@ class ThrottleModel(BaseModel):
     wait_step_seconds: float = Field(default=60.0, gt=0)
     max_wait_seconds: float = Field(default=900.0, gt=0)
     reset_after_seconds: float = Field(default=12 * 3600.0, gt=0)
+    registrations_per_hour: int = Field(default=20, ge=1, le=1_000_000)  # per client address
 
 
 class PartnerModel(BaseModel):

@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.degraded import Degraded
-from gateway.errors import TemporarilyUnavailable, Throttled
+from gateway.errors import RateLimited, TemporarilyUnavailable, Throttled
 from gateway.metrics import THROTTLED
 
 
@@ -198,3 +198,50 @@ def _unavailable() -> TemporarilyUnavailable:
     return TemporarilyUnavailable(
         "Password login is briefly unavailable; try again shortly.", retry_after=5.0
     )
+
+
+class WindowLimit:
+    """At most ``limit`` events per key in fixed windows of ``window`` seconds (registrations
+    per address), counted in Redis when set so replicas share it; Redis down fails closed."""
+
+    def __init__(
+        self,
+        redis: Redis | None,
+        limit: int,
+        window: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._limit = limit
+        self._window = window
+        self._clock = clock
+        self._local: dict[tuple[str, int], int] = {}
+        self.health = Degraded("Redis (registration limits)", "registrations refused until back")
+
+    async def spend(self, key: str, what: str) -> None:
+        """Count one event, or raise ``RateLimited`` (with the seconds left) over the limit."""
+        now = self._clock()
+        window = int(now // self._window)
+        if await self._add(key, window) > self._limit:
+            raise RateLimited(
+                f"Too many {what} from this address; retry later.",
+                retry_after=round(self._window - now % self._window, 1),
+            )
+
+    async def _add(self, key: str, window: int) -> int:
+        if self._redis is None:
+            for stale in [k for k in self._local if k[1] < window]:
+                del self._local[stale]
+            self._local[(key, window)] = self._local.get((key, window), 0) + 1
+            return self._local[(key, window)]
+        name = f"gw:limit:{key}:{window}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, int(self._window) + 60)
+                used, _ = await pipe.execute()
+        except RedisError as exc:
+            self.health.failed(exc)
+            raise _unavailable() from None
+        self.health.ok()
+        return int(used)

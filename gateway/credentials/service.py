@@ -23,6 +23,7 @@ from gateway.errors import (
     InvalidCredentials,
     InvalidInput,
     NoPassword,
+    RateLimited,
     TemporarilyUnavailable,
     Throttled,
     UsernameTaken,
@@ -32,7 +33,7 @@ from gateway.errors import (
 from gateway.metrics import LOGINS
 from gateway.sessions.service import IssuedTokens, Sessions, Viewer
 from gateway.store.db import Database
-from gateway.throttle import Throttle
+from gateway.throttle import Throttle, WindowLimit
 
 
 class Passwords:
@@ -44,6 +45,7 @@ class Passwords:
         throttle: Throttle,
         sessions: Sessions,
         devices: DeviceCookies,
+        registrations: WindowLimit,
     ) -> None:
         self._db = db
         self._accounts = accounts
@@ -51,11 +53,15 @@ class Passwords:
         self._throttle = throttle
         self._sessions = sessions
         self._devices = devices
+        self._registrations = registrations
 
-    @declares(InvalidInput, WeakPassword, UsernameTaken, Throttled, TemporarilyUnavailable)
+    @declares(
+        InvalidInput, WeakPassword, UsernameTaken, Throttled, RateLimited, TemporarilyUnavailable
+    )
     async def register(
         self, app: AppConfig, raw_username: str, password: str, client: ClientInfo
     ) -> IssuedTokens:
+        await self._registrations.spend(f"register:{client.ip}", "registrations")
         username = normalize_username(raw_username)
         check_policy(password, username)
         ip_key = f"register-ip:{client.ip}"
