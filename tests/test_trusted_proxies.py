@@ -112,3 +112,6 @@ def test_uvicorn_believes_no_proxy_header_itself(
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
     main(["serve"])
     assert seen["proxy_headers"] is False
+    # slow clients are dropped: a connection limit and a short keep-alive (issue 12, item 6)
+    assert seen["limit_concurrency"] == 1000
+    assert seen["timeout_keep_alive"] == 5

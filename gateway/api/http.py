@@ -82,6 +82,16 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+_ACCEPTABLE = {"*/*", "application/*", "application/json", GRAPHQL_RESPONSE, "text/html"}
+
+
+def _acceptable(accept: str | None) -> bool:
+    """No Accept header, or one naming a JSON answer (or the playground's HTML)."""
+    if not accept:
+        return True
+    return any(part.split(";")[0].strip().lower() in _ACCEPTABLE for part in accept.split(","))
+
+
 def _bad_request(scope: Scope, reason: str, status: int) -> Response:
     """A request error as GraphQL over HTTP shapes it: JSON, ``errors`` and no ``data``."""
     log.info("refused GraphQL request: %s (%d)", reason, status)
@@ -105,6 +115,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def run(  # type: ignore[override]
         self, request: Request, context: Any = UNSET, root_value: Any = UNSET
     ) -> Response:
+        if not _acceptable(request.headers.get("accept")):
+            return _bad_request(request.scope, "Acceptable: application/json.", 406)
         try:
             return await super().run(request, context, root_value)
         except HTTPException as exc:
