@@ -1,10 +1,17 @@
 # syntax=docker/dockerfile:1
 FROM python:3.11-slim AS build
 WORKDIR /src
+# Dependencies first, each pinned and checked against its hash (requirements.lock); then the
+# gateway itself, built with a hash-pinned hatchling (requirements-build.lock), no other download.
+COPY requirements.lock requirements-build.lock ./
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
+      -r requirements.lock -r requirements-build.lock
 COPY pyproject.toml README.md schema.graphql ./
 COPY gateway ./gateway
 COPY alembic ./alembic
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no-index . \
+ && /opt/venv/bin/pip uninstall --yes hatchling pathspec pluggy tomlkit trove-classifiers
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/gateway gateway

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -13,10 +15,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import logs, sandbox_routes
+from gateway.addresses import client_address, trusted_proxies
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
@@ -54,6 +57,19 @@ async def readyz(request: Request) -> Response:
             status_code=503,
         )
     return JSONResponse({"status": "ok"})
+
+
+async def guarded_metrics(request: Request) -> Response:
+    """``/metrics``: with ``GATEWAY_METRICS_TOKEN``, for its bearer only; without, loopback only
+    (a scraper on the same host or pod), so the public port never shows it."""
+    token = request.app.state.services.config.settings.metrics_token
+    if token is None:
+        address = client_address(request.scope)
+        allowed = address is not None and ipaddress.ip_address(address).is_loopback
+    else:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+        allowed = hmac.compare_digest(given, token.get_secret_value().encode())
+    return await metrics(request) if allowed else PlainTextResponse("Not Found", 404)
 
 
 async def jwks(request: Request) -> Response:
@@ -99,7 +115,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/.well-known/jwks.json", jwks),
-        Route("/metrics", metrics),
+        Route("/metrics", guarded_metrics),
         Route("/oauth/token", oauth_token, methods=["POST"]),
     ]
     if emulator is not None:
@@ -107,9 +123,14 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=[
+            *trusted_proxies(config.settings.trusted_proxies),
             Middleware(RequestLog),
             *_cors(config),
-            Middleware(BodySizeLimit, max_bytes=config.settings.max_body_bytes),
+            Middleware(
+                BodySizeLimit,
+                max_bytes=config.settings.max_body_bytes,
+                timeout=config.settings.body_timeout_seconds,
+            ),
         ],
         lifespan=lifespan,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,6 +19,16 @@ class ClientInfo:
     device_param: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""What no database (PostgreSQL refuses NUL) or UTF-8 encoder (lone surrogates) accepts."""
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as every database and log can hold it: NUL and lone surrogates replaced. The API
+    refuses such input already; this keeps an audit row from being lost to one that slipped by."""
+    return UNSTORABLE.sub("\ufffd", text) if text else text
 
 
 def record(
@@ -37,12 +48,12 @@ def record(
             account_id=account_id,
             session_id=session_id,
             app_key=app_key,
-            platform=client.platform if client else None,
-            channel=client.channel if client else None,
-            device_param=client.device_param if client else None,
-            ip=client.ip if client else None,
-            user_agent=client.user_agent if client else None,
-            detail=detail,
+            platform=storable(client.platform) if client else None,
+            channel=storable(client.channel) if client else None,
+            device_param=storable(client.device_param) if client else None,
+            ip=storable(client.ip) if client else None,
+            user_agent=storable(client.user_agent) if client else None,
+            detail={k: storable(v) if isinstance(v, str) else v for k, v in detail.items()},
         )
     )
 

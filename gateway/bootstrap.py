@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from gateway.accounts.service import AccountGraph
 from gateway.api.context import ApiServices
 from gateway.config import GatewayConfig
+from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import HashParameters, PasswordHashing
 from gateway.credentials.service import Passwords
 from gateway.keyfiles import Secrets, load_secrets
@@ -37,6 +38,7 @@ from gateway.throttle import (
     Throttle,
     ThrottlePolicy,
     ThrottleStore,
+    WindowLimit,
 )
 from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import HttpClient, WeChatClient, http_client
@@ -117,7 +119,15 @@ def _assemble(
         wechat_login=login,
         oauth_states=states,
         miniprogram=MiniProgramSessions(config, db, accounts, wechat, app_tokens, login),
-        passwords=Passwords(db, accounts, hashing, throttle, sessions),
+        passwords=Passwords(
+            db,
+            accounts,
+            hashing,
+            throttle,
+            sessions,
+            DeviceCookies(secrets.secret_key),
+            WindowLimit(redis, config.throttle.registrations_per_hour, 3600.0),
+        ),
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
     )

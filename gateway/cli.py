@@ -112,10 +112,14 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=workers,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For: see GATEWAY_TRUSTED_PROXIES (gateway.addresses)
         server_header=False,
         log_config=None,
         timeout_graceful_shutdown=20,
+        # slow or idle clients: connections over the limit get 503, idle keep-alives close after
+        # 5 s; a body must arrive within GATEWAY_BODY_TIMEOUT_SECONDS (gateway.limits)
+        limit_concurrency=config.settings.limit_concurrency,
+        timeout_keep_alive=5,
         log_level=config.settings.log_level.lower(),
     )
 

@@ -14,7 +14,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
@@ -133,6 +141,7 @@ class ThrottleModel(BaseModel):
     wait_step_seconds: float = Field(default=60.0, gt=0)
     max_wait_seconds: float = Field(default=900.0, gt=0)
     reset_after_seconds: float = Field(default=12 * 3600.0, gt=0)
+    registrations_per_hour: int = Field(default=20, ge=1, le=1_000_000)  # per client address
 
 
 class PartnerModel(BaseModel):
@@ -192,12 +201,24 @@ class Settings(BaseSettings):
     wechat_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: str = ""  # comma-separated origins of websites calling /graphql from a browser
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)  # bearer for /metrics
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # a whole request body
+    limit_concurrency: int = Field(default=1000, ge=1)  # connections per worker, then 503
+    trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_max_overflow: int = Field(default=10, ge=0, le=500)
     max_query_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=15, ge=1)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error)$")
     log_format: str | None = Field(default=None, pattern=r"^(json|text)$")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from gateway.addresses import parse_networks
+
+        parse_networks(value)  # ValueError names the entry
+        return value
 
     @property
     def effective_log_format(self) -> str:

@@ -1,6 +1,9 @@
-"""A request-body ceiling, enforced while the body streams in (not after buffering it)."""
+"""A request-body ceiling, enforced while the body streams in (not after buffering it), and a
+deadline for the whole body, so a client that stalls mid-body is dropped with a 408."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,10 +13,15 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyTimeout(Exception):
+    pass
+
+
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,10 +32,15 @@ class BodySizeLimit:
             await self._reject(scope, receive, send)
             return
         seen = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def counting_receive() -> Message:
             nonlocal seen
-            message = await receive()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
+            except TimeoutError:
+                raise BodyTimeout from None
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise BodyTooLarge
@@ -37,6 +50,9 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, send)
         except BodyTooLarge:
             await self._reject(scope, receive, send)
+        except BodyTimeout:
+            slow = PlainTextResponse("Request body too slow.", 408, {"connection": "close"})
+            await slow(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = PlainTextResponse(f"Request body over {self.max_bytes} bytes.", status_code=413)

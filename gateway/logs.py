@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.addresses import client_address
 from gateway.metrics import HTTP_SECONDS
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -101,7 +102,7 @@ class RequestLog:
                         "path": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
-                        "client_ip": scope["client"][0] if scope.get("client") else None,
+                        "client_ip": client_address(scope),
                     }
                 },
             )

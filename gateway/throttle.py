@@ -1,4 +1,13 @@
-"""Brute-force throttling of password logins, per username and per client IP.
+"""Brute-force throttling of password logins and partner secrets, without lockout by strangers.
+
+Following OWASP (Authentication Cheat Sheet, "Account lockout"; "Slow down online guessing
+attacks with device cookies"), a caller's attempt counts on several keys:
+
+- per (account, client address) and per address, under the strict ``policy``;
+- per account, under ``account_policy``: ten times the free failures, and waits that only slow
+  (at most ``wait_step``), so failures from elsewhere never lock the owner out;
+- a client that logged in before presents a signed device cookie and counts on its own key only
+  (``credentials.devices``), so it is not held by failures from anywhere else.
 
 Modelled on Keycloak's brute-force detection: a number of free failures, then growing waits
 (one ``wait_step`` more per further ``failure_factor`` failures, up to ``max_wait``), and the
@@ -12,7 +21,7 @@ The in-process store serves one process; ``RedisThrottleStore`` shares counts ac
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,7 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.degraded import Degraded
-from gateway.errors import TemporarilyUnavailable, Throttled
+from gateway.errors import RateLimited, TemporarilyUnavailable, Throttled
 from gateway.metrics import THROTTLED
 
 
@@ -30,6 +39,15 @@ class ThrottlePolicy:
     wait_step: float = 60.0
     max_wait: float = 15 * 60.0
     reset_after: float = 12 * 3600.0
+
+    def slowing(self) -> ThrottlePolicy:
+        """The per-account policy: many more free failures, waits of seconds, not minutes."""
+        return ThrottlePolicy(
+            failure_factor=self.failure_factor * 10,
+            wait_step=self.wait_step / 12,
+            max_wait=min(self.wait_step, self.max_wait),
+            reset_after=self.reset_after,
+        )
 
     def wait(self, failures: int) -> float:
         """Seconds to wait before the next attempt after ``failures`` failed ones."""
@@ -132,17 +150,25 @@ def _redis_key(key: str) -> str:
 
 
 class Throttle:
-    def __init__(self, store: ThrottleStore, policy: ThrottlePolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: ThrottleStore,
+        policy: ThrottlePolicy | None = None,
+        account_policy: ThrottlePolicy | None = None,
+    ) -> None:
         self._store = store
         self._policy = policy or ThrottlePolicy()
+        self._account_policy = account_policy or self._policy.slowing()
         self.health = Degraded("Redis (throttles)", "password logins refused until it is back")
 
-    async def admit(self, keys: list[str]) -> None:
-        """Count an attempt on every key, or refuse it while any key must wait."""
+    async def admit(self, keys: list[str], slow: Sequence[str] = ()) -> None:
+        """Count an attempt on every key (``slow`` ones under the per-account policy), or
+        refuse it while any key must wait."""
         admitted: list[str] = []
+        policies = [(k, self._policy) for k in keys] + [(k, self._account_policy) for k in slow]
         try:
-            for key in keys:
-                wait = await self._store.attempt(key, self._policy)
+            for key, policy in policies:
+                wait = await self._store.attempt(key, policy)
                 if wait > 0:
                     THROTTLED.inc()
                     for done in admitted:
@@ -172,3 +198,50 @@ def _unavailable() -> TemporarilyUnavailable:
     return TemporarilyUnavailable(
         "Password login is briefly unavailable; try again shortly.", retry_after=5.0
     )
+
+
+class WindowLimit:
+    """At most ``limit`` events per key in fixed windows of ``window`` seconds (registrations
+    per address), counted in Redis when set so replicas share it; Redis down fails closed."""
+
+    def __init__(
+        self,
+        redis: Redis | None,
+        limit: int,
+        window: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._limit = limit
+        self._window = window
+        self._clock = clock
+        self._local: dict[tuple[str, int], int] = {}
+        self.health = Degraded("Redis (registration limits)", "registrations refused until back")
+
+    async def spend(self, key: str, what: str) -> None:
+        """Count one event, or raise ``RateLimited`` (with the seconds left) over the limit."""
+        now = self._clock()
+        window = int(now // self._window)
+        if await self._add(key, window) > self._limit:
+            raise RateLimited(
+                f"Too many {what} from this address; retry later.",
+                retry_after=round(self._window - now % self._window, 1),
+            )
+
+    async def _add(self, key: str, window: int) -> int:
+        if self._redis is None:
+            for stale in [k for k in self._local if k[1] < window]:
+                del self._local[stale]
+            self._local[(key, window)] = self._local.get((key, window), 0) + 1
+            return self._local[(key, window)]
+        name = f"gw:limit:{key}:{window}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, int(self._window) + 60)
+                used, _ = await pipe.execute()
+        except RedisError as exc:
+            self.health.failed(exc)
+            raise _unavailable() from None
+        self.health.ok()
+        return int(used)

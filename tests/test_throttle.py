@@ -59,12 +59,11 @@ async def test_after_three_failures_even_the_right_password_is_throttled(tgw: Ha
     async with from_ip(tgw, "203.0.113.1") as attacker, from_ip(tgw, "198.51.100.2") as owner:
         for n, lookalike in enumerate(("bob", "BOB", fullwidth("bob"))):  # one username
             assert_invalid(await password_login(tgw, lookalike, f"guess-{n}-xyz", http=attacker))
-        # the username waits, whoever asks: the owner, from an untouched IP, with the password
-        assert_throttled(await password_login(tgw, "bob", http=owner))
+        # the username waits at that address, even with the right password ...
+        assert_throttled(await password_login(tgw, "bob", http=attacker))
         assert_throttled(await password_login(tgw, "bob", "guess-3-xyz", http=attacker))
-        # the username's wait does not spill over to other usernames from that clean IP
-        await registered(tgw, "bobby")
-        login = await password_login(tgw, "bobby", http=owner)
+        # ... but a stranger cannot lock the owner out (OWASP; see test_lockout.py)
+        login = await password_login(tgw, "bob", http=owner)
         assert login["__typename"] == "LoginSuccess", login
 
 
@@ -95,6 +94,7 @@ async def test_one_ip_is_throttled_across_usernames(tgw: Harness) -> None:
         for name in ("erin", "frank", "gina"):  # one guess each: no username reaches 3
             assert_invalid(await password_login(tgw, name, "Summer2024!", http=sprayer))
         assert_throttled(await password_login(tgw, "hank", "Summer2024!", http=sprayer))
+        sprayer.cookies.clear()  # dave's device cookie would count that device on its own
         assert_throttled(await password_login(tgw, "dave", http=sprayer))
         # the same usernames from another IP are not throttled
         assert_invalid(await password_login(tgw, "hank", "Summer2024!", http=neighbour))
@@ -235,7 +235,7 @@ async def test_two_gateways_on_one_redis_share_the_count(
     redis_url: str,
 ) -> None:
     user, attacker, owner = f"rd-{secrets.token_hex(6)}", random_ip(), random_ip()
-    keys = [f"user:{user}", f"user:{user}-x"]
+    keys = [f"user:{user}", f"user:{user}-x", f"user-ip:{user}:{attacker}"]
     keys += [f"{kind}:{ip}" for kind in ("ip", "register-ip") for ip in (attacker, owner)]
     config = configure(database_url, throttle=STRICT, redis_url=redis_url)
     await forget(redis_url, *keys)
@@ -245,12 +245,13 @@ async def test_two_gateways_on_one_redis_share_the_count(
                 assert (await register(one, user, http=http))["__typename"] == "LoginSuccess"
                 for n in range(3):
                     assert_invalid(await password_login(one, user, f"guess-{n}-vv", http=http))
-            assert await stored_in_redis(redis_url, f"user:{user}")
-            async with from_ip(two, owner) as http:
-                assert_throttled(await password_login(two, user, http=http))
+            assert await stored_in_redis(redis_url, f"user-ip:{user}:{attacker}")
             async with from_ip(two, attacker) as http:
+                assert_throttled(await password_login(two, user, http=http))
                 other = await password_login(two, f"{user}-x", "any-password-1", http=http)
                 assert_throttled(other)  # the IP's count is shared too
+            async with from_ip(two, owner) as http:  # and a stranger cannot lock the owner out
+                assert (await password_login(two, user, http=http))["__typename"] == "LoginSuccess"
     finally:
         await forget(redis_url, *keys)
 
@@ -262,14 +263,15 @@ async def test_concurrent_attempts_on_two_gateways_cannot_race_past_the_limit(
 ) -> None:
     user, ips = f"rc-{secrets.token_hex(6)}", [random_ip() for _ in range(3)]
     keys = [f"user:{user}", *(f"{kind}:{ip}" for kind in ("ip", "register-ip") for ip in ips)]
+    keys += [f"user-ip:{user}:{ip}" for ip in ips]
     config = configure(database_url, throttle=STRICT, redis_url=redis_url)
     await forget(redis_url, *keys)
     try:
         async with running(config) as one, running(config) as two:
             async with from_ip(one, ips[0]) as http:
                 assert (await register(one, user, http=http))["__typename"] == "LoginSuccess"
-            # one IP per gateway: only the username's count is shared between them
-            async with from_ip(one, ips[1]) as via_one, from_ip(two, ips[2]) as via_two:
+            # one IP on both gateways: its (username, IP) count is shared between them
+            async with from_ip(one, ips[1]) as via_one, from_ip(two, ips[1]) as via_two:
                 results = await asyncio.gather(
                     *(
                         password_login(gw, user, f"guess-{n}-uu", http=http)

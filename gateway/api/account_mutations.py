@@ -103,11 +103,13 @@ class AccountMutation:
         description="Log in with a username and password.",
     )
     async def login_with_password(self, info: Info, input: PasswordLoginInput) -> LoginSuccess:
-        services = info.context.services
-        app = services.wechat_login.app(input.app)
-        tokens = await services.passwords.login(
-            app, input.username, input.password, client_info(info, input.client)
+        context = info.context
+        app = context.services.wechat_login.app(input.app)
+        client = client_info(info, input.client)
+        tokens = await context.services.passwords.login(
+            app, input.username, input.password, client, context.device_cookie()
         )
+        context.remember_device(context.services.passwords.device_cookie(input.username))
         return await login_success(info, tokens, is_new_account=False)
 
     @results.mutation(

@@ -8,12 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 from gateway.accounts.model import AccountView, IdentityKey, IdentityView
 from gateway.accounts.service import AccountGraph
-from gateway.audit import ClientInfo
+from gateway.addresses import client_address
+from gateway.audit import ClientInfo, storable
 from gateway.config import GatewayConfig
+from gateway.credentials import devices
 from gateway.credentials.service import Passwords
 from gateway.errors import NotLoggedIn
 from gateway.miniprogram.service import MiniProgramSessions
@@ -144,13 +147,29 @@ class Context:
         self._identity_check()
         return self._partner
 
+    def device_cookie(self) -> str | None:
+        """The signed device cookie of an earlier password login (``credentials.devices``)."""
+        return self.request.cookies.get(devices.COOKIE)
+
+    def remember_device(self, token: str) -> None:
+        sub: Response = self.request.state.sub_response
+        sub.set_cookie(
+            devices.COOKIE,
+            token,
+            max_age=devices.MAX_AGE,
+            path="/graphql",
+            httponly=True,
+            samesite="strict",
+            secure=self.request.url.scheme == "https",
+        )
+
     def client(self, platform: str, channel: str | None, device_param: str | None) -> ClientInfo:
         return ClientInfo(
             platform=platform,
             channel=channel,
             device_param=device_param,
-            ip=self.request.client.host if self.request.client else None,
-            user_agent=(self.request.headers.get("user-agent") or "")[:512] or None,
+            ip=client_address(self.request.scope),
+            user_agent=storable((self.request.headers.get("user-agent") or "")[:512]) or None,
         )
 
 

@@ -4,12 +4,18 @@
 - ``application/graphql-response+json`` is answered when the client asks for it, and then a
   request error (parse, validation) is a 400 with no ``data`` entry.
 - The playground (GraphiQL) says so loudly when the gateway runs on its sandbox.
+- A malformed request (a body that is not a JSON object, bytes that are not UTF-8, JSON nested
+  deeper than ``MAX_JSON_DEPTH``) is a 400 with a JSON GraphQL error body and one log line.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
+from cross_web import HTTPException
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -17,11 +23,16 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.unset import UNSET
 
 from gateway.api.context import ApiServices, Context, make_loaders
 from gateway.sessions.tokens import TokenRejected
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+MAX_JSON_DEPTH = 64
+"""Arrays and objects inside each other in a request (variables included): real clients send a
+handful; deeper is refused before anything recursive (graphql-core's coercion) sees it."""
+log = logging.getLogger("gateway.api")
 
 _SANDBOX_BANNER = (
     '<div style="position:fixed;bottom:0;left:0;right:0;z-index:9;padding:6px 12px;'
@@ -66,6 +77,50 @@ def _unauthorized(rejected: TokenRejected, accept: str) -> Response:
     )
 
 
+def decode_json(data: str | bytes) -> Any:
+    """Strict JSON: UTF-8 only, nesting bounded; anything else is a 400."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        raise HTTPException(400, "Unable to parse request body as UTF-8 JSON.") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise HTTPException(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in ``value``, without recursion."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            level.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+_ACCEPTABLE = {"*/*", "application/*", "application/json", GRAPHQL_RESPONSE, "text/html"}
+
+
+def _acceptable(accept: str | None) -> bool:
+    """No Accept header, or one naming a JSON answer (or the playground's HTML)."""
+    if not accept:
+        return True
+    return any(part.split(";")[0].strip().lower() in _ACCEPTABLE for part in accept.split(","))
+
+
+def _bad_request(scope: Scope, reason: str, status: int) -> Response:
+    """A request error as GraphQL over HTTP shapes it: JSON, ``errors`` and no ``data``."""
+    log.info("refused GraphQL request: %s (%d)", reason, status)
+    accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+    media = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json"
+    return JSONResponse({"errors": [{"message": reason}]}, status_code=status, media_type=media)
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -90,6 +145,31 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if context.token_rejection is not None:
             raise context.token_rejection
         return result
+
+    async def run(  # type: ignore[override]
+        self, request: Request, context: Any = UNSET, root_value: Any = UNSET
+    ) -> Response:
+        if not _acceptable(request.headers.get("accept")):
+            return _bad_request(request.scope, "Acceptable: application/json.", 406)
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            return _bad_request(request.scope, exc.reason, exc.status_code)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """The POST body: a JSON object (or a list, which is refused as batching)."""
+        value = decode_json(data)
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return value
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:  # type: ignore[override]
+        """GET: ``variables`` and ``extensions`` are JSON, decoded as strictly as a body."""
+        decoded: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if decoded.get(name):
+                decoded[name] = decode_json(decoded[name])
+        return decoded
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         services: ApiServices = request.app.state.api

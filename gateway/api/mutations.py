@@ -60,16 +60,11 @@ class LogoutSuccess:
     revoked_sessions: int
 
 
-_MAX_CLIENT_FIELD = {"platform": 32, "channel": 64, "device_param": 512}
-
-
 def client_info(info: Info, client: ClientInput | None) -> ClientInfo:
+    """The client's facts; their characters and lengths were checked at the edge
+    (``gateway.api.inputs``)."""
     if client is None:
         return info.context.client("unknown", None, None)
-    for name, limit in _MAX_CLIENT_FIELD.items():
-        value = getattr(client, name)
-        if value is not None and len(value) > limit:
-            raise InvalidInput(f"client.{name}", f"client.{name} is longer than {limit}.")
     if not client.platform.strip():
         raise InvalidInput("client.platform", "client.platform must not be empty.")
     return info.context.client(client.platform, client.channel, client.device_param)

@@ -11,6 +11,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 
+from gateway.addresses import client_address
 from gateway.api import results
 from gateway.api.types import App, IdentityKind, Info
 from gateway.errors import InvalidInput, NotLoggedIn
@@ -122,8 +123,7 @@ def _answer(lookup: Lookup, partner: PartnerView) -> AccountLookup:
 
 
 def _request(info: Info, partner: PartnerView, query: str, scope: str) -> LookupRequest:
-    client = info.context.request.client
-    return LookupRequest(partner, query, scope, client.host if client else None)
+    return LookupRequest(partner, query, scope, client_address(info.context.request.scope))
 
 
 async def _one(

@@ -15,8 +15,9 @@ import strawberry
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
-from gateway.api.errors import graphql_type, to_graphql
-from gateway.errors import ErrorSpec, GatewayError, expand
+from gateway.api.errors import Error, graphql_type, to_graphql
+from gateway.api.inputs import check_arguments
+from gateway.errors import ErrorSpec, GatewayError, InvalidInput, expand
 
 _UNIONS: dict[str, tuple[Any, tuple[type[GatewayError], ...]]] = {}
 
@@ -26,10 +27,23 @@ class TypedErrors(FieldExtension):
 
     def __init__(self, declared: tuple[type[GatewayError], ...]) -> None:
         self.declared = declared
+        self.checks_input = InvalidInput in declared
+
+    def _check(self, arguments: dict[str, Any]) -> Error | None:
+        """Every string argument is storable and bounded (``gateway.api.inputs``)."""
+        if not (self.checks_input and arguments):
+            return None
+        try:
+            check_arguments(arguments)
+        except InvalidInput as exc:
+            return to_graphql(exc)
+        return None
 
     def resolve(
         self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any
     ) -> Any:
+        if refused := self._check(kwargs):
+            return refused
         try:
             return next_(source, info, **kwargs)
         except self.declared as exc:
@@ -42,6 +56,8 @@ class TypedErrors(FieldExtension):
         info: Info[Any, Any],
         **kwargs: Any,
     ) -> Any:
+        if refused := self._check(kwargs):
+            return refused
         try:
             return await next_(source, info, **kwargs)
         except self.declared as exc:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, parse
+from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode, parse
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -84,10 +84,20 @@ class GatewayExtension(GatewayMaskErrors):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.pre_execution_errors = _validate(
+        errors = _validate(
             context.schema._schema, context.graphql_document, context.validation_rules
         )
+        named = context._provided_operation_name  # operation_name defaults to the first one
+        if not errors and named is None and _operations(context) > 1:
+            # graphql-core would run the first; the spec says it is a request error
+            errors = [GraphQLError("Must provide operationName: the document has several.")]
+        context.pre_execution_errors = errors
         yield
+
+
+def _operations(context: Any) -> int:
+    document = context.graphql_document
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

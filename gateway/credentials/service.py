@@ -12,6 +12,7 @@ from gateway.accounts.model import normalize_username
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import AppConfig
+from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import (
     MAX_LENGTH,
     PasswordHashing,
@@ -22,6 +23,7 @@ from gateway.errors import (
     InvalidCredentials,
     InvalidInput,
     NoPassword,
+    RateLimited,
     TemporarilyUnavailable,
     Throttled,
     UsernameTaken,
@@ -31,7 +33,7 @@ from gateway.errors import (
 from gateway.metrics import LOGINS
 from gateway.sessions.service import IssuedTokens, Sessions, Viewer
 from gateway.store.db import Database
-from gateway.throttle import Throttle
+from gateway.throttle import Throttle, WindowLimit
 
 
 class Passwords:
@@ -42,17 +44,24 @@ class Passwords:
         hashing: PasswordHashing,
         throttle: Throttle,
         sessions: Sessions,
+        devices: DeviceCookies,
+        registrations: WindowLimit,
     ) -> None:
         self._db = db
         self._accounts = accounts
         self._hashing = hashing
         self._throttle = throttle
         self._sessions = sessions
+        self._devices = devices
+        self._registrations = registrations
 
-    @declares(InvalidInput, WeakPassword, UsernameTaken, Throttled, TemporarilyUnavailable)
+    @declares(
+        InvalidInput, WeakPassword, UsernameTaken, Throttled, RateLimited, TemporarilyUnavailable
+    )
     async def register(
         self, app: AppConfig, raw_username: str, password: str, client: ClientInfo
     ) -> IssuedTokens:
+        await self._registrations.spend(f"register:{client.ip}", "registrations")
         username = normalize_username(raw_username)
         check_policy(password, username)
         ip_key = f"register-ip:{client.ip}"
@@ -75,12 +84,19 @@ class Passwords:
 
     @declares(InvalidInput, InvalidCredentials, Throttled, TemporarilyUnavailable)
     async def login(
-        self, app: AppConfig, raw_username: str, password: str, client: ClientInfo
+        self,
+        app: AppConfig,
+        raw_username: str,
+        password: str,
+        client: ClientInfo,
+        device_cookie: str | None = None,
     ) -> IssuedTokens:
+        """A login; ``device_cookie`` from an earlier login of this username (see ``devices``)
+        counts the attempt on that device alone."""
         username = normalize_username(raw_username)
-        keys = [f"user:{username}", f"ip:{client.ip}"]
+        keys, slow = self._keys(username, client, device_cookie)
         try:
-            await self._throttle.admit(keys)
+            await self._throttle.admit(keys, slow)
         except (Throttled, TemporarilyUnavailable) as exc:
             await self._failed(app, client, exc.code, None)
             raise
@@ -93,7 +109,7 @@ class Passwords:
             await self._failed(app, client, "INVALID_CREDENTIALS", account_id)
             raise InvalidCredentials()
         LOGINS.labels("password", "ok").inc()
-        await self._throttle.succeeded(forgive=keys[:1], release=keys[1:])
+        await self._throttle.succeeded(forgive=keys[:1], release=keys[1:] + slow)
         async with self._db.transaction() as s:
             if rehashed:
                 await self._accounts.set_password_hash(s, found.credential_id, rehashed)
@@ -110,6 +126,20 @@ class Passwords:
                 rehashed=bool(rehashed),
             )
         return tokens
+
+    def _keys(
+        self, username: str, client: ClientInfo, device_cookie: str | None
+    ) -> tuple[list[str], list[str]]:
+        """Throttle keys: a known device's own, else (username, address) and address strictly
+        and the username slowly (``gateway.throttle``)."""
+        device = self._devices.device(device_cookie, username)
+        if device is not None:
+            return [f"device:{device}"], []
+        return [f"user-ip:{username}:{client.ip}", f"ip:{client.ip}"], [f"user:{username}"]
+
+    def device_cookie(self, raw_username: str) -> str:
+        """A new device cookie for a client that just logged in as ``raw_username``."""
+        return self._devices.issue(normalize_username(raw_username))
 
     async def _failed(
         self, app: AppConfig, client: ClientInfo, reason: str, account_id: uuid.UUID | None
@@ -136,7 +166,7 @@ class Passwords:
         if not found:
             raise NoPassword()
         # a merge can leave one account with two usernames: the change covers every one
-        keys = [f"user:{r.identity.subject}" for r in found]
+        keys = [f"password-change:{r.identity.subject}" for r in found]
         await self._throttle.admit(keys)
         for record_ in found:
             ok, _ = await self._hashing.verify(record_.password_hash, current[: MAX_LENGTH * 4])

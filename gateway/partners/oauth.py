@@ -3,8 +3,9 @@
 Error bodies are authlib's RFC 6749 error classes. authlib's ``AuthorizationServer`` itself is
 synchronous and bound to Flask/Django request objects, while client lookups here are async
 database reads, so the grant's few rules are applied here and the protocol vocabulary is
-authlib's. Failed client authentication counts against the password throttle, per client id and
-per IP, so a partner secret cannot be brute-forced either.
+authlib's. Failed client authentication counts against the password throttle, per (client id, IP)
+and per IP, and slowly per client id, so a partner secret cannot be brute-forced either, nor a
+partner locked out by strangers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_li
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.addresses import client_address
 from gateway.audit import ClientInfo, record
 from gateway.errors import TemporarilyUnavailable, Throttled
 from gateway.partners.registry import Partners
@@ -54,10 +56,12 @@ class TokenEndpoint:
         if isinstance(parsed, Response):
             return parsed
         fields, client_id, secret = parsed
-        ip = request.client.host if request.client else None
-        keys = [f"partner:{client_id}", f"partner-ip:{ip}"]
+        ip = client_address(request.scope)
+        # per (partner, address) and per address strictly, per partner only slowly: failures
+        # from one address never lock the partner out from another (gateway.throttle)
+        keys, slow = [f"partner-at:{client_id}:{ip}", f"partner-ip:{ip}"], [f"partner:{client_id}"]
         try:
-            await self._throttle.admit(keys)
+            await self._throttle.admit(keys, slow)
         except (Throttled, TemporarilyUnavailable) as exc:
             return _throttled(exc)
         partner = await self._partners.authenticate(client_id, secret)
@@ -65,7 +69,7 @@ class TokenEndpoint:
             return _error(
                 InvalidClientError(description="client authentication failed"), 401, basic=True
             )
-        await self._throttle.succeeded(forgive=keys[:1], release=keys[1:])
+        await self._throttle.succeeded(forgive=keys[:1], release=keys[1:] + slow)
         requested = sorted(scope_to_list(fields.get("scope")) or partner.scopes)
         if not set(requested) <= partner.scopes:
             return _error(InvalidScopeError(description="scope exceeds what this client may have"))

@@ -64,19 +64,14 @@ class LoginOutcome:
 def facts_codec(
     box: SecretBox,
 ) -> tuple[Callable[[str, WechatFacts], str], Callable[[str, str], WechatFacts]]:
-    """How an exchange outcome travels through Redis: the session_key sealed, bound to the key."""
+    """How an exchange outcome travels through Redis: sealed whole (openid, unionid and
+    session_key alike), bound to the key."""
 
     def encode(key: str, facts: WechatFacts) -> str:
-        data = asdict(facts)
-        if facts.session_key:
-            data["session_key"] = box.seal(facts.session_key, key)
-        return json.dumps(data)
+        return box.seal(json.dumps(asdict(facts)), key)
 
     def decode(key: str, raw: str) -> WechatFacts:
-        data = json.loads(raw)
-        if data.get("session_key"):
-            data["session_key"] = box.open(data["session_key"], key)
-        return WechatFacts(**data)
+        return WechatFacts(**json.loads(box.open(raw, key)))
 
     return encode, decode
 
@@ -120,7 +115,8 @@ class WechatLogin:
     def app(self, key: str) -> AppConfig:
         app = self._config.app(key)
         if app is None:
-            raise UnknownApp(f"No app is configured with key {key!r}.")
+            shown = key if len(key) <= 64 else key[:64] + "…"
+            raise UnknownApp(f"No app is configured with key {shown!r}.")
         return app
 
     @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser)
