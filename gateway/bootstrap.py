@@ -27,6 +27,7 @@ from gateway.partners.oauth import TokenEndpoint
 from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import PartnerTokens
+from gateway.rights.service import Rights
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import AccessTokens
 from gateway.store.db import Database, create_engine
@@ -110,6 +111,7 @@ def _assemble(
     throttle = _throttle(config, redis)
     partners = Partners(db, config.partners)
     partner_tokens = PartnerTokens(secrets.signing_keys, ISSUER)
+    passwords = Passwords(db, accounts, hashing, throttle, sessions)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -117,9 +119,10 @@ def _assemble(
         wechat_login=login,
         oauth_states=states,
         miniprogram=MiniProgramSessions(config, db, accounts, wechat, app_tokens, login),
-        passwords=Passwords(db, accounts, hashing, throttle, sessions),
+        passwords=passwords,
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
+        rights=Rights(config, db, accounts, sessions, passwords, login),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     return Services(config, secrets, db, http, redis, partners, endpoint, api)
