@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -27,6 +28,7 @@ from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
 from gateway.limits import BodySizeLimit
 from gateway.logs import RequestLog
 from gateway.metrics import metrics
+from gateway.rights.service import purge_periodically
 from gateway.store import migrate
 from gateway.wechat.client import HttpClient
 from gateway.wechat.sandbox import create_sandbox_app
@@ -101,7 +103,15 @@ def create_app(
             app.state.api = svc.api
             await _sync_partners(svc)
             _announce(config)
-            yield
+            interval = config.accounts.purge_interval_seconds
+            purge = asyncio.create_task(purge_periodically(svc.api.rights, interval))
+            app.state.purge_task = purge
+            try:
+                yield
+            finally:
+                purge.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purge
 
     if not logging.getLogger().handlers:  # a uvicorn worker process: nobody configured it yet
         logs.configure(config.settings.log_level, config.settings.effective_log_format)

@@ -1,15 +1,24 @@
-"""Audit events and the client facts every mutation records for risk control."""
+"""Audit events and the client facts every mutation records for risk control; reading them
+back, removing personal fields of an erased account's events, and pruning expired ones."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from gateway.store.db import Database
 from gateway.store.models import AuditEvent
+
+PERSONAL_FIELDS = ("platform", "channel", "device_param", "ip", "user_agent")
+"""What an erased account's events lose; kind, time, app and the account id (a pseudonym now)
+stay for the retention period."""
 
 
 @dataclass(frozen=True)
@@ -83,3 +92,81 @@ def record_by(
         app_key=actor.app_key,
         **detail,
     )
+
+
+@dataclass(frozen=True)
+class AuditView:
+    id: uuid.UUID
+    kind: str
+    created_at: datetime
+    account_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    app_key: str | None
+    platform: str | None
+    channel: str | None
+    device_param: str | None
+    ip: str | None
+    user_agent: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "kind": self.kind,
+            "at": self.created_at.isoformat(),
+            "account": str(self.account_id) if self.account_id else None,
+            "session": str(self.session_id) if self.session_id else None,
+            "app": self.app_key,
+            "platform": self.platform,
+            "channel": self.channel,
+            "deviceParam": self.device_param,
+            "ip": self.ip,
+            "userAgent": self.user_agent,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    account_ids: tuple[uuid.UUID, ...] = ()
+    kind: str | None = None
+    since: datetime | None = None
+    limit: int = 100
+
+
+async def scrub(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
+    """Inside the caller's transaction: the personal fields of these accounts' events."""
+    await s.execute(
+        update(AuditEvent)
+        .where(col(AuditEvent.account_id).in_(account_ids))
+        .values(**dict.fromkeys(PERSONAL_FIELDS))
+    )
+
+
+async def read(db: Database, query: AuditQuery) -> list[AuditView]:
+    """Events matching ``query``, newest first."""
+    statement = select(AuditEvent)
+    if query.account_ids:
+        statement = statement.where(col(AuditEvent.account_id).in_(query.account_ids))
+    if query.kind:
+        statement = statement.where(col(AuditEvent.kind) == query.kind)
+    if query.since:
+        statement = statement.where(col(AuditEvent.created_at) >= query.since)
+    statement = statement.order_by(col(AuditEvent.created_at).desc()).limit(query.limit)
+    async with db.reader() as s:
+        rows = (await s.execute(statement)).scalars().all()
+    return [_view(r) for r in rows]
+
+
+def _view(r: AuditEvent) -> AuditView:
+    return AuditView(
+        r.id, r.kind, r.created_at, r.account_id, r.session_id, r.app_key, r.platform,
+        r.channel, r.device_param, r.ip, r.user_agent, dict(r.detail or {}),
+    )  # fmt: skip
+
+
+async def prune(db: Database, before: datetime) -> int:
+    """Remove events older than ``before``; how many went."""
+    async with db.transaction() as s:
+        result = await s.execute(delete(AuditEvent).where(col(AuditEvent.created_at) < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]

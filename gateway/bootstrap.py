@@ -28,6 +28,7 @@ from gateway.partners.oauth import TokenEndpoint
 from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import PartnerTokens
+from gateway.rights.service import Rights
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import AccessTokens
 from gateway.store.db import Database, create_engine
@@ -112,6 +113,15 @@ def _assemble(
     throttle = _throttle(config, redis)
     partners = Partners(db, config.partners)
     partner_tokens = PartnerTokens(secrets.signing_keys, ISSUER)
+    passwords = Passwords(
+        db,
+        accounts,
+        hashing,
+        throttle,
+        sessions,
+        DeviceCookies(secrets.secret_key),
+        WindowLimit(redis, config.throttle.registrations_per_hour, 3600.0),
+    )
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -119,17 +129,10 @@ def _assemble(
         wechat_login=login,
         oauth_states=states,
         miniprogram=MiniProgramSessions(config, db, accounts, wechat, app_tokens, login),
-        passwords=Passwords(
-            db,
-            accounts,
-            hashing,
-            throttle,
-            sessions,
-            DeviceCookies(secrets.secret_key),
-            WindowLimit(redis, config.throttle.registrations_per_hour, 3600.0),
-        ),
+        passwords=passwords,
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
+        rights=Rights(config, db, accounts, sessions, passwords, login),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     return Services(config, secrets, db, http, redis, partners, endpoint, api)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import logs
+from gateway import logs, operators
 from gateway.config import ConfigError, GatewayConfig, load_config, load_settings
 
 DESCRIPTION = """\
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("client_id")
     disable = psub.add_parser("disable", help="refuse this partner's tokens from now on")
     disable.add_argument("client_id")
+    operators.add_parsers(sub)
     sandbox = sub.add_parser("sandbox", help="run only the WeChat emulator (for tests and demos)")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=9000)
@@ -92,7 +93,14 @@ def _run(args: argparse.Namespace) -> None:
         _sandbox(args)
     else:
         config = load_config()
-        commands = {"serve": _serve, "migrate": _migrate, "keys": _keys, "partners": _partners}
+        commands = {
+            "serve": _serve,
+            "migrate": _migrate,
+            "keys": _keys,
+            "partners": _partners,
+            "accounts": operators.run,
+            "audit": operators.run,
+        }
         commands[args.command](config, args)
 
 

@@ -144,6 +144,25 @@ class ThrottleModel(BaseModel):
     registrations_per_hour: int = Field(default=20, ge=1, le=1_000_000)  # per client address
 
 
+class AccountsModel(BaseModel):
+    """People's rights: deletion's cooling-off, re-authentication, username reservation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deletion_grace_days: int = Field(default=0, ge=0, le=90)
+    reauthentication_seconds: int = Field(default=300, ge=0, le=24 * 3600)
+    username_reservation_days: int = Field(default=30, ge=0, le=3650)
+    purge_interval_seconds: float = Field(default=3600.0, gt=0)
+
+
+class AuditModel(BaseModel):
+    """How long audit events are kept (``gateway audit prune``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention_days: int = Field(default=180, ge=1, le=3650)
+
+
 class PartnerModel(BaseModel):
     """A partner service from the config file; synced into the database at start-up."""
 
@@ -182,6 +201,8 @@ class _FileModel(BaseModel):
     passwords: PasswordsModel = Field(default_factory=PasswordsModel)
     throttle: ThrottleModel = Field(default_factory=ThrottleModel)
     partners: list[PartnerModel] = Field(default_factory=list)
+    accounts: AccountsModel = Field(default_factory=AccountsModel)
+    audit: AuditModel = Field(default_factory=AuditModel)
 
 
 class Settings(BaseSettings):
@@ -237,6 +258,8 @@ class GatewayConfig:
     passwords: PasswordsModel = field(default_factory=PasswordsModel)
     throttle: ThrottleModel = field(default_factory=ThrottleModel)
     partners: tuple[PartnerModel, ...] = ()
+    accounts: AccountsModel = field(default_factory=AccountsModel)
+    audit: AuditModel = field(default_factory=AuditModel)
 
     @property
     def database_url(self) -> str:
@@ -356,6 +379,8 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         passwords=file.passwords,
         throttle=file.throttle,
         partners=tuple(file.partners),
+        accounts=file.accounts,
+        audit=file.audit,
     )
 
 

@@ -14,7 +14,8 @@ Exception tree::
     │                WeChat's answer is the cause; see gateway.wechat.errors)
     ├── open data    InvalidEncryptedData, WatermarkMismatch, OpenidMismatch,
     │                SignatureMismatch, SessionExpired, NoUnionid, SnapshotUser
-    ├── login state  NotLoggedIn, InvalidRefreshToken, RefreshTokenReused
+    ├── login state  NotLoggedIn, InvalidRefreshToken, RefreshTokenReused, AccountDisabled,
+    │                ReauthenticationRequired
     ├── credentials  InvalidCredentials, WeakPassword, UsernameTaken, CredentialExists,
     │                NoPassword, Throttled, TemporarilyUnavailable
     └── graph        IdentityConflict, PhoneConflict, NotFound, LastIdentity, NotEntitled
@@ -210,6 +211,18 @@ class InvalidRefreshToken(GatewayError):
 class RefreshTokenReused(GatewayError):
     code = "REFRESH_TOKEN_REUSED"
     default_message = "This refresh token was already used; the session is revoked."
+
+
+class AccountDisabled(GatewayError):
+    code = "ACCOUNT_DISABLED"
+    default_message = "This account is disabled; contact the service operator."
+
+
+class ReauthenticationRequired(GatewayError):
+    code = "REAUTHENTICATION_REQUIRED"
+    default_message = (
+        "Confirm it is you: send your password, a fresh WeChat login code, or log in again."
+    )
 
 
 # -- credentials -------------------------------------------------------------------------------

@@ -109,6 +109,9 @@ CASES: dict[str, Case] = {
         "revokeSession",
         "sessions.revoke",
     ),
+    "DeleteAccountResult": _mutation(
+        'deleteAccount(input: {password: "p"})', "deleteAccount", "rights.delete_account"
+    ),
     "AuthorizationUrlResult": Case(
         f'{{ authorizationUrl(app: "news-oa", redirectUri: "https://x.test/cb") {{ {TAIL} }} }}',
         ("authorizationUrl",),

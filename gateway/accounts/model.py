@@ -22,6 +22,7 @@ class AccountStatus(StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"
     MERGED = "merged"
+    DELETED = "deleted"  # erased: the row stays as a pseudonym for audit events
 
 
 class IdentityKind(StrEnum):
@@ -104,6 +105,15 @@ class AccountView:
     merged_into_id: uuid.UUID | None
     nickname: str | None
     avatar_url: str | None
+    disabled_reason: str | None = None
+    deletion_requested_at: datetime | None = None
+    deletion_due_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def live(self) -> bool:
+        """Neither merged away nor deleted."""
+        return self.status in (AccountStatus.ACTIVE, AccountStatus.DISABLED)
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,11 @@ class PasswordRecord:
     identity: IdentityView
     credential_id: uuid.UUID
     password_hash: str
+
+
+def username_digest(username: str) -> str:
+    """What a deleted account's username is reserved by: its hash, not the name itself."""
+    return hashlib.sha256(f"username\0{username}".encode()).hexdigest()
 
 
 def survivor_order(accounts: list[tuple[datetime, uuid.UUID]]) -> uuid.UUID:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from gateway.accounts.model import AccountView, IdentityKey, IdentityView
+from gateway.accounts.model import AccountStatus, AccountView, IdentityKey, IdentityView
 
 MAX_MERGE_HOPS = 16
 """Merges re-point earlier merges at the survivor, so chains stay short; this only bounds a
@@ -28,7 +28,8 @@ class GraphReads(Protocol):
 async def follow_to_survivor(
     load: Callable[[uuid.UUID], Awaitable[AccountView | None]], account_id: uuid.UUID
 ) -> tuple[AccountView | None, bool]:
-    """The live account ``account_id`` became, and whether a merge pointer was followed."""
+    """The live account ``account_id`` became, and whether a merge pointer was followed.
+    A deleted account (or one merged into it) is no account at all: None."""
     merged = False
     view = await load(account_id)
     for _ in range(MAX_MERGE_HOPS):
@@ -36,4 +37,6 @@ async def follow_to_survivor(
             break
         merged = True
         view = await load(view.merged_into_id)
+    if view is not None and view.status == AccountStatus.DELETED:
+        return None, False
     return view, merged

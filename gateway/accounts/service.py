@@ -11,13 +11,24 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.accounts import credentials, graph, links, merge, profile, session_keys, views
+from gateway.accounts import (
+    credentials,
+    graph,
+    lifecycle,
+    links,
+    merge,
+    profile,
+    session_keys,
+    views,
+)
 from gateway.accounts.model import (
     AccountConflict,
+    AccountStatus,
     AccountView,
     IdentityKey,
     IdentityView,
@@ -28,7 +39,7 @@ from gateway.accounts.model import (
 from gateway.accounts.reads import follow_to_survivor
 from gateway.accounts.tables import Account
 from gateway.audit import Actor, ClientInfo
-from gateway.errors import LastIdentity, NotFound, UsernameTaken, declares
+from gateway.errors import AccountDisabled, LastIdentity, NotFound, UsernameTaken, declares
 from gateway.store.db import Database
 from gateway.store.secretbox import SealError, SecretBox
 
@@ -161,6 +172,8 @@ class AccountGraph:
         key = IdentityKey.username(username)
         try:
             async with s.begin_nested():
+                if await lifecycle.username_reserved(s, username):
+                    raise UsernameTaken()
                 if account_id is None:
                     if await graph.find(s, [key]):
                         raise UsernameTaken()
@@ -179,3 +192,59 @@ class AccountGraph:
         self, s: AsyncSession, credential_id: uuid.UUID, digest: str
     ) -> None:
         await credentials.set_hash(s, credential_id, digest)
+
+    # -- an account's life: disable, deletion, erasure --------------------------------------
+    @declares(AccountDisabled)
+    async def admit_login(self, s: AsyncSession, account_id: uuid.UUID) -> bool:
+        """Inside a login's transaction: ``AccountDisabled`` for a disabled account; a pending
+        deletion is cancelled (True when it was)."""
+        account = await lifecycle.locked(s, account_id)
+        if account is not None and account.status == AccountStatus.DISABLED:
+            raise AccountDisabled()
+        return await lifecycle.cancel_deletion(s, account_id)
+
+    @declares(NotFound)
+    async def set_disabled(
+        self, s: AsyncSession, account_id: uuid.UUID, disabled: bool, reason: str | None
+    ) -> None:
+        if not await lifecycle.set_disabled(s, account_id, disabled, reason):
+            raise NotFound("No live account with this id.")
+
+    async def mark_for_deletion(
+        self, s: AsyncSession, account_id: uuid.UUID, requested_at: datetime, due_at: datetime
+    ) -> None:
+        await lifecycle.mark_for_deletion(s, account_id, requested_at, due_at)
+
+    @declares(NotFound)
+    async def erase(
+        self, s: AsyncSession, account_id: uuid.UUID, reserve_until: datetime | None
+    ) -> list[uuid.UUID]:
+        """Erase a live account and what merged into it (their ids); the row stays, as a
+        pseudonym, with status ``deleted``."""
+        account = await lifecycle.locked(s, account_id)
+        if account is None or account.status not in (AccountStatus.ACTIVE, AccountStatus.DISABLED):
+            raise NotFound("No live account with this id.")
+        return await lifecycle.erase(s, account_id, reserve_until)
+
+    async def still_due(self, s: AsyncSession, account_id: uuid.UUID, now: datetime) -> bool:
+        """Locks the account: is its deletion still due (no login cancelled it meanwhile)?"""
+        account = await lifecycle.locked(s, account_id)
+        due = account.deletion_due_at if account else None
+        return (
+            due is not None
+            and due <= now
+            and account is not None
+            and account.status
+            in (
+                AccountStatus.ACTIVE,
+                AccountStatus.DISABLED,
+            )
+        )
+
+    async def due_for_deletion(self, now: datetime, limit: int = 100) -> list[uuid.UUID]:
+        async with self._db.reader() as s:
+            return await lifecycle.due_for_deletion(s, now, limit)
+
+    async def merged_into(self, account_id: uuid.UUID) -> list[AccountView]:
+        """The accounts that were merged into this one (its merge history)."""
+        return await views.merged_into(self._db, account_id)

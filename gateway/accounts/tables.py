@@ -28,6 +28,19 @@ class Account(SQLModel, table=True):
     nickname: str | None = Field(default=None, max_length=128)
     avatar_url: str | None = Field(default=None, max_length=512)
     created_at: datetime = at_field()
+    disabled_reason: str | None = Field(default=None, max_length=256)
+    deletion_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deletion_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class UsernameReservation(SQLModel, table=True):
+    """A deleted account's username stays taken for a while, kept only as a SHA-256."""
+
+    __tablename__ = "username_reservations"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    until: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
 class Identity(SQLModel, table=True):

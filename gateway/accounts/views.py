@@ -26,6 +26,10 @@ ACCOUNT_COLUMNS = (
     col(Account.merged_into_id),
     col(Account.nickname),
     col(Account.avatar_url),
+    col(Account.disabled_reason),
+    col(Account.deletion_requested_at),
+    col(Account.deletion_due_at),
+    col(Account.deleted_at),
 )
 IDENTITY_COLUMNS = (
     col(Identity.id),
@@ -40,11 +44,22 @@ IDENTITY_COLUMNS = (
 
 def account_view(r: Sequence[Any]) -> AccountView:
     """From a row of ACCOUNT_COLUMNS."""
-    return AccountView(r[0], r[1], r[2], r[3], r[4], r[5])
+    return AccountView(*r[: len(ACCOUNT_COLUMNS)])
 
 
 def to_account_view(a: Account) -> AccountView:
-    return AccountView(a.id, a.status, a.created_at, a.merged_into_id, a.nickname, a.avatar_url)
+    return AccountView(
+        a.id,
+        a.status,
+        a.created_at,
+        a.merged_into_id,
+        a.nickname,
+        a.avatar_url,
+        a.disabled_reason,
+        a.deletion_requested_at,
+        a.deletion_due_at,
+        a.deleted_at,
+    )
 
 
 def identity_view(r: Sequence[Any]) -> IdentityView:
@@ -88,3 +103,12 @@ def to_view(r: Identity) -> IdentityView:
     return IdentityView(
         r.id, r.account_id, IdentityKind(r.kind), r.scope, r.subject, r.app_key, r.created_at
     )
+
+
+async def merged_into(db: Database, account_id: uuid.UUID) -> list[AccountView]:
+    query = (
+        select(*ACCOUNT_COLUMNS)
+        .where(col(Account.merged_into_id) == account_id)
+        .order_by(col(Account.created_at))
+    )
+    return [account_view(r) for r in await db.read(query)]

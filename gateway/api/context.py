@@ -23,6 +23,7 @@ from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
 from gateway.partners.lookups import PartnerLookups
 from gateway.partners.registry import PartnerView
+from gateway.rights.service import Rights
 from gateway.sessions.service import Sessions, Viewer
 from gateway.sessions.tokens import TokenRejected
 from gateway.wechat.oauth import OAuthStates
@@ -42,6 +43,7 @@ class ApiServices:
     passwords: Passwords
     partner_auth: PartnerAuth
     partner_lookups: PartnerLookups
+    rights: Rights
 
 
 @dataclass

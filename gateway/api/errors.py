@@ -46,6 +46,8 @@ class ErrorCode(Enum):
     NO_PASSWORD = "NO_PASSWORD"
     LAST_IDENTITY = "LAST_IDENTITY"
     NOT_ENTITLED = "NOT_ENTITLED"
+    ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
+    REAUTHENTICATION_REQUIRED = "REAUTHENTICATION_REQUIRED"
 
 
 @strawberry.interface(description="An expected failure: branch on `code`, show `message`.")
@@ -153,6 +155,18 @@ class NotEntitledError(Error):
     pass
 
 
+@strawberry.type(description="The account is disabled by the operator: no login until enabled.")
+class AccountDisabledError(Error):
+    pass
+
+
+@strawberry.type(
+    description="Confirm it is you first: a password, a fresh WeChat code, or a recent login."
+)
+class ReauthenticationRequiredError(Error):
+    pass
+
+
 _BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
     errors.InvalidInput: InvalidInputError,
     errors.InvalidState: InvalidInputError,
@@ -187,6 +201,8 @@ _BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
     errors.NoPassword: NotFoundError,
     errors.LastIdentity: LastIdentityError,
     errors.NotEntitled: NotEntitledError,
+    errors.AccountDisabled: AccountDisabledError,
+    errors.ReauthenticationRequired: ReauthenticationRequiredError,
 }
 
 

@@ -44,6 +44,10 @@ class LoginSuccess:
     refresh_expires_at: datetime
     is_new_account: bool
     account: Account
+    deletion_cancelled: bool = strawberry.field(
+        description="This login cancelled the account's pending deletion (deleteAccount's "
+        "cooling-off period): tell the person."
+    )
 
 
 @strawberry.type(description="A refreshed login: the old refresh token is now spent.")
@@ -90,7 +94,9 @@ async def _tokens(info: Info, issued: IssuedTokens) -> _TokenFields:
 
 async def login_success(info: Info, issued: IssuedTokens, *, is_new_account: bool) -> LoginSuccess:
     fields = await _tokens(info, issued)
-    return LoginSuccess(is_new_account=is_new_account, **fields)
+    return LoginSuccess(
+        is_new_account=is_new_account, deletion_cancelled=issued.deletion_cancelled, **fields
+    )
 
 
 @strawberry.type

@@ -22,6 +22,7 @@ from strawberry.tools import merge_types
 from gateway.api.account_mutations import AccountMutation
 from gateway.api.mutations import Mutation
 from gateway.api.queries import Query
+from gateway.api.rights_mutations import RightsMutation
 from gateway.api.wechat_mutations import WechatMutation
 from gateway.config import Settings
 from gateway.sessions.tokens import TokenRejected
@@ -120,7 +121,9 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
-        mutation=merge_types("Mutation", (Mutation, WechatMutation, AccountMutation)),
+        mutation=merge_types(
+            "Mutation", (Mutation, WechatMutation, AccountMutation, RightsMutation)
+        ),
         extensions=extensions,
         # without introspection, "did you mean ...?" hints would leak the schema piecemeal
         config=StrawberryConfig(auto_camel_case=True, disable_field_suggestions=not introspection),

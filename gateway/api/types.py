@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
+from typing import cast
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 
 from gateway.accounts.model import AccountView, IdentityView
 from gateway.accounts.model import IdentityKind as DomainKind
@@ -152,6 +154,17 @@ class Account(relay.Node):
             )
             for r in rows
         ]
+
+    @strawberry.field(
+        description="Everything the gateway holds about you (profile, identities, sessions, "
+        "audit events), as one JSON document; only on your own account, null otherwise."
+    )
+    async def personal_data(self, info: Info) -> JSON | None:
+        viewer = await info.context.viewer()
+        if viewer is None or str(viewer.account_id) != self.id:
+            return None
+        document = await info.context.services.rights.personal_data(viewer.account_id)
+        return cast(JSON, document)
 
     @classmethod
     def from_view(cls, view: AccountView) -> Account:

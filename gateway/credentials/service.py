@@ -82,7 +82,7 @@ class Passwords:
         await self._throttle.succeeded(forgive=[], release=[ip_key])
         return tokens
 
-    @declares(InvalidInput, InvalidCredentials, Throttled, TemporarilyUnavailable)
+    @declares(InvalidInput, InvalidCredentials, Throttled, TemporarilyUnavailable, Sessions.start)
     async def login(
         self,
         app: AppConfig,
@@ -199,3 +199,20 @@ class Passwords:
                 s, viewer.account_id, username, digest, viewer.app_key
             )
             record_by(s, "bind_credential", client, viewer)
+
+    @declares(InvalidCredentials, Throttled, TemporarilyUnavailable)
+    async def reauthenticate(self, viewer: Viewer, password: str) -> None:
+        """Confirm the logged-in person knows the account's password (throttled like a login);
+        ``InvalidCredentials`` when it is wrong or the account has none."""
+        found = await self._accounts.passwords_of(viewer.account_id)
+        keys = [f"user:{r.identity.subject}" for r in found]
+        if keys:
+            await self._throttle.admit(keys)
+        for record_ in found:
+            ok, _ = await self._hashing.verify(record_.password_hash, password[: MAX_LENGTH * 4])
+            if ok:
+                await self._throttle.succeeded(forgive=keys, release=[])
+                return
+        if not found:  # the same argon2 work as a wrong password
+            await self._hashing.verify(None, password[: MAX_LENGTH * 4])
+        raise InvalidCredentials("Wrong password.")

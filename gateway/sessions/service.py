@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,7 +15,7 @@ from gateway.accounts.model import AccountStatus, AccountView
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import TokenLifetimes
-from gateway.errors import InvalidRefreshToken, RefreshTokenReused, declares
+from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
 from gateway.metrics import REFRESHES
 from gateway.sessions.tokens import (
     AccessClaims,
@@ -37,6 +37,7 @@ class IssuedTokens:
     refresh_expires_at: datetime
     account_id: uuid.UUID
     session_id: uuid.UUID
+    deletion_cancelled: bool = False  # this login cancelled the account's pending deletion
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Viewer:
     app_key: str
     expires_at: datetime
     account: AccountView | None = field(default=None, compare=False, repr=False)
+    session_created_at: datetime | None = None  # when this login happened (re-authentication)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class SessionView:
     created_at: datetime
     last_used_at: datetime
     expires_at: datetime
+    revoked_at: datetime | None = None
 
 
 class Sessions:
@@ -89,10 +92,15 @@ class Sessions:
             .values(account_id=survivor)
         )
 
+    @declares(AccountDisabled)
     async def start(
         self, s: AsyncSession, account_id: uuid.UUID, app_key: str, client: ClientInfo
     ) -> IssuedTokens:
-        """Open a login session inside the caller's transaction."""
+        """Open a login session inside the caller's transaction. A disabled account gets
+        none (``AccountDisabled``); a login cancels a pending deletion, and says so."""
+        cancelled = await self._accounts.admit_login(s, account_id)
+        if cancelled:
+            record(s, "deletion_cancelled", client, account_id=account_id, app_key=app_key)
         now = utcnow()
         login = LoginSession(
             account_id=account_id,
@@ -107,7 +115,8 @@ class Sessions:
             expires_at=expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
         )
         s.add(login)
-        return self._issue(s, login, now)
+        issued = self._issue(s, login, now)
+        return replace(issued, deletion_cancelled=True) if cancelled else issued
 
     def _issue(self, s: AsyncSession, login: LoginSession, now: datetime) -> IssuedTokens:
         refresh, digest = new_refresh_token()
@@ -243,18 +252,44 @@ class Sessions:
                 )
         return done
 
-    async def active(self, account_id: uuid.UUID) -> list[SessionView]:
-        async with self._db.reader() as s:
-            query = (
-                select(LoginSession)
-                .where(
-                    col(LoginSession.account_id) == account_id,
-                    col(LoginSession.revoked_at).is_(None),
-                    col(LoginSession.expires_at) > utcnow(),
-                )
-                .order_by(col(LoginSession.last_used_at).desc())
-                .limit(100)
+    async def revoke_all(self, s: AsyncSession, account_ids: list[uuid.UUID]) -> int:
+        """Inside the caller's transaction: every live session of these accounts, at once
+        (every replica checks the session row on each request)."""
+        result = await s.execute(
+            update(LoginSession)
+            .where(
+                col(LoginSession.account_id).in_(account_ids),
+                col(LoginSession.revoked_at).is_(None),
             )
+            .values(revoked_at=utcnow())
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    @staticmethod
+    async def erase(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
+        """Inside the caller's transaction: the accounts' sessions and refresh tokens, with
+        their client facts, are gone (their tokens with them)."""
+        sessions = select(col(LoginSession.id)).where(col(LoginSession.account_id).in_(account_ids))
+        await s.execute(delete(RefreshToken).where(col(RefreshToken.session_id).in_(sessions)))
+        await s.execute(delete(LoginSession).where(col(LoginSession.account_id).in_(account_ids)))
+
+    async def active(self, account_id: uuid.UUID) -> list[SessionView]:
+        return await self._sessions_of(account_id, live_only=True, limit=100)
+
+    async def history(self, account_id: uuid.UUID) -> list[SessionView]:
+        """Every session the account had, revoked and expired ones included."""
+        return await self._sessions_of(account_id, live_only=False, limit=10_000)
+
+    async def _sessions_of(
+        self, account_id: uuid.UUID, *, live_only: bool, limit: int
+    ) -> list[SessionView]:
+        query = select(LoginSession).where(col(LoginSession.account_id) == account_id)
+        if live_only:
+            query = query.where(
+                col(LoginSession.revoked_at).is_(None), col(LoginSession.expires_at) > utcnow()
+            )
+        query = query.order_by(col(LoginSession.last_used_at).desc()).limit(limit)
+        async with self._db.reader() as s:
             rows = (await s.execute(query)).scalars().all()
         return [
             SessionView(
@@ -268,6 +303,7 @@ class Sessions:
                 r.created_at,
                 r.last_used_at,
                 r.expires_at,
+                r.revoked_at,
             )
             for r in rows
         ]
@@ -277,7 +313,7 @@ class Sessions:
         ``TokenRejected`` for an expired, revoked or foreign token, or a disabled account."""
         claims = self._tokens.check(access_token)
         query = AccountGraph.join_account(
-            (col(LoginSession.app_key), col(LoginSession.expires_at)),
+            (col(LoginSession.app_key), col(LoginSession.expires_at), col(LoginSession.created_at)),
             col(LoginSession.account_id),
         ).where(
             col(LoginSession.id) == claims.session_id,
@@ -287,12 +323,14 @@ class Sessions:
         rows = await self._db.read(query)
         if not rows:
             raise TokenRejected("INVALID_TOKEN")  # revoked, or its session ended
-        app_key, expires_at = rows[0][0], rows[0][1]
-        account = AccountGraph.account_from_row(rows[0][2:])
-        if account.status == AccountStatus.DISABLED:
+        app_key, expires_at, created_at = rows[0][0], rows[0][1], rows[0][2]
+        account = AccountGraph.account_from_row(rows[0][3:])
+        if account.status in (AccountStatus.DISABLED, AccountStatus.DELETED):
             raise TokenRejected("INVALID_TOKEN")
         if account.status == AccountStatus.MERGED:
             async with self._db.reader() as s:
                 survivor_id = await self._accounts.survivor(s, account.id)
-            return Viewer(survivor_id, claims.session_id, app_key, expires_at)
-        return Viewer(account.id, claims.session_id, app_key, expires_at, account)
+            return Viewer(
+                survivor_id, claims.session_id, app_key, expires_at, session_created_at=created_at
+            )
+        return Viewer(account.id, claims.session_id, app_key, expires_at, account, created_at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -59,6 +60,10 @@ class LoginOutcome:
     tokens: IssuedTokens
     is_new_account: bool
     merged: bool = False
+
+    @property
+    def deletion_cancelled(self) -> bool:
+        return self.tokens.deletion_cancelled
 
 
 def facts_codec(
@@ -119,7 +124,7 @@ class WechatLogin:
             raise UnknownApp(f"No app is configured with key {shown!r}.")
         return app
 
-    @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser)
+    @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser, Sessions.start)
     async def login_by_code(
         self, app_key: str, code: str, client: ClientInfo, state: str | None = None
     ) -> LoginOutcome:
@@ -175,6 +180,23 @@ class WechatLogin:
                 linked=[k.kind.value for k in resolution.new_identities],
             )
         return resolution
+
+    @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser)
+    async def owners_of_code(
+        self, app_key: str, code: str, state: str | None = None
+    ) -> set[uuid.UUID]:
+        """The accounts a fresh code's WeChat identity belongs to (re-authentication: proof
+        that the person holding the session still controls the WeChat account). No account,
+        identity or session key is written."""
+        app = self.app(app_key)
+        check_code(code)
+        if app.kind in _STATE_KINDS:
+            self._states.verify(app, state)
+        facts = await self.exchange(app, code)
+        if facts.snapshot:
+            raise SnapshotUser()
+        async with self._db.reader() as s:
+            return await self._accounts.owners(s, identity_keys(app, facts))
 
     async def exchange(self, app: AppConfig, code: str) -> WechatFacts:
         """One upstream exchange per (app, code), however often and wherever the client sends

@@ -113,7 +113,7 @@ def _toml_table(name: str, values: dict[str, Any] | None) -> str:
 
 Configure = Callable[..., GatewayConfig]
 """What the ``configure`` fixture returns: ``make(database_url, *, throttle=, passwords=,
-redis_url=, tokens=)``."""
+redis_url=, tokens=, accounts=)``."""
 
 
 def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
@@ -130,10 +130,11 @@ def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure
         passwords: dict[str, Any] | None = None,
         redis_url: str | None = None,
         tokens: dict[str, Any] | None = None,
+        accounts: dict[str, Any] | None = None,
     ) -> GatewayConfig:
         path = tmp_path / f"gateway-{next(files)}.toml"
         text = APPS_TOML + _toml_table("throttle", throttle) + _toml_table("passwords", passwords)
-        text += _toml_table("tokens", tokens)
+        text += _toml_table("tokens", tokens) + _toml_table("accounts", accounts)
         path.write_text(text, encoding="utf-8")
         settings = Settings(
             database_url=database_url,

@@ -1,0 +1,248 @@
+"""People's rights and the operators' tools, as one use case over the account graph, sessions
+and the audit trail. No SQL here: erasure is ``AccountGraph.erase`` + ``Sessions.erase`` +
+``audit.scrub`` in one unit of work, so an account is erased whole or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway import audit
+from gateway.accounts.model import AccountView, IdentityKey
+from gateway.accounts.service import AccountGraph
+from gateway.audit import AuditQuery, AuditView, ClientInfo, record, record_by
+from gateway.config import GatewayConfig
+from gateway.credentials.service import Passwords
+from gateway.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    NotFound,
+    ReauthenticationRequired,
+    declares,
+)
+from gateway.rights import documents
+from gateway.sessions.service import Sessions, Viewer
+from gateway.store.db import Database, UnitOfWork
+from gateway.store.models import utcnow
+from gateway.wechat_login.service import WechatLogin
+
+log = logging.getLogger(__name__)
+OPERATOR = ClientInfo("operator")
+EVENTS_IN_EXPORT = 10_000
+
+
+@dataclass(frozen=True)
+class Proof:
+    """How the person re-authenticates a deletion: one of these, or a recent login."""
+
+    password: str | None = None
+    app: str | None = None
+    code: str | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class Deletion:
+    requested_at: datetime
+    effective_at: datetime
+
+    @property
+    def done(self) -> bool:
+        return self.effective_at <= self.requested_at
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Who runs an operator command, and why (both land in the audit event)."""
+
+    name: str
+    reason: str | None = None
+
+
+class Rights:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        db: Database,
+        accounts: AccountGraph,
+        sessions: Sessions,
+        passwords: Passwords,
+        wechat_login: WechatLogin,
+    ) -> None:
+        self._config = config
+        self._db = db
+        self._accounts = accounts
+        self._sessions = sessions
+        self._passwords = passwords
+        self._wechat_login = wechat_login
+
+    # -- the person ------------------------------------------------------------------------
+    @declares(
+        InvalidInput,
+        ReauthenticationRequired,
+        Passwords.reauthenticate,
+        WechatLogin.owners_of_code,
+        NotFound,
+    )
+    async def delete_account(self, viewer: Viewer, proof: Proof, client: ClientInfo) -> Deletion:
+        """Erase the viewer's account, at once or after the cooling-off period (then marked,
+        with every session revoked now; a later login cancels it)."""
+        method = await self._reauthenticate(viewer, proof)
+        now = utcnow()
+        due = now + timedelta(days=self._config.accounts.deletion_grace_days)
+        async with self._db.transaction() as s:
+            record_by(s, "deletion_requested", client, viewer, reauthenticated=method)
+            if due <= now:
+                await self._erase(s, viewer.account_id, by="self")
+            else:
+                await self._accounts.mark_for_deletion(s, viewer.account_id, now, due)
+                await self._sessions.revoke_all(s, [viewer.account_id])
+        return Deletion(now, due)
+
+    async def _reauthenticate(self, viewer: Viewer, proof: Proof) -> str:
+        if proof.password:
+            await self._passwords.reauthenticate(viewer, proof.password)
+            return "password"
+        if proof.code or proof.app:
+            if not (proof.code and proof.app):
+                raise InvalidInput("code", "Send both app and code.")
+            owners = await self._wechat_login.owners_of_code(proof.app, proof.code, proof.state)
+            if owners != {viewer.account_id}:
+                raise InvalidCredentials("This WeChat login is not this account's.")
+            return "wechat_code"
+        window = timedelta(seconds=self._config.accounts.reauthentication_seconds)
+        created = viewer.session_created_at
+        if created is not None and utcnow() - created <= window:
+            return "recent_login"
+        raise ReauthenticationRequired()
+
+    async def _erase(self, s: UnitOfWork, account_id: uuid.UUID, *, by: str, **detail: Any) -> None:
+        days = self._config.accounts.username_reservation_days
+        reserve_until = utcnow() + timedelta(days=days) if days else None
+        erased = await self._accounts.erase(s, account_id, reserve_until)
+        await self._sessions.erase(s, erased)
+        await audit.scrub(s, erased)
+        followers = [str(a) for a in erased if a != account_id]
+        record(s, "account_deleted", None, account_id=account_id, by=by, merged=followers, **detail)
+
+    async def personal_data(self, account_id: uuid.UUID) -> dict[str, Any]:
+        """Everything held about the person (PIPL art. 45): their own account only."""
+        (view,) = await self._accounts.accounts([account_id])
+        if view is None or not view.live:
+            raise NotFound("No live account with this id.")
+        (identities,) = await self._accounts.identities([account_id])
+        sessions = await self._sessions.history(account_id)
+        events = await self._events(account_id, EVENTS_IN_EXPORT)
+        return documents.personal_data(view, identities, sessions, events, self._app, utcnow())
+
+    def _app(self, key: str | None) -> dict[str, str] | None:
+        app = self._config.app(key) if key else None
+        return {"key": app.key, "name": app.name} if app else None
+
+    async def _events(self, account_id: uuid.UUID, limit: int) -> list[AuditView]:
+        merged = [a.id for a in await self._accounts.merged_into(account_id)]
+        return await audit.read(self._db, AuditQuery((account_id, *merged), limit=limit))
+
+    # -- the schedule ----------------------------------------------------------------------
+    async def carry_out_due(self) -> int:
+        """Erase the accounts whose cooling-off period is over; how many."""
+        done = 0
+        while True:
+            due = await self._accounts.due_for_deletion(utcnow(), limit=100)
+            before = done
+            for account_id in due:
+                async with self._db.transaction() as s:
+                    if await self._accounts.still_due(s, account_id, utcnow()):
+                        await self._erase(s, account_id, by="schedule")
+                        done += 1
+            if len(due) < 100 or done == before:
+                return done
+
+    # -- operators -------------------------------------------------------------------------
+    async def find(
+        self, key: IdentityKey | None, account_id: uuid.UUID | None
+    ) -> list[AccountView]:
+        """The account an identifier or id leads to (merged accounts lead to their survivor)."""
+        if key is not None:
+            (identity,) = await self._accounts.identities_by_key([key])
+            account_id = identity.account_id if identity else None
+        if account_id is None:
+            return []
+        (view,) = await self._accounts.accounts([account_id])
+        return [view] if view else []
+
+    @declares(NotFound)
+    async def show(self, account_id: uuid.UUID) -> dict[str, Any]:
+        (view,) = await self._accounts.accounts([account_id])
+        if view is None:
+            raise NotFound("No account with this id.")
+        (identities,) = await self._accounts.identities([account_id])
+        return documents.operator_view(
+            view,
+            identities,
+            await self._sessions.active(account_id),
+            await self._events(account_id, 20),
+            await self._accounts.merged_into(account_id),
+            self._app,
+        )
+
+    @declares(NotFound)
+    async def set_disabled(self, account_id: uuid.UUID, disabled: bool, by: Operator) -> int:
+        """Disable (every session revoked at once) or enable (login again; old sessions stay
+        revoked). Returns how many sessions were revoked."""
+        async with self._db.transaction() as s:
+            await self._accounts.set_disabled(s, account_id, disabled, by.reason)
+            revoked = await self._sessions.revoke_all(s, [account_id]) if disabled else 0
+            kind = "account_disabled" if disabled else "account_enabled"
+            record(
+                s, kind, OPERATOR, account_id=account_id, operator=by.name, reason=by.reason,
+                revoked=revoked,
+            )  # fmt: skip
+        return revoked
+
+    @declares(NotFound)
+    async def delete_now(self, account_id: uuid.UUID, by: Operator) -> None:
+        """An operator's deletion: no cooling-off period."""
+        async with self._db.transaction() as s:
+            await self._erase(s, account_id, by="operator", operator=by.name, reason=by.reason)
+
+    @declares(NotFound)
+    async def export(self, account_id: uuid.UUID, by: Operator) -> dict[str, Any]:
+        document = await self.personal_data(account_id)
+        async with self._db.transaction() as s:
+            record(
+                s, "account_exported", OPERATOR, account_id=account_id, operator=by.name,
+                reason=by.reason,
+            )  # fmt: skip
+        return document
+
+    async def audit_events(self, query: AuditQuery) -> list[AuditView]:
+        return await audit.read(self._db, query)
+
+    async def prune_audit(self, older_than_days: int, by: Operator) -> int:
+        removed = await audit.prune(self._db, utcnow() - timedelta(days=older_than_days))
+        async with self._db.transaction() as s:
+            record(
+                s, "audit_pruned", OPERATOR, operator=by.name, reason=by.reason,
+                older_than_days=older_than_days, removed=removed,
+            )  # fmt: skip
+        return removed
+
+
+async def purge_periodically(rights: Rights, interval: float, sleep: Any = asyncio.sleep) -> None:
+    """The app's background task: carry out due deletions every ``interval`` seconds until
+    cancelled (at shutdown). A failed round is logged and the next one tries again."""
+    while True:
+        await sleep(interval)
+        try:
+            done = await rights.carry_out_due()
+        except Exception:
+            log.exception("carrying out due deletions failed; retrying next round")
+            continue
+        if done:
+            log.info("carried out %d due account deletion(s)", done)

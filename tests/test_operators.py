@@ -1,0 +1,221 @@
+"""`gateway accounts ...` and `gateway audit ...` against the database a running gateway uses,
+on SQLite and PostgreSQL. The commands run through ``gateway.cli.main`` in a worker thread (off
+the test's event loop; a subprocess per command would cost seconds each), and once for real as
+a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import col
+
+from gateway.accounts.tables import Account
+from gateway.cli import main
+from gateway.store.models import AuditEvent, utcnow
+from tests.support.accounts import account_uuid
+from tests.support.harness import Configure, Harness, MakeConfig, running
+from tests.support.passwords import password_login, registered
+
+DELETE = """mutation { deleteAccount { __typename
+  ... on DeleteAccountSuccess { pending } ... on Error { code } } }"""
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+
+    async def __call__(self, *args: str) -> tuple[int, str, str]:
+        return await asyncio.to_thread(self._main, list(args))
+
+    @staticmethod
+    def _main(args: list[str]) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(args)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+        return code, out.getvalue(), err.getvalue()
+
+    async def subprocess(self, *args: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", *args, env=os.environ | self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        return out.decode()
+
+    async def ok(self, *args: str) -> str:
+        code, out, err = await self(*args)
+        assert code == 0, (args, out, err)
+        return out
+
+    async def json(self, *args: str | None) -> Any:
+        return json.loads(await self.ok(*(str(a) for a in args), "--json"))
+
+
+def cli_for(gw: Harness, monkeypatch: pytest.MonkeyPatch, extra_toml: str = "") -> Cli:
+    """The CLI's environment: the running gateway's database, apps, keys (set in this
+    process for the in-thread runs, and passed to the subprocess)."""
+    settings = gw.config.settings
+    assert settings.config is not None
+    config_file = Path(settings.config)
+    if extra_toml:
+        config_file = config_file.with_name("operators.toml")
+        config_file.write_text(Path(settings.config).read_text() + extra_toml, encoding="utf-8")
+    env = {
+        "TEST_CLUB_SECRET": "club-secret-0123456789",
+        "GATEWAY_DATABASE_URL": gw.config.database_url,
+        "GATEWAY_CONFIG": str(config_file),
+        "GATEWAY_SECRET_KEY": "test-secret-key-0123456789-abcdefghijkl",
+        "GATEWAY_SIGNING_KEYS": str(settings.signing_keys),
+    }
+    for name in list(os.environ):
+        if name.startswith("GATEWAY_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Cli(env)
+
+
+async def test_find_show_disable_enable(
+    database_url: str, make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running(make_config(database_url)) as gw:
+        cli = cli_for(gw, monkeypatch)
+        alice = await gw.login("shop-mp", "alice")
+        account = str(account_uuid(alice["account"]["id"]))
+        ids = await gw.wechat_ids("shop-mp", "alice")
+
+        # find by every identifier, and by id
+        by_openid = await cli.json(
+            "accounts", "find", "--app", "shop-mp", "--openid", ids["openid"]
+        )
+        assert [a["id"] for a in by_openid] == [account]
+        by_unionid = await cli.json(
+            "accounts", "find", "--platform", "test-platform", "--unionid", str(ids["unionid"])
+        )
+        assert [a["id"] for a in by_unionid] == [account]
+        assert [a["id"] for a in await cli.json("accounts", "find", account)] == [account]
+        bob = await registered(gw, "bob-ops")
+        bob_id = str(account_uuid(bob["account"]["id"]))
+        found = await cli.ok("accounts", "find", "--username", "BOB-ops")
+        assert found.startswith(f"{bob_id}  active")
+        assert (await cli("accounts", "find", "--username", "nobody-here"))[0] == 1
+        assert (await cli("accounts", "find", "not-a-uuid"))[0] == 2
+
+        # show: identities in full, live sessions, events
+        shown = await cli.json("accounts", "show", account)
+        assert {i["subject"] for i in shown["identities"]} == {ids["openid"], ids["unionid"]}
+        assert len(shown["sessions"]) == 1
+        assert "register" in {e["kind"] for e in shown["lastEvents"]}
+        text = await cli.ok("accounts", "show", account)
+        assert "identities (2):" in text
+        assert "live sessions (1):" in text
+
+        # disable: sessions revoked at once, logins refused; enable: login again
+        disabled = await cli.json("accounts", "disable", account, "--reason", "ticket 42")
+        assert disabled == {"account": account, "status": "disabled", "revokedSessions": 1}
+        assert await gw.refused("{ viewer { id } }", token=alice["accessToken"]) == "INVALID_TOKEN"
+        refused = await gw.gql(
+            """mutation($c: String!) { loginByCode(input: {app: "shop-mp", code: $c,
+            client: {platform: "ios"}}) { __typename ... on Error { code } } }""",
+            {"c": await gw.mint("shop-mp", "alice")},
+        )
+        assert refused["data"]["loginByCode"]["code"] == "ACCOUNT_DISABLED"
+        assert "ticket 42" in await cli.ok("accounts", "show", account)
+        assert "enabled" in await cli.ok("accounts", "enable", account, "--reason", "resolved")
+        again = await gw.login("shop-mp", "alice")
+        assert again["account"]["id"] == alice["account"]["id"]
+        assert await gw.refused("{ viewer { id } }", token=alice["accessToken"]) == "INVALID_TOKEN"
+
+
+async def test_export_audit_delete(
+    database_url: str, make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running(make_config(database_url)) as gw:
+        cli = cli_for(gw, monkeypatch)
+        alice = await gw.login("shop-mp", "alice")
+        account = str(account_uuid(alice["account"]["id"]))
+        ids = await gw.wechat_ids("shop-mp", "alice")
+        openid = ["--app", "shop-mp", "--openid", str(ids["openid"])]
+        await cli.ok("accounts", "disable", account, "--reason", "ticket 42")
+        await cli.ok("accounts", "enable", account, "--reason", "resolved")
+        await registered(gw, "bob-ops")
+
+        # export: the personalData document, nothing raw from WeChat
+        exported = json.loads(await cli.ok("accounts", "export", account, "--reason", "PIPL 45"))
+        assert exported["account"]["id"] == account
+        assert str(ids["openid"]) not in json.dumps(exported)
+        assert {"account_disabled", "account_enabled"} <= {
+            e["kind"] for e in exported["auditEvents"]
+        }
+
+        # the audit trail: JSON lines, filtered; every operator action with its reason
+        lines = await cli.ok("audit", "--account", account, "--kind", "account_disabled")
+        (event,) = [json.loads(line) for line in lines.splitlines()]
+        assert event["detail"]["reason"] == "ticket 42"
+        assert event["detail"]["operator"]
+        exports = await cli.ok("audit", "--account", account, "--kind", "account_exported")
+        assert json.loads(exports)["detail"]["reason"] == "PIPL 45"
+        since = (utcnow() + timedelta(hours=1)).isoformat()
+        assert await cli.ok("audit", "--since", since) == ""
+        assert len((await cli.ok("audit", "--limit", "2")).splitlines()) == 2
+
+        # delete: at once, whatever the grace period
+        assert "deleted" in await cli.ok("accounts", "delete", account, "--reason", "request")
+        assert (await cli("accounts", "delete", account, "--reason", "twice"))[0] == 1
+        assert (await gw.login("shop-mp", "alice"))["isNewAccount"] is True
+        assert await cli.json("accounts", "find", *openid)
+        deleted = await cli.ok("audit", "--account", account, "--kind", "account_deleted")
+        detail = json.loads(deleted)["detail"]
+        assert (detail["by"], detail["reason"]) == ("operator", "request")
+        shown = await cli.json("accounts", "show", account)
+        assert (shown["account"]["status"], shown["identities"]) == ("deleted", [])
+        assert (await password_login(gw, "bob-ops"))["__typename"] == "LoginSuccess"
+
+
+async def test_purge_due_and_audit_prune(
+    database_url: str, configure: Configure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running(configure(database_url, accounts={"deletion_grace_days": 7})) as gw:
+        cli = cli_for(gw, monkeypatch, "\n[audit]\nretention_days = 30\n")
+        alice = await gw.login("shop-mp", "alice")
+        account = account_uuid(alice["account"]["id"])
+        pending = await gw.gql(DELETE, token=alice["accessToken"])
+        assert pending["data"]["deleteAccount"]["pending"] is True
+        assert await cli.json("accounts", "purge-due") == {"deleted": 0}
+        async with gw.app.state.services.db.transaction() as s:
+            await s.execute(
+                update(Account)
+                .where(col(Account.id) == account)
+                .values(deletion_due_at=utcnow() - timedelta(minutes=1))
+            )
+        assert await cli.json("accounts", "purge-due") == {"deleted": 1}
+        assert (await gw.login("shop-mp", "alice"))["isNewAccount"] is True
+
+        assert "0 audit event(s) older than 30 days" in await cli.ok("audit", "prune")
+        async with gw.app.state.services.db.transaction() as s:
+            await s.execute(
+                update(AuditEvent)
+                .where(col(AuditEvent.account_id) == account)
+                .values(created_at=utcnow() - timedelta(days=31))
+            )
+        pruned = await cli.ok("audit", "prune", "--older-than", "30")
+        assert pruned.startswith(("2 audit", "3 audit", "4 audit"))
+        assert await cli.ok("audit", "--account", str(account)) == ""
+        (event,) = (await cli.ok("audit", "--kind", "audit_pruned", "--limit", "1")).splitlines()
+        assert json.loads(event)["detail"]["older_than_days"] == 30
