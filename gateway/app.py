@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway import logs, sandbox_routes
+from gateway import logs, playground, sandbox_routes
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
@@ -101,6 +101,7 @@ def create_app(
         Route("/.well-known/jwks.json", jwks),
         Route("/metrics", metrics),
         Route("/oauth/token", oauth_token, methods=["POST"]),
+        *playground.routes(),
     ]
     if emulator is not None:
         routes += [*sandbox_routes.routes(), Mount("/sandbox/wechat", app=emulator)]

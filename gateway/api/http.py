@@ -3,7 +3,7 @@
 - GET carries queries only: a mutation over GET is 405, with ``Allow: POST``.
 - ``application/graphql-response+json`` is answered when the client asks for it, and then a
   request error (parse, validation) is a 400 with no ``data`` entry.
-- The playground (GraphiQL) says so loudly when the gateway runs on its sandbox.
+- The playground (GraphiQL, self-hosted: gateway.playground) has a sandbox panel in sandbox mode.
 """
 
 from __future__ import annotations
@@ -18,17 +18,11 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
+from gateway import playground
 from gateway.api.context import ApiServices, Context, make_loaders
 from gateway.sessions.tokens import TokenRejected
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-
-_SANDBOX_BANNER = (
-    '<div style="position:fixed;bottom:0;left:0;right:0;z-index:9;padding:6px 12px;'
-    'background:#b91c1c;color:#fff;font:13px sans-serif">SANDBOX MODE: WeChat is emulated. '
-    'Mint a login code: <code>curl -X POST "{base}sandbox/code?app=shop-mp&amp;user=alice"</code>'
-    ", then run <code>loginByCode</code>.</div>"
-)
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -130,8 +124,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        html = self.graphql_ide_html
-        if request.app.state.api.config.sandbox:
-            banner = _SANDBOX_BANNER.format(base=str(request.base_url))
-            html = html.replace("<body>", "<body>" + banner, 1)
-        return Response(html, media_type="text/html")
+        """The self-hosted playground (gateway.playground), with its panel in sandbox mode."""
+        config = request.app.state.api.config
+        demo_apps = (
+            [playground.DemoApp(a.key, a.kind.value, a.name) for a in config.apps]
+            if config.sandbox
+            else None
+        )
+        return playground.page(request, demo_apps)
