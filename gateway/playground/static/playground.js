@@ -23,7 +23,8 @@
     "#   1. The mini-program calls wx.login() and sends the code here. In sandbox mode,",
     "#      mint one for a made-up user (or press \"Log in\" in the red panel, which does",
     "#      steps 1 to 3 for you):",
-    "#        curl -X POST '/sandbox/code?app=shop-mp&user=alice'",
+    "#        curl -X POST '" + window.location.origin + (sandboxBase || "/sandbox") +
+      "/code?app=shop-mp&user=alice'",
     "#   2. Put the code in the variables below and run LoginByCode (Ctrl-Enter).",
     "#   3. Put the accessToken in the Headers tab:",
     "#        {\"Authorization\": \"Bearer <accessToken>\"}",
