@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway import logs, sandbox_routes
+from gateway import logs, playground, sandbox_routes
 from gateway.addresses import client_address, trusted_proxies
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
@@ -127,6 +127,7 @@ def create_app(
         Route("/.well-known/jwks.json", jwks),
         Route("/metrics", guarded_metrics),
         Route("/oauth/token", oauth_token, methods=["POST"]),
+        *playground.routes(),
     ]
     if emulator is not None:
         routes += [*sandbox_routes.routes(), Mount("/sandbox/wechat", app=emulator)]

@@ -3,7 +3,7 @@
 - GET carries queries only: a mutation over GET is 405, with ``Allow: POST``.
 - ``application/graphql-response+json`` is answered when the client asks for it, and then a
   request error (parse, validation) is a 400 with no ``data`` entry.
-- The playground (GraphiQL) says so loudly when the gateway runs on its sandbox.
+- The playground (GraphiQL, self-hosted: gateway.playground) has a sandbox panel in sandbox mode.
 - A malformed request (a body that is not a JSON object, bytes that are not UTF-8, JSON nested
   deeper than ``MAX_JSON_DEPTH``) is a 400 with a JSON GraphQL error body and one log line.
 """
@@ -25,6 +25,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UNSET
 
+from gateway import playground
 from gateway.api.context import ApiServices, Context, make_loaders
 from gateway.sessions.tokens import TokenRejected
 
@@ -33,13 +34,6 @@ MAX_JSON_DEPTH = 64
 """Arrays and objects inside each other in a request (variables included): real clients send a
 handful; deeper is refused before anything recursive (graphql-core's coercion) sees it."""
 log = logging.getLogger("gateway.api")
-
-_SANDBOX_BANNER = (
-    '<div style="position:fixed;bottom:0;left:0;right:0;z-index:9;padding:6px 12px;'
-    'background:#b91c1c;color:#fff;font:13px sans-serif">SANDBOX MODE: WeChat is emulated. '
-    'Mint a login code: <code>curl -X POST "{base}sandbox/code?app=shop-mp&amp;user=alice"</code>'
-    ", then run <code>loginByCode</code>.</div>"
-)
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -214,8 +208,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        html = self.graphql_ide_html
-        if request.app.state.api.config.sandbox:
-            banner = _SANDBOX_BANNER.format(base=str(request.base_url))
-            html = html.replace("<body>", "<body>" + banner, 1)
-        return Response(html, media_type="text/html")
+        """The self-hosted playground (gateway.playground), with its panel in sandbox mode."""
+        config = request.app.state.api.config
+        demo_apps = (
+            [playground.DemoApp(a.key, a.kind.value, a.name) for a in config.apps]
+            if config.sandbox
+            else None
+        )
+        return playground.page(request, demo_apps)

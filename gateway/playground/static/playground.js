@@ -1,0 +1,397 @@
+/* The gateway's playground: GraphiQL (self-hosted UMD bundles) with ready examples and, in
+ * sandbox mode only, a panel that logs a made-up user in and fills in the request headers.
+ * Plain ES2017, no bundler, no JSX, no inline script: the page's CSP allows none. */
+(function () {
+  "use strict";
+
+  var h = React.createElement;
+  var mount = document.getElementById("graphiql");
+  var endpoint = mount.getAttribute("data-endpoint");
+  var sandboxBase = mount.getAttribute("data-sandbox"); // only in sandbox mode
+  var nonce = document.querySelector('meta[name="csp-nonce"]');
+  if (nonce) {
+    // GraphiQL's dialogs add <style> elements at run time; the CSP accepts them with this nonce.
+    window.__webpack_nonce__ = nonce.getAttribute("content");
+  }
+
+  // --- examples: the editor opens on the login flow; each main operation has its own tab ---
+
+  var LOGIN_FLOW = [
+    "# Welcome to the WeChat identity gateway's playground.",
+    "#",
+    "# The login flow of a mini-program, by hand:",
+    "#   1. The mini-program calls wx.login() and sends the code here. In sandbox mode,",
+    "#      mint one for a made-up user (or press \"Log in\" in the red panel, which does",
+    "#      steps 1 to 3 for you):",
+    "#        curl -X POST '" + window.location.origin + (sandboxBase || "/sandbox") +
+      "/code?app=shop-mp&user=alice'",
+    "#   2. Put the code in the variables below and run LoginByCode (Ctrl-Enter).",
+    "#   3. Put the accessToken in the Headers tab:",
+    "#        {\"Authorization\": \"Bearer <accessToken>\"}",
+    "#   4. Ask who you are: the Viewer tab.",
+    "#   5. Before the access token expires, trade the refreshToken for a new pair:",
+    "#      the RefreshToken tab (a refresh token works once).",
+    "#",
+    "# More tabs: BindUnionId, BindPhoneNumber, LoginWithPassword, PartnerLookup.",
+    "mutation LoginByCode($app: String!, $code: String!, $state: String) {",
+    "  loginByCode(input: {app: $app, code: $code, state: $state, client: {platform: \"devtools\"}}) {",
+    "    __typename",
+    "    ... on LoginSuccess { accessToken refreshToken expiresAt isNewAccount account { id } }",
+    "    ... on Error { code message }",
+    "  }",
+    "}",
+    ""
+  ].join("\n");
+
+  var VIEWER = [
+    "# Needs Authorization: Bearer <accessToken> in the Headers tab.",
+    "query Viewer {",
+    "  viewer {",
+    "    id",
+    "    nickname",
+    "    identities { kind linkedAt app { key name } }",
+    "    sessions { id platform current lastUsedAt expiresAt }",
+    "  }",
+    "}",
+    ""
+  ].join("\n");
+
+  var BIND_UNIONID = [
+    "# The data wx.getUserInfo returns, decrypted with the session_key the gateway keeps.",
+    "# Sandbox: the panel's \"Open data\" button fills the variables for the logged-in user.",
+    "mutation BindUnionId($encryptedData: String!, $iv: String!, $rawData: String, $signature: String) {",
+    "  bindUnionId(input: {encryptedData: $encryptedData, iv: $iv, rawData: $rawData, signature: $signature}) {",
+    "    __typename",
+    "    ... on BindUnionIdSuccess { linked account { id identities { kind app { key } } } }",
+    "    ... on Error { code message }",
+    "  }",
+    "}",
+    ""
+  ].join("\n");
+
+  var BIND_PHONE = [
+    "# The code from <button open-type=\"getPhoneNumber\">. Sandbox: the panel's \"Phone code\" button.",
+    "mutation BindPhoneNumber($code: String!) {",
+    "  bindPhoneNumber(input: {code: $code}) {",
+    "    __typename",
+    "    ... on BindPhoneNumberSuccess { linked account { identities { kind label } } }",
+    "    ... on Error { code message }",
+    "  }",
+    "}",
+    ""
+  ].join("\n");
+
+  var PASSWORD = [
+    "# Username/password accounts. No account yet? Run RegisterWithPassword first",
+    "# (with two operations here, the run button asks which one).",
+    "mutation LoginWithPassword($username: String!, $password: String!, $app: String!) {",
+    "  loginWithPassword(input: {username: $username, password: $password, app: $app, client: {platform: \"devtools\"}}) {",
+    "    __typename",
+    "    ... on LoginSuccess { accessToken refreshToken expiresAt account { id } }",
+    "    ... on RateLimitedError { retryAfterSeconds }",
+    "    ... on Error { code message }",
+    "  }",
+    "}",
+    "",
+    "mutation RegisterWithPassword($username: String!, $password: String!, $app: String!) {",
+    "  registerWithPassword(input: {username: $username, password: $password, app: $app, client: {platform: \"devtools\"}}) {",
+    "    __typename",
+    "    ... on LoginSuccess { accessToken refreshToken account { id } }",
+    "    ... on Error { code message }",
+    "  }",
+    "}",
+    ""
+  ].join("\n");
+
+  var REFRESH = [
+    "# Rotation: the refresh token is spent by this call; use the new one next time.",
+    "mutation RefreshToken($refreshToken: String!) {",
+    "  refreshToken(refreshToken: $refreshToken, client: {platform: \"devtools\"}) {",
+    "    __typename",
+    "    ... on RefreshSuccess { accessToken refreshToken expiresAt refreshExpiresAt account { id } }",
+    "    ... on Error { code message }",
+    "  }",
+    "}",
+    ""
+  ].join("\n");
+
+  var PARTNER = [
+    "# Partner services look accounts up with their own token:",
+    "#   curl -u crm:SECRET -d grant_type=client_credentials <gateway>/oauth/token",
+    "# then {\"Authorization\": \"Bearer <access_token>\"} in the Headers tab.",
+    "query PartnerLookup($app: String!, $openids: [String!]!) {",
+    "  partner {",
+    "    __typename",
+    "    ... on PartnerQuery {",
+    "      clientId scopes",
+    "      accountsByOpenids(app: $app, openids: $openids) {",
+    "        __typename",
+    "        ... on BatchLookup { items { key found merged account { id identities { items { kind app { key } openid unionid } } } } }",
+    "        ... on Error { code message }",
+    "      }",
+    "    }",
+    "    ... on Error { code message }",
+    "  }",
+    "}",
+    ""
+  ].join("\n");
+
+  function json(value) {
+    return JSON.stringify(value, null, 2);
+  }
+
+  var TABS = [
+    { query: LOGIN_FLOW, variables: json({ app: "shop-mp", code: "PASTE-THE-CODE" }) },
+    { query: VIEWER },
+    { query: BIND_UNIONID, variables: json({ encryptedData: "", iv: "", rawData: "", signature: "" }) },
+    { query: BIND_PHONE, variables: json({ code: "" }) },
+    { query: PASSWORD, variables: json({ username: "alice", password: "a long passphrase 2024", app: "shop-mp" }) },
+    { query: REFRESH, variables: json({ refreshToken: "" }) },
+    { query: PARTNER, variables: json({ app: "shop-mp", openids: ["o..."] }) }
+  ];
+
+  // Tabs are not kept across reloads (each visit starts from the examples); the rest of
+  // GraphiQL's state (history, favourites, theme) is, in localStorage.
+  var storage = {
+    getItem: function (key) {
+      return /tabState$/.test(key) ? null : window.localStorage.getItem(key);
+    },
+    setItem: function (key, value) {
+      if (!/tabState$/.test(key)) window.localStorage.setItem(key, value);
+    },
+    removeItem: function (key) {
+      window.localStorage.removeItem(key);
+    },
+    clear: function () {
+      window.localStorage.clear();
+    },
+    get length() {
+      return window.localStorage.length;
+    }
+  };
+
+  // --- GraphiQL, with what the panel may push into its editors ---
+
+  var fetcher = GraphiQL.createFetcher({ url: endpoint });
+  var explorer = GraphiQLPluginExplorer.explorerPlugin();
+  var show = function () {}; // set by Playground: show({query, variables, headers})
+  var current = {}; // what the editors hold now
+
+  function Playground() {
+    var pair = React.useState({});
+    var editors = pair[0];
+    var setEditors = pair[1];
+    show = function (patch) {
+      setEditors(function (old) {
+        return Object.assign({}, old, patch);
+      });
+    };
+    function follow(field) {
+      return function (value) {
+        // Track the editor, so that pushing an example again is always a change of prop.
+        current[field] = value;
+        setEditors(function (old) {
+          var next = Object.assign({}, old);
+          next[field] = value;
+          return next;
+        });
+      };
+    }
+    return h(GraphiQL, {
+      fetcher: fetcher,
+      plugins: [explorer],
+      defaultTabs: TABS,
+      storage: storage,
+      query: editors.query,
+      variables: editors.variables,
+      headers: editors.headers,
+      defaultHeaders: editors.defaultHeaders,
+      onEditQuery: follow("query"),
+      onEditVariables: follow("variables"),
+      onEditHeaders: follow("headers"),
+      defaultEditorToolsVisibility: true,
+      isHeadersEditorEnabled: true,
+      shouldPersistHeaders: false,
+      inputValueDeprecation: true
+    });
+  }
+
+  ReactDOM.createRoot(mount).render(h(Playground));
+
+  if (sandboxBase) {
+    sandboxPanel(sandboxBase);
+  }
+
+  // --- the sandbox panel: only in sandbox mode (the server renders it only then) ---
+
+  function sandboxPanel(base) {
+    var $ = function (id) {
+      return document.getElementById(id);
+    };
+    var status = $("pg-status");
+    var session = null; // {app, user, accessToken, refreshToken, account}
+
+    var LOGIN = "mutation($app: String!, $code: String!, $state: String) {\n" +
+      "  loginByCode(input: {app: $app, code: $code, state: $state, client: {platform: \"playground\"}}) {\n" +
+      "    __typename ... on LoginSuccess { accessToken refreshToken isNewAccount account { id } }\n" +
+      "    ... on Error { code message } } }";
+    var AUTHORIZE = "query($app: String!, $scope: String) {\n" +
+      "  authorizationUrl(app: $app, redirectUri: \"https://example.com/callback\", scope: $scope) {\n" +
+      "    __typename ... on AuthorizationUrl { state } ... on Error { code message } } }";
+    var ROTATE = "mutation($refreshToken: String!) {\n" +
+      "  refreshToken(refreshToken: $refreshToken, client: {platform: \"playground\"}) {\n" +
+      "    __typename ... on RefreshSuccess { accessToken refreshToken account { id } }\n" +
+      "    ... on Error { code message } } }";
+    var SCOPES = { official_account: "snsapi_userinfo", website: "snsapi_login" };
+
+    function say(text, isError) {
+      status.textContent = text;
+      status.className = isError ? "pg-error" : "";
+    }
+
+    function choice() {
+      var select = $("pg-app");
+      var user = $("pg-user").value.trim() || "alice";
+      return { app: select.value, kind: select.selectedOptions[0].getAttribute("data-kind"), user: user };
+    }
+
+    async function helper(name, params) {
+      var query = new URLSearchParams(params).toString();
+      var answer = await fetch(base + "/" + name + "?" + query, { method: "POST" });
+      var body = await answer.json();
+      if (!answer.ok) throw new Error(name + ": " + (body.error || body.errmsg || answer.status));
+      return body;
+    }
+
+    async function gql(query, variables) {
+      var answer = await fetch(endpoint, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query: query, variables: variables })
+      });
+      var body = await answer.json();
+      if (body.errors) throw new Error(body.errors[0].message);
+      return body.data;
+    }
+
+    function typed(result) {
+      if (result.code) throw new Error(result.code + ": " + result.message);
+      return result;
+    }
+
+    // An OAuth door (official account, website): a signed state first, then the code.
+    async function oauthCode(app, kind, user) {
+      var scope = SCOPES[kind] || "snsapi_userinfo";
+      var url = typed((await gql(AUTHORIZE, { app: app, scope: scope })).authorizationUrl);
+      var minted = await helper("code", { app: app, user: user, scope: scope });
+      return { app: app, code: minted.code, state: url.state };
+    }
+
+    // Bring the example's tab forward (its title is the operation name); if the user closed
+    // it, put the example into the current tab instead. Then fill in its variables.
+    function openExample(title, query, variables) {
+      var buttons = document.querySelectorAll(".graphiql-tab-button");
+      var tab = Array.prototype.find.call(buttons, function (b) {
+        return b.textContent.trim() === title;
+      });
+      if (tab) {
+        tab.click();
+      } else {
+        ReactDOM.flushSync(function () {
+          show({ query: query });
+        });
+      }
+      if (variables !== undefined) show({ variables: variables });
+    }
+
+    function authorize(accessToken) {
+      var headers = {};
+      try {
+        headers = JSON.parse(current.headers || "{}") || {};
+      } catch (ignored) {
+        headers = {};
+      }
+      headers.Authorization = "Bearer " + accessToken;
+      var text = json(headers);
+      // Tabs without headers of their own take the default; then the current tab gets it too.
+      ReactDOM.flushSync(function () {
+        show({ defaultHeaders: text });
+      });
+      return function () {
+        show({ headers: text });
+      };
+    }
+
+    async function logIn() {
+      var c = choice();
+      var vars;
+      if (SCOPES[c.kind]) {
+        vars = await oauthCode(c.app, c.kind, c.user);
+      } else {
+        vars = { app: c.app, code: (await helper("code", { app: c.app, user: c.user })).code };
+      }
+      var login = typed((await gql(LOGIN, vars)).loginByCode);
+      session = { app: c.app, user: c.user, accessToken: login.accessToken, refreshToken: login.refreshToken };
+      var authorizeTab = authorize(login.accessToken);
+      openExample("Viewer", VIEWER);
+      authorizeTab();
+      status.setAttribute("data-account", login.account.id);
+      say((login.isNewAccount ? "New account " : "Account ") + login.account.id + ": " + c.user +
+        " is logged in to " + c.app + ". The Authorization header is set; press ▶ to run Viewer.");
+    }
+
+    async function refresh() {
+      if (!session) throw new Error("log in first");
+      var r = typed((await gql(ROTATE, { refreshToken: session.refreshToken })).refreshToken);
+      session.accessToken = r.accessToken;
+      session.refreshToken = r.refreshToken;
+      authorize(r.accessToken)();
+      say("Tokens rotated: the old refresh token is spent; the new access token is in the headers.");
+    }
+
+    async function openData() {
+      var c = choice();
+      var d = await helper("open-data", { app: c.app, user: c.user });
+      openExample("BindUnionId", BIND_UNIONID, json({ encryptedData: d.encryptedData, iv: d.iv, rawData: d.rawData, signature: d.signature }));
+      say("Open data of " + c.user + " on " + c.app + " is in the variables: press ▶ to run BindUnionId" +
+        (session ? "." : " (log in first: the data is sealed with the latest session_key)."));
+    }
+
+    async function phone() {
+      var c = choice();
+      var p = await helper("phone-code", { app: c.app, user: c.user, phone: "13800138000" });
+      openExample("BindPhoneNumber", BIND_PHONE, json({ code: p.code }));
+      say("A getPhoneNumber code for 13800138000 is in the variables: press ▶ to run BindPhoneNumber.");
+    }
+
+    async function oauth() {
+      var c = choice();
+      var app = SCOPES[c.kind] ? c.app : "news-oa";
+      var kind = SCOPES[c.kind] ? c.kind : "official_account";
+      var vars = await oauthCode(app, kind, c.user);
+      openExample("LoginByCode", LOGIN_FLOW, json(vars));
+      say("An OAuth code for " + c.user + " on " + app + " and its state (from authorizationUrl) " +
+        "are in the variables: press ▶ to run LoginByCode.");
+    }
+
+    function button(id, action) {
+      var b = $(id);
+      b.addEventListener("click", async function () {
+        b.disabled = true;
+        try {
+          await action();
+        } catch (e) {
+          say(e.message, true);
+        } finally {
+          b.disabled = false;
+        }
+      });
+    }
+
+    button("pg-login", logIn);
+    button("pg-refresh", refresh);
+    button("pg-open-data", openData);
+    button("pg-phone", phone);
+    button("pg-oauth", oauth);
+  }
+})();

@@ -1,0 +1,220 @@
+"""The playground in a real browser: Debian's headless Chromium driven by Playwright, against a
+real `gateway serve` process. Every request to a host other than the gateway is blocked and
+recorded, and none may be attempted.
+
+Without a `chromium` executable (or the playwright package) these tests are skipped with a
+message; with GATEWAY_TEST_REQUIRE_SERVICES=1 (what .ci/run sets) that is a failure. No
+browser is ever downloaded (`playwright install` is not used): apt-get install -y chromium.
+GATEWAY_TEST_WRITE_SCREENSHOT=1 refreshes docs/playground.png, the README's picture.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.harness import APPS_TOML, REQUIRE_SERVICES
+from tests.support.processes import free_port, wait_ready
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+EDITOR = ".graphiql-query-editor .CodeMirror"
+TIMEOUT_MS = 15_000
+
+
+def _missing(what: str) -> None:
+    message = (
+        f"{what}: the browser tests need it (apt-get install -y chromium; pip install -e '.[test]')"
+    )
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if CHROMIUM is None:
+        _missing("no chromium executable on PATH")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def _serve(workdir: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """`gateway serve` on a free port in ``workdir`` (its own SQLite file), until ready."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update({"GATEWAY_LOG_LEVEL": "WARNING", **extra_env})
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port)], env=env, cwd=workdir
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(f"{base}/readyz", proc, "gateway")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def sandbox_gateway(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """(Takes ``browser`` so that a missing Chromium skips before any process starts.)"""
+    yield from _serve(tmp_path_factory.mktemp("sandbox-gateway"), {})
+
+
+@pytest.fixture
+def configured_gateway(browser: Browser, tmp_path: Path) -> Iterator[str]:
+    config = tmp_path / "gateway.toml"
+    config.write_text(APPS_TOML, encoding="utf-8")
+    env = {"GATEWAY_CONFIG": str(config), "TEST_CLUB_SECRET": "club-secret-0123456789"}
+    yield from _serve(tmp_path, env)
+
+
+@dataclass
+class Visit:
+    page: Page
+    ours: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # page errors, CSP violations, failures
+
+
+OpenPlayground = Callable[[str], Visit]
+
+
+@pytest.fixture
+def open_playground(browser: Browser) -> Iterator[OpenPlayground]:
+    contexts = []
+
+    def open_(base: str) -> Visit:
+        context = browser.new_context(viewport={"width": 1360, "height": 820})
+        contexts.append(context)
+        visit = Visit(context.new_page())
+
+        def guard(route: Route) -> None:
+            url = route.request.url
+            if url.startswith(base + "/"):
+                visit.ours.append(url)
+                route.continue_()
+            else:
+                visit.foreign.append(url)
+                route.abort()
+
+        context.route("**/*", guard)
+        visit.page.on("pageerror", lambda error: visit.problems.append(f"page error: {error}"))
+        visit.page.on(
+            "console",
+            lambda m: (
+                visit.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+            ),
+        )
+        visit.page.goto(f"{base}/graphql")
+        visit.page.wait_for_selector(EDITOR, timeout=TIMEOUT_MS)
+        return visit
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def test_the_playground_loads_everything_from_the_gateway(
+    sandbox_gateway: str, open_playground: OpenPlayground
+) -> None:
+    from playwright.sync_api import expect
+
+    visit: Visit = open_playground(sandbox_gateway)
+    page = visit.page
+    expect(page.locator(EDITOR)).to_contain_text("# Welcome", timeout=TIMEOUT_MS)
+    expect(page.locator(EDITOR)).to_contain_text("mutation LoginByCode")
+    tabs = page.locator(".graphiql-tab-button")
+    expect(tabs).to_have_count(7)
+    assert tabs.all_inner_texts() == [
+        "LoginByCode",
+        "Viewer",
+        "BindUnionId",
+        "BindPhoneNumber",
+        "LoginWithPassword",
+        "RefreshToken",
+        "PartnerLookup",
+    ]
+    # the schema came through introspection, so the docs explorer lists the root types
+    page.locator(".graphiql-sidebar button[aria-label='Show Documentation Explorer']").click()
+    expect(page.locator(".graphiql-doc-explorer")).to_contain_text("Query", timeout=TIMEOUT_MS)
+    assert visit.foreign == []
+    assert visit.problems == []
+    assets = [u for u in visit.ours if "/playground/assets/" in u]
+    assert len(assets) == 8  # 5 scripts, 3 stylesheets: the recorder saw every request
+    assert any(u.endswith("/graphql") for u in visit.ours)  # introspection went to the gateway
+
+
+def test_a_sandbox_user_logs_in_through_the_panel_and_asks_viewer(
+    sandbox_gateway: str, open_playground: OpenPlayground
+) -> None:
+    from playwright.sync_api import expect
+
+    visit: Visit = open_playground(sandbox_gateway)
+    page = visit.page
+    page.select_option("#pg-app", "shop-mp")
+    page.fill("#pg-user", "alice")
+    page.click("#pg-login")
+    status = page.locator("#pg-status[data-account]")
+    expect(status).to_contain_text("logged in to shop-mp", timeout=TIMEOUT_MS)
+    account = status.get_attribute("data-account")
+    assert account
+    expect(page.locator(".graphiql-tab-active .graphiql-tab-button")).to_have_text("Viewer")
+    page.click(".graphiql-execute-button")
+    result = page.locator(".result-window")
+    expect(result).to_contain_text('"viewer"', timeout=TIMEOUT_MS)
+    found = re.search(r'"id":\s*"([^"]+)"', result.inner_text())
+    assert found
+    assert found.group(1) == account
+
+    # the request headers hold the token; refreshing puts a new one there
+    page.get_by_role("button", name="Headers").click()
+    headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
+    expect(headers).to_contain_text("Bearer ey")
+    screenshot = page.screenshot()
+    if os.environ.get("GATEWAY_TEST_WRITE_SCREENSHOT") == "1":
+        (ROOT / "docs" / "playground.png").write_bytes(screenshot)
+    before = headers.inner_text()
+    page.click("#pg-refresh")
+    expect(page.locator("#pg-status")).to_contain_text("Tokens rotated", timeout=TIMEOUT_MS)
+    expect(headers).not_to_have_text(before)
+    page.click(".graphiql-execute-button")
+    expect(result).to_contain_text(account, timeout=TIMEOUT_MS)
+    assert visit.foreign == []
+    assert visit.problems == []
+
+
+def test_no_sandbox_panel_when_real_apps_are_configured(
+    configured_gateway: str, open_playground: OpenPlayground
+) -> None:
+    visit: Visit = open_playground(configured_gateway)
+    assert visit.page.locator("#sandbox-panel").count() == 0
+    assert visit.page.locator("#pg-login").count() == 0
+    assert visit.foreign == []
+    assert visit.problems == []
