@@ -222,3 +222,36 @@ async def test_throttling_counts_attempts_across_processes(
     for i in (1, 0):  # even the right password waits now, on either process
         body = await cluster.gql(client, i, PASSWORD_LOGIN, {"u": "throttled", "p": password})
         assert body["data"]["loginWithPassword"]["code"] == "THROTTLED"
+
+
+DELETE_ACCOUNT = """mutation { deleteAccount(input: {client: {platform: "ios"}}) { __typename
+  ... on DeleteAccountSuccess { deletedAt effectiveAt } ... on Error { code } } }"""
+VIEWER = "{ viewer { id } }"
+
+
+async def test_a_deletion_on_one_process_is_refused_by_the_other_at_once(
+    cluster: Cluster, client: httpx.AsyncClient
+) -> None:
+    """The token is checked against the shared database on every request: the other process
+    refuses it on the very next request, and the same person is a new account there."""
+    code = await cluster.mint(client, "wxtestshop000001", "leaver")
+    variables = {"app": "shop-mp", "code": code, "client": {"platform": "ios"}}
+    login = (await cluster.gql(client, 0, LOGIN, variables))["data"]["loginByCode"]
+    bearer = {"authorization": f"Bearer {login['accessToken']}"}
+    other = f"{cluster.gateways[1]}/graphql"
+    before = await client.post(other, json={"query": VIEWER}, headers=bearer)
+    assert before.json()["data"]["viewer"]["id"] == login["account"]["id"]
+
+    deleted = await client.post(
+        f"{cluster.gateways[0]}/graphql", json={"query": DELETE_ACCOUNT}, headers=bearer
+    )
+    assert deleted.json()["data"]["deleteAccount"]["__typename"] == "DeleteAccountSuccess"
+    after = await client.post(other, json={"query": VIEWER}, headers=bearer)
+    assert after.status_code == 401
+    assert after.json()["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
+
+    code = await cluster.mint(client, "wxtestshop000001", "leaver")
+    variables["code"] = code
+    again = (await cluster.gql(client, 1, LOGIN, variables))["data"]["loginByCode"]
+    assert again["isNewAccount"] is True
+    assert again["account"]["id"] != login["account"]["id"]

@@ -36,6 +36,15 @@ async def locked(s: AsyncSession, account_id: uuid.UUID) -> Account | None:
     return (await s.execute(query)).scalar_one_or_none()
 
 
+async def login_state(s: AsyncSession, account_id: uuid.UUID) -> tuple[str, bool] | None:
+    """(status, deletion pending) in one indexed read, without a lock: every login asks."""
+    query = select(col(Account.status), col(Account.deletion_due_at)).where(
+        col(Account.id) == account_id
+    )
+    row = (await s.execute(query)).first()
+    return (str(row[0]), row[1] is not None) if row else None
+
+
 async def set_disabled(
     s: AsyncSession, account_id: uuid.UUID, disabled: bool, reason: str | None
 ) -> bool:

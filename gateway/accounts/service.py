@@ -198,10 +198,14 @@ class AccountGraph:
     async def admit_login(self, s: AsyncSession, account_id: uuid.UUID) -> bool:
         """Inside a login's transaction: ``AccountDisabled`` for a disabled account; a pending
         deletion is cancelled (True when it was)."""
-        account = await lifecycle.locked(s, account_id)
-        if account is not None and account.status == AccountStatus.DISABLED:
+        state = await lifecycle.login_state(s, account_id)
+        if state is None:
+            return False
+        status, pending = state
+        if status == AccountStatus.DISABLED:
             raise AccountDisabled()
-        return await lifecycle.cancel_deletion(s, account_id)
+        # a disable that commits after this read still wins: its token check refuses
+        return await lifecycle.cancel_deletion(s, account_id) if pending else False
 
     @declares(NotFound)
     async def set_disabled(
