@@ -27,7 +27,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(scope, receive, send)
             return
@@ -36,9 +36,10 @@ class BodySizeLimit:
 
         async def counting_receive() -> Message:
             nonlocal seen
-            left = deadline - asyncio.get_running_loop().time()
             try:
-                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
+                # a timeout scope, not wait_for: wait_for wraps every receive in a new task
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeout from None
             seen += len(message.get("body", b""))

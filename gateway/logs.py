@@ -5,12 +5,16 @@ Nothing here logs a query string, a header or a body: those may hold codes and t
 
 from __future__ import annotations
 
+import atexit
 import contextvars
+import functools
 import json
 import logging
+import queue
 import re
 import secrets
 import time
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        rid = request_id.get()
+        rid = getattr(record, "request_id", None) or request_id.get()
         if rid:
             entry["request_id"] = rid
         entry.update(getattr(record, "fields", {}))
@@ -40,21 +44,47 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _Enqueue(QueueHandler):
+    """Hands records to the writer thread as they are: formatting and the write to stderr
+    happen there, off the event loop. The request id is taken now, while it is in context."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        return record
+
+
+_listener: QueueListener | None = None
+
+
 def configure(level: str, fmt: str) -> None:
+    global _listener
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
+    if _listener is not None:
+        _listener.stop()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = QueueListener(records, handler, respect_handler_level=True)
+    _listener.start()
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_Enqueue(records)]
     root.setLevel(level.upper())
     quiet_secret_loggers()
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # strawberry logs every GraphQL error; unexpected ones are logged by gateway.api instead
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
     logging.getLogger("uvicorn.access").disabled = True  # replaced by gateway.access
+
+
+@atexit.register
+def _flush() -> None:
+    """Write what is still queued before the process ends."""
+    if _listener is not None:
+        _listener.stop()
 
 
 def quiet_secret_loggers() -> None:
@@ -74,8 +104,8 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _SAFE_ID.match(given) else secrets.token_hex(8)
+        given = _header(scope, b"x-request-id")
+        rid = given if given and _SAFE_ID.match(given) else secrets.token_hex(8)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -92,7 +122,7 @@ class RequestLog:
         finally:
             elapsed = time.perf_counter() - started
             route = scope["path"] if scope["path"] in _ROUTES else "other"
-            HTTP_SECONDS.labels(scope["method"], route, str(status)).observe(elapsed)
+            _timer(scope["method"], route, status).observe(elapsed)
             access_log.info(
                 "request",
                 extra={
@@ -107,6 +137,19 @@ class RequestLog:
                 },
             )
             request_id.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+@functools.cache
+def _timer(method: str, route: str, status: int) -> Any:
+    """The histogram child for one label set: ``labels()`` takes a lock and hashes per call."""
+    return HTTP_SECONDS.labels(method, route, str(status))
 
 
 _ROUTES = frozenset(
