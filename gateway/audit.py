@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.store.db import Database
-from gateway.store.models import AuditEvent
+from gateway.store.models import AuditEvent, utcnow
 
 PERSONAL_FIELDS = ("platform", "channel", "device_param", "ip", "user_agent")
 """What an erased account's events lose; kind, time, app and the account id (a pseudonym now)
@@ -50,21 +51,36 @@ def record(
     app_key: str | None = None,
     **detail: Any,
 ) -> None:
-    """Add an event to the caller's transaction: it lands exactly when the change it describes."""
-    session.add(
-        AuditEvent(
-            kind=kind,
-            account_id=account_id,
-            session_id=session_id,
-            app_key=app_key,
-            platform=storable(client.platform) if client else None,
-            channel=storable(client.channel) if client else None,
-            device_param=storable(client.device_param) if client else None,
-            ip=storable(client.ip) if client else None,
-            user_agent=storable(client.user_agent) if client else None,
-            detail={k: storable(v) if isinstance(v, str) else v for k, v in detail.items()},
-        )
+    """Add an event to the caller's transaction: it lands exactly when the change it describes
+    (the rows of one transaction go out in one insert when it commits; see ``_write``)."""
+    session.info.setdefault(_PENDING, []).append(
+        {
+            "id": uuid.uuid4(),
+            "kind": kind,
+            "account_id": account_id,
+            "session_id": session_id,
+            "app_key": app_key,
+            "platform": storable(client.platform) if client else None,
+            "channel": storable(client.channel) if client else None,
+            "device_param": storable(client.device_param) if client else None,
+            "ip": storable(client.ip) if client else None,
+            "user_agent": storable(client.user_agent) if client else None,
+            "detail": {k: storable(v) if isinstance(v, str) else v for k, v in detail.items()},
+            "created_at": utcnow(),
+        }
     )
+
+
+_PENDING = "gateway.audit.pending"
+
+
+@event.listens_for(Session, "before_commit")
+def _write(session: Session) -> None:
+    """One Core insert for a transaction's events, just before it commits: no ORM objects on
+    the hot paths, and a rolled-back transaction takes its events with it."""
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.execute(insert(AuditEvent), rows)
 
 
 class Actor(Protocol):
@@ -136,6 +152,7 @@ class AuditQuery:
 
 async def scrub(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
     """Inside the caller's transaction: the personal fields of these accounts' events."""
+    await s.run_sync(_write)  # this transaction's own events are scrubbed too
     await s.execute(
         update(AuditEvent)
         .where(col(AuditEvent.account_id).in_(account_ids))

@@ -88,8 +88,16 @@ async def _tokens(info: Info, issued: IssuedTokens) -> _TokenFields:
         "refresh_token": issued.refresh_token,
         "expires_at": issued.expires_at,
         "refresh_expires_at": issued.refresh_expires_at,
-        "account": await changed_account(info, issued.account_id),
+        "account": await _account_of(info, issued),
     }
+
+
+async def _account_of(info: Info, issued: IssuedTokens) -> Account:
+    """The account the tokens are for: as the use case read it, when it could (a refresh),
+    else read again (a login may just have changed it)."""
+    if issued.account is not None:
+        return Account.from_view(issued.account)
+    return await changed_account(info, issued.account_id)
 
 
 async def login_success(info: Info, issued: IssuedTokens, *, is_new_account: bool) -> LoginSuccess:

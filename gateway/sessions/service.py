@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Update, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -38,6 +39,9 @@ class IssuedTokens:
     account_id: uuid.UUID
     session_id: uuid.UUID
     deletion_cancelled: bool = False  # this login cancelled the account's pending deletion
+    # the account as read while issuing, when nothing about it changed (a refresh): the API
+    # answers with it instead of reading it again
+    account: AccountView | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,50 @@ class SessionView:
     last_used_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+
+
+class _Facts(NamedTuple):
+    """What issuing a pair needs to know of its session."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    app_key: str
+    expires_at: datetime
+
+
+class _Held(NamedTuple):
+    """A live session held (locked) for a refresh, with the token presented and the account."""
+
+    token_id: uuid.UUID
+    session_id: uuid.UUID
+    app_key: str
+    expires_at: datetime
+    account: AccountView
+
+
+# Built once: constructing a statement per request costs more than running it.
+_LIVE_SESSION = (
+    AccountGraph.join_account(
+        (
+            col(RefreshToken.id),
+            col(LoginSession.id),
+            col(LoginSession.app_key),
+            col(LoginSession.expires_at),
+        ),
+        col(LoginSession.account_id),
+    )
+    .join(RefreshToken, col(RefreshToken.session_id) == col(LoginSession.id))
+    .where(
+        col(RefreshToken.token_hash) == bindparam("digest"),
+        col(LoginSession.revoked_at).is_(None),
+        col(LoginSession.expires_at) > bindparam("now"),
+    )
+    .with_for_update(of=LoginSession)
+)
+
+
+def _touch(session_id: uuid.UUID, **values: Any) -> Update:
+    return update(LoginSession).where(col(LoginSession.id) == session_id).values(**values)
 
 
 class Sessions:
@@ -115,20 +163,26 @@ class Sessions:
             expires_at=expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
         )
         s.add(login)
-        issued = self._issue(s, login, now)
+        issued, token_row = self._issue(
+            _Facts(login.id, login.account_id, login.app_key, login.expires_at), now
+        )
+        s.add(RefreshToken(**token_row))
         return replace(issued, deletion_cancelled=True) if cancelled else issued
 
-    def _issue(self, s: AsyncSession, login: LoginSession, now: datetime) -> IssuedTokens:
+    def _issue(self, login: _Facts, now: datetime) -> tuple[IssuedTokens, dict[str, Any]]:
+        """A new pair for a session, and the row of its refresh token (hashed) to write."""
         refresh, digest = new_refresh_token()
-        s.add(
-            RefreshToken(
-                session_id=login.id, token_hash=digest, created_at=now, expires_at=login.expires_at
-            )
-        )
+        row = {
+            "id": uuid.uuid4(),
+            "session_id": login.id,
+            "token_hash": digest,
+            "created_at": now,
+            "expires_at": login.expires_at,
+        }
         access_seconds = self._lifetimes.for_kind(self._kind_of(login.app_key))[0]
         access_expires = min(expiry(now, access_seconds), login.expires_at)
         claims = AccessClaims(login.account_id, login.id, login.app_key, access_expires)
-        return IssuedTokens(
+        issued = IssuedTokens(
             access_token=self._tokens.issue(claims, now),
             refresh_token=refresh,
             expires_at=access_expires,
@@ -136,35 +190,52 @@ class Sessions:
             account_id=login.account_id,
             session_id=login.id,
         )
+        return issued, row
 
     @declares(InvalidRefreshToken, RefreshTokenReused)
     async def refresh(self, token: str, client: ClientInfo) -> IssuedTokens:
         """Rotate: the presented token is spent. A spent token presented again revokes the
         session, unless it was spent within the grace window (a client that raced itself or
-        lost the answer): then it gets a new pair too and the session lives on."""
+        lost the answer): then it gets a new pair too and the session lives on.
+
+        Core statements, no ORM unit of work: the session row locked and read with its token
+        and account in one statement, then the token spent, the session touched, the new token
+        and the audit row written."""
         now = utcnow()
         async with self._db.transaction() as s:
-            login, token_id = await self._live_session(s, token, now)
-            outcome = await self._spend(s, token_id, now)
+            held = await self._live_session(s, token, now)
+            outcome = await self._spend(s, held.token_id, now)
             if outcome == "reused":
-                login.revoked_at = now
+                await s.execute(_touch(held.session_id, revoked_at=now))
+                issued = None
             else:
-                login.account_id = await self._accounts.survivor(s, login.account_id)
-                login.last_used_at = now
-                issued = self._issue(s, login, now)
+                issued = await self._rotate(s, held, now)
             kind = {"spent": "refresh", "grace": "refresh_grace", "reused": "refresh_reuse"}
+            account_id = issued.account_id if issued else held.account.id
             record(
                 s,
                 kind[outcome],
                 client,
-                account_id=login.account_id,
-                session_id=login.id,
-                app_key=login.app_key,
+                account_id=account_id,
+                session_id=held.session_id,
+                app_key=held.app_key,
             )
         REFRESHES.labels({"spent": "ok", "grace": "grace", "reused": "reused"}[outcome]).inc()
-        if outcome == "reused":
+        if issued is None:
             raise RefreshTokenReused()
         return issued
+
+    async def _rotate(self, s: AsyncSession, held: _Held, now: datetime) -> IssuedTokens:
+        """A new pair for a held session; a merged account's session now acts for its heir."""
+        account: AccountView | None = held.account
+        account_id = held.account.id
+        if held.account.status == AccountStatus.MERGED:
+            account_id, account = await self._accounts.survivor(s, account_id), None
+        await s.execute(_touch(held.session_id, last_used_at=now, account_id=account_id))
+        facts = _Facts(held.session_id, account_id, held.app_key, held.expires_at)
+        issued, token_row = self._issue(facts, now)
+        await s.execute(insert(RefreshToken).values(**token_row))
+        return replace(issued, account=account)
 
     async def _spend(self, s: AsyncSession, token_id: uuid.UUID, now: datetime) -> str:
         """``spent`` (first use), ``grace`` (used moments ago) or ``reused``. The caller holds
@@ -184,19 +255,15 @@ class Sessions:
         return "reused"
 
     @staticmethod
-    async def _live_session(
-        s: AsyncSession, token: str, now: datetime
-    ) -> tuple[LoginSession, uuid.UUID]:
-        """The session a refresh token belongs to, locked; INVALID_REFRESH_TOKEN otherwise."""
-        digest = hash_refresh_token(token)
-        query = select(RefreshToken).where(col(RefreshToken.token_hash) == digest)
-        row = (await s.execute(query)).scalar_one_or_none()
+    async def _live_session(s: AsyncSession, token: str, now: datetime) -> _Held:
+        """The live session a refresh token belongs to, locked (PostgreSQL: ``FOR UPDATE OF``
+        the session row; SQLite's writer lock already serialises), with its account, in one
+        statement; INVALID_REFRESH_TOKEN otherwise."""
+        params = {"digest": hash_refresh_token(token), "now": now}
+        row = (await s.execute(_LIVE_SESSION, params)).first()
         if row is None:
             raise InvalidRefreshToken()
-        login = await s.get(LoginSession, row.session_id, with_for_update=True)
-        if login is None or login.revoked_at is not None or login.expires_at <= now:
-            raise InvalidRefreshToken()
-        return login, row.id
+        return _Held(row[0], row[1], row[2], row[3], AccountGraph.account_from_row(row[4:]))
 
     async def logout(self, viewer: Viewer, everywhere: bool, client: ClientInfo) -> int:
         now = utcnow()
