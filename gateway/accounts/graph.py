@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -24,19 +25,35 @@ Merger = Callable[[set[uuid.UUID]], Awaitable[uuid.UUID]]
 
 
 async def find(session: AsyncSession, keys: list[IdentityKey]) -> dict[IdentityKey, Identity]:
-    clauses = [
-        and_(
-            col(Identity.kind) == k.kind,
-            col(Identity.scope) == k.scope,
-            col(Identity.subject) == k.subject,
-        )
-        for k in keys
-    ]
     # populate_existing: a retry after a race or a merge must see rows as they are now, not as
     # this session's identity map remembers them
-    query = select(Identity).where(or_(*clauses)).execution_options(populate_existing=True)
+    query = select(Identity).where(_any_of(keys)).execution_options(populate_existing=True)
     rows = (await session.execute(query)).scalars().all()
     return {IdentityKey(IdentityKind(r.kind), r.scope, r.subject): r for r in rows}
+
+
+async def _owners_by_key(
+    session: AsyncSession, keys: list[IdentityKey]
+) -> dict[IdentityKey, uuid.UUID]:
+    """Who owns each known key: Core columns, no ORM objects (the returning user's path)."""
+    query = select(
+        col(Identity.kind), col(Identity.scope), col(Identity.subject), col(Identity.account_id)
+    ).where(_any_of(keys))
+    rows = (await session.execute(query)).all()
+    return {IdentityKey(IdentityKind(r[0]), r[1], r[2]): r[3] for r in rows}
+
+
+def _any_of(keys: list[IdentityKey]) -> Any:
+    return or_(
+        *(
+            and_(
+                col(Identity.kind) == k.kind,
+                col(Identity.scope) == k.scope,
+                col(Identity.subject) == k.subject,
+            )
+            for k in keys
+        )
+    )
 
 
 async def owners(session: AsyncSession, keys: list[IdentityKey]) -> set[uuid.UUID]:
@@ -56,9 +73,9 @@ async def find_or_create(
     proof they are one person) folds them into one; without it that is an ``AccountConflict``.
     """
     merged = False
-    found = await find(session, keys)
-    owner_ids = {identity.account_id for identity in found.values()}
-    if len(owner_ids) == 1 and len(found) == len(keys):
+    known = await _owners_by_key(session, keys)
+    owner_ids = set(known.values())
+    if len(owner_ids) == 1 and len(known) == len(keys):
         # the common case, a returning user: nothing to write to the graph, no lock to take
         return Resolution(next(iter(owner_ids)), False)
     await serialise(session, keys)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts.model import AccountStatus, IdentityKind, username_digest
+from gateway.accounts.model import AccountStatus, AccountView, IdentityKind, username_digest
 from gateway.accounts.tables import (
     Account,
     Credential,
@@ -23,6 +23,7 @@ from gateway.accounts.tables import (
     UsernameReservation,
     WechatSession,
 )
+from gateway.accounts.views import ACCOUNT_COLUMNS, account_view
 from gateway.store.models import utcnow
 
 
@@ -36,13 +37,16 @@ async def locked(s: AsyncSession, account_id: uuid.UUID) -> Account | None:
     return (await s.execute(query)).scalar_one_or_none()
 
 
-async def login_state(s: AsyncSession, account_id: uuid.UUID) -> tuple[str, bool] | None:
-    """(status, deletion pending) in one indexed read, without a lock: every login asks."""
-    query = select(col(Account.status), col(Account.deletion_due_at)).where(
-        col(Account.id) == account_id
-    )
-    row = (await s.execute(query)).first()
-    return (str(row[0]), row[1] is not None) if row else None
+_LOGIN_STATE = select(*ACCOUNT_COLUMNS, col(Account.deletion_due_at)).where(
+    col(Account.id) == bindparam("account_id")
+)
+
+
+async def login_state(s: AsyncSession, account_id: uuid.UUID) -> tuple[AccountView, bool] | None:
+    """(the account, deletion pending) in one indexed read, without a lock: every login asks,
+    and the login answers with this view instead of reading the account again."""
+    row = (await s.execute(_LOGIN_STATE, {"account_id": account_id})).first()
+    return (account_view(row), row[-1] is not None) if row else None
 
 
 async def set_disabled(

@@ -195,17 +195,21 @@ class AccountGraph:
 
     # -- an account's life: disable, deletion, erasure --------------------------------------
     @declares(AccountDisabled)
-    async def admit_login(self, s: AsyncSession, account_id: uuid.UUID) -> bool:
+    async def admit_login(
+        self, s: AsyncSession, account_id: uuid.UUID
+    ) -> tuple[AccountView | None, bool]:
         """Inside a login's transaction: ``AccountDisabled`` for a disabled account; a pending
-        deletion is cancelled (True when it was)."""
+        deletion is cancelled. Answers the account as the login leaves it, and whether a
+        deletion was cancelled."""
         state = await lifecycle.login_state(s, account_id)
         if state is None:
-            return False
-        status, pending = state
-        if status == AccountStatus.DISABLED:
+            return None, False
+        account, pending = state
+        if account.status == AccountStatus.DISABLED:
             raise AccountDisabled()
         # a disable that commits after this read still wins: its token check refuses
-        return await lifecycle.cancel_deletion(s, account_id) if pending else False
+        cancelled = await lifecycle.cancel_deletion(s, account_id) if pending else False
+        return account, cancelled
 
     @declares(NotFound)
     async def set_disabled(

@@ -146,28 +146,34 @@ class Sessions:
     ) -> IssuedTokens:
         """Open a login session inside the caller's transaction. A disabled account gets
         none (``AccountDisabled``); a login cancels a pending deletion, and says so."""
-        cancelled = await self._accounts.admit_login(s, account_id)
+        account, cancelled = await self._accounts.admit_login(s, account_id)
         if cancelled:
             record(s, "deletion_cancelled", client, account_id=account_id, app_key=app_key)
         now = utcnow()
-        login = LoginSession(
-            account_id=account_id,
-            app_key=app_key,
-            platform=client.platform,
-            channel=client.channel,
-            device_param=client.device_param,
-            ip=client.ip,
-            user_agent=client.user_agent,
-            created_at=now,
-            last_used_at=now,
-            expires_at=expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
+        facts = _Facts(
+            uuid.uuid4(),
+            account_id,
+            app_key,
+            expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
         )
-        s.add(login)
-        issued, token_row = self._issue(
-            _Facts(login.id, login.account_id, login.app_key, login.expires_at), now
+        await s.execute(
+            insert(LoginSession).values(
+                id=facts.id,
+                account_id=account_id,
+                app_key=app_key,
+                platform=client.platform,
+                channel=client.channel,
+                device_param=client.device_param,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                created_at=now,
+                last_used_at=now,
+                expires_at=facts.expires_at,
+            )
         )
-        s.add(RefreshToken(**token_row))
-        return replace(issued, deletion_cancelled=True) if cancelled else issued
+        issued, token_row = self._issue(facts, now)
+        await s.execute(insert(RefreshToken).values(**token_row))
+        return replace(issued, deletion_cancelled=cancelled, account=account)
 
     def _issue(self, login: _Facts, now: datetime) -> tuple[IssuedTokens, dict[str, Any]]:
         """A new pair for a session, and the row of its refresh token (hashed) to write."""
