@@ -23,6 +23,7 @@ from gateway.accounts.tables import (
     UsernameReservation,
     WechatSession,
 )
+from gateway.store.broadcast import account_key, changed
 from gateway.store.models import utcnow
 
 
@@ -49,6 +50,7 @@ async def set_disabled(
     s: AsyncSession, account_id: uuid.UUID, disabled: bool, reason: str | None
 ) -> bool:
     """Disable (with a reason) or enable a live account; False when it is not live."""
+    changed(s, [account_key(account_id)])
     values = (
         {"status": AccountStatus.DISABLED.value, "disabled_reason": reason}
         if disabled
@@ -68,6 +70,7 @@ async def set_disabled(
 async def mark_for_deletion(
     s: AsyncSession, account_id: uuid.UUID, requested_at: datetime, due_at: datetime
 ) -> None:
+    changed(s, [account_key(account_id)])
     await s.execute(
         update(Account)
         .where(col(Account.id) == account_id)
@@ -77,6 +80,7 @@ async def mark_for_deletion(
 
 async def cancel_deletion(s: AsyncSession, account_id: uuid.UUID) -> bool:
     """Clear a pending deletion; True when there was one."""
+    changed(s, [account_key(account_id)])
     result = await s.execute(
         update(Account)
         .where(col(Account.id) == account_id, col(Account.deletion_due_at).is_not(None))
@@ -108,6 +112,7 @@ async def erase(
         .all()
     )
     ids = [account_id, *followers]
+    changed(s, map(account_key, ids))
     identities = (
         (await s.execute(select(Identity).where(col(Identity.account_id) == account_id)))
         .scalars()

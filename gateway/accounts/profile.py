@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.accounts.tables import Account
+from gateway.store.broadcast import account_key, changed
 
 ANONYMOUS_NICKNAMES = frozenset({"微信用户", "WeChat User"})
 
@@ -27,6 +28,7 @@ async def keep_profile(
     """Store a real profile; ignore an anonymous one. True when something was written."""
     if not is_real(nickname):
         return False
+    changed(s, [account_key(account_id)])
     await s.execute(
         update(Account)
         .where(col(Account.id) == account_id)

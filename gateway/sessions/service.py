@@ -16,7 +16,8 @@ from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
-from gateway.metrics import REFRESHES
+from gateway.metrics import REFRESHES, TOKEN_CHECKS
+from gateway.sessions.cache import TokenCache
 from gateway.sessions.tokens import (
     AccessClaims,
     AccessTokens,
@@ -25,6 +26,7 @@ from gateway.sessions.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
+from gateway.store.broadcast import account_key, changed, session_key
 from gateway.store.db import Database
 from gateway.store.models import LoginSession, RefreshToken, utcnow
 
@@ -67,6 +69,10 @@ class SessionView:
     revoked_at: datetime | None = None
 
 
+_FROM_CACHE = TOKEN_CHECKS.labels("cache")
+_FROM_DATABASE = TOKEN_CHECKS.labels("database")
+
+
 class Sessions:
     def __init__(
         self,
@@ -75,8 +81,10 @@ class Sessions:
         tokens: AccessTokens,
         lifetimes: TokenLifetimes,
         kind_of: Callable[[str], str | None] = lambda _: None,
+        cache: TokenCache | None = None,
     ) -> None:
         self._db = db
+        self._cache = cache if cache is not None else TokenCache(db.broadcast, size=0)
         self._accounts = accounts
         accounts.on_merge(self._adopt)
         self._tokens = tokens
@@ -86,6 +94,7 @@ class Sessions:
     @staticmethod
     async def _adopt(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> None:
         """A merge: the absorbed accounts' sessions now act for the survivor."""
+        changed(s, map(account_key, absorbed))
         await s.execute(
             update(LoginSession)
             .where(col(LoginSession.account_id).in_(absorbed))
@@ -148,6 +157,7 @@ class Sessions:
             outcome = await self._spend(s, token_id, now)
             if outcome == "reused":
                 login.revoked_at = now
+                changed(s, [session_key(login.id)])
             else:
                 login.account_id = await self._accounts.survivor(s, login.account_id)
                 login.last_used_at = now
@@ -204,8 +214,10 @@ class Sessions:
             query = update(LoginSession).where(col(LoginSession.revoked_at).is_(None))
             if everywhere:
                 query = query.where(col(LoginSession.account_id) == viewer.account_id)
+                changed(s, [account_key(viewer.account_id)])
             else:
                 query = query.where(col(LoginSession.id) == viewer.session_id)
+                changed(s, [session_key(viewer.session_id)])
             result = await s.execute(query.values(revoked_at=now))
             record_by(
                 s,
@@ -218,6 +230,7 @@ class Sessions:
 
     async def revoke_others(self, s: AsyncSession, viewer: Viewer) -> int:
         """Inside the caller's transaction: every other live session of the account."""
+        changed(s, [account_key(viewer.account_id)])
         result = await s.execute(
             update(LoginSession)
             .where(
@@ -232,6 +245,7 @@ class Sessions:
     async def revoke(self, viewer: Viewer, session_id: uuid.UUID, client: ClientInfo) -> bool:
         """Revoke one session of the viewer's own account; False when there is no such one."""
         async with self._db.transaction() as s:
+            changed(s, [session_key(session_id)])
             result = await s.execute(
                 update(LoginSession)
                 .where(
@@ -254,7 +268,8 @@ class Sessions:
 
     async def revoke_all(self, s: AsyncSession, account_ids: list[uuid.UUID]) -> int:
         """Inside the caller's transaction: every live session of these accounts, at once
-        (every replica checks the session row on each request)."""
+        (every replica's token cache hears it when the transaction commits)."""
+        changed(s, map(account_key, account_ids))
         result = await s.execute(
             update(LoginSession)
             .where(
@@ -269,6 +284,7 @@ class Sessions:
     async def erase(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
         """Inside the caller's transaction: the accounts' sessions and refresh tokens, with
         their client facts, are gone (their tokens with them)."""
+        changed(s, map(account_key, account_ids))
         sessions = select(col(LoginSession.id)).where(col(LoginSession.account_id).in_(account_ids))
         await s.execute(delete(RefreshToken).where(col(RefreshToken.session_id).in_(sessions)))
         await s.execute(delete(LoginSession).where(col(LoginSession.account_id).in_(account_ids)))
@@ -309,9 +325,24 @@ class Sessions:
         ]
 
     async def authenticate(self, access_token: str) -> Viewer:
-        """Signature first (no I/O), then one indexed read so revocation is immediate.
-        ``TokenRejected`` for an expired, revoked or foreign token, or a disabled account."""
+        """Signature first (no I/O), then the token cache (``sessions.cache``: what every
+        revocation and account change invalidates on every replica when it commits), else one
+        indexed read. ``TokenRejected`` for an expired, revoked or foreign token, or a
+        disabled account."""
         claims = self._tokens.check(access_token)
+        hit = self._cache.get(claims.session_id)
+        if hit is not None and hit.expires_at > utcnow():
+            _FROM_CACHE.inc()
+            return Viewer(
+                hit.account_id,
+                claims.session_id,
+                hit.app_key,
+                hit.expires_at,
+                hit.account,
+                hit.created_at,
+            )
+        epoch = self._cache.epoch()
+        _FROM_DATABASE.inc()
         query = AccountGraph.join_account(
             (col(LoginSession.app_key), col(LoginSession.expires_at), col(LoginSession.created_at)),
             col(LoginSession.account_id),
@@ -333,4 +364,5 @@ class Sessions:
             return Viewer(
                 survivor_id, claims.session_id, app_key, expires_at, session_created_at=created_at
             )
+        self._cache.put(epoch, claims.session_id, account, app_key, expires_at, created_at)
         return Viewer(account.id, claims.session_id, app_key, expires_at, account, created_at)
