@@ -9,15 +9,20 @@ two-process proofs (Redis, and PostgreSQL's LISTEN/NOTIFY without Redis) are in
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from gateway import cli
 from gateway.bootstrap import services
+from gateway.config import SERVE_WORKERS_ENV
 from gateway.metrics import TOKEN_CHECKS
 from gateway.rights.service import Operator
 from gateway.store.db import Database, create_engine
@@ -160,3 +165,20 @@ async def test_with_the_channel_down_token_checks_read_the_database_and_then_res
             assert await gw.viewer_id(second["accessToken"]) is None
     finally:
         await proxy.cut()
+
+
+async def test_several_workers_without_a_shared_channel_cache_nothing(
+    tmp_path: Path, make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gateway serve --workers 2`` on the SQLite file: no worker could hear another's
+    logout, so none caches (the CLI tells the workers how many they are)."""
+    started: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda *_a, **kw: started.update(kw))
+    monkeypatch.setenv(SERVE_WORKERS_ENV, "1")
+    config = make_config(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    cli._serve(config, argparse.Namespace(workers=2, host="127.0.0.1", port=0))
+    assert started["workers"] == 2
+    assert os.environ[SERVE_WORKERS_ENV] == "2"
+    async with services(config) as svc:  # what each worker builds
+        assert svc.db.broadcast.mode == "off"
+        assert svc.api.sessions._cache.epoch() is None
