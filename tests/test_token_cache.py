@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import col
 
 from gateway import cli
@@ -182,3 +182,36 @@ async def test_several_workers_without_a_shared_channel_cache_nothing(
     async with services(config) as svc:  # what each worker builds
         assert svc.db.broadcast.mode == "off"
         assert svc.api.sessions._cache.epoch() is None
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_broken_listen_connection_reconnects_and_forgets_what_it_held(
+    gw: Harness, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL without Redis: the LISTEN connection is killed; what changed meanwhile
+    (here: behind the gateway's back, so no broadcast at all) is seen once it is back."""
+    caplog.set_level(logging.WARNING, logger="gateway.degraded")
+    broadcast = gw.app.state.services.db.broadcast
+    assert broadcast.mode == "postgres"
+    login = await gw.login("shop-mp", "ulla")
+    await cached(gw, login["accessToken"])
+    await _revoke_behind_the_gateways_back(database_url, login["account"]["id"])
+    assert await gw.viewer_id(login["accessToken"]) is not None  # the cache, as designed
+
+    db = Database(create_engine(database_url))
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                     " WHERE application_name = :name"),
+                {"name": broadcast.APPLICATION},
+            )  # fmt: skip
+    finally:
+        await db.dispose()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while not any("channel is back" in r.getMessage() for r in caplog.records):
+        assert loop.time() < deadline, "the LISTEN connection did not come back"
+        await asyncio.sleep(0.01)
+    assert any("channel unavailable" in r.getMessage() for r in caplog.records)
+    assert await gw.viewer_id(login["accessToken"]) is None  # read again, refused

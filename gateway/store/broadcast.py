@@ -282,6 +282,7 @@ class RedisBroadcast(_Channel):
 
 class PostgresBroadcast(_Channel):
     CHANNEL = "gateway_invalidate"
+    APPLICATION = "gateway-invalidations"  # the LISTEN connection, in pg_stat_activity
     mode = "postgres"
 
     def __init__(self, database_url: str) -> None:
@@ -298,7 +299,9 @@ class PostgresBroadcast(_Channel):
     async def _subscribe(self) -> None:
         import asyncpg
 
-        conn = await asyncpg.connect(self._dsn, timeout=5.0)
+        conn = await asyncpg.connect(
+            self._dsn, timeout=5.0, server_settings={"application_name": self.APPLICATION}
+        )
         lost = asyncio.Event()
         try:
             conn.add_termination_listener(lambda _c: lost.set())
