@@ -6,6 +6,7 @@ and this module fills it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from redis.asyncio import Redis
 
 from gateway.accounts.service import AccountGraph
 from gateway.api.context import ApiServices
-from gateway.config import GatewayConfig
+from gateway.config import SERVE_WORKERS_ENV, GatewayConfig
 from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import HashParameters, PasswordHashing
 from gateway.credentials.service import Passwords
@@ -29,8 +30,10 @@ from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import PartnerTokens
 from gateway.rights.service import Rights
+from gateway.sessions.cache import TokenCache
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import AccessTokens
+from gateway.store import broadcast
 from gateway.store.db import Database, create_engine
 from gateway.store.secretbox import SecretBox
 from gateway.throttle import (
@@ -87,6 +90,11 @@ async def services(
                 settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
             )
             stack.push_async_callback(redis.aclose)
+        processes = int(os.environ.get(SERVE_WORKERS_ENV) or 1)
+        db.broadcast = broadcast.for_deployment(
+            config.database_url, settings.redis_url, redis, processes
+        )
+        stack.push_async_callback(db.broadcast.close)
         yield _assemble(config, secrets, db, http, redis, stack)
 
 
@@ -104,7 +112,8 @@ def _assemble(
     box = SecretBox(secrets.secret_key)
     accounts = AccountGraph(db, box)
     tokens = AccessTokens(secrets.signing_keys, ISSUER)
-    sessions = Sessions(db, accounts, tokens, config.tokens, config.app_kind)
+    cache = TokenCache(db.broadcast)
+    sessions = Sessions(db, accounts, tokens, config.tokens, config.app_kind, cache)
     states = OAuthStates(secrets.secret_key)
     exchanges = SingleFlight[WechatFacts](config.settings.code_cache_seconds)
     shared = _shared_flight(config, redis, box)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import logs, operators
-from gateway.config import ConfigError, GatewayConfig, load_config, load_settings
+from gateway.config import SERVE_WORKERS_ENV, ConfigError, GatewayConfig, load_config, load_settings
 
 DESCRIPTION = """\
 Identity gateway for the WeChat ecosystem (GraphQL at /graphql).
@@ -114,6 +115,8 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
     if config.sandbox and workers > 1:
         logging.warning("sandbox mode keeps the emulator in one process: using 1 worker")
         workers = 1
+    # the workers' token caches: without Redis or PostgreSQL to hear each other, none
+    os.environ[SERVE_WORKERS_ENV] = str(workers)
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,

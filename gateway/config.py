@@ -205,6 +205,11 @@ class _FileModel(BaseModel):
     audit: AuditModel = Field(default_factory=AuditModel)
 
 
+SERVE_WORKERS_ENV = "GATEWAY_SERVE_WORKERS"
+"""Set by ``gateway serve`` for its workers: how many processes serve this database (the token
+cache needs a broadcast that all of them hear: Redis or PostgreSQL, else one process)."""
+
+
 class Settings(BaseSettings):
     """Process settings; every name is ``GATEWAY_<FIELD>`` in the environment."""
 

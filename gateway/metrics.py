@@ -37,6 +37,11 @@ HASHING_REFUSED = Counter(
     "gateway_password_hashing_refused_total", "Password checks refused: hashing at capacity"
 )
 MERGES = Counter("gateway_merges_total", "Accounts merged into another")
+TOKEN_CHECKS = Counter(
+    "gateway_token_checks_total",
+    "Access token checks by where they were answered (cache: no database read)",
+    ["source"],
+)
 THROTTLED = Counter("gateway_throttled_total", "Password attempts refused by the throttle")
 HTTP_SECONDS = Histogram(
     "gateway_http_request_seconds",

@@ -11,7 +11,8 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.store import migrate
+from tests.support.accounts import account_uuid
 from tests.support.harness import APPS_TOML, LOGIN, PG_URL, skip_or_fail
 from tests.support.processes import free_port, wait_ready
 
@@ -28,6 +30,7 @@ from tests.support.processes import free_port, wait_ready
 class Cluster:
     gateways: list[str]
     wechat: str
+    env: dict[str, str] = field(default_factory=dict)
 
     async def gql(
         self, client: httpx.AsyncClient, index: int, query: str, variables: dict[str, Any]
@@ -70,15 +73,29 @@ def own_database() -> Iterator[str]:
 
 @pytest.fixture
 def cluster(own_database: str, redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    with _cluster(own_database, redis_url, tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+def cluster_without_redis(own_database: str, tmp_path: Path) -> Iterator[Cluster]:
+    """Two processes whose only shared service is PostgreSQL (LISTEN/NOTIFY)."""
+    with _cluster(own_database, None, tmp_path) as started:
+        yield started
+
+
+@contextmanager
+def _cluster(own_database: str, redis_url: str | None, tmp_path: Path) -> Iterator[Cluster]:
     config = tmp_path / "gateway.toml"
     config.write_text(APPS_TOML + "\n[throttle]\nfailure_factor = 3\n", encoding="utf-8")
     wechat_port, ports = free_port(), [free_port(), free_port()]
+    base = {k: v for k, v in os.environ.items() if k != "GATEWAY_REDIS_URL"}
     env = {
-        **os.environ,
+        **base,
         "TEST_CLUB_SECRET": "club-secret-0123456789",
         "GATEWAY_CONFIG": str(config),
         "GATEWAY_DATABASE_URL": own_database,
-        "GATEWAY_REDIS_URL": redis_url,
+        **({"GATEWAY_REDIS_URL": redis_url} if redis_url else {}),
         "GATEWAY_SECRET_KEY": "test-secret-key-0123456789-abcdefghijkl",
         "GATEWAY_SIGNING_KEYS": str(tmp_path / "keys.json"),
         "GATEWAY_WECHAT_API_BASE": f"http://127.0.0.1:{wechat_port}",
@@ -93,7 +110,8 @@ def cluster(own_database: str, redis_url: str, tmp_path: Path) -> Iterator[Clust
             procs.append(subprocess.Popen([*gateway, "serve", "--port", str(port)], env=env))
         for port, proc in zip(ports, procs[1:], strict=True):
             wait_ready(f"http://127.0.0.1:{port}/readyz", proc, "gateway")
-        yield Cluster([f"http://127.0.0.1:{p}" for p in ports], f"http://127.0.0.1:{wechat_port}")
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        yield Cluster(urls, f"http://127.0.0.1:{wechat_port}", env)
     finally:
         for proc in procs:
             proc.terminate()
@@ -255,3 +273,77 @@ async def test_a_deletion_on_one_process_is_refused_by_the_other_at_once(
     again = (await cluster.gql(client, 1, LOGIN, variables))["data"]["loginByCode"]
     assert again["isNewAccount"] is True
     assert again["account"]["id"] != login["account"]["id"]
+
+
+LOGOUT = "mutation { logout { __typename } }"
+HEARD_WITHIN = 3.0  # seconds; the cache's max age is 5: only the broadcast explains a refusal
+
+
+async def _cache_hits(client: httpx.AsyncClient, gateway: str) -> float:
+    text = (await client.get(f"{gateway}/metrics")).text
+    name = 'gateway_token_checks_total{source="cache"}'
+    line = next((x for x in text.splitlines() if x.startswith(name)), None)
+    return float(line.split()[-1]) if line else 0.0
+
+
+async def _cached_on(client: httpx.AsyncClient, gateway: str, bearer: dict[str, str]) -> None:
+    """Ask until the token check was answered from the process's cache."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while True:
+        before = await _cache_hits(client, gateway)
+        answer = await client.post(f"{gateway}/graphql", json={"query": VIEWER}, headers=bearer)
+        assert answer.status_code == 200, answer.text
+        if await _cache_hits(client, gateway) > before:
+            return
+        assert loop.time() < deadline, "the other process never cached the token"
+        await asyncio.sleep(0.05)
+
+
+async def _refused_soon(client: httpx.AsyncClient, gateway: str, bearer: dict[str, str]) -> None:
+    """Poll with a deadline (no sleeping for timing): the first refusal ends it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HEARD_WITHIN
+    while True:
+        answer = await client.post(f"{gateway}/graphql", json={"query": VIEWER}, headers=bearer)
+        if answer.status_code == 401:
+            assert answer.json()["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
+            return
+        assert loop.time() < deadline, "the other process still accepts the token"
+
+
+async def _revocations_are_heard(cluster: Cluster, client: httpx.AsyncClient) -> None:
+    one, other = cluster.gateways
+    code = await cluster.mint(client, "wxtestshop000001", "cached")
+    variables = {"app": "shop-mp", "code": code, "client": {"platform": "ios"}}
+    login = (await cluster.gql(client, 0, LOGIN, variables))["data"]["loginByCode"]
+    bearer = {"authorization": f"Bearer {login['accessToken']}"}
+    await _cached_on(client, other, bearer)
+    out = await client.post(f"{one}/graphql", json={"query": LOGOUT}, headers=bearer)
+    assert out.json()["data"]["logout"]["__typename"] == "LogoutSuccess", out.text
+    await _refused_soon(client, other, bearer)
+
+    # an operator's command is a third process: disabling revokes on both at once
+    variables["code"] = await cluster.mint(client, "wxtestshop000001", "cached")
+    again = (await cluster.gql(client, 0, LOGIN, variables))["data"]["loginByCode"]
+    bearer = {"authorization": f"Bearer {again['accessToken']}"}
+    await _cached_on(client, one, bearer)
+    await _cached_on(client, other, bearer)
+    account = str(account_uuid(again["account"]["id"]))
+    command = [sys.executable, "-m", "gateway", "accounts", "disable", account, "--reason", "t"]
+    await asyncio.to_thread(subprocess.run, command, env=cluster.env, check=True)
+    await _refused_soon(client, one, bearer)
+    await _refused_soon(client, other, bearer)
+
+
+async def test_a_logout_on_one_process_is_refused_by_the_other_that_cached_it(
+    cluster: Cluster, client: httpx.AsyncClient
+) -> None:
+    """Redis pub/sub: the other process dropped its cached entry when the logout committed."""
+    await _revocations_are_heard(cluster, client)
+
+
+async def test_without_redis_postgresql_notify_carries_the_revocation(
+    cluster_without_redis: Cluster, client: httpx.AsyncClient
+) -> None:
+    await _revocations_are_heard(cluster_without_redis, client)

@@ -24,6 +24,7 @@ from gateway.accounts.tables import (
     WechatSession,
 )
 from gateway.accounts.views import ACCOUNT_COLUMNS, account_view
+from gateway.store.broadcast import account_key, changed
 from gateway.store.models import utcnow
 
 
@@ -53,6 +54,7 @@ async def set_disabled(
     s: AsyncSession, account_id: uuid.UUID, disabled: bool, reason: str | None
 ) -> bool:
     """Disable (with a reason) or enable a live account; False when it is not live."""
+    changed(s, [account_key(account_id)])
     values = (
         {"status": AccountStatus.DISABLED.value, "disabled_reason": reason}
         if disabled
@@ -72,6 +74,7 @@ async def set_disabled(
 async def mark_for_deletion(
     s: AsyncSession, account_id: uuid.UUID, requested_at: datetime, due_at: datetime
 ) -> None:
+    changed(s, [account_key(account_id)])
     await s.execute(
         update(Account)
         .where(col(Account.id) == account_id)
@@ -81,6 +84,7 @@ async def mark_for_deletion(
 
 async def cancel_deletion(s: AsyncSession, account_id: uuid.UUID) -> bool:
     """Clear a pending deletion; True when there was one."""
+    changed(s, [account_key(account_id)])
     result = await s.execute(
         update(Account)
         .where(col(Account.id) == account_id, col(Account.deletion_due_at).is_not(None))
@@ -112,6 +116,7 @@ async def erase(
         .all()
     )
     ids = [account_id, *followers]
+    changed(s, map(account_key, ids))
     identities = (
         (await s.execute(select(Identity).where(col(Identity.account_id) == account_id)))
         .scalars()

@@ -21,6 +21,7 @@ from gateway.accounts.model import AccountStatus, survivor_order
 from gateway.accounts.tables import Account, Identity
 from gateway.audit import ClientInfo, record
 from gateway.metrics import MERGES
+from gateway.store.broadcast import account_key, changed
 
 MergeHook = Callable[[AsyncSession, list[uuid.UUID], uuid.UUID], Awaitable[None]]
 """``(session, absorbed account ids, survivor id)``: move what you keep per account."""
@@ -69,6 +70,7 @@ async def merge_accounts(
 
 async def _move(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> None:
     """Identities move; earlier merges into an absorbed account now point at the survivor."""
+    changed(s, map(account_key, [*absorbed, survivor]))
     await s.execute(
         update(Identity).where(col(Identity.account_id).in_(absorbed)).values(account_id=survivor)
     )

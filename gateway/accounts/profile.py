@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.accounts.tables import Account
+from gateway.store.broadcast import account_key, changed
 
 ANONYMOUS_NICKNAMES = frozenset({"微信用户", "WeChat User"})
 
@@ -27,11 +28,18 @@ async def keep_profile(
     """Store a real profile; ignore an anonymous one. True when something was written."""
     if not is_real(nickname):
         return False
-    await s.execute(
+    nickname, avatar_url = (nickname or "")[:128], (avatar_url or None) and avatar_url[:512]
+    result = await s.execute(
         update(Account)
-        .where(col(Account.id) == account_id)
-        .values(
-            nickname=(nickname or "")[:128], avatar_url=(avatar_url or None) and avatar_url[:512]
+        .where(
+            col(Account.id) == account_id,
+            or_(
+                col(Account.nickname).is_distinct_from(nickname),
+                col(Account.avatar_url).is_distinct_from(avatar_url),
+            ),
         )
+        .values(nickname=nickname, avatar_url=avatar_url)
     )
+    if result.rowcount:  # type: ignore[attr-defined]
+        changed(s, [account_key(account_id)])  # the same profile again broadcasts nothing
     return True

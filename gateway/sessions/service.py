@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Update, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -17,7 +17,8 @@ from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
-from gateway.metrics import REFRESHES
+from gateway.metrics import REFRESHES, TOKEN_CHECKS
+from gateway.sessions.cache import TokenCache
 from gateway.sessions.tokens import (
     AccessClaims,
     AccessTokens,
@@ -26,6 +27,7 @@ from gateway.sessions.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
+from gateway.store.broadcast import account_key, changed, session_key
 from gateway.store.db import Database
 from gateway.store.models import LoginSession, RefreshToken, utcnow
 
@@ -111,8 +113,16 @@ _LIVE_SESSION = (
 )
 
 
-def _touch(session_id: uuid.UUID, **values: Any) -> Update:
-    return update(LoginSession).where(col(LoginSession.id) == session_id).values(**values)
+async def _touch(s: AsyncSession, session_id: uuid.UUID, **values: Any) -> None:
+    """Update one session row; a change that revokes it or moves it to another account is
+    broadcast (the token cache of every replica drops it when this commits)."""
+    await s.execute(update(LoginSession).where(col(LoginSession.id) == session_id).values(**values))
+    if values.keys() & {"revoked_at", "account_id"}:
+        changed(s, [session_key(session_id)])
+
+
+_FROM_CACHE = TOKEN_CHECKS.labels("cache")
+_FROM_DATABASE = TOKEN_CHECKS.labels("database")
 
 
 class Sessions:
@@ -123,8 +133,10 @@ class Sessions:
         tokens: AccessTokens,
         lifetimes: TokenLifetimes,
         kind_of: Callable[[str], str | None] = lambda _: None,
+        cache: TokenCache | None = None,
     ) -> None:
         self._db = db
+        self._cache = cache if cache is not None else TokenCache(db.broadcast, size=0)
         self._accounts = accounts
         accounts.on_merge(self._adopt)
         self._tokens = tokens
@@ -134,6 +146,7 @@ class Sessions:
     @staticmethod
     async def _adopt(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> None:
         """A merge: the absorbed accounts' sessions now act for the survivor."""
+        changed(s, map(account_key, absorbed))
         await s.execute(
             update(LoginSession)
             .where(col(LoginSession.account_id).in_(absorbed))
@@ -212,7 +225,7 @@ class Sessions:
             held = await self._live_session(s, token, now)
             outcome = await self._spend(s, held.token_id, now)
             if outcome == "reused":
-                await s.execute(_touch(held.session_id, revoked_at=now))
+                await _touch(s, held.session_id, revoked_at=now)
                 issued = None
             else:
                 issued = await self._rotate(s, held, now)
@@ -235,9 +248,11 @@ class Sessions:
         """A new pair for a held session; a merged account's session now acts for its heir."""
         account: AccountView | None = held.account
         account_id = held.account.id
-        if held.account.status == AccountStatus.MERGED:
+        moved: dict[str, Any] = {}
+        if held.account.status == AccountStatus.MERGED:  # the session moves to the heir
             account_id, account = await self._accounts.survivor(s, account_id), None
-        await s.execute(_touch(held.session_id, last_used_at=now, account_id=account_id))
+            moved = {"account_id": account_id}
+        await _touch(s, held.session_id, last_used_at=now, **moved)
         facts = _Facts(held.session_id, account_id, held.app_key, held.expires_at)
         issued, token_row = self._issue(facts, now)
         await s.execute(insert(RefreshToken).values(**token_row))
@@ -277,8 +292,10 @@ class Sessions:
             query = update(LoginSession).where(col(LoginSession.revoked_at).is_(None))
             if everywhere:
                 query = query.where(col(LoginSession.account_id) == viewer.account_id)
+                changed(s, [account_key(viewer.account_id)])
             else:
                 query = query.where(col(LoginSession.id) == viewer.session_id)
+                changed(s, [session_key(viewer.session_id)])
             result = await s.execute(query.values(revoked_at=now))
             record_by(
                 s,
@@ -291,6 +308,7 @@ class Sessions:
 
     async def revoke_others(self, s: AsyncSession, viewer: Viewer) -> int:
         """Inside the caller's transaction: every other live session of the account."""
+        changed(s, [account_key(viewer.account_id)])
         result = await s.execute(
             update(LoginSession)
             .where(
@@ -305,6 +323,7 @@ class Sessions:
     async def revoke(self, viewer: Viewer, session_id: uuid.UUID, client: ClientInfo) -> bool:
         """Revoke one session of the viewer's own account; False when there is no such one."""
         async with self._db.transaction() as s:
+            changed(s, [session_key(session_id)])
             result = await s.execute(
                 update(LoginSession)
                 .where(
@@ -327,7 +346,8 @@ class Sessions:
 
     async def revoke_all(self, s: AsyncSession, account_ids: list[uuid.UUID]) -> int:
         """Inside the caller's transaction: every live session of these accounts, at once
-        (every replica checks the session row on each request)."""
+        (every replica's token cache hears it when the transaction commits)."""
+        changed(s, map(account_key, account_ids))
         result = await s.execute(
             update(LoginSession)
             .where(
@@ -342,6 +362,7 @@ class Sessions:
     async def erase(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
         """Inside the caller's transaction: the accounts' sessions and refresh tokens, with
         their client facts, are gone (their tokens with them)."""
+        changed(s, map(account_key, account_ids))
         sessions = select(col(LoginSession.id)).where(col(LoginSession.account_id).in_(account_ids))
         await s.execute(delete(RefreshToken).where(col(RefreshToken.session_id).in_(sessions)))
         await s.execute(delete(LoginSession).where(col(LoginSession.account_id).in_(account_ids)))
@@ -382,9 +403,24 @@ class Sessions:
         ]
 
     async def authenticate(self, access_token: str) -> Viewer:
-        """Signature first (no I/O), then one indexed read so revocation is immediate.
-        ``TokenRejected`` for an expired, revoked or foreign token, or a disabled account."""
+        """Signature first (no I/O), then the token cache (``sessions.cache``: what every
+        revocation and account change invalidates on every replica when it commits), else one
+        indexed read. ``TokenRejected`` for an expired, revoked or foreign token, or a
+        disabled account."""
         claims = self._tokens.check(access_token)
+        hit = self._cache.get(claims.session_id)
+        if hit is not None and hit.expires_at > utcnow():
+            _FROM_CACHE.inc()
+            return Viewer(
+                hit.account_id,
+                claims.session_id,
+                hit.app_key,
+                hit.expires_at,
+                hit.account,
+                hit.created_at,
+            )
+        epoch = self._cache.epoch()
+        _FROM_DATABASE.inc()
         query = AccountGraph.join_account(
             (col(LoginSession.app_key), col(LoginSession.expires_at), col(LoginSession.created_at)),
             col(LoginSession.account_id),
@@ -406,4 +442,5 @@ class Sessions:
             return Viewer(
                 survivor_id, claims.session_id, app_key, expires_at, session_created_at=created_at
             )
+        self._cache.put(epoch, claims.session_id, account, app_key, expires_at, created_at)
         return Viewer(account.id, claims.session_id, app_key, expires_at, account, created_at)

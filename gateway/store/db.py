@@ -18,6 +18,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.sql import Executable
 
+from gateway.store.broadcast import Broadcast, collected
+
 _READONLY = "gateway_readonly"
 
 UnitOfWork = AsyncSession
@@ -70,8 +72,9 @@ class Database:
     reader that needs several statements to agree must use ``transaction()`` instead.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, broadcast: Broadcast | None = None) -> None:
         self.engine = engine
+        self.broadcast = broadcast or Broadcast()
         options: dict[str, Any] = {_READONLY: True}
         if engine.dialect.name != "sqlite":
             options["isolation_level"] = "AUTOCOMMIT"
@@ -83,8 +86,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        """A unit of work. What it named as changed (``broadcast.changed``) is broadcast
+        once it has committed (PostgreSQL's NOTIFY: inside it, delivered at the commit)."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+                keys = collected(session)
+                if keys:
+                    await self.broadcast.before_commit(session, keys)
+            if keys:
+                await self.broadcast.after_commit(keys)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
