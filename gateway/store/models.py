@@ -93,7 +93,10 @@ class AuditEvent(SQLModel, table=True):
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=512)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    created_at: datetime = at_field()
+    # `gateway audit --since` and `audit prune` range over it
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
 
 
 class Partner(SQLModel, table=True):
