@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from gateway.accounts.model import normalize_username
+from gateway.accounts.model import PasswordRecord, normalize_username
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import AppConfig
@@ -165,16 +165,8 @@ class Passwords:
         found = await self._accounts.passwords_of(viewer.account_id)
         if not found:
             raise NoPassword()
+        await self._confirm(found, current, InvalidCredentials())
         # a merge can leave one account with two usernames: the change covers every one
-        keys = [f"password-change:{r.identity.subject}" for r in found]
-        await self._throttle.admit(keys)
-        for record_ in found:
-            ok, _ = await self._hashing.verify(record_.password_hash, current[: MAX_LENGTH * 4])
-            if ok:
-                break
-        else:
-            raise InvalidCredentials()
-        await self._throttle.succeeded(forgive=keys, release=[])
         for record_ in found:
             check_policy(new, record_.identity.subject)
         digest = await self._hashing.hash(new)
@@ -202,10 +194,18 @@ class Passwords:
 
     @declares(InvalidCredentials, Throttled, TemporarilyUnavailable)
     async def reauthenticate(self, viewer: Viewer, password: str) -> None:
-        """Confirm the logged-in person knows the account's password (throttled like a login);
-        ``InvalidCredentials`` when it is wrong or the account has none."""
+        """Confirm the logged-in person knows the account's password (throttled like a password
+        change); ``InvalidCredentials`` when it is wrong or the account has none."""
         found = await self._accounts.passwords_of(viewer.account_id)
-        keys = [f"user:{r.identity.subject}" for r in found]
+        await self._confirm(found, password, InvalidCredentials("Wrong password."))
+
+    async def _confirm(
+        self, found: list[PasswordRecord], password: str, wrong: InvalidCredentials
+    ) -> None:
+        """The logged-in person's password matches one of the account's credentials, counted
+        per username (a person who is logged in already: no per-address key); ``wrong``
+        otherwise, after the same argon2 work whether or not there is a credential."""
+        keys = [f"password-check:{r.identity.subject}" for r in found]
         if keys:
             await self._throttle.admit(keys)
         for record_ in found:
@@ -213,6 +213,6 @@ class Passwords:
             if ok:
                 await self._throttle.succeeded(forgive=keys, release=[])
                 return
-        if not found:  # the same argon2 work as a wrong password
+        if not found:
             await self._hashing.verify(None, password[: MAX_LENGTH * 4])
-        raise InvalidCredentials("Wrong password.")
+        raise wrong

@@ -124,14 +124,21 @@ class WechatLogin:
             raise UnknownApp(f"No app is configured with key {shown!r}.")
         return app
 
-    @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser, Sessions.start)
-    async def login_by_code(
-        self, app_key: str, code: str, client: ClientInfo, state: str | None = None
-    ) -> LoginOutcome:
+    @declares(UnknownApp, InvalidInput, InvalidState)
+    def _checked(self, app_key: str, code: str, state: str | None) -> AppConfig:
+        """What is checked before a code costs a WeChat call: the app, the code's shape, and
+        for browser doors the signed ``state``."""
         app = self.app(app_key)
         check_code(code)
         if app.kind in _STATE_KINDS:
             self._states.verify(app, state)
+        return app
+
+    @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser, Sessions.start)
+    async def login_by_code(
+        self, app_key: str, code: str, client: ClientInfo, state: str | None = None
+    ) -> LoginOutcome:
+        app = self._checked(app_key, code, state)
         try:
             facts = await self.exchange(app, code)
             if facts.snapshot:
@@ -151,10 +158,7 @@ class WechatLogin:
         that account to the viewer's (the viewer holds one of the keys, say the unionid, and the
         other account holds the rest): then they are one person and merge.
         """
-        app = self.app(app_key)
-        check_code(code)
-        if app.kind in _STATE_KINDS:
-            self._states.verify(app, state)
+        app = self._checked(app_key, code, state)
         facts = await self.exchange(app, code)
         if facts.snapshot:
             raise SnapshotUser("A snapshot-page visitor cannot be linked.")
@@ -188,10 +192,7 @@ class WechatLogin:
         """The accounts a fresh code's WeChat identity belongs to (re-authentication: proof
         that the person holding the session still controls the WeChat account). No account,
         identity or session key is written."""
-        app = self.app(app_key)
-        check_code(code)
-        if app.kind in _STATE_KINDS:
-            self._states.verify(app, state)
+        app = self._checked(app_key, code, state)
         facts = await self.exchange(app, code)
         if facts.snapshot:
             raise SnapshotUser()
