@@ -24,7 +24,8 @@ from gateway.partners.auth import PartnerAuth
 from gateway.partners.lookups import PartnerLookups
 from gateway.partners.registry import PartnerView
 from gateway.rights.service import Rights
-from gateway.sessions.service import Sessions, Viewer
+from gateway.sessions.model import Viewer
+from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import TokenRejected
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat_login.service import WechatLogin

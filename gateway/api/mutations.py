@@ -11,7 +11,8 @@ from gateway.api import results
 from gateway.api.types import Account, Info, changed_account
 from gateway.audit import ClientInfo
 from gateway.errors import InvalidInput, NotLoggedIn
-from gateway.sessions.service import IssuedTokens, Sessions
+from gateway.sessions.model import IssuedTokens
+from gateway.sessions.service import Sessions
 from gateway.wechat_login.service import WechatLogin
 
 

@@ -31,7 +31,8 @@ from gateway.errors import (
     declares,
 )
 from gateway.metrics import LOGINS
-from gateway.sessions.service import IssuedTokens, Sessions, Viewer
+from gateway.sessions.model import IssuedTokens, Viewer
+from gateway.sessions.service import Sessions
 from gateway.store.db import Database
 from gateway.throttle import Throttle, WindowLimit
 

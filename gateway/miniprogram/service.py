@@ -28,7 +28,7 @@ from gateway.errors import (
     WatermarkMismatch,
     declares,
 )
-from gateway.sessions.service import Viewer
+from gateway.sessions.model import Viewer
 from gateway.store.db import Database
 from gateway.wechat import crypto
 from gateway.wechat.app_token import AppTokens

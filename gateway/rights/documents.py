@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.accounts.model import AccountView, IdentityKind, IdentityView
 from gateway.audit import AuditView
-from gateway.sessions.service import SessionView
+from gateway.sessions.model import SessionView
 
 AppName = Callable[[str | None], dict[str, str] | None]
 

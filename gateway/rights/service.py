@@ -26,7 +26,8 @@ from gateway.errors import (
     declares,
 )
 from gateway.rights import documents
-from gateway.sessions.service import Sessions, Viewer
+from gateway.sessions.model import Viewer
+from gateway.sessions.service import Sessions
 from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import utcnow
 from gateway.wechat_login.service import WechatLogin

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -19,6 +19,8 @@ from gateway.config import TokenLifetimes
 from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
 from gateway.metrics import REFRESHES, TOKEN_CHECKS
 from gateway.sessions.cache import TokenCache
+from gateway.sessions.model import IssuedTokens, SessionView, Viewer
+from gateway.sessions.statements import LIVE_SESSION, LIVE_TOKEN
 from gateway.sessions.tokens import (
     AccessClaims,
     AccessTokens,
@@ -30,47 +32,6 @@ from gateway.sessions.tokens import (
 from gateway.store.broadcast import account_key, changed, session_key
 from gateway.store.db import Database
 from gateway.store.models import LoginSession, RefreshToken, utcnow
-
-
-@dataclass(frozen=True)
-class IssuedTokens:
-    access_token: str
-    refresh_token: str
-    expires_at: datetime
-    refresh_expires_at: datetime
-    account_id: uuid.UUID
-    session_id: uuid.UUID
-    deletion_cancelled: bool = False  # this login cancelled the account's pending deletion
-    # the account as read while issuing, when nothing about it changed (a refresh): the API
-    # answers with it instead of reading it again
-    account: AccountView | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """The authenticated caller of a request."""
-
-    account_id: uuid.UUID
-    session_id: uuid.UUID
-    app_key: str
-    expires_at: datetime
-    account: AccountView | None = field(default=None, compare=False, repr=False)
-    session_created_at: datetime | None = None  # when this login happened (re-authentication)
-
-
-@dataclass(frozen=True)
-class SessionView:
-    id: uuid.UUID
-    app_key: str
-    platform: str
-    channel: str | None
-    device_param: str | None
-    ip: str | None
-    user_agent: str | None
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None = None
 
 
 class _Facts(NamedTuple):
@@ -90,27 +51,6 @@ class _Held(NamedTuple):
     app_key: str
     expires_at: datetime
     account: AccountView
-
-
-# Built once: constructing a statement per request costs more than running it.
-_LIVE_SESSION = (
-    AccountGraph.join_account(
-        (
-            col(RefreshToken.id),
-            col(LoginSession.id),
-            col(LoginSession.app_key),
-            col(LoginSession.expires_at),
-        ),
-        col(LoginSession.account_id),
-    )
-    .join(RefreshToken, col(RefreshToken.session_id) == col(LoginSession.id))
-    .where(
-        col(RefreshToken.token_hash) == bindparam("digest"),
-        col(LoginSession.revoked_at).is_(None),
-        col(LoginSession.expires_at) > bindparam("now"),
-    )
-    .with_for_update(of=LoginSession)
-)
 
 
 async def _touch(s: AsyncSession, session_id: uuid.UUID, **values: Any) -> None:
@@ -281,7 +221,7 @@ class Sessions:
         the session row; SQLite's writer lock already serialises), with its account, in one
         statement; INVALID_REFRESH_TOKEN otherwise."""
         params = {"digest": hash_refresh_token(token), "now": now}
-        row = (await s.execute(_LIVE_SESSION, params)).first()
+        row = (await s.execute(LIVE_SESSION, params)).first()
         if row is None:
             raise InvalidRefreshToken()
         return _Held(row[0], row[1], row[2], row[3], AccountGraph.account_from_row(row[4:]))
@@ -419,17 +359,12 @@ class Sessions:
                 hit.account,
                 hit.created_at,
             )
+        return await self._authenticate_from_database(claims.session_id)
+
+    async def _authenticate_from_database(self, session_id: uuid.UUID) -> Viewer:
         epoch = self._cache.epoch()
         _FROM_DATABASE.inc()
-        query = AccountGraph.join_account(
-            (col(LoginSession.app_key), col(LoginSession.expires_at), col(LoginSession.created_at)),
-            col(LoginSession.account_id),
-        ).where(
-            col(LoginSession.id) == claims.session_id,
-            col(LoginSession.revoked_at).is_(None),
-            col(LoginSession.expires_at) > utcnow(),
-        )
-        rows = await self._db.read(query)
+        rows = await self._db.read(LIVE_TOKEN, {"session_id": session_id, "now": utcnow()})
         if not rows:
             raise TokenRejected("INVALID_TOKEN")  # revoked, or its session ended
         app_key, expires_at, created_at = rows[0][0], rows[0][1], rows[0][2]
@@ -440,7 +375,7 @@ class Sessions:
             async with self._db.reader() as s:
                 survivor_id = await self._accounts.survivor(s, account.id)
             return Viewer(
-                survivor_id, claims.session_id, app_key, expires_at, session_created_at=created_at
+                survivor_id, session_id, app_key, expires_at, session_created_at=created_at
             )
-        self._cache.put(epoch, claims.session_id, account, app_key, expires_at, created_at)
-        return Viewer(account.id, claims.session_id, app_key, expires_at, account, created_at)
+        self._cache.put(epoch, session_id, account, app_key, expires_at, created_at)
+        return Viewer(account.id, session_id, app_key, expires_at, account, created_at)

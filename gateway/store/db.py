@@ -105,10 +105,13 @@ class Database:
         ):
             yield session
 
-    async def read(self, statement: Executable) -> Sequence[Sequence[Any]]:
-        """One Core read on a bare connection: the hot read paths skip the ORM session."""
+    async def read(
+        self, statement: Executable, params: dict[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
+        """One Core read on a bare connection: the hot read paths skip the ORM session (and
+        pass ``params`` to a statement built once, rather than building one per request)."""
         async with self._read_engine.connect() as conn:
-            return (await conn.execute(statement)).all()
+            return (await conn.execute(statement, params)).all()
 
     async def ping(self) -> None:
         async with self._read_engine.connect() as conn:
