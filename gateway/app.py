@@ -8,9 +8,10 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -91,6 +92,20 @@ def create_app(
     config = config or load_config()
     emulator = create_sandbox_app(sandbox_routes.emulated_apps(config)) if config.sandbox else None
     migrate_now = config.embedded_database if auto_migrate is None else auto_migrate
+    if not logging.getLogger().handlers:  # a uvicorn worker process: nobody configured it yet
+        logs.configure(config.settings.log_level, config.settings.effective_log_format)
+    logs.quiet_secret_loggers()
+    return Starlette(
+        routes=_routes(config, emulator),
+        middleware=_middleware(config),
+        lifespan=_lifespan(config, emulator, http, migrate_now),
+    )
+
+
+def _lifespan(
+    config: GatewayConfig, emulator: Any, http: HttpClient | None, migrate_now: bool
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Everything shared is built here, when the server starts, and closed when it stops."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -113,9 +128,10 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await purge
 
-    if not logging.getLogger().handlers:  # a uvicorn worker process: nobody configured it yet
-        logs.configure(config.settings.log_level, config.settings.effective_log_format)
-    logs.quiet_secret_loggers()
+    return lifespan
+
+
+def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Route(
             "/graphql",
@@ -131,20 +147,20 @@ def create_app(
     ]
     if emulator is not None:
         routes += [*sandbox_routes.routes(), Mount("/sandbox/wechat", app=emulator)]
-    return Starlette(
-        routes=routes,
-        middleware=[
-            *trusted_proxies(config.settings.trusted_proxies),
-            Middleware(RequestLog),
-            *_cors(config),
-            Middleware(
-                BodySizeLimit,
-                max_bytes=config.settings.max_body_bytes,
-                timeout=config.settings.body_timeout_seconds,
-            ),
-        ],
-        lifespan=lifespan,
-    )
+    return routes
+
+
+def _middleware(config: GatewayConfig) -> list[Middleware]:
+    return [
+        *trusted_proxies(config.settings.trusted_proxies),
+        Middleware(RequestLog),
+        *_cors(config),
+        Middleware(
+            BodySizeLimit,
+            max_bytes=config.settings.max_body_bytes,
+            timeout=config.settings.body_timeout_seconds,
+        ),
+    ]
 
 
 def _cors(config: GatewayConfig) -> list[Middleware]:

@@ -93,10 +93,7 @@ async def register(
     client: dict[str, Any] | None = None,
     http: httpx.AsyncClient | None = None,
 ) -> dict[str, Any]:
-    variables = {"username": username, "password": password, "app": app, "client": client or CLIENT}
-    body = await gql(http or gw.client, REGISTER, variables)
-    result: dict[str, Any] = body["data"]["registerWithPassword"]
-    return result
+    return await _password_mutation(gw, REGISTER, username, password, app, client, http)
 
 
 async def registered(gw: Harness, username: str, password: str = GOOD_PASSWORD) -> dict[str, Any]:
@@ -114,9 +111,23 @@ async def password_login(
     client: dict[str, Any] | None = None,
     http: httpx.AsyncClient | None = None,
 ) -> dict[str, Any]:
+    return await _password_mutation(gw, PASSWORD_LOGIN, username, password, app, client, http)
+
+
+async def _password_mutation(
+    gw: Harness,
+    document: str,
+    username: str,
+    password: str,
+    app: str,
+    client: dict[str, Any] | None,
+    http: httpx.AsyncClient | None,
+) -> dict[str, Any]:
+    """registerWithPassword or loginWithPassword: the one field of the answer's data."""
     variables = {"username": username, "password": password, "app": app, "client": client or CLIENT}
-    body = await gql(http or gw.client, PASSWORD_LOGIN, variables)
-    result: dict[str, Any] = body["data"]["loginWithPassword"]
+    body = await gql(http or gw.client, document, variables)
+    (result,) = body["data"].values()
+    assert isinstance(result, dict)
     return result
 
 
