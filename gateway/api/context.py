@@ -3,6 +3,7 @@ the viewer. ``ApiServices`` is this layer's port: the composition root fills it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,19 +48,28 @@ class ApiServices:
     rights: Rights
 
 
-@dataclass
 class Loaders:
-    accounts: DataLoader[uuid.UUID, AccountView | None]
-    identities: DataLoader[uuid.UUID, list[IdentityView]]
-    identity_by_key: DataLoader[IdentityKey, IdentityView | None]
+    """This request's DataLoaders, each made when a resolver first asks for it: most requests
+    (logins, refreshes, the viewer's id) need one or none of them."""
+
+    def __init__(self, accounts: AccountGraph) -> None:
+        self._graph = accounts
+
+    @functools.cached_property
+    def accounts(self) -> DataLoader[uuid.UUID, AccountView | None]:
+        return DataLoader(self._graph.accounts)
+
+    @functools.cached_property
+    def identities(self) -> DataLoader[uuid.UUID, list[IdentityView]]:
+        return DataLoader(self._graph.identities)
+
+    @functools.cached_property
+    def identity_by_key(self) -> DataLoader[IdentityKey, IdentityView | None]:
+        return DataLoader(self._graph.identities_by_key)
 
 
 def make_loaders(accounts: AccountGraph) -> Loaders:
-    return Loaders(
-        accounts=DataLoader(accounts.accounts),
-        identities=DataLoader(accounts.identities),
-        identity_by_key=DataLoader(accounts.identities_by_key),
-    )
+    return Loaders(accounts)
 
 
 class LoaderReads:
