@@ -51,7 +51,7 @@ async def readyz(request: Request) -> Response:
         return JSONResponse(
             {"status": "unavailable", "reason": f"database: {type(exc).__name__}"}, status_code=503
         )
-    if current != migrate.head_revision():
+    if current != migrate.HEAD_REVISION:
         return JSONResponse(
             {
                 "status": "unavailable",

@@ -114,3 +114,11 @@ async def test_upgrading_at_head_is_a_no_op(empty_url: str) -> None:
     assert revision == migrate.head_revision()
     assert tables == {*MODEL_TABLES, "alembic_version"}
     assert diff == []
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    """/readyz compares with HEAD_REVISION so a server never loads alembic: a new migration
+    must bump it."""
+    assert migrate.head_revision() == migrate.HEAD_REVISION, (
+        "a migration was added: set gateway.store.migrate.HEAD_REVISION to its revision"
+    )

@@ -355,3 +355,15 @@ async def test_password_checks_beyond_capacity_are_refused_at_once_and_typed(
         assert "INVALID_CREDENTIALS" in {r["code"] for r in results}
         # capacity comes back as soon as the burst is over
         assert (await password_login(gw, "flood"))["__typename"] == "LoginSuccess"
+
+
+def test_common_password_file_is_zxcvbns_list() -> None:
+    """The gateway reads a plain file instead of importing zxcvbn (memory): it must stay the
+    list it was taken from; ``scripts/refresh_common_passwords.py`` rewrites it."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    from gateway.credentials.passwords import COMMON_PASSWORDS
+
+    lines = COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# ")
+    assert lines[1:] == FREQUENCY_LISTS["passwords"]
