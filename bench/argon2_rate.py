@@ -1,7 +1,8 @@
-"""Reference (c): the raw argon2id verify rate at OWASP's parameters, on every core.
+"""Reference (c): the raw argon2id verify rate at OWASP's parameters, on a number of threads.
 
-argon2-cffi releases the GIL while it hashes, so one thread per core measures what the cores
-can verify, the same way the gateway runs its hashing pool.
+argon2-cffi releases the GIL while it hashes, so N threads measure what N cores can verify.
+The bench gives it as many threads as the gateway's hashing pool has (one fewer than the
+cores), so the row's ratio is what the gateway adds around the hashing.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from bench.loadgen import Spec, Stats
 from bench.measure import Meter, Row, Target, fmt_ms, fmt_rate, mint, post, trusted
 from bench.options import Options, Section
 from bench.stack import APP_KEY, Stack
+from gateway.credentials.passwords import default_threads
 
 CLIENT = '{platform: "bench"}'
 GW_LOGIN = (
@@ -144,7 +145,7 @@ class Scenarios:
             row.detail = f"gateway {fmt_rate(gw)}, bare strawberry {fmt_rate(bare)}"
 
     def logins(self, s: Section) -> None:
-        for kind, target in (("returning", 1.5), ("new", 1.0)):
+        for kind, target in (("returning", 1.0), ("new", 0.8)):  # issue 13's targets
             self._login_row(s, kind, target)
 
     def _login_row(self, s: Section, kind: str, target: float) -> None:
@@ -223,14 +224,17 @@ class Scenarios:
         with self.meter.row(s.db, "loginWithPassword vs raw argon2id", Target(">=", 0.85)) as row:
             # the reference is taken before and after, half the time each, and the better
             # one kept: a busy machine can only slow it down
-            before = argon2_rate.verify_rate(self.opts.duration / 2)
+            # one, and on as many threads as the gateway hashes with (one fewer than the
+            # cores: the event loop keeps one), so the ratio is what the gateway adds
+            threads = default_threads()
+            before = argon2_rate.verify_rate(self.opts.duration / 2, threads)
             spec = self.password_spec(s, 16)
             stats = trusted(self.meter.load([spec], row, s.gateway)[0], "password logins")
-            raw, ms = max(before, argon2_rate.verify_rate(self.opts.duration / 2))
+            raw, ms = max(before, argon2_rate.verify_rate(self.opts.duration / 2, threads))
             row.measured = stats.rate / raw
             row.detail = (
-                f"gateway {stats.rate:.1f}/s (p99 {fmt_ms(stats.percentile(99))}), "
-                f"argon2id {raw:.1f}/s on {os.cpu_count()} threads ({ms:.1f} ms each)"
+                f"gateway {stats.rate:.1f}/s (p99 {fmt_ms(stats.percentile(99))}), argon2id "
+                f"{raw:.1f}/s on {threads} of {os.cpu_count()} cores' threads ({ms:.1f} ms each)"
             )
 
     def refresh(self, s: Section) -> None:
@@ -288,7 +292,8 @@ class Scenarios:
 
     def memory(self, s: Section) -> None:
         assert s.gateway is not None
-        with self.meter.row(s.db, "peak RSS per gateway process (MiB)", None) as row:
+        target = Target("<=", 120, " MiB")
+        with self.meter.row(s.db, "peak RSS per gateway process", target) as row:
             peaks = procs.peak_rss_mib(s.gateway.pid)
             row.measured = max(peaks.values())
             row.detail = "after the login, password and refresh rows: " + ", ".join(
