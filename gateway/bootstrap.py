@@ -10,9 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Any
 
 from gateway.accounts.service import AccountGraph
 from gateway.api.context import ApiServices
@@ -33,7 +31,7 @@ from gateway.rights.service import Rights
 from gateway.sessions.cache import TokenCache
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import AccessTokens
-from gateway.store import broadcast
+from gateway.store import broadcast, shared_state
 from gateway.store.db import Database, create_engine
 from gateway.store.secretbox import SecretBox
 from gateway.throttle import (
@@ -50,6 +48,9 @@ from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight
 from gateway.wechat_login.service import WechatFacts, WechatLogin, facts_codec
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 ISSUER = "wechat-identity-gateway"
 
@@ -86,9 +87,7 @@ async def services(
             http = await stack.enter_async_context(client)
         redis = None
         if settings.redis_url:
-            redis = Redis.from_url(
-                settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
-            )
+            redis = shared_state.connect(settings.redis_url)
             stack.push_async_callback(redis.aclose)
         processes = int(os.environ.get(SERVE_WORKERS_ENV) or 1)
         db.broadcast = broadcast.for_deployment(

@@ -23,14 +23,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.degraded import Degraded
 from gateway.errors import RateLimited, TemporarilyUnavailable, Throttled
 from gateway.metrics import THROTTLED
+from gateway.store.shared_state import redis_error
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class Throttle:
                         await self._store.release(done)
                     raise Throttled(retry_after=round(wait, 1))
                 admitted.append(key)
-        except RedisError as exc:
+        except redis_error() as exc:
             self.health.failed(exc)
             raise _unavailable() from None
         self.health.ok()
@@ -187,7 +188,7 @@ class Throttle:
                 await self._store.forgive(key)
             for key in release:
                 await self._store.release(key)
-        except RedisError as exc:
+        except redis_error() as exc:
             self.health.failed(exc)
             raise _unavailable() from None
         self.health.ok()
@@ -240,7 +241,7 @@ class WindowLimit:
                 pipe.incr(name)
                 pipe.expire(name, int(self._window) + 60)
                 used, _ = await pipe.execute()
-        except RedisError as exc:
+        except redis_error() as exc:
             self.health.failed(exc)
             raise _unavailable() from None
         self.health.ok()

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING
 
 from gateway.degraded import Degraded
 from gateway.errors import RateLimited
+from gateway.store.shared_state import redis_error
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 class PartnerRate:
@@ -44,7 +46,7 @@ class PartnerRate:
                 pipe.incrby(key, cost)
                 pipe.expire(key, 120)
                 used, _ = await pipe.execute()
-        except RedisError as exc:
+        except redis_error() as exc:
             self.health.failed(exc)
             return None
         self.health.ok()

@@ -14,16 +14,17 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, TypeVar
 
 from gateway.config import AppConfig
 from gateway.degraded import Degraded
 from gateway.store.secretbox import SecretBox
+from gateway.store.shared_state import redis_error
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.errors import STALE_APP_TOKEN, WeChatError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 T = TypeVar("T")
 _EARLY = 300.0  # refresh this many seconds before WeChat's expiry
@@ -73,7 +74,7 @@ class AppTokens:
             found = await self._shared_token(app, self._shared)
             self.health.ok()
             return found
-        except RedisError as exc:
+        except redis_error() as exc:
             self.health.failed(exc)
             return await self._fetch(app)
 
@@ -118,7 +119,7 @@ class AppTokens:
             cached = await self._shared.redis.get(key)
             if cached and json.loads(self._shared.box.open(_text(cached), key))["value"] == value:
                 await self._shared.redis.delete(key)
-        except RedisError as exc:
+        except redis_error() as exc:
             self.health.failed(exc)
 
     async def call(self, app: AppConfig, fn: Callable[[str], Awaitable[T]]) -> T:

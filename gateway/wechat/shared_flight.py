@@ -17,14 +17,15 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from gateway.degraded import Degraded
 from gateway.errors import GatewayError
+from gateway.store.shared_state import redis_error
 from gateway.wechat.errors import restored
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 T = TypeVar("T")
 _RELEASE = """
@@ -70,7 +71,7 @@ class SharedFlight(Generic[T]):
                         stored = await self._stored(key)
                         if stored is None:
                             return await self._lead(key, token, call, remember)
-            except RedisError as exc:
+            except redis_error() as exc:
                 self.health.failed(exc)
                 return await call()
             if stored is not None:
@@ -106,13 +107,13 @@ class SharedFlight(Generic[T]):
             if not kept:
                 try:
                     await self._release(keys=[f"gw:flight-lock:{key}"], args=[token])
-                except RedisError as exc:
+                except redis_error() as exc:
                     self.health.failed(exc)
 
     async def _keep(self, key: str, value: str) -> bool:
         try:
             await self._redis.set(f"gw:flight:{key}", value, ex=self._ttl)
-        except RedisError as exc:
+        except redis_error() as exc:
             self.health.failed(exc)
             return False
         return True
