@@ -7,11 +7,12 @@ find by identifiers, then sign in or create, then add newly seen identifiers).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, bindparam, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -35,12 +36,27 @@ async def find(session: AsyncSession, keys: list[IdentityKey]) -> dict[IdentityK
 async def _owners_by_key(
     session: AsyncSession, keys: list[IdentityKey]
 ) -> dict[IdentityKey, uuid.UUID]:
-    """Who owns each known key: Core columns, no ORM objects (the returning user's path)."""
-    query = select(
-        col(Identity.kind), col(Identity.scope), col(Identity.subject), col(Identity.account_id)
-    ).where(_any_of(keys))
-    rows = (await session.execute(query)).all()
+    """Who owns each known key: Core columns, no ORM objects (the returning user's path), and
+    a statement built once per number of keys (every login asks, with one or two keys)."""
+    params: dict[str, Any] = {}
+    for i, k in enumerate(keys):
+        params |= {f"kind{i}": k.kind, f"scope{i}": k.scope, f"subject{i}": k.subject}
+    rows = (await session.execute(_owners_statement(len(keys)), params)).all()
     return {IdentityKey(IdentityKind(r[0]), r[1], r[2]): r[3] for r in rows}
+
+
+@functools.cache
+def _owners_statement(count: int) -> Any:
+    matches = (
+        and_(
+            col(Identity.kind) == bindparam(f"kind{i}"),
+            col(Identity.scope) == bindparam(f"scope{i}"),
+            col(Identity.subject) == bindparam(f"subject{i}"),
+        )
+        for i in range(count)
+    )
+    columns = (Identity.kind, Identity.scope, Identity.subject, Identity.account_id)
+    return select(*(col(c) for c in columns)).where(or_(*matches))
 
 
 def _any_of(keys: list[IdentityKey]) -> Any:

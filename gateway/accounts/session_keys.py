@@ -8,10 +8,12 @@ dialect stays in here.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,21 +29,38 @@ PREVIOUS_KEY_SECONDS = 300
 async def keep(s: AsyncSession, appid: str, openid: str, sealed: str) -> None:
     now = utcnow()
     bind = s.bind
-    insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(WechatSession).values(
-        id=uuid.uuid4(), appid=appid, openid=openid, session_key_sealed=sealed, updated_at=now
-    )
+    dialect = bind.dialect.name if bind is not None else "sqlite"
+    params = {
+        "id": uuid.uuid4(),
+        "appid": appid,
+        "openid": openid,
+        "sealed": sealed,
+        "now": now,
+        "until": now + timedelta(seconds=PREVIOUS_KEY_SECONDS),
+    }
+    await s.execute(_upsert(dialect), params)
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """Every WeChat login writes the key: the statement is built once per dialect."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     table = WechatSession.__table__.c  # type: ignore[attr-defined]
-    await s.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["appid", "openid"],
-            set_={
-                "session_key_sealed": sealed,
-                "updated_at": now,
-                "previous_key_sealed": table.session_key_sealed,  # the row's value until now
-                "previous_until": now + timedelta(seconds=PREVIOUS_KEY_SECONDS),
-            },
-        )
+    stmt = insert(WechatSession).values(
+        id=bindparam("id"),
+        appid=bindparam("appid"),
+        openid=bindparam("openid"),
+        session_key_sealed=bindparam("sealed"),
+        updated_at=bindparam("now"),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["appid", "openid"],
+        set_={
+            "session_key_sealed": stmt.excluded.session_key_sealed,
+            "updated_at": stmt.excluded.updated_at,
+            "previous_key_sealed": table.session_key_sealed,  # the row's value until now
+            "previous_until": bindparam("until"),
+        },
     )
 
 
