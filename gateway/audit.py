@@ -72,6 +72,7 @@ def record(
 
 
 _PENDING = "gateway.audit.pending"
+_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
 
 
 @event.listens_for(Session, "before_commit")
@@ -79,8 +80,8 @@ def _write(session: Session) -> None:
     """One Core insert for a transaction's events, just before it commits: no ORM objects on
     the hot paths, and a rolled-back transaction takes its events with it."""
     rows = session.info.pop(_PENDING, None)
-    if rows:
-        session.execute(insert(AuditEvent), rows)
+    if rows:  # on the table and the connection: no ORM bulk path, no ORM execute machinery
+        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 class Actor(Protocol):

@@ -19,6 +19,7 @@ from sqlmodel import col
 
 from gateway.accounts.model import AccountConflict, IdentityKey, IdentityKind, Resolution
 from gateway.accounts.tables import Account, Identity
+from gateway.store.db import execute_core
 
 _ATTEMPTS = 4
 
@@ -41,7 +42,7 @@ async def _owners_by_key(
     params: dict[str, Any] = {}
     for i, k in enumerate(keys):
         params |= {f"kind{i}": k.kind, f"scope{i}": k.scope, f"subject{i}": k.subject}
-    rows = (await session.execute(_owners_statement(len(keys)), params)).all()
+    rows = (await execute_core(session, _owners_statement(len(keys)), params)).all()
     return {IdentityKey(IdentityKind(r[0]), r[1], r[2]): r[3] for r in rows}
 
 

@@ -25,6 +25,7 @@ from gateway.accounts.tables import (
 )
 from gateway.accounts.views import ACCOUNT_COLUMNS, account_view
 from gateway.store.broadcast import account_key, changed
+from gateway.store.db import execute_core
 from gateway.store.models import utcnow
 
 
@@ -46,7 +47,7 @@ _LOGIN_STATE = select(*ACCOUNT_COLUMNS, col(Account.deletion_due_at)).where(
 async def login_state(s: AsyncSession, account_id: uuid.UUID) -> tuple[AccountView, bool] | None:
     """(the account, deletion pending) in one indexed read, without a lock: every login asks,
     and the login answers with this view instead of reading the account again."""
-    row = (await s.execute(_LOGIN_STATE, {"account_id": account_id})).first()
+    row = (await execute_core(s, _LOGIN_STATE, {"account_id": account_id})).first()
     return (account_view(row), row[-1] is not None) if row else None
 
 

@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from gateway.accounts.model import IdentityKind
 from gateway.accounts.tables import Identity, WechatSession
+from gateway.store.db import execute_core
 from gateway.store.models import utcnow
 
 PREVIOUS_KEY_SECONDS = 300
@@ -38,7 +39,7 @@ async def keep(s: AsyncSession, appid: str, openid: str, sealed: str) -> None:
         "now": now,
         "until": now + timedelta(seconds=PREVIOUS_KEY_SECONDS),
     }
-    await s.execute(_upsert(dialect), params)
+    await execute_core(s, _upsert(dialect), params)
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -20,7 +20,15 @@ from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReu
 from gateway.metrics import REFRESHES, TOKEN_CHECKS
 from gateway.sessions.cache import TokenCache
 from gateway.sessions.model import IssuedTokens, SessionView, Viewer
-from gateway.sessions.statements import LIVE_SESSION, LIVE_TOKEN
+from gateway.sessions.statements import (
+    INSERT_REFRESH_TOKEN,
+    INSERT_SESSION,
+    LIVE_SESSION,
+    LIVE_TOKEN,
+    REFRESH_TOKEN_USED_AT,
+    SPEND_REFRESH_TOKEN,
+    TOUCH_SESSION,
+)
 from gateway.sessions.tokens import (
     AccessClaims,
     AccessTokens,
@@ -30,7 +38,7 @@ from gateway.sessions.tokens import (
     new_refresh_token,
 )
 from gateway.store.broadcast import account_key, changed, session_key
-from gateway.store.db import Database
+from gateway.store.db import Database, execute_core
 from gateway.store.models import LoginSession, RefreshToken, utcnow
 
 
@@ -56,7 +64,7 @@ class _Held(NamedTuple):
 async def _touch(s: AsyncSession, session_id: uuid.UUID, **values: Any) -> None:
     """Update one session row; a change that revokes it or moves it to another account is
     broadcast (the token cache of every replica drops it when this commits)."""
-    await s.execute(update(LoginSession).where(col(LoginSession.id) == session_id).values(**values))
+    await execute_core(s, TOUCH_SESSION, {"sid": session_id, **values})
     if values.keys() & {"revoked_at", "account_id"}:
         changed(s, [session_key(session_id)])
 
@@ -109,23 +117,22 @@ class Sessions:
             app_key,
             expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
         )
-        await s.execute(
-            insert(LoginSession).values(
-                id=facts.id,
-                account_id=account_id,
-                app_key=app_key,
-                platform=client.platform,
-                channel=client.channel,
-                device_param=client.device_param,
-                ip=client.ip,
-                user_agent=client.user_agent,
-                created_at=now,
-                last_used_at=now,
-                expires_at=facts.expires_at,
-            )
-        )
+        session_row = {
+            "id": facts.id,
+            "account_id": account_id,
+            "app_key": app_key,
+            "platform": client.platform,
+            "channel": client.channel,
+            "device_param": client.device_param,
+            "ip": client.ip,
+            "user_agent": client.user_agent,
+            "created_at": now,
+            "last_used_at": now,
+            "expires_at": facts.expires_at,
+        }
+        await execute_core(s, INSERT_SESSION, session_row)
         issued, token_row = self._issue(facts, now)
-        await s.execute(insert(RefreshToken).values(**token_row))
+        await execute_core(s, INSERT_REFRESH_TOKEN, token_row)
         return replace(issued, deletion_cancelled=cancelled, account=account)
 
     def _issue(self, login: _Facts, now: datetime) -> tuple[IssuedTokens, dict[str, Any]]:
@@ -195,22 +202,18 @@ class Sessions:
         await _touch(s, held.session_id, last_used_at=now, **moved)
         facts = _Facts(held.session_id, account_id, held.app_key, held.expires_at)
         issued, token_row = self._issue(facts, now)
-        await s.execute(insert(RefreshToken).values(**token_row))
+        await execute_core(s, INSERT_REFRESH_TOKEN, token_row)
         return replace(issued, account=account)
 
     async def _spend(self, s: AsyncSession, token_id: uuid.UUID, now: datetime) -> str:
         """``spent`` (first use), ``grace`` (used moments ago) or ``reused``. The caller holds
         the session's lock, so concurrent refreshes of one token take turns here."""
-        spent = await s.execute(
-            update(RefreshToken)
-            .where(col(RefreshToken.id) == token_id, col(RefreshToken.used_at).is_(None))
-            .values(used_at=now)
-        )
-        if spent.rowcount == 1:  # type: ignore[attr-defined]
+        params = {"token_id": token_id, "now": now}
+        spent = await execute_core(s, SPEND_REFRESH_TOKEN, params)
+        if spent.rowcount == 1:
             return "spent"
         grace = timedelta(seconds=self._lifetimes.refresh_reuse_grace_seconds)
-        query = select(col(RefreshToken.used_at)).where(col(RefreshToken.id) == token_id)
-        used_at = (await s.execute(query)).scalar_one_or_none()
+        used_at = (await execute_core(s, REFRESH_TOKEN_USED_AT, params)).scalar_one_or_none()
         if grace and used_at is not None and now - used_at <= grace:
             return "grace"
         return "reused"
@@ -221,7 +224,7 @@ class Sessions:
         the session row; SQLite's writer lock already serialises), with its account, in one
         statement; INVALID_REFRESH_TOKEN otherwise."""
         params = {"digest": hash_refresh_token(token), "now": now}
-        row = (await s.execute(LIVE_SESSION, params)).first()
+        row = (await execute_core(s, LIVE_SESSION, params)).first()
         if row is None:
             raise InvalidRefreshToken()
         return _Held(row[0], row[1], row[2], row[3], AccountGraph.account_from_row(row[4:]))

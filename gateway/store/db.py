@@ -121,6 +121,16 @@ class Database:
         await self.engine.dispose()
 
 
+async def execute_core(s: AsyncSession, statement: Executable, params: dict[str, Any]) -> Any:
+    """A prebuilt Core statement on the unit of work's own connection, in its transaction.
+    The session's ``execute`` takes every statement through the ORM's machinery (~0.3 ms a
+    statement on the hot paths); this skips it, flushing pending ORM changes first as the
+    session's ``execute`` would, so a statement never reads around them."""
+    if s.new or s.dirty or s.deleted:
+        await s.flush()
+    return await (await s.connection()).execute(statement, params)
+
+
 def is_unavailable(error: BaseException | None) -> bool:
     """The database (or another backing service) cannot be reached right now: a retryable
     condition, not a bug."""
