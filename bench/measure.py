@@ -50,6 +50,7 @@ class Row:
     problem: str = ""  # an error, or too many failed requests: the figure is not trusted
     profile: str = ""
     failures: str = ""  # requests failed: a miss whatever the ratio
+    per_core: float | None = None  # an absolute rate per CPU core, for the sizing table
 
     @property
     def result(self) -> str:

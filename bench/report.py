@@ -104,8 +104,36 @@ def report(
     """The markdown block of one run: how it ran, on what, the table, and what missed."""
     lines = _header(pg_versions, opts, command, started, load_before)
     lines += ["", table(rows, markdown=True), ""]
+    lines += _sizing(rows)
     lines += _misses(rows)
     return "\n".join(lines)
+
+
+KEYCLOAK_PER_VCPU = {"loginWithPassword": 15.0, "refreshToken": 120.0}
+"""Keycloak's published sizing (about 15 password logins and 120 refreshes per second per
+vCPU): what users compare an identity server with."""
+
+
+def _sizing(rows: Sequence[Row]) -> list[str]:
+    """Absolute rates per core beside Keycloak's published sizing."""
+    sized = [
+        (r, kind)
+        for r in rows
+        for kind in KEYCLOAK_PER_VCPU
+        if r.per_core is not None and r.name.startswith(kind)
+    ]
+    if not sized:
+        return []
+    lines = [
+        "Per core, beside Keycloak's published sizing (different machines, hashing parameters "
+        "and workloads: an order of magnitude, not a contest):",
+        "",
+        "| db | rate | this gateway, per core | Keycloak, per vCPU |",
+        "|---|---|---|---|",
+    ]
+    for r, kind in sized:
+        lines.append(f"| {r.db} | {kind} | {r.per_core:.0f}/s | ~{KEYCLOAK_PER_VCPU[kind]:.0f}/s |")
+    return [*lines, ""]
 
 
 def _header(

@@ -4,6 +4,7 @@ beside the end-to-end tests that prove the same rules over HTTP."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -168,3 +169,24 @@ def test_an_errcode_is_restored_as_the_same_class() -> None:
     """Outcomes remembered in Redis come back as the error they were."""
     for cls in errors.all_error_classes():
         assert errors.error_class(cls.code) is cls
+
+
+def test_a_remembered_access_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token's signature is checked once per process, its expiry at every use."""
+    from gateway.sessions import tokens
+    from gateway.sessions.keys import SigningKeys, new_key
+
+    access = tokens.AccessTokens(SigningKeys([new_key()]), "https://gateway.test")
+    now = datetime.now(UTC)
+    claims = tokens.AccessClaims(uuid.uuid4(), uuid.uuid4(), "shop-mp", now + timedelta(seconds=60))
+    token = access.issue(claims, now)
+    assert access.check(token).session_id == claims.session_id  # verified, then remembered
+    assert access.check(token).session_id == claims.session_id
+    later = now.timestamp() + 61
+    monkeypatch.setattr(time, "time", lambda: later)  # the clock moves on, past the exp
+    with pytest.raises(tokens.TokenRejected) as rejected:
+        access.check(token)
+    assert rejected.value.code == "TOKEN_EXPIRED"
+    with pytest.raises(tokens.TokenRejected) as forged:
+        access.check(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    assert forged.value.code == "INVALID_TOKEN"
