@@ -80,7 +80,7 @@ class _BatchedStream(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class _Writer:
-    """The writer thread: every ``interval`` seconds it formats what has queued and writes it
+    """The writer thread: every ``WRITE_INTERVAL`` it formats what has queued and writes it
     in one system call. Nobody waits on the queue, so handing a record over wakes no thread
     (a waiting ``QueueListener`` costs a wake-up and a GIL hand-off per line)."""
 
