@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import ipaddress
 import logging
@@ -118,17 +119,28 @@ def _lifespan(
             app.state.api = svc.api
             await _sync_partners(svc)
             _announce(config)
+            _freeze_startup()
             interval = config.accounts.purge_interval_seconds
             purge = asyncio.create_task(purge_periodically(svc.api.rights, interval))
             app.state.purge_task = purge
             try:
                 yield
             finally:
+                gc.unfreeze()  # what served is garbage now: collectable again
                 purge.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await purge
 
     return lifespan
+
+
+def _freeze_startup() -> None:
+    """What startup built (modules, the schema, mappers, services) lives as long as the server:
+    moved out of the collector's sight, a full collection no longer walks it. Each one was a
+    ~50-70 ms stall of every request in flight (the bench's viewer p99, idle or not). No
+    collection first (it would cost every start, and every test, tens of milliseconds): the
+    little garbage startup leaves waits, frozen, for the shutdown's ``unfreeze``."""
+    gc.freeze()
 
 
 def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
