@@ -117,22 +117,22 @@ class _Writer:
 
 WRITE_INTERVAL = 0.05
 """How long a log line may wait to be written: short enough to read logs live."""
-_listener: _Writer | None = None
+_writer: _Writer | None = None
 
 
 def configure(level: str, fmt: str) -> None:
-    global _listener
+    global _writer
     handler = _BatchedStream()
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
-    if _listener is not None:
-        _listener.stop()
+    if _writer is not None:
+        _writer.stop()
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    _listener = _Writer(records, handler)
-    _listener.start()
+    _writer = _Writer(records, handler)
+    _writer.start()
     # Python's logging "Optimization" switches: no caller frame walk, thread or process
     # lookups per record; no format here uses them, and the access line is on every request
     logging._srcfile = None
@@ -150,8 +150,8 @@ def configure(level: str, fmt: str) -> None:
 @atexit.register
 def _flush() -> None:
     """Write what is still queued before the process ends."""
-    if _listener is not None:
-        _listener.stop()
+    if _writer is not None:
+        _writer.stop()
 
 
 def quiet_secret_loggers() -> None:

@@ -68,10 +68,6 @@ class Loaders:
         return DataLoader(self._graph.identities_by_key)
 
 
-def make_loaders(accounts: AccountGraph) -> Loaders:
-    return Loaders(accounts)
-
-
 class LoaderReads:
     """The account graph's read interface over this request's DataLoaders (batched, cached)."""
 

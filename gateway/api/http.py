@@ -26,7 +26,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.unset import UNSET
 
 from gateway import playground
-from gateway.api.context import ApiServices, Context, make_loaders
+from gateway.api.context import ApiServices, Context, Loaders
 from gateway.sessions.tokens import TokenRejected
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -167,7 +167,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         services: ApiServices = request.app.state.api
-        return Context(request=request, services=services, loaders=make_loaders(services.accounts))
+        return Context(request=request, services=services, loaders=Loaders(services.accounts))
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
         sub = await super().get_sub_response(request)
