@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import Insert, bindparam, delete, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -20,6 +20,9 @@ from gateway.store.models import AuditEvent, utcnow
 PERSONAL_FIELDS = ("platform", "channel", "device_param", "ip", "user_agent")
 """What an erased account's events lose; kind, time, app and the account id (a pseudonym now)
 stay for the retention period."""
+_TABLE: Any = AuditEvent.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_TABLE)
+_OWN_COLUMNS = ("id", "kind", *PERSONAL_FIELDS, "detail", "created_at")
 
 
 @dataclass(frozen=True)
@@ -53,26 +56,37 @@ def record(
 ) -> None:
     """Add an event to the caller's transaction: it lands exactly when the change it describes
     (the rows of one transaction go out in one insert when it commits; see ``_write``)."""
-    session.info.setdefault(_PENDING, []).append(
-        {
-            "id": uuid.uuid4(),
-            "kind": kind,
-            "account_id": account_id,
-            "session_id": session_id,
-            "app_key": app_key,
-            "platform": storable(client.platform) if client else None,
-            "channel": storable(client.channel) if client else None,
-            "device_param": storable(client.device_param) if client else None,
-            "ip": storable(client.ip) if client else None,
-            "user_agent": storable(client.user_agent) if client else None,
-            "detail": {k: storable(v) if isinstance(v, str) else v for k, v in detail.items()},
-            "created_at": utcnow(),
-        }
-    )
+    row = event_row(kind, client, **detail)
+    row.update(account_id=account_id, session_id=session_id, app_key=app_key)
+    session.info.setdefault(_PENDING, []).append(row)
+
+
+def event_row(kind: str, client: ClientInfo | None, **detail: Any) -> dict[str, Any]:
+    """An event's own columns (all but whose account, session and app it was), storable."""
+    return {
+        "id": uuid.uuid4(),
+        "kind": kind,
+        "platform": storable(client.platform) if client else None,
+        "channel": storable(client.channel) if client else None,
+        "device_param": storable(client.device_param) if client else None,
+        "ip": storable(client.ip) if client else None,
+        "user_agent": storable(client.user_agent) if client else None,
+        "detail": {k: storable(v) if isinstance(v, str) else v for k, v in detail.items()},
+        "created_at": utcnow(),
+    }
+
+
+def insert_event_when(subject: dict[str, Any], when: Any, prefix: str = "event_") -> Insert:
+    """For a write that is one statement (a PostgreSQL data-modifying CTE): the insert of its
+    event, made only when ``when`` holds. ``subject`` gives the account, session and app as SQL
+    expressions of that statement; the rest are bound parameters named ``prefix`` + column,
+    from :func:`event_row`."""
+    names = [*subject, *_OWN_COLUMNS]
+    own = [bindparam(prefix + name, type_=_TABLE.c[name].type) for name in _OWN_COLUMNS]
+    return insert(_TABLE).from_select(names, select(*subject.values(), *own).where(when))
 
 
 _PENDING = "gateway.audit.pending"
-_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
 
 
 @event.listens_for(Session, "before_commit")

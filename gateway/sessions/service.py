@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from gateway.accounts.model import AccountStatus, AccountView
 from gateway.accounts.service import AccountGraph
-from gateway.audit import ClientInfo, record, record_by
+from gateway.audit import ClientInfo, event_row, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
 from gateway.metrics import REFRESHES, TOKEN_CHECKS
@@ -26,6 +26,7 @@ from gateway.sessions.statements import (
     LIVE_SESSION,
     LIVE_TOKEN,
     REFRESH_TOKEN_USED_AT,
+    ROTATE,
     SPEND_REFRESH_TOKEN,
     TOUCH_SESSION,
 )
@@ -69,6 +70,7 @@ async def _touch(s: AsyncSession, session_id: uuid.UUID, **values: Any) -> None:
         changed(s, [session_key(session_id)])
 
 
+_REFRESHED = REFRESHES.labels("ok")
 _FROM_CACHE = TOKEN_CHECKS.labels("cache")
 _FROM_DATABASE = TOKEN_CHECKS.labels("database")
 
@@ -145,10 +147,14 @@ class Sessions:
             "created_at": now,
             "expires_at": login.expires_at,
         }
+        return self._pair(login, now, refresh), row
+
+    def _pair(self, login: _Facts, now: datetime, refresh: str) -> IssuedTokens:
+        """The pair a client gets: a signed access token and ``refresh`` (already stored)."""
         access_seconds = self._lifetimes.for_kind(self._kind_of(login.app_key))[0]
         access_expires = min(expiry(now, access_seconds), login.expires_at)
         claims = AccessClaims(login.account_id, login.id, login.app_key, access_expires)
-        issued = IssuedTokens(
+        return IssuedTokens(
             access_token=self._tokens.issue(claims, now),
             refresh_token=refresh,
             expires_at=access_expires,
@@ -156,7 +162,6 @@ class Sessions:
             account_id=login.account_id,
             session_id=login.id,
         )
-        return issued, row
 
     @declares(InvalidRefreshToken, RefreshTokenReused)
     async def refresh(self, token: str, client: ClientInfo) -> IssuedTokens:
@@ -166,8 +171,14 @@ class Sessions:
 
         Core statements, no ORM unit of work: the session row locked and read with its token
         and account in one statement, then the token spent, the session touched, the new token
-        and the audit row written."""
+        and the audit row written. On PostgreSQL the usual case (an unspent token) is all of
+        that in one statement, ``ROTATE``; what it leaves (``None``) takes the full path."""
         now = utcnow()
+        if self._db.dialect == "postgresql":
+            rotated = await self._rotate_at_once(token, client, now)
+            if rotated is not None:
+                _REFRESHED.inc()
+                return rotated
         async with self._db.transaction() as s:
             held = await self._live_session(s, token, now)
             outcome = await self._spend(s, held.token_id, now)
@@ -190,6 +201,27 @@ class Sessions:
         if issued is None:
             raise RefreshTokenReused()
         return issued
+
+    async def _rotate_at_once(
+        self, token: str, client: ClientInfo, now: datetime
+    ) -> IssuedTokens | None:
+        """The whole rotation as one statement; ``None`` when it wrote nothing because the
+        token was spent or the account merged (grace, reuse and heirs are decided in a
+        transaction)."""
+        refresh, digest = new_refresh_token()
+        token_id = uuid.uuid4()
+        params = {"digest": hash_refresh_token(token), "now": now}
+        params |= {"new_id": token_id, "new_digest": digest}
+        params |= {"event_" + k: v for k, v in event_row("refresh", client).items()}
+        rows = await self._db.write_once(ROTATE, params)
+        if not rows:
+            raise InvalidRefreshToken()
+        row = rows[0]
+        if not row[-1]:
+            return None
+        account = AccountGraph.account_from_row(row[4:-1])
+        facts = _Facts(row[1], account.id, row[2], row[3])
+        return replace(self._pair(facts, now, refresh), account=account)
 
     async def _rotate(self, s: AsyncSession, held: _Held, now: datetime) -> IssuedTokens:
         """A new pair for a held session; a merged account's session now acts for its heir."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlmodel import col
 
+from gateway.accounts.model import AccountStatus
 from gateway.accounts.service import AccountGraph
+from gateway.audit import insert_event_when
 from gateway.store.models import LoginSession, RefreshToken
 
 # the token check: a live session by id, with its account
@@ -55,3 +57,66 @@ SPEND_REFRESH_TOKEN = (
 REFRESH_TOKEN_USED_AT = select(_TOKENS.c.used_at).where(_TOKENS.c.id == bindparam("token_id"))
 # one session row; the columns to set come with the parameters (``sid`` names the row)
 TOUCH_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid"))
+
+# A whole refresh as one statement (PostgreSQL: data-modifying CTEs, autocommitted): lock and
+# read the token's live session with its account, spend the token if it is unspent and the
+# account not merged, touch the session, insert the new token and the audit event. One round
+# trip instead of seven (BEGIN, the five statements, COMMIT). ``rotated`` is false when nothing
+# was written (a spent token, a merged account): the transactional path then decides.
+_HELD = (
+    AccountGraph.join_account(
+        (
+            col(RefreshToken.id).label("token_id"),
+            col(LoginSession.id).label("session_id"),
+            col(LoginSession.app_key).label("app_key"),
+            col(LoginSession.expires_at).label("expires_at"),
+        ),
+        col(LoginSession.account_id),
+    )
+    .join(RefreshToken, col(RefreshToken.session_id) == col(LoginSession.id))
+    .where(
+        col(RefreshToken.token_hash) == bindparam("digest"),
+        col(LoginSession.revoked_at).is_(None),
+        col(LoginSession.expires_at) > bindparam("now"),
+    )
+    .with_for_update(of=LoginSession)
+    .cte("held")
+)
+_SPENT = (
+    update(_TOKENS)
+    .where(
+        _TOKENS.c.id.in_(select(_HELD.c.token_id).where(_HELD.c.status != AccountStatus.MERGED)),
+        _TOKENS.c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("now"))
+    .returning(_TOKENS.c.session_id)
+    .cte("spent")
+)
+_TOUCHED = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id.in_(select(_SPENT.c.session_id)))
+    .values(last_used_at=bindparam("now"))
+    .returning(_SESSIONS.c.id, _SESSIONS.c.expires_at)
+    .cte("touched")
+)
+_FRESH = (
+    insert(_TOKENS)
+    .from_select(
+        ["id", "session_id", "token_hash", "created_at", "expires_at"],
+        select(
+            bindparam("new_id", type_=_TOKENS.c.id.type),
+            _TOUCHED.c.id,
+            bindparam("new_digest", type_=_TOKENS.c.token_hash.type),
+            bindparam("now", type_=_TOKENS.c.created_at.type),
+            _TOUCHED.c.expires_at,
+        ),
+    )
+    .returning(_TOKENS.c.id)
+    .cte("fresh")
+)
+_ROTATED = exists(select(_FRESH.c.id))
+_AUDITED = insert_event_when(
+    {"account_id": _HELD.c.id, "session_id": _HELD.c.session_id, "app_key": _HELD.c.app_key},
+    _ROTATED,
+).cte("audited")
+ROTATE = select(*_HELD.c, _ROTATED.label("rotated")).add_cte(_AUDITED)

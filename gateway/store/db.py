@@ -79,6 +79,11 @@ class Database:
         if engine.dialect.name != "sqlite":
             options["isolation_level"] = "AUTOCOMMIT"
         self._read_engine = engine.execution_options(**options)
+        self._autocommit = (
+            engine
+            if engine.dialect.name == "sqlite"
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @property
     def dialect(self) -> str:
@@ -111,6 +116,14 @@ class Database:
         """One Core read on a bare connection: the hot read paths skip the ORM session (and
         pass ``params`` to a statement built once, rather than building one per request)."""
         async with self._read_engine.connect() as conn:
+            return (await conn.execute(statement, params)).all()
+
+    async def write_once(
+        self, statement: Executable, params: dict[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """A write that is a whole unit of work in one statement (on PostgreSQL, data-modifying
+        CTEs), atomic by itself: autocommitted, without the BEGIN and COMMIT round trips."""
+        async with self._autocommit.begin() as conn:
             return (await conn.execute(statement, params)).all()
 
     async def ping(self) -> None:
