@@ -39,15 +39,23 @@ async def _owners_by_key(
 ) -> dict[IdentityKey, uuid.UUID]:
     """Who owns each known key: Core columns, no ORM objects (the returning user's path), and
     a statement built once per number of keys (every login asks, with one or two keys)."""
-    params: dict[str, Any] = {}
-    for i, k in enumerate(keys):
-        params |= {f"kind{i}": k.kind, f"scope{i}": k.scope, f"subject{i}": k.subject}
-    rows = (await execute_core(session, _owners_statement(len(keys)), params)).all()
+    params = key_params(keys)
+    rows = (await execute_core(session, owners_statement(len(keys)), params)).all()
     return {IdentityKey(IdentityKind(r[0]), r[1], r[2]): r[3] for r in rows}
 
 
+def key_params(keys: list[IdentityKey]) -> dict[str, Any]:
+    """``keys`` bound for :func:`owners_statement`."""
+    params: dict[str, Any] = {}
+    for i, k in enumerate(keys):
+        params |= {f"kind{i}": k.kind, f"scope{i}": k.scope, f"subject{i}": k.subject}
+    return params
+
+
 @functools.cache
-def _owners_statement(count: int) -> Any:
+def owners_statement(count: int) -> Any:
+    """Who owns which of ``count`` keys (``kind{i}``, ``scope{i}``, ``subject{i}``): built once
+    per number of keys (every login asks, with one or two keys)."""
     matches = (
         and_(
             col(Identity.kind) == bindparam(f"kind{i}"),

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +45,14 @@ from gateway.store.db import Database
 from gateway.store.secretbox import SealError, SecretBox
 
 log = logging.getLogger(__name__)
+
+
+class SessionKey(NamedTuple):
+    """A WeChat ``session_key`` as code2session gave it, for the account's openid in an app."""
+
+    appid: str
+    openid: str
+    key: str
 
 
 class AccountGraph:
@@ -125,6 +134,25 @@ class AccountGraph:
     # token check): the join is written here, where the table is.
     join_account = staticmethod(views.with_account)
     account_from_row = staticmethod(views.account_view)
+
+    # -- a returning login in one statement (PostgreSQL) ------------------------------------
+    @staticmethod
+    def returning_login(count: int, with_key: bool) -> tuple[Any, list[Any]]:
+        """A returning login's part of one statement: ``owner``, a CTE with the account's row
+        when ``count`` keys are all on one active account with nothing to change (otherwise
+        no row, and the caller's transactional path decides), and the writes that go with it
+        (the WeChat session key). Built once per shape; values from ``returning_params``."""
+        owner = lifecycle.returning_owner(count)
+        return owner, [session_keys.keep_when(owner)] if with_key else []
+
+    def returning_params(
+        self, keys: list[IdentityKey], session_key: SessionKey | None, now: datetime
+    ) -> dict[str, Any]:
+        params = graph.key_params(keys)
+        if session_key is not None:
+            sealed = self._box.seal(session_key.key, f"{session_key.appid}:{session_key.openid}")
+            params |= session_keys.params(session_key.appid, session_key.openid, sealed, now)
+        return params
 
     # -- WeChat session keys ----------------------------------------------------------------
     async def keep_session_key(

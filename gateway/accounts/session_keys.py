@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,32 +28,50 @@ PREVIOUS_KEY_SECONDS = 300
 
 
 async def keep(s: AsyncSession, appid: str, openid: str, sealed: str) -> None:
-    now = utcnow()
     bind = s.bind
     dialect = bind.dialect.name if bind is not None else "sqlite"
-    params = {
-        "id": uuid.uuid4(),
+    await execute_core(s, _upsert(dialect), params(appid, openid, sealed, utcnow()))
+
+
+def params(appid: str, openid: str, sealed: str, now: datetime) -> dict[str, Any]:
+    """The bound values of the upsert (``keep``, ``keep_when``)."""
+    return {
+        "key_id": uuid.uuid4(),
         "appid": appid,
         "openid": openid,
         "sealed": sealed,
         "now": now,
         "until": now + timedelta(seconds=PREVIOUS_KEY_SECONDS),
     }
-    await execute_core(s, _upsert(dialect), params)
+
+
+_TABLE: Any = WechatSession.__table__  # type: ignore[attr-defined]
+_VALUES = {
+    "id": bindparam("key_id", type_=_TABLE.c.id.type),
+    "appid": bindparam("appid", type_=_TABLE.c.appid.type),
+    "openid": bindparam("openid", type_=_TABLE.c.openid.type),
+    "session_key_sealed": bindparam("sealed", type_=_TABLE.c.session_key_sealed.type),
+    "updated_at": bindparam("now", type_=_TABLE.c.updated_at.type),
+}
 
 
 @functools.cache
 def _upsert(dialect: str) -> Any:
     """Every WeChat login writes the key: the statement is built once per dialect."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = WechatSession.__table__.c  # type: ignore[attr-defined]
-    stmt = insert(WechatSession).values(
-        id=bindparam("id"),
-        appid=bindparam("appid"),
-        openid=bindparam("openid"),
-        session_key_sealed=bindparam("sealed"),
-        updated_at=bindparam("now"),
-    )
+    return _on_conflict(insert(WechatSession).values(**_VALUES))
+
+
+@functools.cache
+def keep_when(owner: Any) -> Any:
+    """``keep``'s upsert as a CTE of one PostgreSQL statement, made when ``owner`` (a CTE)
+    has a row."""
+    rows = select(*_VALUES.values()).where(exists(select(owner.c.id)))
+    return _on_conflict(pg_insert(WechatSession).from_select(list(_VALUES), rows)).cte("key_kept")
+
+
+def _on_conflict(stmt: Any) -> Any:
+    table = _TABLE.c
     return stmt.on_conflict_do_update(
         index_elements=["appid", "openid"],
         set_={

@@ -12,8 +12,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts.model import AccountStatus, AccountView
-from gateway.accounts.service import AccountGraph
+from gateway.accounts.model import AccountStatus, AccountView, IdentityKey
+from gateway.accounts.service import AccountGraph, SessionKey
 from gateway.audit import ClientInfo, event_row, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
@@ -27,8 +27,10 @@ from gateway.sessions.statements import (
     LIVE_TOKEN,
     REFRESH_TOKEN_USED_AT,
     ROTATE,
+    SESSION_CLIENT_FACTS,
     SPEND_REFRESH_TOKEN,
     TOUCH_SESSION,
+    returning_login,
 )
 from gateway.sessions.tokens import (
     AccessClaims,
@@ -50,6 +52,13 @@ class _Facts(NamedTuple):
     account_id: uuid.UUID
     app_key: str
     expires_at: datetime
+
+
+class _Opening(NamedTuple):
+    """See ``Sessions._opening``."""
+
+    params: dict[str, Any]
+    finish: Callable[[AccountView], IssuedTokens]
 
 
 class _Held(NamedTuple):
@@ -136,6 +145,54 @@ class Sessions:
         issued, token_row = self._issue(facts, now)
         await execute_core(s, INSERT_REFRESH_TOKEN, token_row)
         return replace(issued, deletion_cancelled=cancelled, account=account)
+
+    async def start_returning(
+        self,
+        keys: list[IdentityKey],
+        wechat_key: SessionKey | None,
+        app_key: str,
+        client: ClientInfo,
+        **detail: Any,
+    ) -> IssuedTokens | None:
+        """A returning user's login as one autocommitted statement (PostgreSQL): the account
+        read by its keys, the WeChat session key kept, the session, refresh token and audit
+        event (``login``, with ``detail``) written, where a transaction takes eight round
+        trips. ``None`` when it wrote nothing because the login has more to do than that (a
+        new account or key, a merge, a disabled account, a pending deletion)."""
+        now = utcnow()
+        opening = self._opening(app_key, client, now)
+        event = event_row("login", client, **detail)
+        params = self._accounts.returning_params(keys, wechat_key, now) | opening.params
+        params |= {"event_" + name: value for name, value in event.items()}
+        statement = returning_login(len(keys), wechat_key is not None)
+        rows = await self._db.write_once(statement, params)
+        return opening.finish(AccountGraph.account_from_row(rows[0])) if rows else None
+
+    def _opening(self, app_key: str, client: ClientInfo, now: datetime) -> _Opening:
+        """A session a one-statement login opens (``statements.opening`` holds its rows): the
+        values to bind, and the pair to answer once the account is known."""
+        facts = _Facts(
+            uuid.uuid4(),
+            uuid.UUID(int=0),  # the account comes from the statement
+            app_key,
+            expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
+        )
+        refresh, digest = new_refresh_token()
+        params: dict[str, Any] = {
+            "session_id": facts.id,
+            "app_key": app_key,
+            "now": now,
+            "session_expires_at": facts.expires_at,
+            "token_id": uuid.uuid4(),
+            "token_digest": digest,
+        }
+        params |= {f"session_{name}": getattr(client, name) for name in SESSION_CLIENT_FACTS}
+
+        def finish(account: AccountView) -> IssuedTokens:
+            issued = self._pair(facts._replace(account_id=account.id), now, refresh)
+            return replace(issued, account=account)
+
+        return _Opening(params, finish)
 
     def _issue(self, login: _Facts, now: datetime) -> tuple[IssuedTokens, dict[str, Any]]:
         """A new pair for a session, and the row of its refresh token (hashed) to write."""

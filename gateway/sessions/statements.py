@@ -3,6 +3,7 @@ request costs more than running it. Values come as bound parameters."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, select, update
@@ -120,3 +121,70 @@ _AUDITED = insert_event_when(
     _ROTATED,
 ).cte("audited")
 ROTATE = select(*_HELD.c, _ROTATED.label("rotated")).add_cte(_AUDITED)
+
+
+# A login's session and refresh-token rows for the account of ``owner`` (a CTE with an ``id``
+# column: the account graph's ``returning_login``), as CTEs of one PostgreSQL statement; the
+# values as ``Sessions.opening`` binds them.
+SESSION_CLIENT_FACTS = ("platform", "channel", "device_param", "ip", "user_agent")
+
+
+_STAMPS = ("created_at", "last_used_at", "expires_at")
+
+
+@functools.cache
+def opening(owner: Any) -> tuple[Any, Any]:
+    def bound(name: str, column: str, table: Any = _SESSIONS) -> Any:
+        return bindparam(name, type_=table.c[column].type)
+
+    session = (
+        insert(_SESSIONS)
+        .from_select(
+            ["id", "account_id", "app_key", *SESSION_CLIENT_FACTS, *_STAMPS],
+            select(
+                bound("session_id", "id"),
+                owner.c.id,
+                bound("app_key", "app_key"),
+                *(bound("session_" + c, c) for c in SESSION_CLIENT_FACTS),
+                bound("now", "created_at"),
+                bound("now", "last_used_at"),
+                bound("session_expires_at", "expires_at"),
+            ),
+        )
+        .returning(_SESSIONS.c.id, _SESSIONS.c.account_id)
+        .cte("new_session")
+    )
+    token = (
+        insert(_TOKENS)
+        .from_select(
+            ["id", "session_id", "token_hash", "created_at", "expires_at"],
+            select(
+                bound("token_id", "id", _TOKENS),
+                session.c.id,
+                bound("token_digest", "token_hash", _TOKENS),
+                bound("now", "created_at", _TOKENS),
+                bound("session_expires_at", "expires_at", _TOKENS),
+            ),
+        )
+        .returning(_TOKENS.c.id)
+        .cte("new_token")
+    )
+    return session, token
+
+
+@functools.cache
+def returning_login(key_count: int, with_session_key: bool) -> Any:
+    """``Sessions.start_returning``'s statement, built once per shape from its owners' parts:
+    the account graph's (the account, the session key), the session and refresh-token rows,
+    and the audit event, written only when the rows are."""
+    owner, writes = AccountGraph.returning_login(key_count, with_session_key)
+    session, token = opening(owner)
+    event = insert_event_when(
+        {
+            "account_id": session.c.account_id,
+            "session_id": session.c.id,
+            "app_key": bindparam("app_key"),
+        },
+        exists(select(token.c.id)),
+    ).cte("event")
+    return select(*owner.c).add_cte(*writes, session, token, event)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from gateway.accounts.model import IdentityKey, Resolution, wechat_keys
-from gateway.accounts.service import AccountGraph
+from gateway.accounts.service import AccountGraph, SessionKey
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
 from gateway.errors import (
@@ -40,6 +40,8 @@ from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight, code_key
 
 log = logging.getLogger(__name__)
+
+
 _PROFILE_SCOPES = frozenset({"snsapi_userinfo", "snsapi_login"})
 _STATE_KINDS = frozenset({AppKind.OFFICIAL_ACCOUNT, AppKind.WEBSITE})
 
@@ -238,6 +240,10 @@ class WechatLogin:
     async def _sign_in(
         self, app: AppConfig, facts: WechatFacts, client: ClientInfo
     ) -> LoginOutcome:
+        if self._db.dialect == "postgresql" and facts.nickname is None:
+            returning = await self._returning_at_once(app, facts, client)
+            if returning is not None:
+                return returning
         async with self._db.transaction() as s:
             resolution = await self.resolve(s, app, facts, client)
             await self._accounts.keep_profile(
@@ -256,6 +262,23 @@ class WechatLogin:
             )
         LOGINS.labels(f"wechat_{app.kind}", "new" if resolution.is_new else "ok").inc()
         return LoginOutcome(tokens, resolution.is_new, resolution.merged)
+
+    async def _returning_at_once(
+        self, app: AppConfig, facts: WechatFacts, client: ClientInfo
+    ) -> LoginOutcome | None:
+        """A returning user's login in one statement (``Sessions.start_returning``); ``None``
+        when the login has more to do (a new account or key, a merge, a disabled account, a
+        pending deletion) and the transactional path must do it all."""
+        key = SessionKey(app.appid, facts.openid, facts.session_key) if facts.session_key else None
+        keys = identity_keys(app, facts)
+        door = f"wechat_{app.kind}"
+        tokens = await self._sessions.start_returning(
+            keys, key, app.key, client, door=door, linked=[]
+        )
+        if tokens is None:
+            return None
+        LOGINS.labels(door, "ok").inc()
+        return LoginOutcome(tokens, is_new_account=False)
 
     async def resolve(
         self, s: UnitOfWork, app: AppConfig, facts: WechatFacts, client: ClientInfo | None
