@@ -68,6 +68,7 @@ class Stats:
     error_sample: str | None = None
     tool: str = "python"
     summary: dict[float, float] = field(default_factory=dict)  # wrk: percentile -> seconds
+    cpu_per_request: float | None = None  # the server's CPU seconds per answer, in the window
 
     @property
     def rate(self) -> float:

@@ -71,7 +71,11 @@ class Row:
 
 
 def fmt_rate(stats: Stats) -> str:
-    return f"{stats.rate:,.0f}/s"
+    """The rate, and the server's CPU per answer when it was sampled: steadier than rates on
+    a shared machine, where another tenant's load moves a rate but not the CPU a request costs."""
+    cpu = stats.cpu_per_request
+    shown = f"{stats.rate:,.0f}/s"
+    return shown if cpu is None else f"{shown} at {cpu * 1000:.2f} ms CPU"
 
 
 def fmt_ms(seconds: float) -> str:
@@ -182,7 +186,19 @@ class Meter:
     def load(
         self, specs: Sequence[Spec], row: Row | None = None, proc: procs.Proc | None = None
     ) -> list[Stats]:
-        """Run the specs at once; wrk (lighter on the CPU) takes a lone fixed-body load."""
+        """Run the specs at once; wrk (lighter on the CPU) takes a lone fixed-body load. With
+        ``proc``, the first spec's stats say how much of its CPU each answer took."""
+        if proc is None:
+            return self._load(specs, row, proc)
+        with procs.CpuSampler(proc.pid) as cpu:
+            stats = self._load(specs, row, proc)
+            end = time.monotonic()
+        first = stats[0]
+        if first.ok:
+            first.cpu_per_request = cpu.between(end - first.elapsed, end) / first.ok
+        return stats
+
+    def _load(self, specs: Sequence[Spec], row: Row | None, proc: procs.Proc | None) -> list[Stats]:
         if (
             self.opts.use_wrk
             and len(specs) == 1

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,56 @@ def _cmdline(pid: int) -> str:
     except OSError:
         return ""
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its descendants so far (0 for what has gone)."""
+    total = 0
+    for p in _descendants(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # the fields after the command name, which may hold spaces: utime, stime are 14, 15
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
+class CpuSampler:
+    """CPU time of a server, sampled every ``interval`` seconds from a thread, so that the CPU
+    of a window known only afterwards (a load's measured part, after its ramp) can be read."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self._pid = pid
+        self._interval = interval
+        self._samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._samples.append((time.monotonic(), cpu_seconds(self._pid)))
+            if self._stop.wait(self._interval):
+                return
+
+    def between(self, start: float, end: float) -> float:
+        """CPU seconds spent between two ``time.monotonic()`` instants (nearest samples)."""
+        if not self._samples:
+            return 0.0
+
+        def at(t: float) -> float:
+            return min(self._samples, key=lambda sample: abs(sample[0] - t))[1]
+
+        return at(end) - at(start)
 
 
 def peak_rss_mib(pid: int) -> dict[int, float]:

@@ -136,7 +136,9 @@ class Scenarios:
         with self.meter.row(
             s.db, "floor: `{ sandbox }` vs bare strawberry", Target(">=", 0.9)
         ) as row:
-            bare = self.meter.static_rate(self.stack.bare.port, gql(BARE_FLOOR), b'"pong"')
+            bare = self.meter.static_rate(
+                self.stack.bare.port, gql(BARE_FLOOR), b'"pong"', proc=self.stack.bare
+            )
             gw = self.meter.static_rate(
                 s.gateway.port, gql(GW_FLOOR), b'"sandbox":', row=row, proc=s.gateway
             )
@@ -169,6 +171,7 @@ class Scenarios:
                 lambda n: who(n, "ref"),
                 lambda c: gql(REF_LOGIN, code=c),
                 f'"isNew":{flag}'.encode(),
+                proc=s.reference,
             )
             gw = self.meter.code_logins(
                 s.gateway.port,

@@ -76,14 +76,15 @@ def event_row(kind: str, client: ClientInfo | None, **detail: Any) -> dict[str, 
     }
 
 
-def insert_event_when(subject: dict[str, Any], when: Any, prefix: str = "event_") -> Insert:
+def insert_event_when(given: dict[str, Any], when: Any, prefix: str = "event_") -> Insert:
     """For a write that is one statement (a PostgreSQL data-modifying CTE): the insert of its
-    event, made only when ``when`` holds. ``subject`` gives the account, session and app as SQL
-    expressions of that statement; the rest are bound parameters named ``prefix`` + column,
-    from :func:`event_row`."""
-    names = [*subject, *_OWN_COLUMNS]
-    own = [bindparam(prefix + name, type_=_TABLE.c[name].type) for name in _OWN_COLUMNS]
-    return insert(_TABLE).from_select(names, select(*subject.values(), *own).where(when))
+    event, made only when ``when`` holds. ``given`` has the columns the statement decides as
+    SQL expressions (the account, session and app, at least); the rest are bound parameters
+    named ``prefix`` + column, from :func:`event_row`."""
+    bound = [name for name in _OWN_COLUMNS if name not in given]
+    own = [bindparam(prefix + name, type_=_TABLE.c[name].type) for name in bound]
+    rows = select(*given.values(), *own).where(when)
+    return insert(_TABLE).from_select([*given, *bound], rows)
 
 
 _PENDING = "gateway.audit.pending"

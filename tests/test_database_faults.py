@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from gateway.store.db import Database, LostRace, create_engine
 from tests.support.harness import PG_URL, Harness, MakeConfig, running, skip_or_fail
 from tests.support.proxy import Proxy
 
@@ -61,3 +65,30 @@ async def test_database_restart_fails_cleanly_and_recovers(
     assert [b["data"]["viewer"]["id"] for b in after] == [login["account"]["id"]] * 8
     again = await gw.login("shop-mp", "alice")
     assert again["account"]["id"] == login["account"]["id"]
+
+
+async def test_a_one_statement_write_that_meets_a_concurrent_writer_says_so(
+    request: pytest.FixtureRequest,
+) -> None:
+    """``write_once`` (the one-statement logins and refreshes) turns a unique violation or a
+    deadlock into ``LostRace``, on which the caller takes its transactional path; any other
+    failure stays what it is."""
+    if not PG_URL:
+        skip_or_fail("PostgreSQL")
+    db = Database(create_engine(request.getfixturevalue("pg_migrated")))
+    taken = {"id": uuid.uuid4()}
+    insert = text(
+        "INSERT INTO accounts (id, status, created_at) VALUES (:id, 'active', now()) RETURNING id"
+    )
+    deadlock = text("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40P01'; END $$")
+    try:
+        await db.write_once(insert, taken)
+        with pytest.raises(LostRace):
+            await db.write_once(insert, taken)
+        with pytest.raises(LostRace):
+            await db.write_once(deadlock, {})
+        with pytest.raises(DBAPIError) as other:
+            await db.write_once(text("SELECT 1 / 0"), {})
+        assert not isinstance(other.value, LostRace)
+    finally:
+        await db.dispose()

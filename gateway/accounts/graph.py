@@ -12,14 +12,21 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy import and_, bindparam, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts.model import AccountConflict, IdentityKey, IdentityKind, Resolution
+from gateway.accounts.model import (
+    AccountConflict,
+    AccountStatus,
+    IdentityKey,
+    IdentityKind,
+    Resolution,
+)
 from gateway.accounts.tables import Account, Identity
 from gateway.store.db import execute_core
+from gateway.store.models import utcnow
 
 _ATTEMPTS = 4
 
@@ -82,7 +89,7 @@ def _any_of(keys: list[IdentityKey]) -> Any:
 
 
 async def owners(session: AsyncSession, keys: list[IdentityKey]) -> set[uuid.UUID]:
-    return {identity.account_id for identity in (await find(session, keys)).values()}
+    return set((await _owners_by_key(session, keys)).values())
 
 
 async def find_or_create(
@@ -105,8 +112,8 @@ async def find_or_create(
         return Resolution(next(iter(owner_ids)), False)
     await serialise(session, keys)
     for _ in range(_ATTEMPTS):
-        found = await find(session, keys)
-        owner_ids = {identity.account_id for identity in found.values()}
+        found = await _owners_by_key(session, keys)
+        owner_ids = set(found.values())
         if len(owner_ids) > 1:
             if merge is None:
                 raise AccountConflict(owner_ids)
@@ -133,8 +140,8 @@ async def link(
     """Attach ``keys`` to ``account_id``; a key owned by another account is a conflict."""
     await serialise(session, keys)
     for _ in range(_ATTEMPTS):
-        found = await find(session, keys)
-        others = {i.account_id for i in found.values()} - {account_id}
+        found = await _owners_by_key(session, keys)
+        others = set(found.values()) - {account_id}
         if others:
             raise AccountConflict(others | {account_id})
         missing = [k for k in keys if k not in found]
@@ -154,38 +161,55 @@ async def serialise(session: AsyncSession, keys: list[IdentityKey]) -> None:
     bind = session.bind
     if bind is None or bind.dialect.name != "postgresql":
         return
-    for lock_id in sorted({k.lock_id() for k in keys}):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+    lock_ids = sorted({k.lock_id() for k in keys})
+    params = {f"lock{i}": lock_id for i, lock_id in enumerate(lock_ids)}
+    await execute_core(session, _locks(len(lock_ids)), params)
+
+
+@functools.cache
+def _locks(count: int) -> Any:
+    """All of a request's locks in one round trip: PostgreSQL evaluates a select list left to
+    right, so they are still taken in order."""
+    return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:lock{i})" for i in range(count)))
+
+
+_INSERT_ACCOUNT = insert(Account.__table__)  # type: ignore[attr-defined]
+_INSERT_IDENTITY = insert(Identity.__table__)  # type: ignore[attr-defined]
 
 
 async def _create(session: AsyncSession, keys: list[IdentityKey], app_key: str | None) -> uuid.UUID:
+    """A new account with ``keys``, in a savepoint: a concurrent writer of one of the keys makes
+    it an IntegrityError that rolls back to here, and the caller reads what that writer wrote."""
+    account_id, now = uuid.uuid4(), utcnow()
     async with session.begin_nested():
-        account = Account()
-        session.add(account)
-        await session.flush()
-        _add_identities(session, account.id, keys, app_key)
-        await session.flush()
-    return account.id
+        row = {"id": account_id, "status": AccountStatus.ACTIVE.value, "created_at": now}
+        await execute_core(session, _INSERT_ACCOUNT, row)
+        await _insert_identities(session, account_id, keys, app_key)
+    return account_id
 
 
 async def _attach(
     session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
 ) -> None:
     async with session.begin_nested():
-        _add_identities(session, account_id, keys, app_key)
-        await session.flush()
+        await _insert_identities(session, account_id, keys, app_key)
 
 
-def _add_identities(
+async def _insert_identities(
     session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
 ) -> None:
-    for key in keys:
-        session.add(
-            Identity(
-                account_id=account_id,
-                kind=key.kind,
-                scope=key.scope,
-                subject=key.subject,
-                app_key=app_key,
-            )
-        )
+    """Core rows, one statement for all keys: no ORM unit of work on a new user's login."""
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "account_id": account_id,
+            "kind": key.kind.value,
+            "scope": key.scope,
+            "subject": key.subject,
+            "app_key": app_key,
+            "created_at": now,
+        }
+        for key in keys
+    ]
+    await execute_core(session, _INSERT_IDENTITY, rows)

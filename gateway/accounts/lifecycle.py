@@ -8,16 +8,13 @@ WeChat session keys. Accounts merged into it follow it: their profile fields go 
 
 from __future__ import annotations
 
-import functools
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, distinct, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts import graph
 from gateway.accounts.model import AccountStatus, AccountView, IdentityKind, username_digest
 from gateway.accounts.tables import (
     Account,
@@ -45,26 +42,6 @@ async def locked(s: AsyncSession, account_id: uuid.UUID) -> Account | None:
 _LOGIN_STATE = select(*ACCOUNT_COLUMNS, col(Account.deletion_due_at)).where(
     col(Account.id) == bindparam("account_id")
 )
-
-
-@functools.cache
-def returning_owner(count: int) -> Any:
-    """A returning login's account as a CTE of one statement (PostgreSQL): the one account that
-    owns all ``count`` keys (bound as by ``graph.key_params``), active, no deletion pending.
-    No row when anything is to be written or refused first (a new key, a new account, a merge,
-    a disabled account, a deletion to cancel): the caller's transactional path decides then."""
-    known = graph.owners_statement(count).cte("known")
-    return (
-        select(*ACCOUNT_COLUMNS)
-        .where(
-            col(Account.id).in_(select(known.c.account_id)),
-            col(Account.status) == AccountStatus.ACTIVE,
-            col(Account.deletion_due_at).is_(None),
-            select(func.count()).select_from(known).scalar_subquery() == count,
-            select(func.count(distinct(known.c.account_id))).scalar_subquery() == 1,
-        )
-        .cte("owner")
-    )
 
 
 async def login_state(s: AsyncSession, account_id: uuid.UUID) -> tuple[AccountView, bool] | None:

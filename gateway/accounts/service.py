@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.accounts import (
+    at_once,
     credentials,
     graph,
     lifecycle,
@@ -135,24 +136,22 @@ class AccountGraph:
     join_account = staticmethod(views.with_account)
     account_from_row = staticmethod(views.account_view)
 
-    # -- a returning login in one statement (PostgreSQL) ------------------------------------
+    # -- a WeChat login in one statement (PostgreSQL; see accounts.at_once) ------------------
     @staticmethod
-    def returning_login(count: int, with_key: bool) -> tuple[Any, list[Any]]:
-        """A returning login's part of one statement: ``owner``, a CTE with the account's row
-        when ``count`` keys are all on one active account with nothing to change (otherwise
-        no row, and the caller's transactional path decides), and the writes that go with it
-        (the WeChat session key). Built once per shape; values from ``returning_params``."""
-        owner = lifecycle.returning_owner(count)
-        return owner, [session_keys.keep_when(owner)] if with_key else []
+    def login_at_once(count: int, with_session_key: bool) -> tuple[Any, list[Any]]:
+        """The graph's part of one login statement: a CTE with the account signed in to (its
+        ``ACCOUNT_COLUMNS`` and ``is_new``; no row when the transactional path must decide),
+        and the writes that go with it. Built once per shape; values from ``at_once_params``."""
+        return at_once.account(count, with_session_key)
 
-    def returning_params(
+    def at_once_params(
         self, keys: list[IdentityKey], session_key: SessionKey | None, now: datetime
     ) -> dict[str, Any]:
-        params = graph.key_params(keys)
+        values = at_once.params(keys, now)
         if session_key is not None:
             sealed = self._box.seal(session_key.key, f"{session_key.appid}:{session_key.openid}")
-            params |= session_keys.params(session_key.appid, session_key.openid, sealed, now)
-        return params
+            values |= session_keys.params(session_key.appid, session_key.openid, sealed, now)
+        return values
 
     # -- WeChat session keys ----------------------------------------------------------------
     async def keep_session_key(

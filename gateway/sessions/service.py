@@ -30,7 +30,7 @@ from gateway.sessions.statements import (
     SESSION_CLIENT_FACTS,
     SPEND_REFRESH_TOKEN,
     TOUCH_SESSION,
-    returning_login,
+    login_at_once,
 )
 from gateway.sessions.tokens import (
     AccessClaims,
@@ -41,7 +41,7 @@ from gateway.sessions.tokens import (
     new_refresh_token,
 )
 from gateway.store.broadcast import account_key, changed, session_key
-from gateway.store.db import Database, execute_core
+from gateway.store.db import Database, LostRace, execute_core
 from gateway.store.models import LoginSession, RefreshToken, utcnow
 
 
@@ -146,27 +146,36 @@ class Sessions:
         await execute_core(s, INSERT_REFRESH_TOKEN, token_row)
         return replace(issued, deletion_cancelled=cancelled, account=account)
 
-    async def start_returning(
+    async def start_at_once(
         self,
         keys: list[IdentityKey],
         wechat_key: SessionKey | None,
         app_key: str,
         client: ClientInfo,
         **detail: Any,
-    ) -> IssuedTokens | None:
-        """A returning user's login as one autocommitted statement (PostgreSQL): the account
-        read by its keys, the WeChat session key kept, the session, refresh token and audit
-        event (``login``, with ``detail``) written, where a transaction takes eight round
-        trips. ``None`` when it wrote nothing because the login has more to do than that (a
-        new account or key, a merge, a disabled account, a pending deletion)."""
+    ) -> tuple[IssuedTokens, bool] | None:
+        """A login as one autocommitted statement (PostgreSQL): the account found by its keys
+        or created with them, the WeChat session key kept, the session, refresh token and
+        audit event written, where a transaction takes eight to fourteen round trips. The
+        tokens and whether the account is new; ``None`` when it wrote nothing because the login
+        has more to do (see ``accounts.at_once``) or lost a race for a new key to a concurrent
+        login: the transactional path then decides."""
         now = utcnow()
         opening = self._opening(app_key, client, now)
+        params = self._accounts.at_once_params(keys, wechat_key, now) | opening.params
         event = event_row("login", client, **detail)
-        params = self._accounts.returning_params(keys, wechat_key, now) | opening.params
         params |= {"event_" + name: value for name, value in event.items()}
-        statement = returning_login(len(keys), wechat_key is not None)
-        rows = await self._db.write_once(statement, params)
-        return opening.finish(AccountGraph.account_from_row(rows[0])) if rows else None
+        params["event_new_detail"] = {**event["detail"], "linked": [k.kind.value for k in keys]}
+        try:
+            rows = await self._db.write_once(
+                login_at_once(len(keys), wechat_key is not None), params
+            )
+        except LostRace:
+            return None
+        if not rows:
+            return None
+        *account, is_new = rows[0]
+        return opening.finish(AccountGraph.account_from_row(account)), bool(is_new)
 
     def _opening(self, app_key: str, client: ClientInfo, now: datetime) -> _Opening:
         """A session a one-statement login opens (``statements.opening`` holds its rows): the

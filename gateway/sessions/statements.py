@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import JSON, bindparam, case, exists, insert, select, update
 from sqlmodel import col
 
 from gateway.accounts.model import AccountStatus
@@ -172,19 +172,30 @@ def opening(owner: Any) -> tuple[Any, Any]:
     return session, token
 
 
+def _json(name: str) -> Any:
+    return bindparam(name, type_=JSON)
+
+
 @functools.cache
-def returning_login(key_count: int, with_session_key: bool) -> Any:
-    """``Sessions.start_returning``'s statement, built once per shape from its owners' parts:
-    the account graph's (the account, the session key), the session and refresh-token rows,
-    and the audit event, written only when the rows are."""
-    owner, writes = AccountGraph.returning_login(key_count, with_session_key)
-    session, token = opening(owner)
+def login_at_once(key_count: int, with_session_key: bool) -> Any:
+    """``Sessions.start_at_once``'s statement, built once per shape from its owners' parts:
+    the account graph's (the account signed in to, created or found, and the session key),
+    the session and refresh-token rows, and the audit event (``register`` for a new account,
+    else ``login``), written only when the rows are."""
+    account, writes = AccountGraph.login_at_once(key_count, with_session_key)
+    session, token = opening(account)
+    is_new = select(account.c.is_new).scalar_subquery()
     event = insert_event_when(
         {
             "account_id": session.c.account_id,
             "session_id": session.c.id,
             "app_key": bindparam("app_key"),
+            "kind": case((is_new, "register"), else_="login"),
+            "detail": case(
+                (is_new, bindparam("event_new_detail", type_=JSON)),
+                else_=bindparam("event_detail", type_=JSON),
+            ),
         },
         exists(select(token.c.id)),
     ).cte("event")
-    return select(*owner.c).add_cte(*writes, session, token, event)
+    return select(*account.c).add_cte(*writes, session, token, event)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.sql import Executable
@@ -122,9 +122,15 @@ class Database:
         self, statement: Executable, params: dict[str, Any]
     ) -> Sequence[Sequence[Any]]:
         """A write that is a whole unit of work in one statement (on PostgreSQL, data-modifying
-        CTEs), atomic by itself: autocommitted, without the BEGIN and COMMIT round trips."""
-        async with self._autocommit.begin() as conn:
-            return (await conn.execute(statement, params)).all()
+        CTEs), atomic by itself: autocommitted, without the BEGIN and COMMIT round trips.
+        ``LostRace`` when a concurrent writer got in the way: it wrote nothing."""
+        try:
+            async with self._autocommit.begin() as conn:
+                return (await conn.execute(statement, params)).all()
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError) or _sqlstate(exc) == _DEADLOCK:
+                raise LostRace from exc
+            raise
 
     async def ping(self) -> None:
         async with self._read_engine.connect() as conn:
@@ -134,14 +140,31 @@ class Database:
         await self.engine.dispose()
 
 
-async def execute_core(s: AsyncSession, statement: Executable, params: dict[str, Any]) -> Any:
+async def execute_core(
+    s: AsyncSession, statement: Executable, params: dict[str, Any] | list[dict[str, Any]]
+) -> Any:
     """A prebuilt Core statement on the unit of work's own connection, in its transaction.
     The session's ``execute`` takes every statement through the ORM's machinery (~0.3 ms a
     statement on the hot paths); this skips it, flushing pending ORM changes first as the
-    session's ``execute`` would, so a statement never reads around them."""
+    session's ``execute`` would, so a statement never reads around them. A list of parameter
+    sets is one executemany (an INSERT of several rows in one statement)."""
     if s.new or s.dirty or s.deleted:
         await s.flush()
     return await (await s.connection()).execute(statement, params)
+
+
+class LostRace(Exception):
+    """A one-statement write met a concurrent writer (a unique key it wrote first, or a
+    deadlock) and wrote nothing: the caller takes its transactional path, which reads what the
+    other wrote."""
+
+
+_DEADLOCK = "40P01"
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return code if isinstance(code, str) else None
 
 
 def is_unavailable(error: BaseException | None) -> bool:

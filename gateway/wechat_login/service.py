@@ -241,9 +241,9 @@ class WechatLogin:
         self, app: AppConfig, facts: WechatFacts, client: ClientInfo
     ) -> LoginOutcome:
         if self._db.dialect == "postgresql" and facts.nickname is None:
-            returning = await self._returning_at_once(app, facts, client)
-            if returning is not None:
-                return returning
+            at_once = await self._at_once(app, facts, client)
+            if at_once is not None:
+                return at_once
         async with self._db.transaction() as s:
             resolution = await self.resolve(s, app, facts, client)
             await self._accounts.keep_profile(
@@ -263,22 +263,23 @@ class WechatLogin:
         LOGINS.labels(f"wechat_{app.kind}", "new" if resolution.is_new else "ok").inc()
         return LoginOutcome(tokens, resolution.is_new, resolution.merged)
 
-    async def _returning_at_once(
+    async def _at_once(
         self, app: AppConfig, facts: WechatFacts, client: ClientInfo
     ) -> LoginOutcome | None:
-        """A returning user's login in one statement (``Sessions.start_returning``); ``None``
-        when the login has more to do (a new account or key, a merge, a disabled account, a
-        pending deletion) and the transactional path must do it all."""
+        """A returning or new user's login in one statement (``Sessions.start_at_once``);
+        ``None`` when the login has more to do (a new key for a known account, a merge, a
+        disabled account, a pending deletion) and the transactional path must do it all."""
         key = SessionKey(app.appid, facts.openid, facts.session_key) if facts.session_key else None
         keys = identity_keys(app, facts)
         door = f"wechat_{app.kind}"
-        tokens = await self._sessions.start_returning(
+        signed_in = await self._sessions.start_at_once(
             keys, key, app.key, client, door=door, linked=[]
         )
-        if tokens is None:
+        if signed_in is None:
             return None
-        LOGINS.labels(door, "ok").inc()
-        return LoginOutcome(tokens, is_new_account=False)
+        tokens, is_new = signed_in
+        LOGINS.labels(door, "new" if is_new else "ok").inc()
+        return LoginOutcome(tokens, is_new_account=is_new)
 
     async def resolve(
         self, s: UnitOfWork, app: AppConfig, facts: WechatFacts, client: ClientInfo | None

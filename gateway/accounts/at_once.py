@@ -1,0 +1,100 @@
+"""The account graph's part of a WeChat login done in one statement (PostgreSQL).
+
+Most logins are a returning user whose keys all sit on one active account, or a new user none
+of whose keys exist: neither needs a lock, a merge or a decision the database cannot make in
+the statement itself. The caller (``sessions``) adds the session, refresh-token and audit rows
+to the same statement and autocommits it: one round trip instead of a transaction's eight to
+fourteen. Anything else (a new key for a known account, keys on several accounts, a disabled
+account, a deletion to cancel) leaves the statement with no row, and the transactional path
+(``graph.find_or_create``) decides. A new user's identities are inserted without ``ON
+CONFLICT``: when a concurrent login wrote one of them first, the unique index fails the whole
+statement (nothing is written) and the caller falls back to the transactional path, which
+finds the winner's account.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, distinct, exists, false, func, select, true, union_all
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col
+
+from gateway.accounts import graph, session_keys
+from gateway.accounts.model import AccountStatus, IdentityKey
+from gateway.accounts.tables import Account, Identity
+from gateway.accounts.views import ACCOUNT_COLUMNS
+
+_ACCOUNTS: Any = Account.__table__  # type: ignore[attr-defined]
+_IDENTITIES: Any = Identity.__table__  # type: ignore[attr-defined]
+
+
+@functools.cache
+def account(count: int, with_session_key: bool) -> tuple[Any, list[Any]]:
+    """The account a login of ``count`` keys signs in to, as a CTE (``ACCOUNT_COLUMNS`` and
+    ``is_new``), and the graph's writes that go with it (the new account and its identities
+    are inside the CTE; the session key is a write of its own)."""
+    known = graph.owners_statement(count).cte("known")
+    key_count = select(func.count()).select_from(known).scalar_subquery()
+    owners = select(func.count(distinct(known.c.account_id))).scalar_subquery()
+    returning = select(*ACCOUNT_COLUMNS, false().label("is_new")).where(
+        col(Account.id).in_(select(known.c.account_id)),
+        col(Account.status) == AccountStatus.ACTIVE,
+        col(Account.deletion_due_at).is_(None),
+        key_count == count,
+        owners == 1,
+    )
+    created = (
+        pg_insert(_ACCOUNTS)
+        .from_select(
+            ["id", "status", "created_at"],
+            select(
+                _bound("account_id", _ACCOUNTS.c.id),
+                _bound("account_status", _ACCOUNTS.c.status),
+                _bound("now", _ACCOUNTS.c.created_at),
+            ).where(~exists(select(known.c.account_id))),
+        )
+        .returning(*(_ACCOUNTS.c[c.key] for c in select(*ACCOUNT_COLUMNS).selected_columns))
+        .cte("created")
+    )
+    identities = (
+        pg_insert(_IDENTITIES)
+        .from_select(
+            ["id", "account_id", "kind", "scope", "subject", "app_key", "created_at"],
+            union_all(*(_identity_row(created, i) for i in range(count))),
+        )
+        .cte("new_identities")
+    )
+    signed_in = union_all(returning, select(*created.c, true())).cte("signed_in")
+    writes = [identities]
+    if with_session_key:
+        writes.append(session_keys.keep_when(signed_in))
+    return signed_in, writes
+
+
+def _identity_row(created: Any, i: int) -> Any:
+    columns = _IDENTITIES.c
+    return select(
+        _bound(f"identity_id{i}", columns.id),
+        created.c.id,
+        _bound(f"kind{i}", columns.kind),
+        _bound(f"scope{i}", columns.scope),
+        _bound(f"subject{i}", columns.subject),
+        _bound("app_key", columns.app_key),
+        _bound("now", columns.created_at),
+    )
+
+
+def _bound(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+def params(keys: list[IdentityKey], now: datetime) -> dict[str, Any]:
+    """The graph's values of the statement: the keys, and the ids a new user would get."""
+    values = graph.key_params(keys)
+    values |= {"account_id": uuid.uuid4(), "account_status": AccountStatus.ACTIVE.value}
+    values |= {f"identity_id{i}": uuid.uuid4() for i in range(len(keys))}
+    return values | {"now": now}
