@@ -4,6 +4,7 @@ deadline for the whole body, so a client that stalls mid-body is dropped with a 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,10 +19,20 @@ class BodyTimeout(Exception):
 
 
 class BodySizeLimit:
+    """The deadline is kept by one sweeper for every request receiving a body, not a timer
+    per receive: ``asyncio.timeout`` schedules and cancels a timer handle on every call
+    (~8 us a request), and almost every body has arrived before the app asks for it. A stalled
+    body is cut within a sweep interval after its deadline."""
+
     def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self._sweep_every = min(1.0, timeout / 4)
+        self._receiving: dict[asyncio.Task[Any], float] = {}  # waiting for body, by deadline
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeping_on: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,16 +43,13 @@ class BodySizeLimit:
             await self._reject(scope, receive, send)
             return
         seen = 0
+        task = asyncio.current_task()
+        assert task is not None
         deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def counting_receive() -> Message:
             nonlocal seen
-            try:
-                # a timeout scope, not wait_for: wait_for wraps every receive in a new task
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimeout from None
+            message = await self._receive_by(task, deadline, receive)
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise BodyTooLarge
@@ -54,6 +62,36 @@ class BodySizeLimit:
         except BodyTimeout:
             slow = PlainTextResponse("Request body too slow.", 408, {"connection": "close"})
             await slow(scope, receive, send)
+
+    async def _receive_by(
+        self, task: asyncio.Task[Any], deadline: float, receive: Receive
+    ) -> Message:
+        self._receiving[task] = deadline
+        loop = asyncio.get_running_loop()
+        if self._sweeper is None or self._sweeping_on is not loop:  # (an app outlives a loop)
+            self._sweeping_on = loop
+            self._sweeper = loop.call_later(self._sweep_every, self._sweep)
+        try:
+            return await receive()
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            self._expired.discard(task)
+            task.uncancel()
+            raise BodyTimeout from None
+        finally:
+            self._receiving.pop(task, None)
+
+    def _sweep(self) -> None:
+        """Cancel the receive of every request past its deadline (it is waiting in it: only
+        such requests are listed), then come back while any request is receiving."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for task, deadline in list(self._receiving.items()):
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        self._sweeper = loop.call_later(self._sweep_every, self._sweep) if self._receiving else None
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = PlainTextResponse(f"Request body over {self.max_bytes} bytes.", status_code=413)
