@@ -159,7 +159,10 @@ class Sessions:
         audit event written, where a transaction takes eight to fourteen round trips. The
         tokens and whether the account is new; ``None`` when it wrote nothing because the login
         has more to do (see ``accounts.at_once``) or lost a race for a new key to a concurrent
-        login: the transactional path then decides."""
+        login: the transactional path then decides. Always ``None`` on SQLite (no
+        data-modifying CTEs)."""
+        if self._db.dialect != "postgresql":
+            return None
         now = utcnow()
         opening = self._opening(app_key, client, now)
         params = self._accounts.at_once_params(keys, wechat_key, now) | opening.params

@@ -240,7 +240,7 @@ class WechatLogin:
     async def _sign_in(
         self, app: AppConfig, facts: WechatFacts, client: ClientInfo
     ) -> LoginOutcome:
-        if self._db.dialect == "postgresql" and facts.nickname is None:
+        if facts.nickname is None:  # a profile to keep takes the transactional path
             at_once = await self._at_once(app, facts, client)
             if at_once is not None:
                 return at_once
