@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Insert, bindparam, delete, event, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, delete, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -74,6 +74,13 @@ def event_row(kind: str, client: ClientInfo | None, **detail: Any) -> dict[str, 
         "detail": {k: storable(v) if isinstance(v, str) else v for k, v in detail.items()},
         "created_at": utcnow(),
     }
+
+
+def insert_on(conn: Connection, row: dict[str, Any]) -> None:
+    """An event written at once on a synchronous connection, inside its caller's transaction
+    (SQLite's units of work run whole on a worker thread); ``row`` from :func:`event_row`, with
+    its account, session and app."""
+    conn.execute(_INSERT, row)
 
 
 def insert_event_when(given: dict[str, Any], when: Any, prefix: str = "event_") -> Insert:

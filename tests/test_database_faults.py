@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -90,5 +91,33 @@ async def test_a_one_statement_write_that_meets_a_concurrent_writer_says_so(
         with pytest.raises(DBAPIError) as other:
             await db.write_once(text("SELECT 1 / 0"), {})
         assert not isinstance(other.value, LostRace)
+    finally:
+        await db.dispose()
+
+
+async def test_a_unit_of_work_on_a_worker_thread_commits_rolls_back_or_loses_a_race(
+    tmp_path: Path,
+) -> None:
+    """SQLite's ``write_in_thread`` (its one-hand-off logins): what the work answers commits,
+    ``None`` rolls everything back, and a unique violation is ``LostRace``."""
+    db = Database(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"))
+
+    def insert(key: int, keep: bool) -> Callable[[Connection], str | None]:
+        def work(conn: Connection) -> str | None:
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)")
+            conn.execute(text("INSERT INTO t (id) VALUES (:id)"), {"id": key})
+            return "kept" if keep else None
+
+        return work
+
+    def count(conn: Connection) -> int:
+        return int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+    try:
+        assert await db.write_in_thread(insert(1, keep=True)) == "kept"
+        assert await db.write_in_thread(insert(2, keep=False)) is None
+        with pytest.raises(LostRace):
+            await db.write_in_thread(insert(1, keep=True))
+        assert await db.write_in_thread(count) == 1
     finally:
         await db.dispose()

@@ -1,4 +1,5 @@
-"""The account graph's part of a WeChat login done in one statement (PostgreSQL).
+"""The account graph's part of a WeChat login done in one statement (PostgreSQL), or in one
+hand-off to a worker thread (SQLite, which has no data-modifying CTEs: ``sign_in_on``).
 
 Most logins are a returning user whose keys all sit on one active account, or a new user none
 of whose keys exist: neither needs a lock, a merge or a decision the database cannot make in
@@ -16,10 +17,21 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, distinct, exists, false, func, select, true, union_all
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    distinct,
+    exists,
+    false,
+    func,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 
@@ -27,6 +39,7 @@ from gateway.accounts import graph, session_keys
 from gateway.accounts.model import AccountStatus, IdentityKey
 from gateway.accounts.tables import Account, Identity
 from gateway.accounts.views import ACCOUNT_COLUMNS
+from gateway.store.models import utcnow
 
 _ACCOUNTS: Any = Account.__table__  # type: ignore[attr-defined]
 _IDENTITIES: Any = Identity.__table__  # type: ignore[attr-defined]
@@ -98,3 +111,39 @@ def params(keys: list[IdentityKey], now: datetime) -> dict[str, Any]:
     values |= {"account_id": uuid.uuid4(), "account_status": AccountStatus.ACTIVE.value}
     values |= {f"identity_id{i}": uuid.uuid4() for i in range(len(keys))}
     return values | {"now": now}
+
+
+_RETURNING_STATE = select(*ACCOUNT_COLUMNS).where(
+    col(Account.id) == bindparam("account_id"),
+    col(Account.status) == AccountStatus.ACTIVE,
+    col(Account.deletion_due_at).is_(None),
+)
+
+
+def sign_in_on(
+    conn: Connection,
+    keys: list[IdentityKey],
+    app_key: str,
+    session_key: dict[str, Any] | None,
+) -> tuple[Sequence[Any], bool] | None:
+    """SQLite's counterpart of :func:`account`: the same decisions, as statements on a
+    synchronous connection inside one write transaction (``Database.write_in_thread``; the
+    write lock serialises them). The account's row (``ACCOUNT_COLUMNS``) and whether it is
+    new, the session key (``session_keys.params``) kept; ``None`` when the transactional
+    path must decide."""
+    known = conn.execute(graph.owners_statement(len(keys)), graph.key_params(keys)).all()
+    if not known:
+        account_id, now = uuid.uuid4(), utcnow()
+        active = AccountStatus.ACTIVE.value
+        conn.execute(graph.INSERT_ACCOUNT, {"id": account_id, "status": active, "created_at": now})
+        conn.execute(graph.INSERT_IDENTITY, graph.identity_rows(account_id, keys, app_key))
+        row: Sequence[Any] | None = (account_id, active, now, *([None] * 7))
+    elif len(known) == len(keys) and len({r[3] for r in known}) == 1:
+        row = conn.execute(_RETURNING_STATE, {"account_id": known[0][3]}).first()
+    else:
+        return None
+    if row is None:
+        return None
+    if session_key is not None:
+        conn.execute(session_keys.upsert("sqlite"), session_key)
+    return row, not known

@@ -173,8 +173,8 @@ def _locks(count: int) -> Any:
     return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:lock{i})" for i in range(count)))
 
 
-_INSERT_ACCOUNT = insert(Account.__table__)  # type: ignore[attr-defined]
-_INSERT_IDENTITY = insert(Identity.__table__)  # type: ignore[attr-defined]
+INSERT_ACCOUNT = insert(Account.__table__)  # type: ignore[attr-defined]
+INSERT_IDENTITY = insert(Identity.__table__)  # type: ignore[attr-defined]
 
 
 async def _create(session: AsyncSession, keys: list[IdentityKey], app_key: str | None) -> uuid.UUID:
@@ -183,7 +183,7 @@ async def _create(session: AsyncSession, keys: list[IdentityKey], app_key: str |
     account_id, now = uuid.uuid4(), utcnow()
     async with session.begin_nested():
         row = {"id": account_id, "status": AccountStatus.ACTIVE.value, "created_at": now}
-        await execute_core(session, _INSERT_ACCOUNT, row)
+        await execute_core(session, INSERT_ACCOUNT, row)
         await _insert_identities(session, account_id, keys, app_key)
     return account_id
 
@@ -199,8 +199,14 @@ async def _insert_identities(
     session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
 ) -> None:
     """Core rows, one statement for all keys: no ORM unit of work on a new user's login."""
+    await execute_core(session, INSERT_IDENTITY, identity_rows(account_id, keys, app_key))
+
+
+def identity_rows(
+    account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
+) -> list[dict[str, Any]]:
     now = utcnow()
-    rows = [
+    return [
         {
             "id": uuid.uuid4(),
             "account_id": account_id,
@@ -212,4 +218,3 @@ async def _insert_identities(
         }
         for key in keys
     ]
-    await execute_core(session, _INSERT_IDENTITY, rows)

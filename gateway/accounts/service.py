@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +44,7 @@ from gateway.accounts.tables import Account
 from gateway.audit import Actor, ClientInfo
 from gateway.errors import AccountDisabled, LastIdentity, NotFound, UsernameTaken, declares
 from gateway.store.db import Database
+from gateway.store.models import utcnow
 from gateway.store.secretbox import SealError, SecretBox
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,24 @@ class AccountGraph:
             sealed = self._box.seal(session_key.key, f"{session_key.appid}:{session_key.openid}")
             values |= session_keys.params(session_key.appid, session_key.openid, sealed, now)
         return values
+
+    def sign_in_on(
+        self,
+        conn: Connection,
+        keys: list[IdentityKey],
+        app_key: str,
+        session_key: SessionKey | None,
+    ) -> tuple[AccountView, bool] | None:
+        """SQLite's ``login_at_once``, on a synchronous connection in a write transaction run
+        on a worker thread (``Database.write_in_thread``): see ``at_once.sign_in_on``."""
+        key_params = None
+        if session_key is not None:
+            sealed = self._box.seal(session_key.key, f"{session_key.appid}:{session_key.openid}")
+            key_params = session_keys.params(
+                session_key.appid, session_key.openid, sealed, utcnow()
+            )
+        signed_in = at_once.sign_in_on(conn, keys, app_key, key_params)
+        return (views.account_view(signed_in[0]), signed_in[1]) if signed_in else None
 
     # -- WeChat session keys ----------------------------------------------------------------
     async def keep_session_key(

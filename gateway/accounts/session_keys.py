@@ -30,7 +30,7 @@ PREVIOUS_KEY_SECONDS = 300
 async def keep(s: AsyncSession, appid: str, openid: str, sealed: str) -> None:
     bind = s.bind
     dialect = bind.dialect.name if bind is not None else "sqlite"
-    await execute_core(s, _upsert(dialect), params(appid, openid, sealed, utcnow()))
+    await execute_core(s, upsert(dialect), params(appid, openid, sealed, utcnow()))
 
 
 def params(appid: str, openid: str, sealed: str, now: datetime) -> dict[str, Any]:
@@ -56,7 +56,7 @@ _VALUES = {
 
 
 @functools.cache
-def _upsert(dialect: str) -> Any:
+def upsert(dialect: str) -> Any:
     """Every WeChat login writes the key: the statement is built once per dialect."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return _on_conflict(insert(WechatSession).values(**_VALUES))

@@ -8,13 +8,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.accounts.model import AccountStatus, AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph, SessionKey
-from gateway.audit import ClientInfo, event_row, record, record_by
+from gateway.audit import ClientInfo, event_row, insert_on, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
 from gateway.metrics import REFRESHES, TOKEN_CHECKS
@@ -79,6 +79,28 @@ async def _touch(s: AsyncSession, session_id: uuid.UUID, **values: Any) -> None:
         changed(s, [session_key(session_id)])
 
 
+def _session_row(facts: _Facts, client: ClientInfo, now: datetime) -> dict[str, Any]:
+    row = {"id": facts.id, "account_id": facts.account_id, "app_key": facts.app_key}
+    row |= {name: getattr(client, name) for name in SESSION_CLIENT_FACTS}
+    return row | {"created_at": now, "last_used_at": now, "expires_at": facts.expires_at}
+
+
+def _token_row(facts: _Facts, digest: str, now: datetime) -> dict[str, Any]:
+    """A refresh token's row: only its digest is stored."""
+    return {
+        "id": uuid.uuid4(),
+        "session_id": facts.id,
+        "token_hash": digest,
+        "created_at": now,
+        "expires_at": facts.expires_at,
+    }
+
+
+def _linked(detail: dict[str, Any], keys: list[IdentityKey]) -> dict[str, Any]:
+    """A new account's login event says which identities it was created with."""
+    return {**detail, "linked": [k.kind.value for k in keys]}
+
+
 _REFRESHED = REFRESHES.labels("ok")
 _FROM_CACHE = TOKEN_CHECKS.labels("cache")
 _FROM_DATABASE = TOKEN_CHECKS.labels("database")
@@ -128,20 +150,7 @@ class Sessions:
             app_key,
             expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
         )
-        session_row = {
-            "id": facts.id,
-            "account_id": account_id,
-            "app_key": app_key,
-            "platform": client.platform,
-            "channel": client.channel,
-            "device_param": client.device_param,
-            "ip": client.ip,
-            "user_agent": client.user_agent,
-            "created_at": now,
-            "last_used_at": now,
-            "expires_at": facts.expires_at,
-        }
-        await execute_core(s, INSERT_SESSION, session_row)
+        await execute_core(s, INSERT_SESSION, _session_row(facts, client, now))
         issued, token_row = self._issue(facts, now)
         await execute_core(s, INSERT_REFRESH_TOKEN, token_row)
         return replace(issued, deletion_cancelled=cancelled, account=account)
@@ -159,16 +168,16 @@ class Sessions:
         audit event written, where a transaction takes eight to fourteen round trips. The
         tokens and whether the account is new; ``None`` when it wrote nothing because the login
         has more to do (see ``accounts.at_once``) or lost a race for a new key to a concurrent
-        login: the transactional path then decides. Always ``None`` on SQLite (no
-        data-modifying CTEs)."""
-        if self._db.dialect != "postgresql":
-            return None
+        login: the transactional path then decides. On SQLite (no data-modifying CTEs) the
+        same, as one unit of work handed whole to a worker thread."""
+        if self._db.dialect == "sqlite":
+            return await self._start_in_thread(keys, wechat_key, app_key, client, detail)
         now = utcnow()
         opening = self._opening(app_key, client, now)
         params = self._accounts.at_once_params(keys, wechat_key, now) | opening.params
         event = event_row("login", client, **detail)
         params |= {"event_" + name: value for name, value in event.items()}
-        params["event_new_detail"] = {**event["detail"], "linked": [k.kind.value for k in keys]}
+        params["event_new_detail"] = _linked(event["detail"], keys)
         try:
             rows = await self._db.write_once(
                 login_at_once(len(keys), wechat_key is not None), params
@@ -179,6 +188,47 @@ class Sessions:
             return None
         *account, is_new = rows[0]
         return opening.finish(AccountGraph.account_from_row(account)), bool(is_new)
+
+    async def _start_in_thread(
+        self,
+        keys: list[IdentityKey],
+        wechat_key: SessionKey | None,
+        app_key: str,
+        client: ClientInfo,
+        detail: dict[str, Any],
+    ) -> tuple[IssuedTokens, bool] | None:
+        """SQLite's ``start_at_once``: the account graph's ``sign_in_on``, then the session,
+        refresh-token and audit rows, in one write transaction on a worker thread (one
+        hand-off instead of aiosqlite's one per statement, while the write lock is held)."""
+        now = utcnow()
+        expires = expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1])
+        facts = _Facts(uuid.uuid4(), uuid.UUID(int=0), app_key, expires)
+        refresh, digest = new_refresh_token()
+        event = event_row("login", client, **detail)
+
+        def work(conn: Connection) -> tuple[AccountView, bool] | None:
+            signed_in = self._accounts.sign_in_on(conn, keys, app_key, wechat_key)
+            if signed_in is None:
+                return None
+            account, is_new = signed_in
+            opened = facts._replace(account_id=account.id)
+            conn.execute(INSERT_SESSION, _session_row(opened, client, now))
+            conn.execute(INSERT_REFRESH_TOKEN, _token_row(opened, digest, now))
+            row = {**event, "account_id": account.id, "session_id": facts.id, "app_key": app_key}
+            if is_new:
+                row |= {"kind": "register", "detail": _linked(event["detail"], keys)}
+            insert_on(conn, row)
+            return signed_in
+
+        try:
+            signed_in = await self._db.write_in_thread(work)
+        except LostRace:
+            return None
+        if signed_in is None:
+            return None
+        account, is_new = signed_in
+        issued = self._pair(facts._replace(account_id=account.id), now, refresh)
+        return replace(issued, account=account), is_new
 
     def _opening(self, app_key: str, client: ClientInfo, now: datetime) -> _Opening:
         """A session a one-statement login opens (``statements.opening`` holds its rows): the
@@ -209,14 +259,7 @@ class Sessions:
     def _issue(self, login: _Facts, now: datetime) -> tuple[IssuedTokens, dict[str, Any]]:
         """A new pair for a session, and the row of its refresh token (hashed) to write."""
         refresh, digest = new_refresh_token()
-        row = {
-            "id": uuid.uuid4(),
-            "session_id": login.id,
-            "token_hash": digest,
-            "created_at": now,
-            "expires_at": login.expires_at,
-        }
-        return self._pair(login, now, refresh), row
+        return self._pair(login, now, refresh), _token_row(login, digest, now)
 
     def _pair(self, login: _Facts, now: datetime, refresh: str) -> IssuedTokens:
         """The pair a client gets: a signed access token and ``refresh`` (already stored)."""

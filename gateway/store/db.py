@@ -7,11 +7,13 @@ find-or-create calls queue on the write lock instead of failing with a stale sna
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -21,6 +23,7 @@ from sqlalchemy.sql import Executable
 from gateway.store.broadcast import Broadcast, collected
 
 _READONLY = "gateway_readonly"
+T = TypeVar("T")
 
 UnitOfWork = AsyncSession
 """What ``Database.transaction()`` yields. Use cases pass it down to ``accounts`` and
@@ -48,8 +51,19 @@ def create_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Asyn
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _sqlite_twin(engine: AsyncEngine) -> Engine:
+    """A synchronous engine on the same SQLite file, for units of work run whole on a worker
+    thread (``Database.write_in_thread``)."""
+    url = engine.url.set(drivername="sqlite")
+    twin = sa_create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    _configure_sqlite(twin)
+    return twin
+
+
+def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
@@ -58,7 +72,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         if not conn.get_execution_options().get(_READONLY, False):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -79,6 +93,7 @@ class Database:
         if engine.dialect.name != "sqlite":
             options["isolation_level"] = "AUTOCOMMIT"
         self._read_engine = engine.execution_options(**options)
+        self._twin = _sqlite_twin(engine) if engine.dialect.name == "sqlite" else None
         self._autocommit = (
             engine
             if engine.dialect.name == "sqlite"
@@ -132,12 +147,35 @@ class Database:
                 raise LostRace from exc
             raise
 
+    async def write_in_thread(self, work: Callable[[Connection], T | None]) -> T | None:
+        """SQLite: a unit of work run whole on a worker thread, on a synchronous connection to
+        the same file, in one write transaction: one hand-off to a thread instead of one per
+        statement (aiosqlite's), while the write lock is held. ``work`` answering ``None``
+        rolls it back; a unique violation is ``LostRace``. Not for PostgreSQL (``write_once``)."""
+        twin = self._twin
+        if twin is None:
+            raise RuntimeError("write_in_thread is for SQLite")
+
+        def run() -> T | None:
+            with twin.connect() as conn, conn.begin() as transaction:
+                done = work(conn)
+                if done is None:
+                    transaction.rollback()
+                return done
+
+        try:
+            return await asyncio.to_thread(run)
+        except IntegrityError as exc:
+            raise LostRace from exc
+
     async def ping(self) -> None:
         async with self._read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._twin is not None:
+            self._twin.dispose()
 
 
 async def execute_core(
