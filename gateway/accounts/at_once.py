@@ -41,6 +41,7 @@ from gateway.accounts.tables import Account, Identity
 from gateway.accounts.views import ACCOUNT_COLUMNS
 from gateway.store.models import utcnow
 
+_DELETION_DUE = [c.key for c in select(*ACCOUNT_COLUMNS).selected_columns].index("deletion_due_at")
 _ACCOUNTS: Any = Account.__table__  # type: ignore[attr-defined]
 _IDENTITIES: Any = Identity.__table__  # type: ignore[attr-defined]
 
@@ -113,11 +114,11 @@ def params(keys: list[IdentityKey], now: datetime) -> dict[str, Any]:
     return values | {"now": now}
 
 
-_RETURNING_STATE = select(*ACCOUNT_COLUMNS).where(
-    col(Account.id) == bindparam("account_id"),
-    col(Account.status) == AccountStatus.ACTIVE,
-    col(Account.deletion_due_at).is_(None),
-)
+@functools.cache
+def _owners_with_account(count: int) -> Any:
+    """Each known key's account row, in one read: the owner and its state together."""
+    known = graph.owners_statement(count).subquery("known")
+    return select(*ACCOUNT_COLUMNS).join_from(known, Account, col(Account.id) == known.c.account_id)
 
 
 def sign_in_on(
@@ -131,19 +132,18 @@ def sign_in_on(
     write lock serialises them). The account's row (``ACCOUNT_COLUMNS``) and whether it is
     new, the session key (``session_keys.params``) kept; ``None`` when the transactional
     path must decide."""
-    known = conn.execute(graph.owners_statement(len(keys)), graph.key_params(keys)).all()
+    known = conn.execute(_owners_with_account(len(keys)), graph.key_params(keys)).all()
+    active = AccountStatus.ACTIVE.value
     if not known:
         account_id, now = uuid.uuid4(), utcnow()
-        active = AccountStatus.ACTIVE.value
         conn.execute(graph.INSERT_ACCOUNT, {"id": account_id, "status": active, "created_at": now})
         conn.execute(graph.INSERT_IDENTITY, graph.identity_rows(account_id, keys, app_key))
-        row: Sequence[Any] | None = (account_id, active, now, *([None] * 7))
-    elif len(known) == len(keys) and len({r[3] for r in known}) == 1:
-        row = conn.execute(_RETURNING_STATE, {"account_id": known[0][3]}).first()
+        row: Sequence[Any] = (account_id, active, now, *([None] * 7))
     else:
-        return None
-    if row is None:
-        return None
+        row = known[0]
+        one_owner = len(known) == len(keys) and len({r[0] for r in known}) == 1
+        if not one_owner or row[1] != active or row[_DELETION_DUE] is not None:
+            return None
     if session_key is not None:
         conn.execute(session_keys.upsert("sqlite"), session_key)
     return row, not known
