@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -94,6 +95,9 @@ class Database:
             options["isolation_level"] = "AUTOCOMMIT"
         self._read_engine = engine.execution_options(**options)
         self._twin = _sqlite_twin(engine) if engine.dialect.name == "sqlite" else None
+        # SQLite has one writer at a time: one thread does them all (more would only queue on
+        # the file's lock, each keeping a malloc arena of its own)
+        self._writer = ThreadPoolExecutor(1, "sqlite-writer") if self._twin is not None else None
         self._autocommit = (
             engine
             if engine.dialect.name == "sqlite"
@@ -152,8 +156,8 @@ class Database:
         the same file, in one write transaction: one hand-off to a thread instead of one per
         statement (aiosqlite's), while the write lock is held. ``work`` answering ``None``
         rolls it back; a unique violation is ``LostRace``. Not for PostgreSQL (``write_once``)."""
-        twin = self._twin
-        if twin is None:
+        twin, writer = self._twin, self._writer
+        if twin is None or writer is None:
             raise RuntimeError("write_in_thread is for SQLite")
 
         def run() -> T | None:
@@ -164,7 +168,7 @@ class Database:
                 return done
 
         try:
-            return await asyncio.to_thread(run)
+            return await asyncio.get_running_loop().run_in_executor(writer, run)
         except IntegrityError as exc:
             raise LostRace from exc
 
@@ -174,6 +178,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._writer is not None:
+            self._writer.shutdown()
         if self._twin is not None:
             self._twin.dispose()
 
