@@ -323,7 +323,7 @@ class Sessions:
         refresh, digest = new_refresh_token()
         token_id = uuid.uuid4()
         params = {"digest": hash_refresh_token(token), "now": now}
-        params |= {"new_id": token_id, "new_digest": digest}
+        params |= {"token_id": token_id, "token_digest": digest}
         params |= {"event_" + k: v for k, v in event_row("refresh", client).items()}
         rows = await self._db.write_once(ROTATE, params)
         if not rows:

@@ -27,10 +27,10 @@ LIVE_TOKEN = AccountGraph.join_account(
 LIVE_SESSION = (
     AccountGraph.join_account(
         (
-            col(RefreshToken.id),
-            col(LoginSession.id),
-            col(LoginSession.app_key),
-            col(LoginSession.expires_at),
+            col(RefreshToken.id).label("token_id"),
+            col(LoginSession.id).label("session_id"),
+            col(LoginSession.app_key).label("app_key"),
+            col(LoginSession.expires_at).label("expires_at"),
         ),
         col(LoginSession.account_id),
     )
@@ -59,30 +59,29 @@ REFRESH_TOKEN_USED_AT = select(_TOKENS.c.used_at).where(_TOKENS.c.id == bindpara
 # one session row; the columns to set come with the parameters (``sid`` names the row)
 TOUCH_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid"))
 
+
+def _new_token(session_id: Any, expires_at: Any, name: str) -> Any:
+    """A CTE inserting the refresh token of a session another CTE of the statement wrote or
+    touched (its id and end are that CTE's columns); bound: ``token_id``, ``token_digest``,
+    ``now``."""
+    columns = _TOKENS.c
+    row = select(
+        bindparam("token_id", type_=columns.id.type),
+        session_id,
+        bindparam("token_digest", type_=columns.token_hash.type),
+        bindparam("now", type_=columns.created_at.type),
+        expires_at,
+    )
+    names = ["id", "session_id", "token_hash", "created_at", "expires_at"]
+    return insert(_TOKENS).from_select(names, row).returning(columns.id).cte(name)
+
+
 # A whole refresh as one statement (PostgreSQL: data-modifying CTEs, autocommitted): lock and
 # read the token's live session with its account, spend the token if it is unspent and the
 # account not merged, touch the session, insert the new token and the audit event. One round
 # trip instead of seven (BEGIN, the five statements, COMMIT). ``rotated`` is false when nothing
 # was written (a spent token, a merged account): the transactional path then decides.
-_HELD = (
-    AccountGraph.join_account(
-        (
-            col(RefreshToken.id).label("token_id"),
-            col(LoginSession.id).label("session_id"),
-            col(LoginSession.app_key).label("app_key"),
-            col(LoginSession.expires_at).label("expires_at"),
-        ),
-        col(LoginSession.account_id),
-    )
-    .join(RefreshToken, col(RefreshToken.session_id) == col(LoginSession.id))
-    .where(
-        col(RefreshToken.token_hash) == bindparam("digest"),
-        col(LoginSession.revoked_at).is_(None),
-        col(LoginSession.expires_at) > bindparam("now"),
-    )
-    .with_for_update(of=LoginSession)
-    .cte("held")
-)
+_HELD = LIVE_SESSION.cte("held")
 _SPENT = (
     update(_TOKENS)
     .where(
@@ -100,21 +99,7 @@ _TOUCHED = (
     .returning(_SESSIONS.c.id, _SESSIONS.c.expires_at)
     .cte("touched")
 )
-_FRESH = (
-    insert(_TOKENS)
-    .from_select(
-        ["id", "session_id", "token_hash", "created_at", "expires_at"],
-        select(
-            bindparam("new_id", type_=_TOKENS.c.id.type),
-            _TOUCHED.c.id,
-            bindparam("new_digest", type_=_TOKENS.c.token_hash.type),
-            bindparam("now", type_=_TOKENS.c.created_at.type),
-            _TOUCHED.c.expires_at,
-        ),
-    )
-    .returning(_TOKENS.c.id)
-    .cte("fresh")
-)
+_FRESH = _new_token(_TOUCHED.c.id, _TOUCHED.c.expires_at, "fresh")
 _ROTATED = exists(select(_FRESH.c.id))
 _AUDITED = insert_event_when(
     {"account_id": _HELD.c.id, "session_id": _HELD.c.session_id, "app_key": _HELD.c.app_key},
@@ -154,21 +139,8 @@ def opening(owner: Any) -> tuple[Any, Any]:
         .returning(_SESSIONS.c.id, _SESSIONS.c.account_id)
         .cte("new_session")
     )
-    token = (
-        insert(_TOKENS)
-        .from_select(
-            ["id", "session_id", "token_hash", "created_at", "expires_at"],
-            select(
-                bound("token_id", "id", _TOKENS),
-                session.c.id,
-                bound("token_digest", "token_hash", _TOKENS),
-                bound("now", "created_at", _TOKENS),
-                bound("session_expires_at", "expires_at", _TOKENS),
-            ),
-        )
-        .returning(_TOKENS.c.id)
-        .cte("new_token")
-    )
+    expires = bindparam("session_expires_at", type_=_TOKENS.c.expires_at.type)
+    token = _new_token(session.c.id, expires, "new_token")
     return session, token
 
 
