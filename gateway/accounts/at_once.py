@@ -42,6 +42,8 @@ from gateway.accounts.views import ACCOUNT_COLUMNS
 from gateway.store.models import utcnow
 
 _DELETION_DUE = [c.key for c in select(*ACCOUNT_COLUMNS).selected_columns].index("deletion_due_at")
+_UNSET = (None,) * len(ACCOUNT_COLUMNS)
+"""A new account's row: everything after its id, status and creation time is empty."""
 _ACCOUNTS: Any = Account.__table__  # type: ignore[attr-defined]
 _IDENTITIES: Any = Identity.__table__  # type: ignore[attr-defined]
 
@@ -138,7 +140,7 @@ def sign_in_on(
         account_id, now = uuid.uuid4(), utcnow()
         conn.execute(graph.INSERT_ACCOUNT, {"id": account_id, "status": active, "created_at": now})
         conn.execute(graph.INSERT_IDENTITY, graph.identity_rows(account_id, keys, app_key))
-        row: Sequence[Any] = (account_id, active, now, *([None] * 7))
+        row: Sequence[Any] = (account_id, active, now, *_UNSET[3:])
     else:
         row = known[0]
         one_owner = len(known) == len(keys) and len({r[0] for r in known}) == 1

@@ -8,18 +8,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.accounts.model import AccountStatus, AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph, SessionKey
-from gateway.audit import ClientInfo, event_row, insert_on, record, record_by
+from gateway.audit import ClientInfo, event_row, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
 from gateway.metrics import REFRESHES, TOKEN_CHECKS
 from gateway.sessions.cache import TokenCache
+from gateway.sessions.issuing import Facts, Issuer, session_row
 from gateway.sessions.model import IssuedTokens, SessionView, Viewer
+from gateway.sessions.sign_in import OneStepSignIn, SignedIn
 from gateway.sessions.statements import (
     INSERT_REFRESH_TOKEN,
     INSERT_SESSION,
@@ -27,38 +29,18 @@ from gateway.sessions.statements import (
     LIVE_TOKEN,
     REFRESH_TOKEN_USED_AT,
     ROTATE,
-    SESSION_CLIENT_FACTS,
     SPEND_REFRESH_TOKEN,
     TOUCH_SESSION,
-    login_at_once,
 )
 from gateway.sessions.tokens import (
-    AccessClaims,
     AccessTokens,
     TokenRejected,
-    expiry,
     hash_refresh_token,
     new_refresh_token,
 )
 from gateway.store.broadcast import account_key, changed, session_key
-from gateway.store.db import Database, LostRace, execute_core
+from gateway.store.db import Database, execute_core
 from gateway.store.models import LoginSession, RefreshToken, utcnow
-
-
-class _Facts(NamedTuple):
-    """What issuing a pair needs to know of its session."""
-
-    id: uuid.UUID
-    account_id: uuid.UUID
-    app_key: str
-    expires_at: datetime
-
-
-class _Opening(NamedTuple):
-    """See ``Sessions._opening``."""
-
-    params: dict[str, Any]
-    finish: Callable[[AccountView], IssuedTokens]
 
 
 class _Held(NamedTuple):
@@ -77,28 +59,6 @@ async def _touch(s: AsyncSession, session_id: uuid.UUID, **values: Any) -> None:
     await execute_core(s, TOUCH_SESSION, {"sid": session_id, **values})
     if values.keys() & {"revoked_at", "account_id"}:
         changed(s, [session_key(session_id)])
-
-
-def _session_row(facts: _Facts, client: ClientInfo, now: datetime) -> dict[str, Any]:
-    row = {"id": facts.id, "account_id": facts.account_id, "app_key": facts.app_key}
-    row |= {name: getattr(client, name) for name in SESSION_CLIENT_FACTS}
-    return row | {"created_at": now, "last_used_at": now, "expires_at": facts.expires_at}
-
-
-def _token_row(facts: _Facts, digest: str, now: datetime) -> dict[str, Any]:
-    """A refresh token's row: only its digest is stored."""
-    return {
-        "id": uuid.uuid4(),
-        "session_id": facts.id,
-        "token_hash": digest,
-        "created_at": now,
-        "expires_at": facts.expires_at,
-    }
-
-
-def _linked(detail: dict[str, Any], keys: list[IdentityKey]) -> dict[str, Any]:
-    """A new account's login event says which identities it was created with."""
-    return {**detail, "linked": [k.kind.value for k in keys]}
 
 
 _REFRESHED = REFRESHES.labels("ok")
@@ -122,7 +82,8 @@ class Sessions:
         accounts.on_merge(self._adopt)
         self._tokens = tokens
         self._lifetimes = lifetimes
-        self._kind_of = kind_of
+        self._issuer = Issuer(tokens, lifetimes, kind_of)
+        self._one_step = OneStepSignIn(db, accounts, self._issuer)
 
     @staticmethod
     async def _adopt(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> None:
@@ -144,15 +105,10 @@ class Sessions:
         if cancelled:
             record(s, "deletion_cancelled", client, account_id=account_id, app_key=app_key)
         now = utcnow()
-        facts = _Facts(
-            uuid.uuid4(),
-            account_id,
-            app_key,
-            expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
-        )
-        await execute_core(s, INSERT_SESSION, _session_row(facts, client, now))
-        issued, token_row = self._issue(facts, now)
-        await execute_core(s, INSERT_REFRESH_TOKEN, token_row)
+        facts = Facts(uuid.uuid4(), account_id, app_key, self._issuer.session_end(app_key, now))
+        await execute_core(s, INSERT_SESSION, session_row(facts, client, now))
+        issued, refresh_row = self._issuer.issue(facts, now)
+        await execute_core(s, INSERT_REFRESH_TOKEN, refresh_row)
         return replace(issued, deletion_cancelled=cancelled, account=account)
 
     async def start_at_once(
@@ -162,118 +118,13 @@ class Sessions:
         app_key: str,
         client: ClientInfo,
         **detail: Any,
-    ) -> tuple[IssuedTokens, bool] | None:
-        """A login as one autocommitted statement (PostgreSQL): the account found by its keys
-        or created with them, the WeChat session key kept, the session, refresh token and
-        audit event written, where a transaction takes eight to fourteen round trips. The
-        tokens and whether the account is new; ``None`` when it wrote nothing because the login
-        has more to do (see ``accounts.at_once``) or lost a race for a new key to a concurrent
-        login: the transactional path then decides. On SQLite (no data-modifying CTEs) the
-        same, as one unit of work handed whole to a worker thread."""
-        if self._db.dialect == "sqlite":
-            return await self._start_in_thread(keys, wechat_key, app_key, client, detail)
-        now = utcnow()
-        opening = self._opening(app_key, client, now)
-        params = self._accounts.at_once_params(keys, wechat_key, now) | opening.params
-        event = event_row("login", client, **detail)
-        params |= {"event_" + name: value for name, value in event.items()}
-        params["event_new_detail"] = _linked(event["detail"], keys)
-        try:
-            rows = await self._db.write_once(
-                login_at_once(len(keys), wechat_key is not None), params
-            )
-        except LostRace:
-            return None
-        if not rows:
-            return None
-        *account, is_new = rows[0]
-        return opening.finish(AccountGraph.account_from_row(account)), bool(is_new)
-
-    async def _start_in_thread(
-        self,
-        keys: list[IdentityKey],
-        wechat_key: SessionKey | None,
-        app_key: str,
-        client: ClientInfo,
-        detail: dict[str, Any],
-    ) -> tuple[IssuedTokens, bool] | None:
-        """SQLite's ``start_at_once``: the account graph's ``sign_in_on``, then the session,
-        refresh-token and audit rows, in one write transaction on a worker thread (one
-        hand-off instead of aiosqlite's one per statement, while the write lock is held)."""
-        now = utcnow()
-        expires = expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1])
-        facts = _Facts(uuid.uuid4(), uuid.UUID(int=0), app_key, expires)
-        refresh, digest = new_refresh_token()
-        event = event_row("login", client, **detail)
-
-        def work(conn: Connection) -> tuple[AccountView, bool] | None:
-            signed_in = self._accounts.sign_in_on(conn, keys, app_key, wechat_key)
-            if signed_in is None:
-                return None
-            account, is_new = signed_in
-            opened = facts._replace(account_id=account.id)
-            conn.execute(INSERT_SESSION, _session_row(opened, client, now))
-            conn.execute(INSERT_REFRESH_TOKEN, _token_row(opened, digest, now))
-            row = {**event, "account_id": account.id, "session_id": facts.id, "app_key": app_key}
-            if is_new:
-                row |= {"kind": "register", "detail": _linked(event["detail"], keys)}
-            insert_on(conn, row)
-            return signed_in
-
-        try:
-            signed_in = await self._db.write_in_thread(work)
-        except LostRace:
-            return None
-        if signed_in is None:
-            return None
-        account, is_new = signed_in
-        issued = self._pair(facts._replace(account_id=account.id), now, refresh)
-        return replace(issued, account=account), is_new
-
-    def _opening(self, app_key: str, client: ClientInfo, now: datetime) -> _Opening:
-        """A session a one-statement login opens (``statements.opening`` holds its rows): the
-        values to bind, and the pair to answer once the account is known."""
-        facts = _Facts(
-            uuid.uuid4(),
-            uuid.UUID(int=0),  # the account comes from the statement
-            app_key,
-            expiry(now, self._lifetimes.for_kind(self._kind_of(app_key))[1]),
-        )
-        refresh, digest = new_refresh_token()
-        params: dict[str, Any] = {
-            "session_id": facts.id,
-            "app_key": app_key,
-            "now": now,
-            "session_expires_at": facts.expires_at,
-            "token_id": uuid.uuid4(),
-            "token_digest": digest,
-        }
-        params |= {f"session_{name}": getattr(client, name) for name in SESSION_CLIENT_FACTS}
-
-        def finish(account: AccountView) -> IssuedTokens:
-            issued = self._pair(facts._replace(account_id=account.id), now, refresh)
-            return replace(issued, account=account)
-
-        return _Opening(params, finish)
-
-    def _issue(self, login: _Facts, now: datetime) -> tuple[IssuedTokens, dict[str, Any]]:
-        """A new pair for a session, and the row of its refresh token (hashed) to write."""
-        refresh, digest = new_refresh_token()
-        return self._pair(login, now, refresh), _token_row(login, digest, now)
-
-    def _pair(self, login: _Facts, now: datetime, refresh: str) -> IssuedTokens:
-        """The pair a client gets: a signed access token and ``refresh`` (already stored)."""
-        access_seconds = self._lifetimes.for_kind(self._kind_of(login.app_key))[0]
-        access_expires = min(expiry(now, access_seconds), login.expires_at)
-        claims = AccessClaims(login.account_id, login.id, login.app_key, access_expires)
-        return IssuedTokens(
-            access_token=self._tokens.issue(claims, now),
-            refresh_token=refresh,
-            expires_at=access_expires,
-            refresh_expires_at=login.expires_at,
-            account_id=login.account_id,
-            session_id=login.id,
-        )
+    ) -> SignedIn | None:
+        """A login in one step where it needs no decision (``sessions.sign_in``): the account
+        found by its keys or created with them, the WeChat session key kept, the session,
+        refresh token and audit event (``login``, with ``detail``) written; the tokens and
+        whether the account is new. ``None`` when it wrote nothing: the transactional path
+        (``start``, inside the caller's resolution) then decides."""
+        return await self._one_step.start(keys, wechat_key, app_key, client, detail)
 
     @declares(InvalidRefreshToken, RefreshTokenReused)
     async def refresh(self, token: str, client: ClientInfo) -> IssuedTokens:
@@ -332,8 +183,8 @@ class Sessions:
         if not row[-1]:
             return None
         account = AccountGraph.account_from_row(row[4:-1])
-        facts = _Facts(row[1], account.id, row[2], row[3])
-        return replace(self._pair(facts, now, refresh), account=account)
+        facts = Facts(row[1], account.id, row[2], row[3])
+        return replace(self._issuer.pair(facts, now, refresh), account=account)
 
     async def _rotate(self, s: AsyncSession, held: _Held, now: datetime) -> IssuedTokens:
         """A new pair for a held session; a merged account's session now acts for its heir."""
@@ -344,9 +195,9 @@ class Sessions:
             account_id, account = await self._accounts.survivor(s, account_id), None
             moved = {"account_id": account_id}
         await _touch(s, held.session_id, last_used_at=now, **moved)
-        facts = _Facts(held.session_id, account_id, held.app_key, held.expires_at)
-        issued, token_row = self._issue(facts, now)
-        await execute_core(s, INSERT_REFRESH_TOKEN, token_row)
+        facts = Facts(held.session_id, account_id, held.app_key, held.expires_at)
+        issued, refresh_row = self._issuer.issue(facts, now)
+        await execute_core(s, INSERT_REFRESH_TOKEN, refresh_row)
         return replace(issued, account=account)
 
     async def _spend(self, s: AsyncSession, token_id: uuid.UUID, now: datetime) -> str:

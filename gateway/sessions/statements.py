@@ -109,8 +109,8 @@ ROTATE = select(*_HELD.c, _ROTATED.label("rotated")).add_cte(_AUDITED)
 
 
 # A login's session and refresh-token rows for the account of ``owner`` (a CTE with an ``id``
-# column: the account graph's ``returning_login``), as CTEs of one PostgreSQL statement; the
-# values as ``Sessions.opening`` binds them.
+# column: the account graph's ``login_at_once``), as CTEs of one PostgreSQL statement; the
+# values as ``sign_in.OneStepSignIn`` binds them.
 SESSION_CLIENT_FACTS = ("platform", "channel", "device_param", "ip", "user_agent")
 
 
