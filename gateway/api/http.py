@@ -161,12 +161,17 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+def _set_by_resolvers(sub: Response) -> list[tuple[bytes, bytes]]:
+    """The sub-response's headers (cookies, ``Retry-After``...), its media type aside."""
+    return [(k, v) for k, v in sub.headers.raw if k.lower() != b"content-type"]
+
+
 async def _send(send: Send, body: str | bytes, sub: Response) -> None:
     """The answer, with what resolvers set on the sub-response (status, cookies, headers)."""
     data = body.encode() if isinstance(body, str) else body
     media = (sub.media_type or "application/json").encode()
     headers = [(b"content-type", media), (b"content-length", str(len(data)).encode())]
-    headers += [(k, v) for k, v in sub.headers.raw if k.lower() != b"content-type"]
+    headers += _set_by_resolvers(sub)
     status = sub.status_code or 200
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
@@ -310,9 +315,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             status_code=sub_response.status_code or 200,
             media_type=sub_response.media_type or "application/json",
         )
-        response.headers.raw.extend(
-            (k, v) for k, v in sub_response.headers.raw if k.lower() != b"content-type"
-        )
+        response.headers.raw.extend(_set_by_resolvers(sub_response))
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
