@@ -32,8 +32,13 @@ SignedIn = tuple[IssuedTokens, bool]
 
 
 class _Opening(NamedTuple):
-    """A session about to be opened, before the database says whose it is."""
+    """A sign-in about to be written: what the client sent and the session it opens, before
+    the database says whose account it is."""
 
+    keys: list[IdentityKey]
+    wechat_key: SessionKey | None
+    client: ClientInfo
+    detail: dict[str, Any]
     session_id: uuid.UUID
     app_key: str
     expires_at: datetime
@@ -69,10 +74,12 @@ class OneStepSignIn:
         now = utcnow()
         refresh, digest = new_refresh_token()
         expires = self._issuer.session_end(app_key, now)
-        opening = _Opening(uuid.uuid4(), app_key, expires, refresh, digest, now)
+        opening = _Opening(
+            keys, wechat_key, client, detail, uuid.uuid4(), app_key, expires, refresh, digest, now
+        )
         run = self._in_thread if self._db.dialect == "sqlite" else self._in_statement
         try:
-            signed_in = await run(opening, keys, wechat_key, client, detail)
+            signed_in = await run(opening)
         except LostRace:
             return None
         if signed_in is None:
@@ -81,17 +88,10 @@ class OneStepSignIn:
         issued = self._issuer.pair(opening.facts(account.id), now, refresh)
         return replace(issued, account=account), is_new
 
-    async def _in_statement(
-        self,
-        opening: _Opening,
-        keys: list[IdentityKey],
-        wechat_key: SessionKey | None,
-        client: ClientInfo,
-        detail: dict[str, Any],
-    ) -> tuple[AccountView, bool] | None:
+    async def _in_statement(self, opening: _Opening) -> tuple[AccountView, bool] | None:
         """PostgreSQL: one autocommitted statement of data-modifying CTEs."""
-        now = opening.now
-        params = self._accounts.at_once_params(keys, wechat_key, now)
+        keys, client, now = opening.keys, opening.client, opening.now
+        params = self._accounts.at_once_params(keys, opening.wechat_key, now)
         params |= {
             "session_id": opening.session_id,
             "app_key": opening.app_key,
@@ -101,31 +101,25 @@ class OneStepSignIn:
             "token_digest": opening.digest,
         }
         params |= {f"session_{name}": getattr(client, name) for name in SESSION_CLIENT_FACTS}
-        event = event_row("login", client, **detail)
+        event = event_row("login", client, **opening.detail)
         params |= {"event_" + name: value for name, value in event.items()}
         params["event_new_detail"] = _linked(event["detail"], keys)
-        statement = login_at_once(len(keys), wechat_key is not None)
+        statement = login_at_once(len(keys), opening.wechat_key is not None)
         rows = await self._db.write_once(statement, params)
         if not rows:
             return None
         *account, is_new = rows[0]
         return AccountGraph.account_from_row(account), bool(is_new)
 
-    async def _in_thread(
-        self,
-        opening: _Opening,
-        keys: list[IdentityKey],
-        wechat_key: SessionKey | None,
-        client: ClientInfo,
-        detail: dict[str, Any],
-    ) -> tuple[AccountView, bool] | None:
+    async def _in_thread(self, opening: _Opening) -> tuple[AccountView, bool] | None:
         """SQLite (no data-modifying CTEs): the account graph's ``sign_in_on``, then the rows,
         in one write transaction on the writer thread: one hand-off instead of aiosqlite's
         one per statement, while the write lock is held."""
-        event = event_row("login", client, **detail)
+        keys, client = opening.keys, opening.client
+        event = event_row("login", client, **opening.detail)
 
         def work(conn: Connection) -> tuple[AccountView, bool] | None:
-            signed_in = self._accounts.sign_in_on(conn, keys, opening.app_key, wechat_key)
+            signed_in = self._accounts.sign_in_on(conn, keys, opening.app_key, opening.wechat_key)
             if signed_in is None:
                 return None
             account, is_new = signed_in
