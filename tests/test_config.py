@@ -45,6 +45,17 @@ BAD_FILES = [
     ("unknown-field", GOOD.replace("secret =", "secert ="), "apps[0].secert"),
     ("no-apps", f'[tokens]\naccess_ttl_seconds = 600\n# "{SECRET}"\n', "GATEWAY_CONFIG.apps"),
     ("bad-token-ttl", GOOD + "[tokens]\naccess_ttl_seconds = 5\n", "tokens.access_ttl_seconds"),
+    # fewer passes need more memory: 4 passes over 7 MiB is below OWASP's table (9 MiB)
+    (
+        "argon2-below-owasp",
+        GOOD + "[passwords]\ntime_cost = 4\nmemory_kib = 7168\n",
+        ("passwords", "9216"),
+    ),
+    (
+        "argon2-one-pass",
+        GOOD + "[passwords]\ntime_cost = 1\nmemory_kib = 19456\n",
+        ("passwords", "47104"),
+    ),
 ]
 
 

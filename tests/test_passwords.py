@@ -112,6 +112,15 @@ async def test_weak_passwords_are_refused_and_create_nothing(gw: Harness) -> Non
     assert login["code"] == "INVALID_CREDENTIALS"  # nothing was registered
 
 
+async def test_only_a_whole_common_password_is_refused(gw: Harness) -> None:
+    """The list is one block of lines: a password is common when it is a whole line, not when
+    it is part of one (``ssword12``) or spans two lines (``password1``, newline, ``enter``)."""
+    for n, password in enumerate(("ssword12", "password1\nenter")):
+        await registered(gw, f"whole{n}", password)
+        login = await password_login(gw, f"whole{n}", password)
+        assert login["__typename"] == "LoginSuccess", (password, login)
+
+
 async def test_passwords_at_the_length_bounds_are_accepted(gw: Harness) -> None:
     for length in (8, 128):
         password = ("Zq7#mW2v" * 16)[:length]
@@ -159,9 +168,9 @@ async def test_unknown_user_and_wrong_password_take_the_same_order_of_time(
 ) -> None:
     """Loosely: without the dummy hash an unknown user would answer several times faster.
 
-    A costlier hash (t=5) than the default keeps that gap wide above the fixed per-request work.
+    A costlier hash (t=10) than the default keeps that gap wide above the fixed per-request work.
     """
-    config = configure(database_url, throttle=LENIENT, passwords={"time_cost": 5})
+    config = configure(database_url, throttle=LENIENT, passwords={"time_cost": 10})
     async with running(config) as gw:
         await registered(gw, "frank")
         await password_login(gw, "frank", "wrong-password-0")  # warm up both paths
@@ -181,17 +190,19 @@ async def test_unknown_user_and_wrong_password_take_the_same_order_of_time(
 async def test_a_changed_hash_cost_rehashes_transparently_at_login(
     database_url: str, configure: Configure
 ) -> None:
-    async with running(configure(database_url, passwords={"time_cost": 2})) as before:
+    """From OWASP's 19 MiB, t=2 pair to the default 7 MiB, t=5 one: hashes follow at login."""
+    before_cost = {"time_cost": 2, "memory_kib": 19456}
+    async with running(configure(database_url, passwords=before_cost)) as before:
         created = await registered(before, "gina")
         old_hash = await stored_hash(before, "gina")
     assert old_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
-    async with running(configure(database_url, passwords={"time_cost": 3})) as after:
+    async with running(configure(database_url)) as after:
         login = await password_login(after, "gina")
         assert login["__typename"] == "LoginSuccess", login
         assert login["account"]["id"] == created["account"]["id"]
         new_hash = await stored_hash(after, "gina")
-        assert new_hash.startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+        assert new_hash.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
         again = await password_login(after, "gina")
         assert again["__typename"] == "LoginSuccess", again
         assert await stored_hash(after, "gina") == new_hash  # rehashed once, not every login
