@@ -47,7 +47,13 @@ from gateway.wechat.client import HttpClient, WeChatClient, http_client
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight
-from gateway.wechat_login.service import WechatFacts, WechatLogin, facts_codec
+from gateway.wechat_login.service import (
+    WechatFacts,
+    WechatLogin,
+    facts_codec,
+    pack_facts,
+    unpack_facts,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -114,7 +120,9 @@ def _assemble(
     cache = TokenCache(db.broadcast)
     sessions = Sessions(db, accounts, tokens, config.tokens, config.app_kind, cache)
     states = OAuthStates(secrets.secret_key)
-    exchanges = SingleFlight[WechatFacts](config.settings.code_cache_seconds)
+    exchanges = SingleFlight[WechatFacts](
+        config.settings.code_cache_seconds, pack=pack_facts, unpack=unpack_facts
+    )
     shared = _shared_flight(config, redis, box)
     login = WechatLogin(config, db, accounts, wechat, exchanges, sessions, states, shared)
     app_tokens = AppTokens(wechat, SharedTokens(redis, box) if redis else None)

@@ -170,6 +170,26 @@ async def test_official_account_userinfo_login_stores_unionid_openid_and_profile
     assert (await table_counts(gw))["wechat_sessions"] == 0
 
 
+async def test_an_official_account_code_sent_again_gets_the_same_login_and_profile(
+    gw: Harness,
+) -> None:
+    """The retry is answered from the remembered exchange: no second call to WeChat, and
+    nothing of what the first one said (unionid, nickname, avatar) is lost."""
+    state = await oa_state(gw, scope="snsapi_userinfo")
+    code = await gw.mint("news-oa", "olga", scope="snsapi_userinfo")
+    variables = {"app": "news-oa", "code": code, "state": state}
+    first, again = [
+        (await gw.gql(LOGIN_WITH_STATE, variables))["data"]["loginByCode"] for _ in range(2)
+    ]
+    assert first["__typename"] == again["__typename"] == "LoginSuccess", (first, again)
+    assert (first["isNewAccount"], again["isNewAccount"]) == (True, False)
+    assert again["account"] == first["account"]
+    assert again["account"]["nickname"] == "olga"
+    assert kinds(again["account"]) == [("WECHAT_OPENID", "news-oa"), ("WECHAT_UNIONID", None)]
+    assert await gw.upstream_calls("/sns/oauth2/access_token") == 1
+    assert await gw.upstream_calls("/sns/userinfo") == 1
+
+
 async def test_base_scope_login_knows_only_the_openid_and_unionid_attaches_on_first_sight(
     gw: Harness,
 ) -> None:

@@ -157,6 +157,10 @@ async def test_same_code_twice_gets_first_result_with_one_upstream_call(gw: Harn
     assert {r["__typename"] for r in results} == {"LoginSuccess"}
     assert len({r["account"]["id"] for r in results}) == 1
     assert await gw.upstream_calls("/sns/jscode2session") == 1
+    # the remembered outcome kept the session key: WeChat accepts it for the retry's session
+    check = "{ checkSession { valid wechatSessionValid } }"
+    body = await gw.gql(check, token=results[-1]["accessToken"])
+    assert body["data"]["checkSession"] == {"valid": True, "wechatSessionValid": True}
 
 
 async def test_concurrent_first_logins_with_distinct_codes_create_one_account(

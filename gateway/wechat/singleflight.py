@@ -18,28 +18,44 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 
-def code_key(appid: str, code: str) -> str:
-    """Keys hold a hash, so a memory dump holds no usable code."""
-    return hashlib.sha256(f"{appid}\x00{code}".encode()).hexdigest()
+def code_key(appid: str, code: str) -> bytes:
+    """Keys hold a hash, so a memory dump holds no usable code (bytes: the memo keeps many)."""
+    return hashlib.sha256(f"{appid}\x00{code}".encode()).digest()
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 class SingleFlight(Generic[T]):
+    """``pack`` and ``unpack`` let the memo keep an outcome in a compact form: it holds every
+    outcome of the last ``ttl`` seconds (up to ``maxsize``), so its memory is the login rate
+    times the TTL times an entry's size."""
+
     def __init__(
-        self, ttl: float, *, maxsize: int = 50_000, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl: float,
+        *,
+        maxsize: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        pack: Callable[[T], Any] = _same,
+        unpack: Callable[[Any], T] = _same,
     ) -> None:
         self._ttl = ttl
         self._maxsize = maxsize
         self._clock = clock
-        self._inflight: dict[str, asyncio.Future[T]] = {}
-        self._done: OrderedDict[str, tuple[float, T | BaseException]] = OrderedDict()
+        self._pack = pack
+        self._unpack = unpack
+        self._inflight: dict[bytes, asyncio.Future[T]] = {}
+        self._done: OrderedDict[bytes, tuple[float, Any]] = OrderedDict()
 
     async def run(
-        self, key: str, call: Callable[[], Awaitable[T]], remember: Callable[[Exception], bool]
+        self, key: bytes, call: Callable[[], Awaitable[T]], remember: Callable[[Exception], bool]
     ) -> T:
         """The exchange runs as its own task: a caller that gives up does not cancel it."""
         outcome = self._recall(key)
         if outcome is not None:
-            return _unwrap(outcome)
+            return self._unpack(_unwrap(outcome))
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._exchange(key, call, remember))
@@ -48,7 +64,7 @@ class SingleFlight(Generic[T]):
         return await asyncio.shield(task)
 
     async def _exchange(
-        self, key: str, call: Callable[[], Awaitable[T]], remember: Callable[[Exception], bool]
+        self, key: bytes, call: Callable[[], Awaitable[T]], remember: Callable[[Exception], bool]
     ) -> T:
         try:
             result = await call()
@@ -57,12 +73,13 @@ class SingleFlight(Generic[T]):
                 self._store(key, exc)
             raise
         else:
-            self._store(key, result)
+            if self._ttl > 0:
+                self._store(key, self._pack(result))
             return result
         finally:
             self._inflight.pop(key, None)
 
-    def _recall(self, key: str) -> T | BaseException | None:
+    def _recall(self, key: bytes) -> Any:
         entry = self._done.get(key)
         if entry is None:
             return None
@@ -71,16 +88,23 @@ class SingleFlight(Generic[T]):
             return None
         return entry[1]
 
-    def _store(self, key: str, outcome: T | BaseException) -> None:
+    def _store(self, key: bytes, outcome: Any) -> None:
+        """Entries are kept in expiry order (one TTL for all), so the expired ones are at the
+        front and leave as new ones come: memory follows the login rate over one TTL, not
+        every login since start-up up to ``maxsize``."""
         if self._ttl <= 0:
             return
-        self._done[key] = (self._clock() + self._ttl, outcome)
-        self._done.move_to_end(key)
-        while len(self._done) > self._maxsize:
-            self._done.popitem(last=False)
+        now = self._clock()
+        done = self._done
+        while done and next(iter(done.values()))[0] < now:
+            done.popitem(last=False)
+        done[key] = (now + self._ttl, outcome)
+        done.move_to_end(key)
+        while len(done) > self._maxsize:
+            done.popitem(last=False)
 
 
-def _unwrap(outcome: T | BaseException) -> T:
+def _unwrap(outcome: Any) -> Any:
     if isinstance(outcome, BaseException):
         # a remembered error is raised again and again: drop the traceback each raise adds
         raise outcome.with_traceback(None)
