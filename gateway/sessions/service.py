@@ -14,13 +14,14 @@ from sqlmodel import col
 
 from gateway.accounts.model import AccountStatus, AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph, SessionKey
-from gateway.audit import ClientInfo, event_row, record, record_by
+from gateway.audit import ClientInfo, record, record_by
 from gateway.config import TokenLifetimes
 from gateway.errors import AccountDisabled, InvalidRefreshToken, RefreshTokenReused, declares
 from gateway.metrics import REFRESHES, TOKEN_CHECKS
 from gateway.sessions.cache import TokenCache
 from gateway.sessions.issuing import Facts, Issuer, session_row
 from gateway.sessions.model import IssuedTokens, SessionView, Viewer
+from gateway.sessions.rotation import OneStepRefresh
 from gateway.sessions.sign_in import OneStepSignIn, SignedIn
 from gateway.sessions.statements import (
     INSERT_REFRESH_TOKEN,
@@ -28,7 +29,6 @@ from gateway.sessions.statements import (
     LIVE_SESSION,
     LIVE_TOKEN,
     REFRESH_TOKEN_USED_AT,
-    ROTATE,
     SPEND_REFRESH_TOKEN,
     TOUCH_SESSION,
 )
@@ -36,7 +36,6 @@ from gateway.sessions.tokens import (
     AccessTokens,
     TokenRejected,
     hash_refresh_token,
-    new_refresh_token,
 )
 from gateway.store.broadcast import account_key, changed, session_key
 from gateway.store.db import Database, execute_core
@@ -84,6 +83,7 @@ class Sessions:
         self._lifetimes = lifetimes
         self._issuer = Issuer(tokens, lifetimes, kind_of)
         self._one_step = OneStepSignIn(db, accounts, self._issuer)
+        self._one_step_refresh = OneStepRefresh(db, self._issuer)
 
     @staticmethod
     async def _adopt(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> None:
@@ -135,13 +135,13 @@ class Sessions:
         Core statements, no ORM unit of work: the session row locked and read with its token
         and account in one statement, then the token spent, the session touched, the new token
         and the audit row written. On PostgreSQL the usual case (an unspent token) is all of
-        that in one statement, ``ROTATE``; what it leaves (``None``) takes the full path."""
+        that in one statement, ``ROTATE`` (SQLite: one hand-off to the writer thread,
+        ``sessions.rotation``); what it leaves (``None``) takes the full path."""
         now = utcnow()
-        if self._db.dialect == "postgresql":
-            rotated = await self._rotate_at_once(token, client, now)
-            if rotated is not None:
-                _REFRESHED.inc()
-                return rotated
+        rotated = await self._one_step_refresh.rotate(token, client, now)
+        if rotated is not None:
+            _REFRESHED.inc()
+            return rotated
         async with self._db.transaction() as s:
             held = await self._live_session(s, token, now)
             outcome = await self._spend(s, held.token_id, now)
@@ -164,27 +164,6 @@ class Sessions:
         if issued is None:
             raise RefreshTokenReused()
         return issued
-
-    async def _rotate_at_once(
-        self, token: str, client: ClientInfo, now: datetime
-    ) -> IssuedTokens | None:
-        """The whole rotation as one statement; ``None`` when it wrote nothing because the
-        token was spent or the account merged (grace, reuse and heirs are decided in a
-        transaction)."""
-        refresh, digest = new_refresh_token()
-        token_id = uuid.uuid4()
-        params = {"digest": hash_refresh_token(token), "now": now}
-        params |= {"token_id": token_id, "token_digest": digest}
-        params |= {"event_" + k: v for k, v in event_row("refresh", client).items()}
-        rows = await self._db.write_once(ROTATE, params)
-        if not rows:
-            raise InvalidRefreshToken()
-        row = rows[0]
-        if not row[-1]:
-            return None
-        account = AccountGraph.account_from_row(row[4:-1])
-        facts = Facts(row[1], account.id, row[2], row[3])
-        return replace(self._issuer.pair(facts, now, refresh), account=account)
 
     async def _rotate(self, s: AsyncSession, held: _Held, now: datetime) -> IssuedTokens:
         """A new pair for a held session; a merged account's session now acts for its heir."""

@@ -58,6 +58,12 @@ SPEND_REFRESH_TOKEN = (
 REFRESH_TOKEN_USED_AT = select(_TOKENS.c.used_at).where(_TOKENS.c.id == bindparam("token_id"))
 # one session row; the columns to set come with the parameters (``sid`` names the row)
 TOUCH_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid"))
+# a refresh's touch: the last use only, nothing the token cache holds (no broadcast needed)
+MARK_USED = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("sid"))
+    .values(last_used_at=bindparam("now"))
+)
 
 
 def _new_token(session_id: Any, expires_at: Any, name: str) -> Any:
