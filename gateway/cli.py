@@ -125,6 +125,7 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
         workers=workers,
         proxy_headers=False,  # X-Forwarded-For: see GATEWAY_TRUSTED_PROXIES (gateway.addresses)
         server_header=False,
+        ws="none",  # GraphQL over HTTP only: no websockets module loaded
         log_config=None,
         timeout_graceful_shutdown=20,
         # slow or idle clients: connections over the limit get 503, idle keep-alives close after
