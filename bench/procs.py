@@ -87,6 +87,24 @@ class Processes:
             time.sleep(0.1)
         raise RuntimeError(f"{proc.name} not ready after {timeout:.0f}s:\n{proc.log_tail()}")
 
+    def wait_logged(self, proc: Proc, marker: str, count: int, timeout: float = 60.0) -> None:
+        """Poll ``proc``'s log until ``marker`` appears ``count`` times (one per worker).
+
+        ``/readyz`` answers as soon as one worker serves: connections opened before the others
+        listen all go to that one and stay there (keep-alive), so a multi-worker row would
+        measure one process."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.popen.poll() is not None:
+                raise RuntimeError(
+                    f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}"
+                )
+            with contextlib.suppress(OSError):
+                if proc.log.read_text(encoding="utf-8", errors="replace").count(marker) >= count:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{proc.name}: {count} x {marker!r} not logged:\n{proc.log_tail()}")
+
     def stop(self, proc: Proc, grace: float = 15.0) -> None:
         if proc in self._live:
             self._live.remove(proc)

@@ -145,6 +145,8 @@ class Stack:
         argv = [*self.gateway_cmd, "serve", "--port", str(port), "--workers", str(workers)]
         proc = self.procs.start(name, argv, env, port, self.tmp)
         self.procs.wait_ready(proc, "/readyz")
+        if workers > 1:  # every worker, not only the first to answer
+            self.procs.wait_logged(proc, "Application startup complete", workers)
         return proc
 
     def start_reference(self, section: Section) -> procs.Proc:
