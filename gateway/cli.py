@@ -117,6 +117,9 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
         workers = 1
     # the workers' token caches: without Redis or PostgreSQL to hear each other, none
     os.environ[SERVE_WORKERS_ENV] = str(workers)
+    # libuv's worker threads (uvloop) only resolve host names here, when the WeChat client
+    # opens a connection: two are plenty, and each thread keeps a malloc arena (default 4)
+    os.environ.setdefault("UV_THREADPOOL_SIZE", "2")
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,

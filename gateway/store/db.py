@@ -35,7 +35,7 @@ def create_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Asyn
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, _POOLED_CACHE_KIB)
         return engine
     # hide_parameters: SQL errors must not carry openids or sealed keys into logs.
     # No pre-ping (a SELECT 1 per checkout): a dropped connection fails its one request with a
@@ -61,7 +61,14 @@ def _sqlite_twin(engine: AsyncEngine) -> Engine:
     return twin
 
 
-def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
+# The page cache of each pooled aiosqlite connection (a thread and a connection each; SQLite's
+# default cache is 2 MiB). A connection drops its cache whenever another has written since, and
+# the writer thread's connection writes most: the pool's caches mostly hold pages they will
+# throw away, while the OS keeps the file's pages for all. The writer keeps the default.
+_POOLED_CACHE_KIB = 256
+
+
+def _configure_sqlite(engine: AsyncEngine | Engine, cache_kib: int | None = None) -> None:
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync_engine, "connect")
@@ -71,6 +78,8 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if cache_kib is not None:
+            cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

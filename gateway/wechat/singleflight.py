@@ -36,7 +36,7 @@ class SingleFlight(Generic[T]):
         self,
         ttl: float,
         *,
-        maxsize: int = 10_000,
+        maxsize: int = 5_000,
         clock: Callable[[], float] = time.monotonic,
         pack: Callable[[T], Any] = _same,
         unpack: Callable[[Any], T] = _same,
