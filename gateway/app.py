@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway import logs, playground, sandbox_routes
+from gateway import logs, playground
 from gateway.addresses import client_address, trusted_proxies
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
@@ -33,7 +33,6 @@ from gateway.metrics import metrics
 from gateway.rights.service import purge_periodically
 from gateway.store import migrate
 from gateway.wechat.client import HttpClient
-from gateway.wechat.sandbox import create_sandbox_app
 
 log = logging.getLogger("gateway")
 
@@ -91,7 +90,7 @@ def create_app(
 ) -> Starlette:
     """``auto_migrate`` defaults to on for the embedded SQLite file, off for a real database."""
     config = config or load_config()
-    emulator = create_sandbox_app(sandbox_routes.emulated_apps(config)) if config.sandbox else None
+    emulator = _emulator(config) if config.sandbox else None
     migrate_now = config.embedded_database if auto_migrate is None else auto_migrate
     if not logging.getLogger().handlers:  # a uvicorn worker process: nobody configured it yet
         logs.configure(config.settings.log_level, config.settings.effective_log_format)
@@ -158,8 +157,19 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         *playground.routes(),
     ]
     if emulator is not None:
+        from gateway import sandbox_routes
+
         routes += [*sandbox_routes.routes(), Mount("/sandbox/wechat", app=emulator)]
     return routes
+
+
+def _emulator(config: GatewayConfig) -> Any:
+    """The in-process WeChat emulator of sandbox mode, imported only then (a serving process
+    with real apps never loads it)."""
+    from gateway import sandbox_routes
+    from gateway.wechat.sandbox import create_sandbox_app
+
+    return create_sandbox_app(sandbox_routes.emulated_apps(config))
 
 
 def _middleware(config: GatewayConfig) -> list[Middleware]:
