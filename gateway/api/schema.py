@@ -20,6 +20,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
 from gateway.api.account_mutations import AccountMutation
+from gateway.api.hooks import LeanExtensionsRunner
 from gateway.api.mutations import Mutation
 from gateway.api.queries import Query
 from gateway.api.rights_mutations import RightsMutation
@@ -108,6 +109,15 @@ def _operations(context: Any) -> int:
     return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
 
 
+class _Schema(strawberry.Schema):
+    """Strawberry's schema with a runner that does not re-wrap extension hooks per request."""
+
+    def create_extensions_runner(
+        self, execution_context: Any, extensions: list[Any]
+    ) -> LeanExtensionsRunner:
+        return LeanExtensionsRunner(execution_context=execution_context, extensions=extensions)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     return _schema(settings.max_query_depth, settings.max_aliases, settings.introspection)
@@ -126,7 +136,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
     extensions: list[Any] = [lambda: GatewayExtension(limit_rules)]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return _Schema(
         query=Query,
         mutation=merge_types(
             "Mutation", (Mutation, WechatMutation, AccountMutation, RightsMutation)
