@@ -34,7 +34,12 @@ UnitOfWork = AsyncSession
 def create_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        # aiosqlite runs each connection on a thread of its own (with its malloc arena and page
+        # cache); SQLite writes one at a time (most on the writer thread, ``write_in_thread``)
+        # and reads are quick: the pool's five connections, no overflow threads under bursts
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, hide_parameters=True, pool_size=5, max_overflow=0
+        )
         _configure_sqlite(engine, _POOLED_CACHE_KIB)
         return engine
     # hide_parameters: SQL errors must not carry openids or sealed keys into logs.
