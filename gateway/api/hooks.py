@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Literal
 
 from strawberry.extensions import SchemaExtension
@@ -70,24 +69,14 @@ class _One:
     def __enter__(self) -> None:
         self._manager.__enter__()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> bool | None:
-        return self._manager.__exit__(kind, error, trace)
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._manager.__exit__(*exc)
 
     async def __aenter__(self) -> None:
         self._manager.__enter__()
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> bool | None:
-        return self._manager.__exit__(kind, error, trace)
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return self._manager.__exit__(*exc)
 
 
 _NOTHING = _Nothing()
