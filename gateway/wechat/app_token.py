@@ -87,13 +87,15 @@ class AppTokens:
         key, lock = f"gw:apptoken:{app.appid}", f"gw:apptoken-lock:{app.appid}"
         deadline = self._clock() + shared.wait_seconds
         while True:
-            cached = await shared.redis.get(key)
-            if cached is not None:
-                data = json.loads(shared.box.open(_text(cached), key))
-                if data["fresh_until"] > self._clock():
-                    return data["value"], data["fresh_until"]
+            found = await self._cached(shared, key)
+            if found is not None:
+                return found
             if await shared.redis.set(lock, "1", nx=True, ex=int(shared.wait_seconds)):
                 try:
+                    # a holder that finished between our look and the lock left its token
+                    found = await self._cached(shared, key)
+                    if found is not None:
+                        return found
                     value, fresh_until = await self._fetch(app)
                     sealed = shared.box.seal(
                         json.dumps({"value": value, "fresh_until": fresh_until}), key
@@ -106,6 +108,16 @@ class AppTokens:
             if self._clock() > deadline:
                 return await self._fetch(app)
             await asyncio.sleep(shared.poll)
+
+    async def _cached(self, shared: SharedTokens, key: str) -> tuple[str, float] | None:
+        """The token another instance stored, while it is fresh."""
+        cached = await shared.redis.get(key)
+        if cached is None:
+            return None
+        data = json.loads(shared.box.open(_text(cached), key))
+        if data["fresh_until"] <= self._clock():
+            return None
+        return data["value"], data["fresh_until"]
 
     async def forget(self, app: AppConfig, value: str) -> None:
         """Drop a token WeChat called stale, unless a newer one already replaced it."""
