@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,22 +71,18 @@ class Processes:
 
     def wait_ready(self, proc: Proc, path: str, timeout: float = 60.0) -> None:
         """Poll ``GET path`` until it answers 200; fail with the log tail if the process died."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.popen.poll() is not None:
-                raise RuntimeError(
-                    f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}"
-                )
+
+        def answers() -> bool:
             with contextlib.suppress(OSError, http.client.HTTPException):
                 conn = http.client.HTTPConnection(HOST, proc.port, timeout=2)
                 try:
                     conn.request("GET", path)
-                    if conn.getresponse().status == 200:
-                        return
+                    return conn.getresponse().status == 200
                 finally:
                     conn.close()
-            time.sleep(0.1)
-        raise RuntimeError(f"{proc.name} not ready after {timeout:.0f}s:\n{proc.log_tail()}")
+            return False
+
+        _poll(proc, answers, timeout, "not ready")
 
     def wait_logged(self, proc: Proc, marker: str, count: int, timeout: float = 60.0) -> None:
         """Poll ``proc``'s log until ``marker`` appears ``count`` times (one per worker).
@@ -93,17 +90,14 @@ class Processes:
         ``/readyz`` answers as soon as one worker serves: connections opened before the others
         listen all go to that one and stay there (keep-alive), so a multi-worker row would
         measure one process."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.popen.poll() is not None:
-                raise RuntimeError(
-                    f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}"
-                )
+
+        def logged() -> bool:
             with contextlib.suppress(OSError):
-                if proc.log.read_text(encoding="utf-8", errors="replace").count(marker) >= count:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"{proc.name}: {count} x {marker!r} not logged:\n{proc.log_tail()}")
+                text = proc.log.read_text(encoding="utf-8", errors="replace")
+                return text.count(marker) >= count
+            return False
+
+        _poll(proc, logged, timeout, f"{count} x {marker!r} not logged")
 
     def stop(self, proc: Proc, grace: float = 15.0) -> None:
         if proc in self._live:
@@ -165,6 +159,20 @@ def _cmdline(pid: int) -> str:
     except OSError:
         return ""
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def _poll(proc: Proc, done: Callable[[], bool], timeout: float, failure: str) -> None:
+    """Every 0.1 s until ``done()``; fail with the log tail if the process died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(
+                f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}"
+            )
+        if done():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name}: {failure} after {timeout:.0f}s:\n{proc.log_tail()}")
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")

@@ -139,7 +139,9 @@ class PasswordsModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     time_cost: int = Field(default=5, ge=1, le=20)
-    memory_kib: int = Field(default=7 * 1024, ge=7 * 1024, le=1024 * 1024)
+    memory_kib: int = Field(
+        default=7 * 1024, ge=min(OWASP_ARGON2ID_MEMORY_KIB.values()), le=1024 * 1024
+    )
     parallelism: int = Field(default=1, ge=1, le=16)
     # admission: hashes at once (0: one fewer than the cores, at least one) and how many may
     # wait; beyond that a password request is answered TEMPORARILY_UNAVAILABLE at once
@@ -150,9 +152,10 @@ class PasswordsModel(BaseModel):
     def _owasp_floor(self) -> PasswordsModel:
         floor = owasp_memory_floor_kib(self.time_cost)
         if self.memory_kib < floor:
+            pairs = ", ".join(f"{m}/{t}" for t, m in OWASP_ARGON2ID_MEMORY_KIB.items())
             raise ValueError(
                 f"argon2id with time_cost={self.time_cost} needs memory_kib >= {floor} "
-                "(OWASP's equal-defence pairs: 47104/1, 19456/2, 12288/3, 9216/4, 7168/5)"
+                f"(OWASP's equal-defence memory_kib/time_cost pairs: {pairs})"
             )
         return self
 

@@ -31,15 +31,18 @@ UnitOfWork = AsyncSession
 ``sessions`` so that one login's rows commit together, and never run SQL on it themselves."""
 
 
+# both SQLite engines (the pooled async one and the writer thread's): wait up to 30 s for the
+# file's write lock; SQL errors carry no parameters (openids, sealed keys) into logs
+_SQLITE_ENGINE: dict[str, Any] = {"connect_args": {"timeout": 30}, "hide_parameters": True}
+
+
 def create_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         # aiosqlite runs each connection on a thread of its own (with its malloc arena and page
         # cache); SQLite writes one at a time (most on the writer thread, ``write_in_thread``)
         # and reads are quick: the pool's five connections, no overflow threads under bursts
-        engine = create_async_engine(
-            url, connect_args={"timeout": 30}, hide_parameters=True, pool_size=5, max_overflow=0
-        )
+        engine = create_async_engine(url, **_SQLITE_ENGINE, pool_size=5, max_overflow=0)
         _configure_sqlite(engine, _POOLED_CACHE_KIB)
         return engine
     # hide_parameters: SQL errors must not carry openids or sealed keys into logs.
@@ -61,7 +64,7 @@ def _sqlite_twin(engine: AsyncEngine) -> Engine:
     """A synchronous engine on the same SQLite file, for units of work run whole on a worker
     thread (``Database.write_in_thread``)."""
     url = engine.url.set(drivername="sqlite")
-    twin = sa_create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    twin = sa_create_engine(url, **_SQLITE_ENGINE)
     _configure_sqlite(twin)
     return twin
 

@@ -73,8 +73,7 @@ class SingleFlight(Generic[T]):
                 self._store(key, exc)
             raise
         else:
-            if self._ttl > 0:
-                self._store(key, self._pack(result))
+            self._store(key, result)
             return result
         finally:
             self._inflight.pop(key, None)
@@ -88,17 +87,18 @@ class SingleFlight(Generic[T]):
             return None
         return entry[1]
 
-    def _store(self, key: bytes, outcome: Any) -> None:
+    def _store(self, key: bytes, outcome: T | BaseException) -> None:
         """Entries are kept in expiry order (one TTL for all), so the expired ones are at the
         front and leave as new ones come: memory follows the login rate over one TTL, not
-        every login since start-up up to ``maxsize``."""
+        every login since start-up up to ``maxsize``. A result is kept packed."""
         if self._ttl <= 0:
             return
+        kept = outcome if isinstance(outcome, BaseException) else self._pack(outcome)
         now = self._clock()
         done = self._done
         while done and next(iter(done.values()))[0] < now:
             done.popitem(last=False)
-        done[key] = (now + self._ttl, outcome)
+        done[key] = (now + self._ttl, kept)
         done.move_to_end(key)
         while len(done) > self._maxsize:
             done.popitem(last=False)

@@ -46,10 +46,9 @@ _PROFILE_SCOPES = frozenset({"snsapi_userinfo", "snsapi_login"})
 _STATE_KINDS = frozenset({AppKind.OFFICIAL_ACCOUNT, AppKind.WEBSITE})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WechatFacts:
-    """What one code told us about the user, whatever the door (kept for a while per code by
-    the single flight: slots, for its memory)."""
+    """What one code told us about the user, whatever the door."""
 
     openid: str
     unionid: str | None
