@@ -1,4 +1,5 @@
-"""Strawberry's extension hooks, entered without re-wrapping them on every request.
+"""Strawberry's extension hooks, entered without re-wrapping them on every request; and its
+executor, without the reference cycle that outlives every request.
 
 For each lifecycle stage (operation, parsing, validation, execution) strawberry's runner looks
 up every extension's hook, wraps it with ``contextlib.contextmanager`` (``functools.wraps``
@@ -6,6 +7,11 @@ included) and enters the result through an exit stack: ~7% of the CPU of a trivi
 gateway's schema has one extension with generator hooks, so here each hook is wrapped once per
 extension class, and a stage with one such hook enters it directly. Any other shape (several
 hooks in one stage, async or plain-function hooks) is left to strawberry's own managers.
+
+graphql-core's executor keeps two of its own bound methods (``async_helpers``): a reference
+cycle, so everything a request reached (its context, the starlette request, variables, the
+result) waited for the cyclic collector, mostly a full collection, instead of going when the
+answer was built. ``LeanExecutionContext`` drops them once the response is built.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any, Literal
 
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 _Factory = Callable[[SchemaExtension], contextlib.AbstractContextManager[Any]]
 
@@ -106,3 +113,12 @@ class LeanExtensionsRunner(SchemaExtensionsRunner):
 
     def executing(self) -> Any:
         return self._stage("on_execute") or super().executing()
+
+
+class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """The last step of an execution (with or without errors): nothing after it gathers or
+        tracks async work, so the helpers, and the cycle through them, can go."""
+        response = super().build_response(data)
+        del self.async_helpers
+        return response

@@ -20,7 +20,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
 from gateway.api.account_mutations import AccountMutation
-from gateway.api.hooks import LeanExtensionsRunner
+from gateway.api.hooks import LeanExecutionContext, LeanExtensionsRunner
 from gateway.api.mutations import Mutation
 from gateway.api.queries import Query
 from gateway.api.rights_mutations import RightsMutation
@@ -142,6 +142,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
             "Mutation", (Mutation, WechatMutation, AccountMutation, RightsMutation)
         ),
         extensions=extensions,
+        execution_context_class=LeanExecutionContext,
         # without introspection, "did you mean ...?" hints would leak the schema piecemeal
         config=StrawberryConfig(auto_camel_case=True, disable_field_suggestions=not introspection),
     )

@@ -223,6 +223,7 @@ class WeChatClient:
             outcome = "network"
             raise errors.unavailable(type(exc).__name__) from None
         else:
+            _unlink(response)
             if response.status_code >= 500 or response.status_code == 429:
                 outcome = f"http_{response.status_code}"
                 raise errors.unavailable(f"HTTP {response.status_code}")
@@ -234,6 +235,16 @@ class WeChatClient:
         finally:
             WECHAT_SECONDS.labels(path).observe(time.perf_counter() - started)
             WECHAT_CALLS.labels(path, outcome).inc()
+
+
+_READ = httpx.ByteStream(b"")
+
+
+def _unlink(response: httpx.Response) -> None:
+    """httpx binds a response and its stream to each other (a reference cycle): with the body
+    read and the stream closed, the stream goes, so the response, its request and its buffers
+    are freed when the call returns rather than at the next full cyclic collection."""
+    response.stream = _READ
 
 
 def _parse(response: httpx.Response) -> dict[str, Any]:
