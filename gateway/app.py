@@ -27,7 +27,7 @@ from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
 from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
-from gateway.limits import BodySizeLimit
+from gateway.limits import BodySizeLimit, InProgressLimit
 from gateway.logs import RequestLog
 from gateway.metrics import metrics
 from gateway.rights.service import purge_periodically
@@ -146,7 +146,10 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Route(
             "/graphql",
-            GatewayGraphQL(schema=build_schema(config.settings)),
+            InProgressLimit(
+                GatewayGraphQL(schema=build_schema(config.settings)),
+                config.settings.max_in_progress,
+            ),
             methods=["GET", "POST"],
         ),
         Route("/healthz", healthz),

@@ -258,6 +258,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, min_length=16)  # bearer for /metrics
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # a whole request body
     limit_concurrency: int = Field(default=1000, ge=1)  # connections per worker, then 503
+    # GraphQL requests running at once per worker; the others wait their turn (gateway.limits)
+    max_in_progress: int = Field(default=128, ge=1)
     trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_max_overflow: int = Field(default=10, ge=0, le=500)

@@ -1,5 +1,6 @@
 """A request-body ceiling, enforced while the body streams in (not after buffering it), and a
-deadline for the whole body, so a client that stalls mid-body is dropped with a 408."""
+deadline for the whole body, so a client that stalls mid-body is dropped with a 408; and a
+ceiling on the GraphQL requests in progress at once, the rest waiting their turn."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.metrics import REQUESTS_WAITING
 
 
 class BodyTooLarge(Exception):
@@ -96,3 +99,35 @@ class BodySizeLimit:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = PlainTextResponse(f"Request body over {self.max_bytes} bytes.", status_code=413)
         await response(scope, receive, send)
+
+
+class InProgressLimit:
+    """At most ``limit`` requests in progress at once in this process; the others wait, in
+    the order they came, before any of their work starts.
+
+    Without it a burst beyond what the CPU serves slows every request in flight at once: each
+    await waits for a round of every other request's steps, so a WeChat call's timeout (its
+    connection-pool wait included) ran out inside the gateway's own event loop, and the
+    retries added load (500 clients on a machine serving ~130 logins/s: half the logins
+    failed as UPSTREAM_UNAVAILABLE). Waiting at the door holds no timer, no connection and no
+    CPU, and the requests let in run at full speed: clients see the queue as latency. The
+    connections a worker accepts at all are bounded by ``GATEWAY_LIMIT_CONCURRENCY``."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self._slots = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        slots = self._slots
+        if slots.locked():
+            REQUESTS_WAITING.inc()
+            try:
+                await slots.acquire()
+            finally:
+                REQUESTS_WAITING.dec()
+        else:
+            await slots.acquire()  # free: returns at once, no suspension
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            slots.release()

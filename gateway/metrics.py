@@ -13,6 +13,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -41,6 +42,11 @@ TOKEN_CHECKS = Counter(
     "gateway_token_checks_total",
     "Access token checks by where they were answered (cache: no database read)",
     ["source"],
+)
+REQUESTS_WAITING = Gauge(
+    "gateway_requests_waiting",
+    "GraphQL requests waiting for a slot (GATEWAY_MAX_IN_PROGRESS requests run at once)",
+    multiprocess_mode="livesum",
 )
 THROTTLED = Counter("gateway_throttled_total", "Password attempts refused by the throttle")
 HTTP_SECONDS = Histogram(

@@ -296,3 +296,56 @@ async def test_secret_code_and_session_key_never_reach_the_logs(
     # holds it at WARNING even when the root logger is at DEBUG
     assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
     assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]
+
+
+async def _waiting(gw: Harness) -> float:
+    """``gateway_requests_waiting`` as /metrics reports it."""
+    text = (await gw.client.get("/metrics")).text
+    line = next(x for x in text.splitlines() if x.startswith("gateway_requests_waiting"))
+    return float(line.split()[-1])
+
+
+async def _until(check: Callable[[], Any]) -> None:
+    """Yield to the event loop until ``check()`` holds (the other tasks' steps run), or fail."""
+    for _ in range(10_000):
+        if await check():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
+
+
+async def test_requests_beyond_the_in_progress_limit_wait_their_turn(
+    database_url: str, make_config: MakeConfig
+) -> None:
+    """A slow WeChat holds the one slot: the second login waits at the door (counted, not yet
+    at WeChat), health checks still answer, and it runs when the first is done."""
+    release = asyncio.Event()
+    codes: list[str] = []
+
+    async def slow_wechat(request: httpx.Request) -> httpx.Response:
+        code = request.url.params["js_code"]
+        codes.append(code)
+        await release.wait()
+        return ok({**GOOD, "openid": f"o-{code}", "unionid": f"u-{code}"})
+
+    config = make_config(database_url, max_in_progress=1)
+    async with running(config, transport=httpx.MockTransport(slow_wechat)) as gw:
+        first = asyncio.create_task(login(gw, "code-first"))
+
+        async def first_at_wechat() -> bool:
+            return codes == ["code-first"]
+
+        await _until(first_at_wechat)
+        second = asyncio.create_task(login(gw, "code-second"))
+
+        async def second_waits() -> bool:
+            return await _waiting(gw) == 1
+
+        await _until(second_waits)
+        assert (await gw.client.get("/healthz")).status_code == 200
+        assert codes == ["code-first"]
+        release.set()
+        results = await asyncio.gather(first, second)
+        assert [r["__typename"] for r in results] == ["LoginSuccess", "LoginSuccess"]
+        assert codes == ["code-first", "code-second"]
+        assert await _waiting(gw) == 0
