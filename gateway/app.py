@@ -146,9 +146,9 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Route(
             "/graphql",
-            InProgressLimit(
-                GatewayGraphQL(schema=build_schema(config.settings)),
-                config.settings.max_in_progress,
+            GatewayGraphQL(
+                schema=build_schema(config.settings),
+                in_progress=InProgressLimit(config.settings.max_in_progress),
             ),
             methods=["GET", "POST"],
         ),

@@ -113,7 +113,7 @@ def _assemble(
 ) -> Services:
     hashing = PasswordHashing(HashParameters(**config.passwords.model_dump()))
     stack.callback(hashing.close)
-    wechat = WeChatClient(http)
+    wechat = WeChatClient(http, concurrency=config.settings.wechat_concurrency)
     box = SecretBox(secrets.secret_key)
     accounts = AccountGraph(db, box)
     tokens = AccessTokens(secrets.signing_keys, ISSUER)

@@ -253,6 +253,7 @@ class Settings(BaseSettings):
     introspection: bool = True
     code_cache_seconds: float = Field(default=60.0, ge=0, le=300)
     wechat_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    wechat_concurrency: int = Field(default=64, ge=1, le=1000)  # calls on the wire per worker
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: str = ""  # comma-separated origins of websites calling /graphql from a browser
     metrics_token: SecretStr | None = Field(default=None, min_length=16)  # bearer for /metrics

@@ -5,6 +5,11 @@ ceiling on the GraphQL requests in progress at once, the rest waiting their turn
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import PlainTextResponse
@@ -101,33 +106,101 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
+class _Slots:
+    """Counted slots handed over first come, first served, except that a request coming back
+    from a wait on WeChat goes before the ones not yet started: what is under way finishes
+    first, so the latency of the requests let in stays short."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._returning: deque[asyncio.Future[None]] = deque()
+        self._arriving: deque[asyncio.Future[None]] = deque()
+
+    async def take(self, returning: bool = False) -> None:
+        if self._free and not self._returning and (returning or not self._arriving):
+            self._free -= 1  # free: no suspension
+            return
+        handed = asyncio.get_running_loop().create_future()
+        (self._returning if returning else self._arriving).append(handed)
+        REQUESTS_WAITING.inc()
+        try:
+            await handed
+        except asyncio.CancelledError:
+            if handed.done() and not handed.cancelled():
+                self.give()  # handed over as the waiter was cancelled: pass it on
+            raise
+        finally:
+            REQUESTS_WAITING.dec()
+
+    def give(self) -> None:
+        for waiting in (self._returning, self._arriving):
+            while waiting:
+                handed = waiting.popleft()
+                if not handed.done():  # (a cancelled waiter's future is done)
+                    handed.set_result(None)
+                    return
+        self._free += 1
+
+
+@dataclass(slots=True)
+class _Slot:
+    """The slot one request holds, and the task that holds it."""
+
+    slots: _Slots
+    task: asyncio.Task[Any] | None
+    held: bool = True
+
+
+_SLOT: ContextVar[_Slot | None] = ContextVar("gateway_in_progress_slot", default=None)
+
+
 class InProgressLimit:
-    """At most ``limit`` requests in progress at once in this process; the others wait, in
-    the order they came, before any of their work starts.
+    """At most ``limit`` requests at work at once in this process; the others wait, in the
+    order they came, before any of their work starts.
 
     Without it a burst beyond what the CPU serves slows every request in flight at once: each
     await waits for a round of every other request's steps, so a WeChat call's timeout (its
     connection-pool wait included) ran out inside the gateway's own event loop, and the
     retries added load (500 clients on a machine serving ~130 logins/s: half the logins
     failed as UPSTREAM_UNAVAILABLE). Waiting at the door holds no timer, no connection and no
-    CPU, and the requests let in run at full speed: clients see the queue as latency. The
-    connections a worker accepts at all are bounded by ``GATEWAY_LIMIT_CONCURRENCY``."""
+    CPU, and the requests let in run at full speed: clients see the queue as latency.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self._slots = asyncio.Semaphore(limit)
+    A slot is taken once the request's body has arrived (a slow client holds a connection,
+    not a slot), and a request waiting on WeChat lends it meanwhile (``waiting_upstream``): a
+    slow or unreachable WeChat must not hold every slot and stall token checks and refreshes
+    behind logins that cannot succeed. The connections a worker accepts at all are bounded by
+    ``GATEWAY_LIMIT_CONCURRENCY``."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, limit: int) -> None:
+        self._slots = _Slots(limit)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
         slots = self._slots
-        if slots.locked():
-            REQUESTS_WAITING.inc()
-            try:
-                await slots.acquire()
-            finally:
-                REQUESTS_WAITING.dec()
-        else:
-            await slots.acquire()  # free: returns at once, no suspension
+        await slots.take()
+        slot = _Slot(slots, asyncio.current_task())
+        token = _SLOT.set(slot)
         try:
-            await self.app(scope, receive, send)
+            yield
         finally:
-            slots.release()
+            _SLOT.reset(token)
+            if slot.held:
+                slots.give()
+
+
+@asynccontextmanager
+async def waiting_upstream() -> AsyncIterator[None]:
+    """Around a wait on another service: the request's slot goes to the next one waiting, and
+    is taken back (ahead of requests not yet started) when the wait is over. Nothing happens
+    outside a limited request, or in a task the request started (its slot stays with it)."""
+    slot = _SLOT.get()
+    if slot is None or not slot.held or slot.task is not asyncio.current_task():
+        yield
+        return
+    slot.held = False
+    slot.slots.give()
+    try:
+        yield
+    finally:
+        await slot.slots.take(returning=True)  # cancelled while waiting: not held, not given
+        slot.held = True

@@ -9,9 +9,12 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -305,47 +308,125 @@ async def _waiting(gw: Harness) -> float:
     return float(line.split()[-1])
 
 
-async def _until(check: Callable[[], Any]) -> None:
+async def _until(check: Callable[[], Awaitable[bool]]) -> None:
     """Yield to the event loop until ``check()`` holds (the other tasks' steps run), or fail."""
-    for _ in range(10_000):
+    for _ in range(2_000):
         if await check():
             return
         await asyncio.sleep(0)
     raise AssertionError("never happened")
 
 
+@asynccontextmanager
+async def _writes_blocked(database_url: str) -> AsyncIterator[None]:
+    """Another client holds the database's write lock (SQLite's file lock; PostgreSQL's lock
+    on the sessions table) until the block ends."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split(":///", 1)[1]
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql", 1))
+    try:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE login_sessions IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await conn.close()
+
+
 async def test_requests_beyond_the_in_progress_limit_wait_their_turn(
     database_url: str, make_config: MakeConfig
 ) -> None:
-    """A slow WeChat holds the one slot: the second login waits at the door (counted, not yet
-    at WeChat), health checks still answer, and it runs when the first is done."""
+    """One slot: a login held up by the database keeps it, so a second request waits at the
+    door (counted), and runs once the first is done."""
+    config = make_config(database_url, max_in_progress=1)
+    async with running(config, transport=httpx.MockTransport(FakeWeChat(ok()))) as gw:
+        async with _writes_blocked(database_url):
+            first = asyncio.create_task(login(gw, "code-first"))
+            for _ in range(100):  # until a probe finds the slot taken (the login at its write)
+                second = asyncio.create_task(gw.gql("{ __typename }"))
+
+                async def settled() -> bool:
+                    return second.done() or await _waiting(gw) == 1
+
+                await _until(settled)
+                if not second.done():
+                    break
+            assert not second.done()
+            assert not first.done()
+        assert (await first)["__typename"] == "LoginSuccess"
+        assert (await second)["data"] == {"__typename": "Query"}
+        assert await _waiting(gw) == 0
+
+
+async def test_a_request_waiting_on_wechat_lends_its_slot(
+    database_url: str, make_config: MakeConfig
+) -> None:
+    """One slot, and WeChat not answering: token checks and other logins still run (a slow
+    WeChat must not stall everything behind logins that wait on it)."""
     release = asyncio.Event()
     codes: list[str] = []
 
     async def slow_wechat(request: httpx.Request) -> httpx.Response:
         code = request.url.params["js_code"]
         codes.append(code)
-        await release.wait()
+        if code.startswith("slow"):
+            await release.wait()
         return ok({**GOOD, "openid": f"o-{code}", "unionid": f"u-{code}"})
 
     config = make_config(database_url, max_in_progress=1)
     async with running(config, transport=httpx.MockTransport(slow_wechat)) as gw:
-        first = asyncio.create_task(login(gw, "code-first"))
+        slow = asyncio.create_task(login(gw, "slow-code"))
 
-        async def first_at_wechat() -> bool:
-            return codes == ["code-first"]
+        async def slow_at_wechat() -> bool:
+            return codes == ["slow-code"]
 
-        await _until(first_at_wechat)
-        second = asyncio.create_task(login(gw, "code-second"))
-
-        async def second_waits() -> bool:
-            return await _waiting(gw) == 1
-
-        await _until(second_waits)
-        assert (await gw.client.get("/healthz")).status_code == 200
-        assert codes == ["code-first"]
+        await _until(slow_at_wechat)
+        async with asyncio.timeout(30):  # a failure, not a hang, if the slot were kept
+            fast = await login(gw, "fast-code")
+        assert fast["__typename"] == "LoginSuccess"
+        assert await gw.viewer_id(fast["accessToken"]) == fast["account"]["id"]
+        assert not slow.done()
         release.set()
-        results = await asyncio.gather(first, second)
-        assert [r["__typename"] for r in results] == ["LoginSuccess", "LoginSuccess"]
-        assert codes == ["code-first", "code-second"]
+        assert (await slow)["__typename"] == "LoginSuccess"
         assert await _waiting(gw) == 0
+
+
+async def test_wechat_calls_beyond_the_wechat_concurrency_wait_their_turn(
+    database_url: str, make_config: MakeConfig
+) -> None:
+    """One call on the wire at a time: a second login waits for the first one's call, then
+    makes its own."""
+    release = asyncio.Event()
+    codes: list[str] = []
+
+    async def slow_wechat(request: httpx.Request) -> httpx.Response:
+        code = request.url.params["js_code"]
+        codes.append(code)
+        if code.startswith("slow"):
+            await release.wait()
+        return ok({**GOOD, "openid": f"o-{code}", "unionid": f"u-{code}"})
+
+    config = make_config(database_url, wechat_concurrency=1)
+    async with running(config, transport=httpx.MockTransport(slow_wechat)) as gw:
+        slow = asyncio.create_task(login(gw, "slow-code"))
+
+        async def slow_at_wechat() -> bool:
+            return codes == ["slow-code"]
+
+        await _until(slow_at_wechat)
+        second = asyncio.create_task(login(gw, "second-code"))
+        for _ in range(500):  # turns of the loop: plenty for a login to reach WeChat
+            await asyncio.sleep(0)
+        assert codes == ["slow-code"]
+        assert not second.done()
+        release.set()
+        results = [await slow, await second]
+        assert [r["__typename"] for r in results] == ["LoginSuccess", "LoginSuccess"]
+        assert codes == ["slow-code", "second-code"]

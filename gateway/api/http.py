@@ -28,6 +28,7 @@ from strawberry.types.unset import UNSET
 
 from gateway import playground
 from gateway.api.context import ApiServices, Context, Loaders
+from gateway.limits import InProgressLimit
 from gateway.sessions.tokens import TokenRejected
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -177,21 +178,35 @@ async def _send(send: Send, body: str | bytes, sub: Response) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-def _replaying(body: bytes) -> Receive:
-    """A receive that hands over a body already read (for the full path, after the lean one
-    looked at it)."""
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands over the body already read, once; after it, the connection's own
+    (which then waits for the client to disconnect, as a streamed answer expects)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
 
-    async def receive() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
 
-    return receive
+    return replay
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
+    def __init__(self, *args: Any, in_progress: InProgressLimit, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_progress = in_progress
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The body is read whole first, then the request waits for a slot (gateway.limits)."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        async with self._in_progress.slot():
+            await self._answer(scope, body, _replaying(body, receive), send)
+
+    async def _answer(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         try:
-            if scope["type"] == "http" and _plain_json_post(scope):
-                await self._lean(scope, receive, send)
+            if _plain_json_post(scope):
+                await self._lean(scope, body, receive, send)
             else:
                 await super().__call__(scope, receive, send)
         except MethodNotAllowed:
@@ -205,23 +220,22 @@ class GatewayGraphQL(GraphQL[Context, None]):
             accept = Request(scope).headers.get("accept", "")
             await _unauthorized(rejected, accept)(scope, receive, send)
 
-    async def _lean(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _lean(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         """A plain JSON POST, answered without strawberry's general request handling (content
         negotiation by ``email.message``, stream and upload detection, four layers of hooks):
         the same steps, the same hooks of ours, a third of the work. Anything unusual in the
-        body goes down the full path, which reads the body again from a replay."""
+        body goes down the full path, which reads the body again from the replay."""
         request = Request(scope, receive)
         if not _acceptable(request.headers.get("accept")):
             await _bad_request(scope, "Acceptable: application/json.", 406)(scope, receive, send)
             return
-        body = await _read_body(receive)
         try:
             operation = _single_operation(decode_json(body))
         except HTTPException as exc:
             await _bad_request(scope, exc.reason, exc.status_code)(scope, receive, send)
             return
         if operation is None:
-            await super().__call__(scope, _replaying(body), send)
+            await super().__call__(scope, receive, send)
             return
         sub = await self.get_sub_response(request)
         context = await self.get_context(request, sub)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from gateway.config import AppConfig
+from gateway.limits import waiting_upstream
 from gateway.metrics import WECHAT_CALLS, WECHAT_SECONDS
 from gateway.wechat import errors
 from gateway.wechat.errors import WeChatError
@@ -93,10 +94,21 @@ def http_client(base_url: str, timeout_seconds: float, sandbox: Any = None) -> h
 
 
 class WeChatClient:
-    def __init__(self, http: httpx.AsyncClient, *, attempts: int = 3, backoff: float = 0.1) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        attempts: int = 3,
+        backoff: float = 0.1,
+        concurrency: int = 64,
+    ) -> None:
         self._http = http
         self._attempts = attempts
         self._backoff = backoff
+        # At most this many calls on the wire; the others wait before their timeout starts.
+        # Unbounded, a burst put hundreds of requests in httpcore's pool at once, whose every
+        # hand-out scans its connections and waiters (a login's CPU doubled).
+        self._on_the_wire = asyncio.Semaphore(concurrency)
 
     async def code2session(self, app: AppConfig, code: str) -> CodeSession:
         body = await self._call(
@@ -212,6 +224,10 @@ class WeChatClient:
         raise AssertionError("unreachable")
 
     async def _once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        async with waiting_upstream(), self._on_the_wire:
+            return await self._timed(method, path, **kwargs)
+
+    async def _timed(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         started = time.perf_counter()
         outcome = "0"
         try:

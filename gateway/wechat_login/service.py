@@ -27,6 +27,7 @@ from gateway.errors import (
     UnknownApp,
     declares,
 )
+from gateway.limits import waiting_upstream
 from gateway.metrics import LOGINS
 from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
@@ -227,7 +228,8 @@ class WechatLogin:
             assert self._shared is not None
             return await self._shared.run(key.hex(), once, _remember)
 
-        return await self._exchanges.run(key, shared if self._shared else once, _remember)
+        async with waiting_upstream():  # no slot held while WeChat answers (gateway.limits)
+            return await self._exchanges.run(key, shared if self._shared else once, _remember)
 
     async def _exchange_once(self, app: AppConfig, code: str) -> WechatFacts:
         if app.kind == AppKind.MINIPROGRAM:
