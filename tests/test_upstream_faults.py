@@ -365,35 +365,47 @@ async def test_requests_beyond_the_in_progress_limit_wait_their_turn(
         assert await _waiting(gw) == 0
 
 
+class HeldWeChat:
+    """Answers every code at once, except codes starting with "slow": those wait for
+    ``release``. ``codes`` lists the codes that reached it, in order."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.codes: list[str] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        code = request.url.params["js_code"]
+        self.codes.append(code)
+        if code.startswith("slow"):
+            await self.release.wait()
+        return ok({**GOOD, "openid": f"o-{code}", "unionid": f"u-{code}"})
+
+    async def holding(self, gw: Harness) -> asyncio.Task[dict[str, Any]]:
+        """A login whose code WeChat holds, once it is there."""
+        slow = asyncio.create_task(login(gw, "slow-code"))
+
+        async def at_wechat() -> bool:
+            return self.codes == ["slow-code"]
+
+        await _until(at_wechat)
+        return slow
+
+
 async def test_a_request_waiting_on_wechat_lends_its_slot(
     database_url: str, make_config: MakeConfig
 ) -> None:
     """One slot, and WeChat not answering: token checks and other logins still run (a slow
     WeChat must not stall everything behind logins that wait on it)."""
-    release = asyncio.Event()
-    codes: list[str] = []
-
-    async def slow_wechat(request: httpx.Request) -> httpx.Response:
-        code = request.url.params["js_code"]
-        codes.append(code)
-        if code.startswith("slow"):
-            await release.wait()
-        return ok({**GOOD, "openid": f"o-{code}", "unionid": f"u-{code}"})
-
+    wechat = HeldWeChat()
     config = make_config(database_url, max_in_progress=1)
-    async with running(config, transport=httpx.MockTransport(slow_wechat)) as gw:
-        slow = asyncio.create_task(login(gw, "slow-code"))
-
-        async def slow_at_wechat() -> bool:
-            return codes == ["slow-code"]
-
-        await _until(slow_at_wechat)
+    async with running(config, transport=httpx.MockTransport(wechat)) as gw:
+        slow = await wechat.holding(gw)
         async with asyncio.timeout(30):  # a failure, not a hang, if the slot were kept
             fast = await login(gw, "fast-code")
         assert fast["__typename"] == "LoginSuccess"
         assert await gw.viewer_id(fast["accessToken"]) == fast["account"]["id"]
         assert not slow.done()
-        release.set()
+        wechat.release.set()
         assert (await slow)["__typename"] == "LoginSuccess"
         assert await _waiting(gw) == 0
 
@@ -403,30 +415,16 @@ async def test_wechat_calls_beyond_the_wechat_concurrency_wait_their_turn(
 ) -> None:
     """One call on the wire at a time: a second login waits for the first one's call, then
     makes its own."""
-    release = asyncio.Event()
-    codes: list[str] = []
-
-    async def slow_wechat(request: httpx.Request) -> httpx.Response:
-        code = request.url.params["js_code"]
-        codes.append(code)
-        if code.startswith("slow"):
-            await release.wait()
-        return ok({**GOOD, "openid": f"o-{code}", "unionid": f"u-{code}"})
-
+    wechat = HeldWeChat()
     config = make_config(database_url, wechat_concurrency=1)
-    async with running(config, transport=httpx.MockTransport(slow_wechat)) as gw:
-        slow = asyncio.create_task(login(gw, "slow-code"))
-
-        async def slow_at_wechat() -> bool:
-            return codes == ["slow-code"]
-
-        await _until(slow_at_wechat)
+    async with running(config, transport=httpx.MockTransport(wechat)) as gw:
+        slow = await wechat.holding(gw)
         second = asyncio.create_task(login(gw, "second-code"))
         for _ in range(500):  # turns of the loop: plenty for a login to reach WeChat
             await asyncio.sleep(0)
-        assert codes == ["slow-code"]
+        assert wechat.codes == ["slow-code"]
         assert not second.done()
-        release.set()
+        wechat.release.set()
         results = [await slow, await second]
         assert [r["__typename"] for r in results] == ["LoginSuccess", "LoginSuccess"]
-        assert codes == ["slow-code", "second-code"]
+        assert wechat.codes == ["slow-code", "second-code"]
