@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ async def test_readyz_is_ok_on_a_migrated_database(gw: Harness) -> None:
 async def test_readyz_is_503_when_the_database_is_unreachable(
     make_config: MakeConfig, tmp_path: Path, url: str
 ) -> None:
+    before = set(threading.enumerate())
     async with running(make_config(url.format(tmp=tmp_path))) as gw:
         ready = await gw.client.get("/readyz")
         assert ready.status_code == 503, ready.text
@@ -52,6 +54,11 @@ async def test_readyz_is_503_when_the_database_is_unreachable(
         assert "127.0.0.1" not in body["reason"]  # no connection details leak out
         # liveness is not readiness: the process itself is fine
         assert (await gw.client.get("/healthz")).status_code == 200
+    # aiosqlite ends a connection that failed to open by queueing a stop whose result its
+    # thread hands back to this loop: the loop must outlive that, or the thread raises
+    # "Event loop is closed" into whichever test runs next
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=5)
 
 
 async def test_readyz_is_503_not_at_head_on_an_unmigrated_database(
