@@ -117,8 +117,8 @@ class _Slots:
         self._arriving: deque[asyncio.Future[None]] = deque()
 
     async def take(self, returning: bool = False) -> None:
-        if self._free and not self._returning and (returning or not self._arriving):
-            self._free -= 1  # free: no suspension
+        if self._free:  # nobody waits while a slot is free (``give`` hands slots to waiters)
+            self._free -= 1
             return
         handed = asyncio.get_running_loop().create_future()
         (self._returning if returning else self._arriving).append(handed)
