@@ -9,16 +9,7 @@ import re
 import pytest
 
 from gateway.logs import JsonFormatter
-from tests.support.harness import LOGIN, Harness, MakeConfig, running
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if match and ",".join(sorted(match.group(1).split(","))) == wanted:
-            return float(match.group(2))
-    return 0.0
+from tests.support.harness import LOGIN, Harness, MakeConfig, metric, running
 
 
 async def test_metrics_count_logins_and_wechat_calls(gw: Harness) -> None:
@@ -31,7 +22,7 @@ async def test_metrics_count_logins_and_wechat_calls(gw: Harness) -> None:
     after = response.text
 
     def grew(name: str, **labels: str) -> float:
-        return _metric(after, name, **labels) - _metric(before, name, **labels)
+        return metric(after, name, **labels) - metric(before, name, **labels)
 
     assert grew("gateway_logins_total", door="wechat_miniprogram", result="new") == 1
     assert grew("gateway_logins_total", door="wechat_miniprogram", result="RISK_BLOCKED") == 1

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from gateway.store import migrate
 from tests.support.accounts import account_uuid
-from tests.support.harness import APPS_TOML, LOGIN, PG_URL, skip_or_fail
+from tests.support.harness import APPS_TOML, LOGIN, PG_URL, metric, skip_or_fail
 from tests.support.processes import free_port, wait_ready
 
 
@@ -281,9 +281,7 @@ HEARD_WITHIN = 3.0  # seconds; the cache's max age is 5: only the broadcast expl
 
 async def _cache_hits(client: httpx.AsyncClient, gateway: str) -> float:
     text = (await client.get(f"{gateway}/metrics")).text
-    name = 'gateway_token_checks_total{source="cache"}'
-    line = next((x for x in text.splitlines() if x.startswith(name)), None)
-    return float(line.split()[-1]) if line else 0.0
+    return metric(text, "gateway_token_checks_total", source="cache")
 
 
 async def _cached_on(client: httpx.AsyncClient, gateway: str, bearer: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.harness import LOGIN, Harness, MakeConfig, running
+from tests.support.harness import LOGIN, Harness, MakeConfig, metric, running
 
 SESSION_KEY = base64.b64encode(bytes(range(16))).decode()
 GOOD = {"openid": "o-fault-user", "session_key": SESSION_KEY, "unionid": "u-fault-user"}
@@ -303,9 +303,7 @@ async def test_secret_code_and_session_key_never_reach_the_logs(
 
 async def _waiting(gw: Harness) -> float:
     """``gateway_requests_waiting`` as /metrics reports it."""
-    text = (await gw.client.get("/metrics")).text
-    line = next(x for x in text.splitlines() if x.startswith("gateway_requests_waiting"))
-    return float(line.split()[-1])
+    return metric((await gw.client.get("/metrics")).text, "gateway_requests_waiting")
 
 
 async def _until(check: Callable[[], Awaitable[bool]]) -> None:

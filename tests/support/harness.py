@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -102,6 +103,17 @@ async def truncate(url: str) -> None:
 
 MakeConfig = Callable[..., GatewayConfig]
 """What the ``make_config`` fixture returns: ``make(database_url, **settings_overrides)``."""
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text exposition (``/metrics``): the series of ``name`` with
+    exactly ``labels`` (none for an unlabelled metric); 0 when it is not there."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
+        if match and ",".join(sorted((match.group(1) or "").split(","))) == wanted:
+            return float(match.group(2))
+    return 0.0
 
 
 def _toml_table(name: str, values: dict[str, Any] | None) -> str:
