@@ -263,7 +263,8 @@ class Settings(BaseSettings):
     max_in_progress: int = Field(default=128, ge=1)
     trusted_proxies: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
     db_pool_size: int = Field(default=20, ge=1, le=500)
-    db_max_overflow: int = Field(default=10, ge=0, le=500)
+    # beyond the pool, connections opened for a burst and closed on check-in (0: wait instead)
+    db_max_overflow: int = Field(default=0, ge=0, le=500)
     max_query_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=15, ge=1)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error)$")
