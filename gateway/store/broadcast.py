@@ -160,6 +160,15 @@ class FileBroadcast(Broadcast):
             self._seen = after  # only our own byte: nothing to clear
 
 
+def _stop_if_asked() -> None:
+    """Python 3.11's ``wait_for`` can swallow a cancellation that arrives just as what it waits
+    for completes (CPython gh-86296); the channel's loop would then go on (reconnecting, or
+    heart-beating) while ``close`` waits for it forever. After each wait it checks instead."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class _Channel(Broadcast):
     """A subscription heard in a background task; trusted while it is up and was heard from
     within ``STALE_SECONDS`` (a heartbeat every ``HEARTBEAT_SECONDS``)."""
@@ -185,6 +194,7 @@ class _Channel(Broadcast):
                 raise
             except Exception as exc:
                 self._down(exc)
+                _stop_if_asked()
             await asyncio.sleep(0.2)
 
     async def _subscribe(self) -> None:
@@ -234,6 +244,7 @@ class RedisBroadcast(_Channel):
             pinged = time.monotonic()
             while True:
                 message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+                _stop_if_asked()
                 now = time.monotonic()
                 if message is not None:
                     self._heard = now
@@ -311,6 +322,7 @@ class PostgresBroadcast(_Channel):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), HEARTBEAT_SECONDS)
                 await asyncio.wait_for(conn.fetchval("SELECT 1"), STALE_SECONDS)
+                _stop_if_asked()
                 self._heard = time.monotonic()
             raise ConnectionError("the LISTEN connection was closed")
         finally:
