@@ -23,6 +23,9 @@ from tests.support.harness import PG_URL, Harness, MakeConfig, running, skip_or_
 from tests.support.proxy import Proxy
 
 VIEWER = "{ viewer { id } }"
+REFRESH = """mutation($t: String!) {
+  refreshToken(refreshToken: $t, client: {platform: "ios"}) { __typename }
+}"""
 
 
 @pytest.fixture
@@ -53,6 +56,10 @@ async def test_database_restart_fails_cleanly_and_recovers(
     assert all(b["data"]["viewer"]["id"] for b in warm)
 
     await proxy.cut()
+    # a refresh first: a one-statement write on a pooled connection that is now broken
+    refresh = await gw.gql(REFRESH, {"t": login["refreshToken"]})
+    assert refresh["errors"][0]["extensions"] == {"code": "UNAVAILABLE"}
+    assert "postgres" not in str(refresh).lower()
     body = await gw.gql(VIEWER, token=token)
     assert body["data"] == {"viewer": None}
     assert body["errors"][0]["extensions"] == {"code": "UNAVAILABLE"}
@@ -66,6 +73,9 @@ async def test_database_restart_fails_cleanly_and_recovers(
     assert [b["data"]["viewer"]["id"] for b in after] == [login["account"]["id"]] * 8
     again = await gw.login("shop-mp", "alice")
     assert again["account"]["id"] == login["account"]["id"]
+    # the failed refresh wrote nothing: its token is still the session's live one
+    refreshed = await gw.gql(REFRESH, {"t": login["refreshToken"]})
+    assert refreshed["data"]["refreshToken"]["__typename"] == "RefreshSuccess"
 
 
 async def test_a_one_statement_write_that_meets_a_concurrent_writer_says_so(

@@ -8,6 +8,7 @@ find-or-create calls queue on the write lock instead of failing with a stale sna
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.sql import Executable
 
+from gateway.store import driver
 from gateway.store.broadcast import Broadcast, collected
 
 _READONLY = "gateway_readonly"
@@ -123,6 +125,12 @@ class Database:
             if engine.dialect.name == "sqlite"
             else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        # the compiled form of each one-statement write (they are built once, so few)
+        self._plan: Callable[[Executable], driver.Plan] | None = (
+            functools.lru_cache(maxsize=64)(functools.partial(driver.plan, engine=engine))
+            if engine.dialect.driver == "asyncpg"
+            else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -162,8 +170,11 @@ class Database:
     ) -> Sequence[Sequence[Any]]:
         """A write that is a whole unit of work in one statement (on PostgreSQL, data-modifying
         CTEs), atomic by itself: autocommitted, without the BEGIN and COMMIT round trips.
-        ``LostRace`` when a concurrent writer got in the way: it wrote nothing."""
+        ``LostRace`` when a concurrent writer got in the way: it wrote nothing. On PostgreSQL
+        the statement, built once, runs on the driver (``gateway.store.driver``)."""
         try:
+            if self._plan is not None:
+                return await driver.fetch(self.engine, self._plan(statement), params)
             async with self._autocommit.begin() as conn:
                 return (await conn.execute(statement, params)).all()
         except DBAPIError as exc:
