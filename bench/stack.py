@@ -37,7 +37,8 @@ class Stack:
         # the venv's console script when there is one: what an operator would run
         gateway = shutil.which("gateway", path=str(Path(sys.executable).parent))
         self.gateway_cmd = [gateway] if gateway else [self.python, "-m", "gateway"]
-        self.secret = secrets.token_urlsafe(16)
+        # 32 hex digits, as WeChat's (a leading "-" would read as an option in argv)
+        self.secret = secrets.token_hex(16)
         self.config = tmp / "bench-apps.toml"
         self.keys = tmp / "signing-keys.json"
         self.emulator: procs.Proc | None = None
