@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Insert, bindparam, delete, event, insert, select, update
+from sqlalchemy import Insert, bindparam, delete, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from gateway.store.db import Database
+from gateway.store.driver import SyncDriver
 from gateway.store.models import AuditEvent, utcnow
 
 PERSONAL_FIELDS = ("platform", "channel", "device_param", "ip", "user_agent")
@@ -76,7 +77,7 @@ def event_row(kind: str, client: ClientInfo | None, **detail: Any) -> dict[str, 
     }
 
 
-def insert_on(conn: Connection, row: dict[str, Any]) -> None:
+def insert_on(conn: SyncDriver, row: dict[str, Any]) -> None:
     """An event written at once on a synchronous connection, inside its caller's transaction
     (SQLite's units of work run whole on a worker thread); ``row`` from :func:`event_row`, with
     its account, session and app."""

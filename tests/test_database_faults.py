@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from gateway.store.db import Database, LostRace, create_engine
+from gateway.store.driver import SyncDriver
 from tests.support.harness import PG_URL, Harness, MakeConfig, running, skip_or_fail
 from tests.support.proxy import Proxy
 
@@ -111,17 +112,23 @@ async def test_a_unit_of_work_on_a_worker_thread_commits_rolls_back_or_loses_a_r
     """SQLite's ``write_in_thread`` (its one-hand-off logins): what the work answers commits,
     ``None`` rolls everything back, and a unique violation is ``LostRace``."""
     db = Database(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"))
+    # built once, as the gateway's statements are (each statement's plan is remembered)
+    CREATE = text("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)")
+    INSERT = text("INSERT INTO t (id) VALUES (:id)")
+    COUNT = text("SELECT count(*) FROM t")
 
-    def insert(key: int, keep: bool) -> Callable[[Connection], str | None]:
-        def work(conn: Connection) -> str | None:
-            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)")
-            conn.execute(text("INSERT INTO t (id) VALUES (:id)"), {"id": key})
+    def insert(key: int, keep: bool) -> Callable[[SyncDriver], str | None]:
+        def work(conn: SyncDriver) -> str | None:
+            conn.execute(CREATE)
+            conn.execute(INSERT, {"id": key})
             return "kept" if keep else None
 
         return work
 
-    def count(conn: Connection) -> int:
-        return int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+    def count(conn: SyncDriver) -> int:
+        row = conn.execute(COUNT).first()
+        assert row is not None
+        return int(row[0])
 
     try:
         assert await db.write_in_thread(insert(1, keep=True)) == "kept"

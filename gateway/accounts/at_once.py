@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     bindparam,
     distinct,
     exists,
@@ -39,6 +38,7 @@ from gateway.accounts import graph, session_keys
 from gateway.accounts.model import AccountStatus, IdentityKey
 from gateway.accounts.tables import Account, Identity
 from gateway.accounts.views import ACCOUNT_COLUMNS
+from gateway.store.driver import SyncDriver
 from gateway.store.models import utcnow
 
 _DELETION_DUE = [c.key for c in select(*ACCOUNT_COLUMNS).selected_columns].index("deletion_due_at")
@@ -124,7 +124,7 @@ def _owners_with_account(count: int) -> Any:
 
 
 def sign_in_on(
-    conn: Connection,
+    conn: SyncDriver,
     keys: list[IdentityKey],
     app_key: str,
     session_key: dict[str, Any] | None,

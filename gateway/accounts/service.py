@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +43,7 @@ from gateway.accounts.tables import Account
 from gateway.audit import Actor, ClientInfo
 from gateway.errors import AccountDisabled, LastIdentity, NotFound, UsernameTaken, declares
 from gateway.store.db import Database
+from gateway.store.driver import SyncDriver
 from gateway.store.models import utcnow
 from gateway.store.secretbox import SealError, SecretBox
 
@@ -157,7 +157,7 @@ class AccountGraph:
 
     def sign_in_on(
         self,
-        conn: Connection,
+        conn: SyncDriver,
         keys: list[IdentityKey],
         app_key: str,
         session_key: SessionKey | None,

@@ -11,8 +11,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from gateway.accounts.model import AccountStatus, AccountView
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, event_row, insert_on
@@ -28,6 +26,7 @@ from gateway.sessions.statements import (
 )
 from gateway.sessions.tokens import hash_refresh_token, new_refresh_token
 from gateway.store.db import Database
+from gateway.store.driver import SyncDriver
 
 _Rotated = tuple[Facts, AccountView]
 
@@ -72,7 +71,7 @@ class OneStepRefresh:
         writer thread: one hand-off instead of aiosqlite's one per statement, while the write
         lock is held."""
 
-        def work(conn: Connection) -> _Rotated | None:
+        def work(conn: SyncDriver) -> _Rotated | None:
             row = conn.execute(LIVE_SESSION, {"digest": presented, "now": now}).first()
             if row is None:
                 raise InvalidRefreshToken()

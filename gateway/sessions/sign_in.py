@@ -10,8 +10,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection
-
 from gateway.accounts.model import AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph, SessionKey
 from gateway.audit import ClientInfo, event_row, insert_on
@@ -25,6 +23,7 @@ from gateway.sessions.statements import (
 )
 from gateway.sessions.tokens import new_refresh_token
 from gateway.store.db import Database, LostRace
+from gateway.store.driver import SyncDriver
 from gateway.store.models import utcnow
 
 SignedIn = tuple[IssuedTokens, bool]
@@ -118,7 +117,7 @@ class OneStepSignIn:
         keys, client = opening.keys, opening.client
         event = event_row("login", client, **opening.detail)
 
-        def work(conn: Connection) -> tuple[AccountView, bool] | None:
+        def work(conn: SyncDriver) -> tuple[AccountView, bool] | None:
             signed_in = self._accounts.sign_in_on(conn, keys, opening.app_key, opening.wechat_key)
             if signed_in is None:
                 return None

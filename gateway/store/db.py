@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -127,10 +127,17 @@ class Database:
         )
         # the compiled form of each one-statement write (they are built once, so few)
         self._plan: Callable[[Executable], driver.Plan] | None = (
-            functools.lru_cache(maxsize=64)(functools.partial(driver.plan, engine=engine))
+            functools.lru_cache(maxsize=64)(functools.partial(driver.plan, dialect=engine.dialect))
             if engine.dialect.driver == "asyncpg"
             else None
         )
+        # and of each statement of SQLite's units of work (per statement and parameter names)
+        self._sync_plan: Callable[[Executable, frozenset[str]], driver.Plan] | None = None
+        if self._twin is not None:
+            dialect = self._twin.dialect
+            self._sync_plan = functools.lru_cache(maxsize=128)(
+                lambda statement, keys: driver.plan(statement, dialect=dialect, keys=keys)
+            )
 
     @property
     def dialect(self) -> str:
@@ -182,18 +189,21 @@ class Database:
                 raise LostRace from exc
             raise
 
-    async def write_in_thread(self, work: Callable[[Connection], T | None]) -> T | None:
+    async def write_in_thread(self, work: Callable[[driver.SyncDriver], T | None]) -> T | None:
         """SQLite: a unit of work run whole on a worker thread, on a synchronous connection to
         the same file, in one write transaction: one hand-off to a thread instead of one per
-        statement (aiosqlite's), while the write lock is held. ``work`` answering ``None``
-        rolls it back; a unique violation is ``LostRace``. Not for PostgreSQL (``write_once``)."""
-        twin, writer = self._twin, self._writer
-        if twin is None or writer is None:
+        statement (aiosqlite's), while the write lock is held; its statements, built once, run
+        on the driver (``driver.SyncDriver``). ``work`` answering ``None`` rolls it back; a
+        unique violation is ``LostRace``. Not for PostgreSQL (``write_once``)."""
+        twin, writer, plans = self._twin, self._writer, self._sync_plan
+        if twin is None or writer is None or plans is None:
             raise RuntimeError("write_in_thread is for SQLite")
 
         def run() -> T | None:
             with twin.connect() as conn, conn.begin() as transaction:
-                done = work(conn)
+                done = work(
+                    driver.SyncDriver(conn.connection.driver_connection, twin.dialect, plans)
+                )
                 if done is None:
                     transaction.rollback()
                 return done

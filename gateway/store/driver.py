@@ -1,13 +1,16 @@
-"""PostgreSQL's one-statement writes on the driver itself.
+"""The hot paths' writes on the database driver itself.
 
-A statement built once (a login, a refresh: data-modifying CTEs, autocommitted) is compiled
-once by SQLAlchemy, with its types' bind and result processors, and then run directly on a
-connection of SQLAlchemy's own pool. Each run skips SQLAlchemy's per-execution work (a
-``Connection`` and its transaction, an execution context, a cursor adapter, a ``Result``), which
-cost ~0.2 ms of CPU a statement: a fifth of a refresh. What SQLAlchemy would do besides is done
-here too: values converted by the same processors, driver errors raised as SQLAlchemy's
-(``IntegrityError``; a broken connection as an invalidated ``OperationalError``, after taking
-the connection out of the pool), the connection given back to the pool.
+A statement built once (a login, a refresh) is compiled once by SQLAlchemy, with its types'
+bind and result processors, and then run directly on the driver's connection: on PostgreSQL
+(``fetch``) a one-statement write (data-modifying CTEs, autocommitted) on a connection of
+SQLAlchemy's own pool; on SQLite (``SyncDriver``) the statements of a unit of work on the
+writer thread, inside the transaction SQLAlchemy began. Each run skips SQLAlchemy's
+per-execution work (a ``Connection`` and its transaction, an execution context, a cursor
+adapter, a ``Result``), which cost ~0.2 ms of CPU a statement on PostgreSQL: a third of a
+refresh. What SQLAlchemy would do besides is done here too: values converted by the same
+processors, driver errors raised as SQLAlchemy's (``IntegrityError``; a broken connection as
+an invalidated ``OperationalError``, after taking the connection out of the pool), the
+connection given back to the pool.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import asyncpg
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.base import Executable
@@ -66,17 +70,22 @@ class Plan(NamedTuple):
         ]
 
 
-def plan(statement: Executable, *, engine: AsyncEngine) -> Plan:
-    """Compile ``statement`` for ``engine``'s driver. Statements whose SQL depends on the
-    values (expanding ``IN`` lists, literal rendering) are refused: they have no one SQL."""
+def plan(statement: Executable, *, dialect: Dialect, keys: frozenset[str] = frozenset()) -> Plan:
+    """Compile ``statement`` for ``dialect``'s driver; ``keys`` name the parameters an
+    ``INSERT`` or ``UPDATE`` without its own values takes as columns. Statements whose SQL
+    depends on the values (expanding ``IN`` lists, literal rendering), or that need defaults
+    computed in Python, are refused: they have no one plan."""
     if not isinstance(statement, ClauseElement):
         raise TypeError(f"not a statement: {statement!r}")
-    dialect = engine.dialect
-    compiled = statement.compile(dialect=dialect)
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
     if not isinstance(compiled, SQLCompiler):
         raise TypeError(f"not a SQL statement: {statement!r}")
-    if "POSTCOMPILE" in compiled.string or compiled.escaped_bind_names:
-        # SQL that depends on the values, or parameter names the SQL spells differently
+    if (
+        "POSTCOMPILE" in compiled.string
+        or compiled.escaped_bind_names
+        or compiled.insert_prefetch
+        or compiled.update_prefetch
+    ):
         raise ValueError(f"no plan for this statement: {compiled.string[:80]!r}")
     names = tuple(compiled.positiontup or ())
     fixed: dict[str, Any] = {}
@@ -85,10 +94,63 @@ def plan(statement: Executable, *, engine: AsyncEngine) -> Plan:
         bind = compiled.binds[name]
         if not bind.required:
             fixed[name] = bind.effective_value
-        binds.append(bind.type.bind_processor(dialect))
+        # the dialect's own form of the type, as SQLAlchemy itself processes values with
+        binds.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
     columns = getattr(statement, "exported_columns", ())
-    results = tuple(column.type.result_processor(dialect, None) for column in columns)
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+    )
     return Plan(compiled.string, names, fixed, tuple(binds), results)
+
+
+class Executed(NamedTuple):
+    """What a statement run on a ``SyncDriver`` answered (``Result``'s few parts in use)."""
+
+    rows: list[tuple[Any, ...]]
+    rowcount: int
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+
+class SyncDriver:
+    """A synchronous connection's driver connection, inside the transaction its caller holds
+    (SQLite's units of work on the writer thread): statements built once run on it through
+    their plans, as on PostgreSQL (``fetch``); a list of parameter sets is one executemany."""
+
+    def __init__(
+        self, dbapi: Any, dialect: Dialect, plans: Callable[[Executable, frozenset[str]], Plan]
+    ) -> None:
+        self._dbapi = dbapi
+        self._errors: type[Exception] = dialect.loaded_dbapi.Error
+        self._plans = plans
+
+    def execute(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> Executed:
+        params = {} if params is None else params
+        sets: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
+        many = not isinstance(params, Mapping)
+        first = sets[0]
+        plan = self._plans(statement, frozenset(first))
+        cursor = self._dbapi.cursor()
+        try:
+            if many:
+                cursor.executemany(plan.sql, [plan.arguments(p) for p in sets])
+                return Executed([], cursor.rowcount)
+            cursor.execute(plan.sql, plan.arguments(first))
+            rows = plan.rows(cursor.fetchall()) if cursor.description else []
+            return Executed(rows, cursor.rowcount)
+        except self._errors as error:
+            # as SQLAlchemy raises it (``IntegrityError`` for a unique violation, ...)
+            raise DBAPIError.instance(plan.sql, None, error, self._errors, True) from error
+        finally:
+            cursor.close()
 
 
 async def fetch(
