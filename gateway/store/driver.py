@@ -15,10 +15,10 @@ connection given back to the pool.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,16 +28,22 @@ from sqlalchemy.sql.elements import ClauseElement
 
 Processor = Callable[[Any], Any] | None
 
-# the driver's errors that mean the connection is unusable (SQLAlchemy's ``is_disconnect``):
-# its socket failed or closed, the server ended the session (class 08, or 57: an
-# administrator's or a crash's shutdown), or it could not answer in time
-_BROKEN: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    OSError,
-    TimeoutError,
-)
+
+@functools.cache
+def _broken() -> tuple[type[BaseException], ...]:
+    """asyncpg's errors that mean the connection is unusable (SQLAlchemy's ``is_disconnect``):
+    its socket failed or closed, the server ended the session (class 08, or 57: an
+    administrator's or a crash's shutdown), or it could not answer in time. Imported when
+    first needed: a SQLite process never loads asyncpg (~1.6 MiB)."""
+    import asyncpg
+
+    return (
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.OperatorInterventionError,
+        OSError,
+        TimeoutError,
+    )
 
 
 class Plan(NamedTuple):
@@ -163,7 +169,7 @@ async def fetch(
     try:
         records = await proxied.driver_connection.fetch(plan.sql, *arguments)  # type: ignore[union-attr]
     except Exception as error:
-        if isinstance(error, _BROKEN):
+        if isinstance(error, _broken()):
             # as SQLAlchemy does on a disconnect: every connection as old as this one is
             # suspect (a database restart broke them all), and is replaced at its next checkout
             engine.sync_engine.pool._invalidate(proxied, error)
@@ -184,8 +190,10 @@ def _translated(error: Exception, sql: str) -> DBAPIError | None:
     """The driver's error as SQLAlchemy would raise it (parameters hidden: they may carry
     openids), so that callers see one kind of database error whichever way a statement ran;
     ``None`` for an error that is not the database's."""
-    if isinstance(error, _BROKEN):
+    if isinstance(error, _broken()):
         return OperationalError(sql, None, error, hide_parameters=True, connection_invalidated=True)
+    import asyncpg  # loaded already: the error came from it
+
     if isinstance(error, asyncpg.IntegrityConstraintViolationError):
         return IntegrityError(sql, None, error, hide_parameters=True)
     if isinstance(error, asyncpg.PostgresError):
