@@ -120,24 +120,12 @@ class Database:
         # SQLite has one writer at a time: one thread does them all (more would only queue on
         # the file's lock, each keeping a malloc arena of its own)
         self._writer = ThreadPoolExecutor(1, "sqlite-writer") if self._twin is not None else None
-        self._autocommit = (
-            engine
-            if engine.dialect.name == "sqlite"
-            else engine.execution_options(isolation_level="AUTOCOMMIT")
-        )
-        # the compiled form of each one-statement write (they are built once, so few)
-        self._plan: Callable[[Executable], driver.Plan] | None = (
-            functools.lru_cache(maxsize=64)(functools.partial(driver.plan, dialect=engine.dialect))
-            if engine.dialect.driver == "asyncpg"
-            else None
-        )
-        # and of each statement of SQLite's units of work (per statement and parameter names)
-        self._sync_plan: Callable[[Executable, frozenset[str]], driver.Plan] | None = None
-        if self._twin is not None:
-            dialect = self._twin.dialect
-            self._sync_plan = functools.lru_cache(maxsize=128)(
-                lambda statement, keys: driver.plan(statement, dialect=dialect, keys=keys)
-            )
+        # each statement's compiled form for the driver, by its parameters' names: the hot
+        # writes (PostgreSQL's one-statement ones, SQLite's units of work) are built once
+        dialect = self._twin.dialect if self._twin is not None else engine.dialect
+        self._plans: Callable[[Executable, frozenset[str]], driver.Plan] = functools.lru_cache(
+            maxsize=128
+        )(lambda statement, keys: driver.plan(statement, dialect=dialect, keys=keys))
 
     @property
     def dialect(self) -> str:
@@ -178,12 +166,13 @@ class Database:
         """A write that is a whole unit of work in one statement (on PostgreSQL, data-modifying
         CTEs), atomic by itself: autocommitted, without the BEGIN and COMMIT round trips.
         ``LostRace`` when a concurrent writer got in the way: it wrote nothing. On PostgreSQL
-        the statement, built once, runs on the driver (``gateway.store.driver``)."""
+        the statement, built once, runs on the driver (``gateway.store.driver``). Not for
+        SQLite (``write_in_thread``)."""
+        if self._twin is not None:
+            raise RuntimeError("write_once is for PostgreSQL")
+        plan = self._plans(statement, frozenset(params))
         try:
-            if self._plan is not None:
-                return await driver.fetch(self.engine, self._plan(statement), params)
-            async with self._autocommit.begin() as conn:
-                return (await conn.execute(statement, params)).all()
+            return await driver.fetch(self.engine, plan, params)
         except DBAPIError as exc:
             if isinstance(exc, IntegrityError) or _sqlstate(exc) == _DEADLOCK:
                 raise LostRace from exc
@@ -195,8 +184,8 @@ class Database:
         statement (aiosqlite's), while the write lock is held; its statements, built once, run
         on the driver (``driver.SyncDriver``). ``work`` answering ``None`` rolls it back; a
         unique violation is ``LostRace``. Not for PostgreSQL (``write_once``)."""
-        twin, writer, plans = self._twin, self._writer, self._sync_plan
-        if twin is None or writer is None or plans is None:
+        twin, writer, plans = self._twin, self._writer, self._plans
+        if twin is None or writer is None:
             raise RuntimeError("write_in_thread is for SQLite")
 
         def run() -> T | None:

@@ -65,7 +65,7 @@ class Plan(NamedTuple):
 
     def rows(self, records: Sequence[Any]) -> list[tuple[Any, ...]]:
         results = self.results
-        if not any(results) or (records and len(records[0]) != len(results)):
+        if not any(results):  # a statement without typed columns (``text``), or no processing
             return [tuple(record) for record in records]
         return [
             tuple(
@@ -139,17 +139,20 @@ class SyncDriver:
         statement: Executable,
         params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> Executed:
-        params = {} if params is None else params
-        sets: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
-        many = not isinstance(params, Mapping)
-        first = sets[0]
-        plan = self._plans(statement, frozenset(first))
+        if params is None or isinstance(params, Mapping):
+            return self._run(statement, [params or {}], many=False)
+        return self._run(statement, params, many=True)
+
+    def _run(
+        self, statement: Executable, sets: Sequence[Mapping[str, Any]], *, many: bool
+    ) -> Executed:
+        plan = self._plans(statement, frozenset(sets[0]))
         cursor = self._dbapi.cursor()
         try:
             if many:
                 cursor.executemany(plan.sql, [plan.arguments(p) for p in sets])
                 return Executed([], cursor.rowcount)
-            cursor.execute(plan.sql, plan.arguments(first))
+            cursor.execute(plan.sql, plan.arguments(sets[0]))
             rows = plan.rows(cursor.fetchall()) if cursor.description else []
             return Executed(rows, cursor.rowcount)
         except self._errors as error:
