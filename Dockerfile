@@ -11,7 +11,7 @@ COPY pyproject.toml README.md schema.graphql ./
 COPY gateway ./gateway
 COPY alembic ./alembic
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no-index . \
- && /opt/venv/bin/pip uninstall --yes hatchling pathspec pluggy tomlkit trove-classifiers
+ && /opt/venv/bin/pip uninstall --yes editables hatchling pathspec pluggy tomlkit trove-classifiers
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/gateway gateway

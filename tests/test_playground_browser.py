@@ -42,9 +42,7 @@ TIMEOUT_MS = 15_000
 
 
 def _missing(what: str) -> None:
-    message = (
-        f"{what}: the browser tests need it (apt-get install -y chromium; pip install -e '.[test]')"
-    )
+    message = f"{what}: the browser tests need it (apt-get install -y chromium; see the README)"
     if REQUIRE_SERVICES:
         pytest.fail(message)
     pytest.skip(message)
