@@ -41,24 +41,6 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     keys_sub.add_parser("rotate", help="add a new signing key; older keys keep verifying")
     keys_sub.add_parser("show", help="print the public JWKS")
-    partners = sub.add_parser("partners", help="manage partner services (client credentials)")
-    psub = partners.add_subparsers(dest="partners_command", required=True, metavar="ACTION")
-    add = psub.add_parser("add", help="register a partner; prints its secret once")
-    add.add_argument("client_id")
-    add.add_argument("--apps", default="", help="comma-separated app keys it may see")
-    add.add_argument("--platforms", default="", help="comma-separated open platforms")
-    add.add_argument(
-        "--scopes",
-        default="accounts:lookup",
-        help="comma-separated scopes (accounts:lookup, accounts:lookup-username, "
-        "accounts:lookup-phone, identities:identifiers, identities:all-apps)",
-    )
-    add.add_argument("--rate-limit", type=int, default=600, help="lookups per minute")
-    psub.add_parser("list", help="list partners")
-    rotate = psub.add_parser("rotate-secret", help="issue a new secret; the old one stops working")
-    rotate.add_argument("client_id")
-    disable = psub.add_parser("disable", help="refuse this partner's tokens from now on")
-    disable.add_argument("client_id")
     operators.add_parsers(sub)
     sandbox = sub.add_parser("sandbox", help="run only the WeChat emulator (for tests and demos)")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -98,7 +80,7 @@ def _run(args: argparse.Namespace) -> None:
             "serve": _serve,
             "migrate": _migrate,
             "keys": _keys,
-            "partners": _partners,
+            "partners": operators.run,
             "accounts": operators.run,
             "audit": operators.run,
         }
@@ -159,56 +141,6 @@ def _keys(config: GatewayConfig, args: argparse.Namespace) -> None:
         print(f"new signing key {rotated.current.kid} in {path}; restart or roll the gateway")
     else:
         print(json.dumps(load_secrets(config).signing_keys.public_jwks(), indent=2))
-
-
-def _partners(config: GatewayConfig, args: argparse.Namespace) -> None:
-    import asyncio
-
-    from gateway.partners.registry import Partners, RegistryError
-    from gateway.store.db import Database, create_engine
-
-    def split(value: str) -> list[str]:
-        return [v.strip() for v in value.split(",") if v.strip()]
-
-    async def run() -> None:
-        db = Database(create_engine(config.database_url))
-        registry = Partners(db)
-        try:
-            if args.partners_command == "add":
-                unknown = set(split(args.apps)) - {a.key for a in config.apps}
-                if unknown:
-                    raise RegistryError(f"no such app {sorted(unknown)}")
-                secret = await registry.add(
-                    args.client_id,
-                    split(args.apps),
-                    split(args.platforms),
-                    split(args.scopes),
-                    args.rate_limit,
-                )
-                print(
-                    f"client_id={args.client_id}\nclient_secret={secret}\n"
-                    "(shown once; only its hash is stored)"
-                )
-            elif args.partners_command == "rotate-secret":
-                print(f"client_secret={await registry.rotate_secret(args.client_id)}")
-            elif args.partners_command == "disable":
-                await registry.disable(args.client_id)
-                print(f"{args.client_id} disabled")
-            else:
-                for p in await registry.all():
-                    state = "disabled" if p.disabled else "active"
-                    print(
-                        f"{p.client_id}\t{state}\t{p.source}\tapps={','.join(sorted(p.apps))}"
-                        f"\tplatforms={','.join(sorted(p.platforms))}"
-                        f"\tscopes={','.join(sorted(p.scopes))}"
-                    )
-        except RegistryError as exc:
-            print(f"gateway: {exc.message}", file=sys.stderr)
-            raise SystemExit(1) from None
-        finally:
-            await db.dispose()
-
-    asyncio.run(run())
 
 
 def _sandbox(args: argparse.Namespace) -> None:
