@@ -43,9 +43,9 @@ _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)", re.MULTILINE)
 _UNLOCKED = {"pip", "setuptools", "wechat-identity-gateway"}
 
 
-def pins(lock: str) -> dict[str, str]:
+def pins(lock: str, root: Path = ROOT) -> dict[str, str]:
     """A lock file's ``name==version`` lines, by canonical name."""
-    text = (ROOT / lock).read_text()
+    text = (root / lock).read_text()
     return {canonicalize_name(name): version for name, version in _PIN.findall(text)}
 
 
@@ -63,20 +63,25 @@ def _unpinned(requirements: list[str], locked: dict[str, str], lock: str) -> lis
     return problems
 
 
-def check() -> list[str]:
-    """What disagrees between pyproject.toml, the locks and this environment."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    runtime, dev, build = pins(RUNTIME), pins(DEV), pins(BUILD)
+def check_files(root: Path = ROOT) -> list[str]:
+    """What disagrees between pyproject.toml and the three locks."""
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    runtime, dev, build = pins(RUNTIME, root), pins(DEV, root), pins(BUILD, root)
     problems = _unpinned(project["project"]["dependencies"], runtime, RUNTIME)
     tests = project["project"]["optional-dependencies"]["test"]
     problems += _unpinned(project["project"]["dependencies"] + tests, dev, DEV)
     problems += _unpinned(project["build-system"]["requires"], build, BUILD)
-    problems += [
+    return problems + [
         f"{name}: {version} in {RUNTIME} but {dev.get(name)} in {DEV}"
         for name, version in runtime.items()
         if dev.get(name) != version
     ]
-    locked = dev | build
+
+
+def check_environment(root: Path = ROOT) -> list[str]:
+    """The packages of the running environment that are not at their locked version."""
+    problems = []
+    locked = pins(DEV, root) | pins(BUILD, root)
     for dist in importlib.metadata.distributions():
         name = canonicalize_name(dist.metadata["Name"])
         if name not in _UNLOCKED and locked.get(name) != dist.version:
@@ -105,7 +110,7 @@ def main() -> int:
     parser.add_argument("--upgrade-package", action="append", default=[], metavar="NAME")
     args = parser.parse_args()
     if args.check:
-        problems = check()
+        problems = check_files() + check_environment()
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
