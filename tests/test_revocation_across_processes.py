@@ -20,6 +20,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -178,27 +179,43 @@ async def test_deleting_the_account(pair: Cluster, client: httpx.AsyncClient) ->
     assert again["account"]["id"] != login["account"]["id"]
 
 
-async def _oa_login(cluster: Cluster, client: httpx.AsyncClient, user: str, scope: str) -> str:
-    """``user`` through the official account, by gateway 0: the account's id."""
+async def _oa_login(
+    cluster: Cluster, client: httpx.AsyncClient, user: str, scope: str
+) -> dict[str, Any]:
+    """``user`` through the official account, by gateway 0: the LoginSuccess."""
     variables = {"app": "news-oa", "redirect": REDIRECT, "scope": "snsapi_userinfo"}
     url = await cluster.gql(client, 0, AUTHORIZATION_URL, variables)
     state = url["data"]["authorizationUrl"]["state"]
     code = await cluster.mint(client, "wxtestnews000003", user, scope=scope)
     variables = {"app": "news-oa", "code": code, "state": state}
-    login = (await cluster.gql(client, 0, LOGIN_WITH_STATE, variables))["data"]["loginByCode"]
+    login: dict[str, Any] = (await cluster.gql(client, 0, LOGIN_WITH_STATE, variables))["data"][
+        "loginByCode"
+    ]
     assert login["__typename"] == "LoginSuccess", login
-    return str(login["account"]["id"])
+    return login
 
 
 async def test_a_merge(pair: Cluster, client: httpx.AsyncClient) -> None:
     """A unionid proves two accounts one person: the newer's token now acts for the older
     (README, "One account per person"), on the other process too."""
-    older = await _oa_login(pair, client, "merged", "snsapi_base")  # an openid, no unionid
+    older = (await _oa_login(pair, client, "merged", "snsapi_base"))["account"]["id"]
     newer = await pair.login(client, 0, "merged")  # the mini-program: openid and unionid
     assert newer["account"]["id"] != older
     await cached_on(client, pair.gateways[1], newer["accessToken"])
-    assert await _oa_login(pair, client, "merged", "snsapi_userinfo") == older  # the merge
-    await viewer_becomes(client, pair.gateways[1], newer["accessToken"], older, BOUND)
+    merged = await _oa_login(pair, client, "merged", "snsapi_userinfo")  # openid + unionid
+    assert merged["account"]["id"] == older
+    await viewer_becomes(client, pair.gateways[1], newer["accessToken"], BOUND, id=older)
+
+
+async def test_a_profile_change(pair: Cluster, client: httpx.AsyncClient) -> None:
+    """An account's view changes without ending anything: the other process shows it."""
+    first = await _oa_login(pair, client, "renamed", "snsapi_base")  # no profile yet
+    token = first["accessToken"]
+    await cached_on(client, pair.gateways[1], token)
+    before = await pair.gql(client, 1, "{ viewer { nickname } }", token=token)
+    assert before["data"]["viewer"]["nickname"] is None
+    await _oa_login(pair, client, "renamed", "snsapi_userinfo")  # the profile is stored
+    await viewer_becomes(client, pair.gateways[1], token, BOUND, nickname="renamed")
 
 
 async def test_changing_the_password(pair: Cluster, client: httpx.AsyncClient) -> None:

@@ -186,18 +186,20 @@ async def refused_within(
 
 
 async def viewer_becomes(
-    client: httpx.AsyncClient, gateway: str, token: str, account_id: str, seconds: float
+    client: httpx.AsyncClient, gateway: str, token: str, seconds: float, **expected: str
 ) -> float:
-    """Poll ``viewer`` with ``token``: within ``seconds`` it must be ``account_id``."""
+    """Poll ``viewer`` with ``token``: within ``seconds`` its fields must be ``expected``
+    (e.g. ``id=``, ``nickname=``); how long it took."""
     bearer = {"authorization": f"Bearer {token}"}
+    query = f"{{ viewer {{ {' '.join(expected)} }} }}"
     loop = asyncio.get_running_loop()
     start = loop.time()
     while True:
-        answer = await client.post(f"{gateway}/graphql", json={"query": VIEWER}, headers=bearer)
+        answer = await client.post(f"{gateway}/graphql", json={"query": query}, headers=bearer)
         took = loop.time() - start
         assert answer.status_code == 200, answer.text
-        seen = answer.json()["data"]["viewer"]["id"]
-        if seen == account_id:
+        seen = answer.json()["data"]["viewer"]
+        if seen == expected:
             assert took <= seconds, f"the viewer changed only after {took:.2f} s"
             return took
         assert took <= seconds, f"{gateway} still shows {seen} after {took:.2f} s"
