@@ -4,8 +4,10 @@ Each process answers token checks from an in-process cache (README, "The token c
 every write path that ends a session or changes an account's state, two `gateway serve` on one
 PostgreSQL show it: the token is first cached by process 2 (a ``viewer`` through it, answered
 from its cache), the write goes through process 1 (or an operator's command, a third process),
-and process 2 is polled until it refuses the token (401, INVALID_TOKEN), or for a merge shows
-the survivor, which must happen within ``BOUND``. No sleeping for timing: a deadline.
+and process 2 is polled until it refuses the token (401, INVALID_TOKEN), or shows the new
+account view (a merge: the survivor; a profile change: the new nickname), which must happen
+within ``BOUND``. No sleeping for timing: a deadline. Each write path's broadcast was removed
+once by hand to see its test fail here.
 
 Once with Redis pub/sub as the channel, once with PostgreSQL's LISTEN/NOTIFY (no Redis): the
 two channels of a deployment of several processes. (SQLite's documented topology is one server
