@@ -4,7 +4,7 @@ A cached viewer is dropped when its session ends or its account changes (profile
 in this process at once, and in other processes when they hear the broadcast; when the
 broadcast is down every check reads the database, and caching resumes when it is back. The
 two-process proofs (Redis, and PostgreSQL's LISTEN/NOTIFY without Redis) are in
-``tests/test_processes.py``.
+``tests/test_revocation_across_processes.py``, one per write path.
 """
 
 from __future__ import annotations
