@@ -13,9 +13,21 @@ every assumption stated here against the installed strawberry.
 - The execution context (``LeanExecutionContext``): graphql-core's executor keeps two of its
   own bound methods, a reference cycle that kept every request's objects until a full
   collection; they are dropped once the response is built (``gateway.compat.graphql``).
-- What an extension reads and writes on strawberry's per-request ``ExecutionContext``, the
-  view's undocumented override points and exceptions, strawberry's own validation entry and
-  name conversion: each below, with what it assumes.
+- The view's undocumented override points and exceptions (``GraphQLView``,
+  ``execute_over_post``), strawberry's own validation entry (``validate``), its name
+  conversion (``camel_case``) and two private attributes (``graphql_schema``,
+  ``provided_operation_name``): each below, with what it assumes.
+
+Left in ``gateway.api.schema``, because they are the public fields strawberry's own built-in
+extensions (``ParserCache``, ``ValidationCache``, ``MaxTokensLimiter``) use the same way:
+``ExecutionContext.parse_options``, ``validation_rules``, ``graphql_document`` (set in
+``on_parse``, strawberry then parses nothing), ``pre_execution_errors`` (set in
+``on_validate``, strawberry then validates nothing) and ``result``. ``tests/test_compat.py``
+checks that strawberry still honours them.
+
+Why here and not in ``gateway.api``: one place per library for everything an upgrade may
+break, next to the other libraries' (``gateway.compat``); the contract "only ``gateway.api``
+imports this module" keeps strawberry out of every other layer as before.
 """
 
 from __future__ import annotations
