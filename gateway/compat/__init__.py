@@ -9,4 +9,8 @@ Layering: ``compat`` is the lowest layer (it imports library code only). Its str
 graphql modules may be imported by ``gateway.api`` alone, its SQLAlchemy module by
 ``gateway.store`` alone (import-linter contracts in pyproject.toml): the rule "strawberry and
 graphql only in api" still holds for every feature module.
+
+No asyncpg module: the gateway uses only asyncpg's public API (its exception classes,
+``Connection.fetch``, ``add_listener``), reached through SQLAlchemy's public
+``driver_connection``.
 """
