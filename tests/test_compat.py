@@ -556,11 +556,12 @@ def test_no_private_member_of_a_library_class_is_overridden_or_used_outside_comp
     (``_process_result``...): those live in gateway.compat."""
     found = []
     for relative, tree in _outside_compat():
+        classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.bases]
+        if not classes:
+            continue  # nothing to look up (and no module imported for nothing)
         dotted = "gateway." + relative.removesuffix(".py").replace("/", ".")
         module = importlib.import_module(dotted.removesuffix(".__init__"))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ClassDef):
-                continue
+        for node in classes:
             cls = getattr(module, node.name, None)
             bases = _library_classes(cls) if isinstance(cls, type) else []
             if not bases:
