@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from gateway.api.context import Context
-from gateway.api.hooks import LeanExecutionContext
+from gateway.compat.strawberry import LeanExecutionContext
 from tests.support.harness import Harness
 
 REFRESH = """mutation($t: String!) {

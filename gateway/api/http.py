@@ -14,25 +14,26 @@ import json
 import logging
 from typing import Any
 
-from cross_web import HTTPException
-from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.execution import ExecutionResult, PreExecutionError
-from strawberry.types.graphql import OperationType
-from strawberry.types.unset import UNSET
+from strawberry.types import ExecutionResult
 
 from gateway import playground
 from gateway.api.context import ApiServices, Context, Loaders
+from gateway.compat.strawberry import (
+    CannotGetOperationTypeError,
+    GraphQLView,
+    HTTPException,
+    OperationNotAllowed,
+    PreExecutionError,
+    execute_over_post,
+)
 from gateway.limits import InProgressLimit
 from gateway.sessions.tokens import TokenRejected
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-_OVER_POST = OperationType.from_http("POST")
 MAX_JSON_DEPTH = 64
 """Arrays and objects inside each other in a request (variables included): real clients send a
 handful; deeper is refused before anything recursive (graphql-core's coercion) sees it."""
@@ -48,10 +49,6 @@ def _is_request_error(result: ExecutionResult) -> bool:
         and bool(result.errors)
         and all(e.path is None for e in result.errors or ())
     )
-
-
-class MethodNotAllowed(Exception):
-    pass
 
 
 _TOKEN_MESSAGES = {
@@ -189,7 +186,7 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-class GatewayGraphQL(GraphQL[Context, None]):
+class GatewayGraphQL(GraphQLView):
     def __init__(self, *args: Any, in_progress: InProgressLimit, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_progress = in_progress
@@ -209,7 +206,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 await self._lean(scope, body, receive, send)
             else:
                 await super().__call__(scope, receive, send)
-        except MethodNotAllowed:
+        except OperationNotAllowed:
             response = PlainTextResponse(
                 "Mutations are not allowed over GET; use POST.",
                 status_code=405,
@@ -241,14 +238,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         context = await self.get_context(request, sub)
         await context.authenticate()
         try:
-            result = await self.schema.execute(
-                operation.query,
-                variable_values=operation.variables,
-                context_value=context,
-                operation_name=operation.operation_name,
-                allowed_operation_types=_OVER_POST,
-                operation_extensions=operation.extensions,
-            )
+            result = await execute_over_post(self.schema, operation, context)
         except CannotGetOperationTypeError as exc:  # strawberry's view answers it so, too
             await _bad_request(scope, exc.as_http_error_reason(), 400)(scope, receive, send)
             return
@@ -257,40 +247,36 @@ class GatewayGraphQL(GraphQL[Context, None]):
         answer = self.encode_json(await self.process_result(request, result))
         await _send(send, answer, sub)
 
-    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
-        """Authenticate once per request, before anything runs; when a field needed the caller
-        and the token was not live, the whole answer is a 401."""
-        context: Context = kwargs["context"]
+    async def before_operation(self, context: Context) -> None:
+        """Authenticate once per request, before anything runs."""
         await context.authenticate()
-        result = await super().execute_operation(*args, **kwargs)
+
+    def after_operation(self, context: Context) -> None:
+        """When a field needed the caller and the token was not live, the answer is a 401."""
         if context.token_rejection is not None:
             raise context.token_rejection
-        return result
 
-    async def run(  # type: ignore[override]
-        self, request: Request, context: Any = UNSET, root_value: Any = UNSET
-    ) -> Response:
+    def refuse(self, request: Request) -> Response | None:
         if not _acceptable(request.headers.get("accept")):
             return _bad_request(request.scope, "Acceptable: application/json.", 406)
-        try:
-            return await super().run(request, context, root_value)
-        except HTTPException as exc:
-            return _bad_request(request.scope, exc.reason, exc.status_code)
+        return None
 
-    def parse_json(self, data: str | bytes) -> Any:
+    def request_error(self, request: Request, reason: str, status: int) -> Response:
+        return _bad_request(request.scope, reason, status)
+
+    def decode_body(self, data: str | bytes) -> Any:
         """The POST body: a JSON object (or a list, which is refused as batching)."""
         value = decode_json(data)
         if not isinstance(value, dict | list):
             raise HTTPException(400, "The request body must be a JSON object.")
         return value
 
-    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:  # type: ignore[override]
+    def decode_query(self, params: dict[str, Any]) -> dict[str, Any]:
         """GET: ``variables`` and ``extensions`` are JSON, decoded as strictly as a body."""
-        decoded: dict[str, Any] = dict(params)
         for name in ("variables", "extensions"):
-            if decoded.get(name):
-                decoded[name] = decode_json(decoded[name])
-        return decoded
+            if params.get(name):
+                params[name] = decode_json(params[name])
+        return params
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         services: ApiServices = request.app.state.api
@@ -302,14 +288,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
             sub.media_type = GRAPHQL_RESPONSE
         request.state.sub_response = sub
         return sub
-
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        try:
-            return await super().execute_single(*args, **kwargs)
-        except Exception as exc:
-            if isinstance(exc.__cause__, InvalidOperationTypeError):
-                raise MethodNotAllowed from None
-            raise
 
     async def process_result(
         self, request: Request, result: ExecutionResult

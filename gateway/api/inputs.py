@@ -14,9 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from strawberry.utils.str_converters import to_camel_case
-
 from gateway.audit import UNSTORABLE
+from gateway.compat.strawberry import camel_case
 from gateway.credentials.passwords import MAX_LENGTH as MAX_PASSWORD
 from gateway.errors import InvalidInput
 
@@ -40,7 +39,7 @@ LIMITS: dict[str, int] = {
 def check_arguments(arguments: dict[str, Any]) -> None:
     """Raise ``InvalidInput`` for the first string that cannot be stored or is too long."""
     for name, value in arguments.items():
-        _check(value, "" if name == "input" else to_camel_case(name), name)
+        _check(value, "" if name == "input" else camel_case(name), name)
 
 
 def _check(value: Any, path: str, name: str) -> None:

@@ -11,20 +11,25 @@ import strawberry
 from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode, parse
 from strawberry.extensions import (
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
     QueryDepthLimiter,
+    SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 
 from gateway.api.account_mutations import AccountMutation
-from gateway.api.hooks import LeanExecutionContext, LeanExtensionsRunner
 from gateway.api.mutations import Mutation
 from gateway.api.queries import Query
 from gateway.api.rights_mutations import RightsMutation
 from gateway.api.wechat_mutations import WechatMutation
+from gateway.compat.strawberry import (
+    LeanExecutionContext,
+    LeanSchema,
+    graphql_schema,
+    provided_operation_name,
+    validate,
+)
 from gateway.config import Settings
 from gateway.sessions.tokens import TokenRejected
 from gateway.store.db import is_unavailable
@@ -42,49 +47,48 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return True
 
 
-class GatewayMaskErrors(MaskErrors):
-    """Masks the unexpected; a lost database becomes a retryable ``UNAVAILABLE`` error."""
-
-    def _process_result(self, result: object) -> None:
-        # the base class asks a runtime-checkable Protocol, an isinstance that walks the
-        # protocol's members on every request (~10 us); every result type has ``errors``
-        errors = getattr(result, "errors", None)
-        if errors:
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        if not is_unavailable(error.original_error):
-            return super().anonymise_error(error)
-        return GraphQLError(
-            "Service temporarily unavailable; retry shortly.",
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": "UNAVAILABLE"},
-        )
+def _masked(error: GraphQLError) -> GraphQLError:
+    """What the client sees of an unexpected error: nothing of it, but where it happened; a
+    lost database is a retryable ``UNAVAILABLE`` error."""
+    if not _is_unexpected(error):
+        return error
+    unavailable = is_unavailable(error.original_error)
+    return GraphQLError(
+        "Service temporarily unavailable; retry shortly." if unavailable else MASKED,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "UNAVAILABLE"} if unavailable else None,
+    )
 
 
 MAX_TOKENS = 2000
 # Shared by every request and schema: parse and validation are pure functions of their input.
 _parse = functools.lru_cache(maxsize=512)(parse)
-_validate = functools.lru_cache(maxsize=512)(validate_document)
+_validate = functools.lru_cache(maxsize=512)(validate)
 
 
-class GatewayExtension(GatewayMaskErrors):
+class GatewayExtension(SchemaExtension):
     """Every per-request guard in one extension: token limit, cached parse, the depth/alias
     rules, cached validation, masked errors. Strawberry builds a context manager per hook per
-    extension per request, so five small extensions cost more than the work they do."""
+    extension per request, so five small extensions cost more than the work they do. Errors
+    are masked here, on the public ``on_operation`` hook and the operation's ``result``,
+    rather than by subclassing strawberry's ``MaskErrors`` (whose useful parts are private
+    methods, and whose result check is a runtime-checkable Protocol's ~10 us isinstance)."""
 
     def __init__(self, rules: tuple[type[ASTValidationRule], ...]) -> None:
-        super().__init__(should_mask_error=_is_unexpected, error_message=MASKED)
         self._rules = rules
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = MAX_TOKENS
         context.validation_rules = context.validation_rules + self._rules
-        yield from super().on_operation()
+        yield
+        result = context.result
+        errors = getattr(result, "errors", None)  # every result type has ``errors``
+        if errors:
+            result.errors = [_masked(e) for e in errors]  # type: ignore[union-attr]
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -94,9 +98,9 @@ class GatewayExtension(GatewayMaskErrors):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         errors = _validate(
-            context.schema._schema, context.graphql_document, context.validation_rules
+            graphql_schema(context.schema), context.graphql_document, context.validation_rules
         )
-        named = context._provided_operation_name  # operation_name defaults to the first one
+        named = provided_operation_name(context)  # operation_name defaults to the first one
         if not errors and named is None and _operations(context) > 1:
             # graphql-core would run the first; the spec says it is a request error
             errors = [GraphQLError("Must provide operationName: the document has several.")]
@@ -107,15 +111,6 @@ class GatewayExtension(GatewayMaskErrors):
 def _operations(context: Any) -> int:
     document = context.graphql_document
     return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
-
-
-class _Schema(strawberry.Schema):
-    """Strawberry's schema with a runner that does not re-wrap extension hooks per request."""
-
-    def create_extensions_runner(
-        self, execution_context: Any, extensions: list[Any]
-    ) -> LeanExtensionsRunner:
-        return LeanExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -136,7 +131,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
     extensions: list[Any] = [lambda: GatewayExtension(limit_rules)]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return _Schema(
+    return LeanSchema(
         query=Query,
         mutation=merge_types(
             "Mutation", (Mutation, WechatMutation, AccountMutation, RightsMutation)

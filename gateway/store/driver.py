@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.expression import Executable
+
+from gateway.compat.sqlalchemy import dbapi_error, invalidate_pool, positional
 
 Processor = Callable[[Any], Any] | None
 
@@ -81,23 +81,10 @@ def plan(statement: Executable, *, dialect: Dialect, keys: frozenset[str] = froz
     ``INSERT`` or ``UPDATE`` without its own values takes as columns. Statements whose SQL
     depends on the values (expanding ``IN`` lists, literal rendering), or that need defaults
     computed in Python, are refused: they have no one plan."""
-    if not isinstance(statement, ClauseElement):
-        raise TypeError(f"not a statement: {statement!r}")
-    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
-    if not isinstance(compiled, SQLCompiler):
-        raise TypeError(f"not a SQL statement: {statement!r}")
-    if (
-        "POSTCOMPILE" in compiled.string
-        or compiled.escaped_bind_names
-        or compiled.insert_prefetch
-        or compiled.update_prefetch
-    ):
-        raise ValueError(f"no plan for this statement: {compiled.string[:80]!r}")
-    names = tuple(compiled.positiontup or ())
+    compiled = positional(statement, dialect, keys)
     fixed: dict[str, Any] = {}
     binds: list[Processor] = []
-    for name in names:
-        bind = compiled.binds[name]
+    for name, bind in zip(compiled.names, compiled.binds, strict=True):
         if not bind.required:
             fixed[name] = bind.effective_value
         # the dialect's own form of the type, as SQLAlchemy itself processes values with
@@ -106,7 +93,7 @@ def plan(statement: Executable, *, dialect: Dialect, keys: frozenset[str] = froz
     results = tuple(
         column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
     )
-    return Plan(compiled.string, names, fixed, tuple(binds), results)
+    return Plan(compiled.sql, compiled.names, fixed, tuple(binds), results)
 
 
 class Executed(NamedTuple):
@@ -157,7 +144,7 @@ class SyncDriver:
             return Executed(rows, cursor.rowcount)
         except self._errors as error:
             # as SQLAlchemy raises it (``IntegrityError`` for a unique violation, ...)
-            raise DBAPIError.instance(plan.sql, None, error, self._errors, True) from error
+            raise dbapi_error(plan.sql, error, self._errors) from error
         finally:
             cursor.close()
 
@@ -175,7 +162,7 @@ async def fetch(
         if isinstance(error, _broken()):
             # as SQLAlchemy does on a disconnect: every connection as old as this one is
             # suspect (a database restart broke them all), and is replaced at its next checkout
-            engine.sync_engine.pool._invalidate(proxied, error)
+            invalidate_pool(engine, proxied, error)
         translated = _translated(error, plan.sql)
         if translated is None:
             raise
