@@ -87,7 +87,8 @@ def cluster_without_redis(own_database: str, tmp_path: Path) -> Iterator[Cluster
 @contextmanager
 def _cluster(own_database: str, redis_url: str | None, tmp_path: Path) -> Iterator[Cluster]:
     config = tmp_path / "gateway.toml"
-    config.write_text(APPS_TOML + "\n[throttle]\nfailure_factor = 3\n", encoding="utf-8")
+    tables = "\n[throttle]\nfailure_factor = 3\n\n[accounts]\ndeletion_grace_days = 0\n"
+    config.write_text(APPS_TOML + tables, encoding="utf-8")
     wechat_port, ports = free_port(), [free_port(), free_port()]
     base = {k: v for k, v in os.environ.items() if k != "GATEWAY_REDIS_URL"}
     env = {
