@@ -27,6 +27,8 @@ from gateway.partners.oauth import TokenEndpoint
 from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import PartnerTokens
+from gateway.rights.factors import Factors
+from gateway.rights.reauthentication import Reauthentication
 from gateway.rights.service import Rights
 from gateway.sessions.cache import TokenCache
 from gateway.sessions.service import Sessions
@@ -138,17 +140,20 @@ def _assemble(
         DeviceCookies(secrets.secret_key),
         WindowLimit(redis, config.throttle.registrations_per_hour, 3600.0),
     )
+    miniprogram = MiniProgramSessions(config, db, accounts, wechat, app_tokens, login)
+    reauthentication = Reauthentication(config, passwords, login)
     api = ApiServices(
         config=config,
         accounts=accounts,
         sessions=sessions,
         wechat_login=login,
         oauth_states=states,
-        miniprogram=MiniProgramSessions(config, db, accounts, wechat, app_tokens, login),
+        miniprogram=miniprogram,
         passwords=passwords,
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
-        rights=Rights(config, db, accounts, sessions, passwords, login),
+        rights=Rights(config, db, accounts, sessions, reauthentication),
+        factors=Factors(reauthentication, passwords, login, miniprogram),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     return Services(config, secrets, db, http, redis, partners, endpoint, api)

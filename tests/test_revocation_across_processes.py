@@ -89,7 +89,11 @@ def pair(
         assert redis_url
         _clear_redis(redis_url)
     tmp = tmp_path_factory.mktemp(f"pair-{request.param}")
-    with processes.own_database(PG_URL) as url, processes.cluster(url, redis_url, tmp) as started:
+    erase_at_once = "\n[accounts]\ndeletion_grace_days = 0\n"  # the deletion test erases
+    with (
+        processes.own_database(PG_URL) as url,
+        processes.cluster(url, redis_url, tmp, erase_at_once) as started,
+    ):
         yield started
     if redis_url:
         _clear_redis(redis_url)

@@ -101,7 +101,7 @@ async def found_by_partner(gw: Harness, openid: str, account_id: uuid.UUID) -> l
 
 
 async def test_a_recent_login_deletes_at_once_and_erases_the_person(make_gw: Any) -> None:
-    gw = await make_gw()
+    gw = await make_gw(deletion_grace_days=0)
     first = await login(gw, "alice")
     old = account_uuid(first["account"]["id"])
     ids = await gw.wechat_ids("shop-mp", "alice")
@@ -142,7 +142,7 @@ async def test_a_recent_login_deletes_at_once_and_erases_the_person(make_gw: Any
 
 
 async def test_accounts_merged_into_a_deleted_one_follow_it(make_gw: Any) -> None:
-    gw = await make_gw()
+    gw = await make_gw(deletion_grace_days=0)
     oa, shop = await two_accounts_of_dave(gw, oa_first=True)
     merged = await oa_login(gw, "dave", scope="snsapi_userinfo")  # the unionid: one person
     assert merged["account"]["id"] == oa["account"]["id"]
@@ -161,7 +161,7 @@ async def test_accounts_merged_into_a_deleted_one_follow_it(make_gw: Any) -> Non
 async def test_deletion_is_at_once_on_every_replica(make_gw: Any) -> None:
     """Two gateways on one database (two replicas): a deletion on one refuses the token on
     the other at its next request."""
-    one, two = await make_gw(), await make_gw()
+    one, two = await make_gw(deletion_grace_days=0), await make_gw(deletion_grace_days=0)
     first = await login(one, "erin")
     assert (await two.gql(PERSONAL, token=first["accessToken"]))["data"]["viewer"]
     assert (await delete(one, first["accessToken"]))["__typename"] == "DeleteAccountSuccess"
@@ -172,7 +172,7 @@ async def test_deletion_is_at_once_on_every_replica(make_gw: Any) -> None:
 
 
 async def test_without_a_recent_login_a_proof_is_required(make_gw: Any) -> None:
-    gw = await make_gw(reauthentication_seconds=0)
+    gw = await make_gw(reauthentication_seconds=0, deletion_grace_days=0)
     first = await login(gw, "bob")
     refused = await delete(gw, first["accessToken"])
     assert refused["code"] == "REAUTHENTICATION_REQUIRED"
@@ -195,7 +195,7 @@ async def test_without_a_recent_login_a_proof_is_required(make_gw: Any) -> None:
 async def test_the_password_re_authenticates_and_the_username_stays_reserved(
     make_gw: Any,
 ) -> None:
-    gw = await make_gw(reauthentication_seconds=0)
+    gw = await make_gw(reauthentication_seconds=0, deletion_grace_days=0)
     carol = await registered(gw, "carol-r")
     wrong = await delete(gw, carol["accessToken"], password="wrong-Password-99")
     assert wrong["code"] == "INVALID_CREDENTIALS"

@@ -70,7 +70,7 @@ CASES: dict[str, Case] = {
         "miniprogram.bind_unionid",
     ),
     "BindPhoneNumberResult": _mutation(
-        'bindPhoneNumber(input: {code: "p"})', "bindPhoneNumber", "miniprogram.bind_phone"
+        'bindPhoneNumber(input: {code: "p"})', "bindPhoneNumber", "factors.bind_phone"
     ),
     "RegisterResult": _mutation(
         'registerWithPassword(input: {username: "u", password: "p", app: "shop-mp", '
@@ -94,10 +94,10 @@ CASES: dict[str, Case] = {
     "BindCredentialResult": _mutation(
         'bindCredential(input: {username: "u", password: "p"})',
         "bindCredential",
-        "passwords.bind",
+        "factors.bind_credential",
     ),
     "LinkWechatResult": _mutation(
-        'linkWechat(input: {app: "club-mp", code: "c"})', "linkWechat", "wechat_login.link"
+        'linkWechat(input: {app: "club-mp", code: "c"})', "linkWechat", "factors.link_wechat"
     ),
     "UnlinkIdentityResult": _mutation(
         'unlinkIdentity(id: "SWRlbnRpdHk6MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAw")',

@@ -105,7 +105,7 @@ export interface GatewayClient {
   request<T = any, V = Record<string, unknown>>(operation: GraphQLOperation<V>): Promise<T>;
   /** Links the unionid; rejects SESSION_EXPIRED (ask for the user info again) when the WeChat session is gone. */
   bindUnionId(detail: UserInfoDetail): Promise<BindUnionIdResult>;
-  /** Links the phone number; a refused button rejects USER_DENIED without a call. */
+  /** Links the phone number (on an older session: logs in again, then the same code once more); a refused button rejects USER_DENIED without a call. */
   bindPhoneNumber(detail: PhoneNumberDetail): Promise<BindPhoneNumberResult>;
   /** Ends this session (or every session) and forgets the local state in any case. */
   logout(options?: { everywhere?: boolean }): Promise<{ revokedSessions: number }>;

@@ -39,7 +39,6 @@ from gateway.accounts.model import AccountStatus, IdentityKey
 from gateway.accounts.tables import Account, Identity
 from gateway.accounts.views import ACCOUNT_COLUMNS
 from gateway.store.driver import SyncDriver
-from gateway.store.models import utcnow
 
 _DELETION_DUE = [c.key for c in select(*ACCOUNT_COLUMNS).selected_columns].index("deletion_due_at")
 _UNSET = (None,) * len(ACCOUNT_COLUMNS)
@@ -128,18 +127,20 @@ def sign_in_on(
     keys: list[IdentityKey],
     app_key: str,
     session_key: dict[str, Any] | None,
+    now: datetime,
 ) -> tuple[Sequence[Any], bool] | None:
     """SQLite's counterpart of :func:`account`: the same decisions, as statements on a
     synchronous connection inside one write transaction (``Database.write_in_thread``; the
     write lock serialises them). The account's row (``ACCOUNT_COLUMNS``) and whether it is
     new, the session key (``session_keys.params``) kept; ``None`` when the transactional
-    path must decide."""
+    path must decide. A new account and its identities are created at ``now``, the login's
+    own time, as on PostgreSQL (re-authentication tells them from later additions)."""
     known = conn.execute(_owners_with_account(len(keys)), graph.key_params(keys)).all()
     active = AccountStatus.ACTIVE.value
     if not known:
-        account_id, now = uuid.uuid4(), utcnow()
+        account_id = uuid.uuid4()
         conn.execute(graph.INSERT_ACCOUNT, {"id": account_id, "status": active, "created_at": now})
-        conn.execute(graph.INSERT_IDENTITY, graph.identity_rows(account_id, keys, app_key))
+        conn.execute(graph.INSERT_IDENTITY, graph.identity_rows(account_id, keys, app_key, now))
         row: Sequence[Any] = (account_id, active, now, *_UNSET[3:])
     else:
         row = known[0]

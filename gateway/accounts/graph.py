@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, text
@@ -203,9 +204,12 @@ async def _insert_identities(
 
 
 def identity_rows(
-    account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
+    account_id: uuid.UUID,
+    keys: list[IdentityKey],
+    app_key: str | None,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    now = utcnow()
+    now = now or utcnow()
     return [
         {
             "id": uuid.uuid4(),

@@ -44,7 +44,6 @@ from gateway.audit import Actor, ClientInfo
 from gateway.errors import AccountDisabled, LastIdentity, NotFound, UsernameTaken, declares
 from gateway.store.db import Database
 from gateway.store.driver import SyncDriver
-from gateway.store.models import utcnow
 from gateway.store.secretbox import SealError, SecretBox
 
 log = logging.getLogger(__name__)
@@ -161,16 +160,15 @@ class AccountGraph:
         keys: list[IdentityKey],
         app_key: str,
         session_key: SessionKey | None,
+        now: datetime,
     ) -> tuple[AccountView, bool] | None:
         """SQLite's ``login_at_once``, on a synchronous connection in a write transaction run
         on a worker thread (``Database.write_in_thread``): see ``at_once.sign_in_on``."""
         key_params = None
         if session_key is not None:
             sealed = self._box.seal(session_key.key, f"{session_key.appid}:{session_key.openid}")
-            key_params = session_keys.params(
-                session_key.appid, session_key.openid, sealed, utcnow()
-            )
-        signed_in = at_once.sign_in_on(conn, keys, app_key, key_params)
+            key_params = session_keys.params(session_key.appid, session_key.openid, sealed, now)
+        signed_in = at_once.sign_in_on(conn, keys, app_key, key_params, now)
         return (views.account_view(signed_in[0]), signed_in[1]) if signed_in else None
 
     # -- WeChat session keys ----------------------------------------------------------------

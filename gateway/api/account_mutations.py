@@ -10,9 +10,11 @@ from strawberry import relay
 from gateway.accounts.service import AccountGraph
 from gateway.api import results
 from gateway.api.mutations import ClientInput, LoginSuccess, client_info, login_success
+from gateway.api.rights_mutations import ReauthenticationInput, proof_of
 from gateway.api.types import Account, Info, changed_account
 from gateway.credentials.service import Passwords
 from gateway.errors import InvalidInput, NotFound, NotLoggedIn
+from gateway.rights.factors import Factors
 from gateway.wechat_login.service import WechatLogin
 
 
@@ -36,6 +38,7 @@ class BindCredentialInput:
     username: str
     password: str
     client: ClientInput | None = None
+    reauthentication: ReauthenticationInput | None = None
 
 
 @strawberry.input
@@ -44,6 +47,7 @@ class LinkWechatInput:
     code: str
     state: str | None = None
     client: ClientInput | None = None
+    reauthentication: ReauthenticationInput | None = None
 
 
 @strawberry.type
@@ -136,13 +140,18 @@ class AccountMutation:
         "BindCredentialResult",
         AccountResult,
         NotLoggedIn,
-        Passwords.bind,
-        description="Add a username and password to the logged-in account.",
+        Factors.bind_credential,
+        description="Add a username and password to the logged-in account (re-authenticated: "
+        "a recent login, or see `reauthentication`).",
     )
     async def bind_credential(self, info: Info, input: BindCredentialInput) -> AccountResult:
         viewer = await info.context.require_viewer()
-        await info.context.services.passwords.bind(
-            viewer, input.username, input.password, client_info(info, input.client)
+        await info.context.services.factors.bind_credential(
+            viewer,
+            proof_of(input.reauthentication),
+            input.username,
+            input.password,
+            client_info(info, input.client),
         )
         return AccountResult(account=await changed_account(info, viewer.account_id))
 
@@ -150,13 +159,19 @@ class AccountMutation:
         "LinkWechatResult",
         LinkWechatSuccess,
         NotLoggedIn,
-        WechatLogin.link,
-        description="Add a WeChat identity (any app) to the logged-in account.",
+        Factors.link_wechat,
+        description="Add a WeChat identity (any app) to the logged-in account (re-authenticated: "
+        "a recent login, or see `reauthentication`).",
     )
     async def link_wechat(self, info: Info, input: LinkWechatInput) -> LinkWechatSuccess:
         viewer = await info.context.require_viewer()
-        resolution = await info.context.services.wechat_login.link(
-            viewer, input.app, input.code, client_info(info, input.client), input.state
+        resolution = await info.context.services.factors.link_wechat(
+            viewer,
+            proof_of(input.reauthentication),
+            input.app,
+            input.code,
+            client_info(info, input.client),
+            input.state,
         )
         account = await changed_account(info, resolution.account_id)
         return LinkWechatSuccess(account=account, merged=resolution.merged)

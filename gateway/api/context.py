@@ -24,6 +24,7 @@ from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
 from gateway.partners.lookups import PartnerLookups
 from gateway.partners.registry import PartnerView
+from gateway.rights.factors import Factors
 from gateway.rights.service import Rights
 from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
@@ -46,6 +47,7 @@ class ApiServices:
     partner_auth: PartnerAuth
     partner_lookups: PartnerLookups
     rights: Rights
+    factors: Factors
 
 
 class Loaders:

@@ -10,13 +10,34 @@ from gateway.api import results
 from gateway.api.mutations import ClientInput, client_info
 from gateway.api.types import Info
 from gateway.errors import InvalidInput, NotLoggedIn
-from gateway.rights.service import Proof, Rights
+from gateway.rights.reauthentication import Proof
+from gateway.rights.service import Rights
+
+
+@strawberry.input(
+    description="Confirm it is you before adding a way into your account, as for "
+    "deleteAccount: `password`, or `app` and a fresh `code` of one of your WeChat apps (with "
+    "`state` for a WeChat authorization). Not needed within a few minutes of logging in. "
+    "A password or WeChat added by this login is no proof."
+)
+class ReauthenticationInput:
+    password: str | None = None
+    app: str | None = None
+    code: str | None = None
+    state: str | None = None
+
+
+def proof_of(given: ReauthenticationInput | None) -> Proof:
+    if given is None:
+        return Proof()
+    return Proof(given.password, given.app, given.code, given.state)
 
 
 @strawberry.input(
     description="Confirm it is you with one of: `password`; `app` and a fresh `code` from "
     "wx.login (or a WeChat authorization, with its `state`) of one of your WeChat apps; or "
-    "nothing, within a few minutes of logging in."
+    "nothing, within a few minutes of logging in. A password or WeChat added by this login "
+    "is no proof."
 )
 class DeleteAccountInput:
     password: str | None = None

@@ -6,9 +6,11 @@ import strawberry
 
 from gateway.api import results
 from gateway.api.mutations import ClientInput, client_info
+from gateway.api.rights_mutations import ReauthenticationInput, proof_of
 from gateway.api.types import Account, Info, changed_account
 from gateway.errors import InvalidInput, NotLoggedIn, UpstreamUnavailable
 from gateway.miniprogram.service import MiniProgramSessions
+from gateway.rights.factors import Factors
 
 
 @strawberry.input(description="Exactly what wx.getUserInfo gave the mini-program.")
@@ -33,6 +35,7 @@ class BindUnionIdSuccess:
 class BindPhoneNumberInput:
     code: str
     client: ClientInput | None = None
+    reauthentication: ReauthenticationInput | None = None
 
 
 @strawberry.type
@@ -70,16 +73,20 @@ class WechatMutation:
         "BindPhoneNumberResult",
         BindPhoneNumberSuccess,
         NotLoggedIn,
-        MiniProgramSessions.bind_phone,
+        Factors.bind_phone,
         InvalidInput,
-        description="Link the phone number WeChat verified for this user.",
+        description="Link the phone number WeChat verified for this user (re-authenticated: "
+        "a recent login, such as the launch login, or see `reauthentication`).",
     )
     async def bind_phone_number(
         self, info: Info, input: BindPhoneNumberInput
     ) -> BindPhoneNumberSuccess:
         viewer = await info.context.require_viewer()
-        linked = await info.context.services.miniprogram.bind_phone(
-            viewer, input.code, client_info(info, input.client)
+        linked = await info.context.services.factors.bind_phone(
+            viewer,
+            proof_of(input.reauthentication),
+            input.code,
+            client_info(info, input.client),
         )
         return BindPhoneNumberSuccess(
             account=await changed_account(info, viewer.account_id), linked=linked

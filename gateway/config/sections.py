@@ -165,7 +165,7 @@ class AccountsModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    deletion_grace_days: int = Field(default=0, ge=0, le=90)
+    deletion_grace_days: int = Field(default=7, ge=0, le=90)
     reauthentication_seconds: int = Field(default=300, ge=0, le=24 * 3600)
     username_reservation_days: int = Field(default=30, ge=0, le=3650)
     purge_interval_seconds: float = Field(default=3600.0, gt=0)

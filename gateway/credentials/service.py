@@ -7,6 +7,7 @@ after the same argon2 work (a dummy hash stands in for the missing one).
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from gateway.accounts.model import PasswordRecord, normalize_username
 from gateway.accounts.service import AccountGraph
@@ -180,8 +181,17 @@ class Passwords:
 
     @declares(InvalidInput, WeakPassword, CredentialExists, UsernameTaken, TemporarilyUnavailable)
     async def bind(
-        self, viewer: Viewer, raw_username: str, password: str, client: ClientInfo
+        self,
+        viewer: Viewer,
+        raw_username: str,
+        password: str,
+        client: ClientInfo,
+        *,
+        reauthenticated: str,
     ) -> None:
+        """Add a username and password to the viewer's account. Only after the viewer is
+        re-authenticated (``gateway.rights.factors``): ``reauthenticated`` says how, for the
+        audit trail."""
         username = normalize_username(raw_username)
         check_policy(password, username)
         if await self._accounts.passwords_of(viewer.account_id):
@@ -191,20 +201,23 @@ class Passwords:
             await self._accounts.add_username(
                 s, viewer.account_id, username, digest, viewer.app_key
             )
-            record_by(s, "bind_credential", client, viewer)
+            record_by(s, "bind_credential", client, viewer, reauthenticated=reauthenticated)
 
     @declares(InvalidCredentials, Throttled, TemporarilyUnavailable)
-    async def reauthenticate(self, viewer: Viewer, password: str) -> None:
+    async def reauthenticate(self, viewer: Viewer, password: str) -> datetime:
         """Confirm the logged-in person knows the account's password (throttled like a password
-        change); ``InvalidCredentials`` when it is wrong or the account has none."""
+        change); ``InvalidCredentials`` when it is wrong or the account has none. Returns when
+        the matching password's username was added to the account (``gateway.rights``: a
+        password added by this very session proves nothing)."""
         found = await self._accounts.passwords_of(viewer.account_id)
-        await self._confirm(found, password, InvalidCredentials("Wrong password."))
+        matched = await self._confirm(found, password, InvalidCredentials("Wrong password."))
+        return matched.identity.created_at
 
     async def _confirm(
         self, found: list[PasswordRecord], password: str, wrong: InvalidCredentials
-    ) -> None:
-        """The logged-in person's password matches one of the account's credentials, counted
-        per username (a person who is logged in already: no per-address key); ``wrong``
+    ) -> PasswordRecord:
+        """The account's credential the logged-in person's password matches, counted per
+        username (a person who is logged in already: no per-address key); ``wrong``
         otherwise, after the same argon2 work whether or not there is a credential."""
         keys = [f"password-check:{r.identity.subject}" for r in found]
         if keys:
@@ -213,7 +226,7 @@ class Passwords:
             ok, _ = await self._hashing.verify(record_.password_hash, password[: MAX_LENGTH * 4])
             if ok:
                 await self._throttle.succeeded(forgive=keys, release=[])
-                return
+                return record_
         if not found:
             await self._hashing.verify(None, password[: MAX_LENGTH * 4])
         raise wrong

@@ -208,8 +208,12 @@ class MiniProgramSessions:
         return SessionCheck(valid)
 
     @declares(UnsupportedAppKind, InvalidInput, WECHAT_CALL, WatermarkMismatch, PhoneConflict)
-    async def bind_phone(self, viewer: Viewer, code: str, client: ClientInfo) -> bool:
-        """True when the phone was newly linked; a phone on another account is a conflict."""
+    async def bind_phone(
+        self, viewer: Viewer, code: str, client: ClientInfo, *, reauthenticated: str
+    ) -> bool:
+        """True when the phone was newly linked; a phone on another account is a conflict.
+        Only once the viewer is re-authenticated (``gateway.rights.factors``; a launch login is
+        recent): ``reauthenticated`` says how, for the audit trail."""
         app = self._app(viewer)
         check_code(code)
         phone = await self._app_tokens.call(
@@ -231,6 +235,7 @@ class MiniProgramSessions:
                 session_id=viewer.session_id,
                 app_key=app.key,
                 linked=bool(added),
+                reauthenticated=reauthenticated,
             )
         return bool(added)
 

@@ -17,34 +17,17 @@ from gateway.accounts.model import AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph
 from gateway.audit import AuditQuery, AuditView, ClientInfo, record, record_by
 from gateway.config import GatewayConfig
-from gateway.credentials.service import Passwords
-from gateway.errors import (
-    InvalidCredentials,
-    InvalidInput,
-    NotFound,
-    ReauthenticationRequired,
-    declares,
-)
+from gateway.errors import NotFound, declares
 from gateway.rights import documents
+from gateway.rights.reauthentication import Proof, Reauthentication
 from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
 from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import utcnow
-from gateway.wechat_login.service import WechatLogin
 
 log = logging.getLogger(__name__)
 OPERATOR = ClientInfo("operator")
 EVENTS_IN_EXPORT = 10_000
-
-
-@dataclass(frozen=True)
-class Proof:
-    """How the person re-authenticates a deletion: one of these, or a recent login."""
-
-    password: str | None = None
-    app: str | None = None
-    code: str | None = None
-    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,28 +55,21 @@ class Rights:
         db: Database,
         accounts: AccountGraph,
         sessions: Sessions,
-        passwords: Passwords,
-        wechat_login: WechatLogin,
+        reauthentication: Reauthentication,
     ) -> None:
         self._config = config
         self._db = db
         self._accounts = accounts
         self._sessions = sessions
-        self._passwords = passwords
-        self._wechat_login = wechat_login
+        self._reauthentication = reauthentication
 
     # -- the person ------------------------------------------------------------------------
-    @declares(
-        InvalidInput,
-        ReauthenticationRequired,
-        Passwords.reauthenticate,
-        WechatLogin.owners_of_code,
-        NotFound,
-    )
+    @declares(Reauthentication.confirm, NotFound)
     async def delete_account(self, viewer: Viewer, proof: Proof, client: ClientInfo) -> Deletion:
         """Erase the viewer's account, at once or after the cooling-off period (then marked,
-        with every session revoked now; a later login cancels it)."""
-        method = await self._reauthenticate(viewer, proof)
+        with every session revoked now; a later login cancels it). Re-authenticated by the
+        rule that also guards adding a way in (``gateway.rights.reauthentication``)."""
+        method = await self._reauthentication.confirm(viewer, proof)
         now = utcnow()
         due = now + timedelta(days=self._config.accounts.deletion_grace_days)
         async with self._db.transaction() as s:
@@ -104,23 +80,6 @@ class Rights:
                 await self._accounts.mark_for_deletion(s, viewer.account_id, now, due)
                 await self._sessions.revoke_all(s, [viewer.account_id])
         return Deletion(now, due)
-
-    async def _reauthenticate(self, viewer: Viewer, proof: Proof) -> str:
-        if proof.password:
-            await self._passwords.reauthenticate(viewer, proof.password)
-            return "password"
-        if proof.code or proof.app:
-            if not (proof.code and proof.app):
-                raise InvalidInput("code", "Send both app and code.")
-            owners = await self._wechat_login.owners_of_code(proof.app, proof.code, proof.state)
-            if owners != {viewer.account_id}:
-                raise InvalidCredentials("This WeChat login is not this account's.")
-            return "wechat_code"
-        window = timedelta(seconds=self._config.accounts.reauthentication_seconds)
-        created = viewer.session_created_at
-        if created is not None and utcnow() - created <= window:
-            return "recent_login"
-        raise ReauthenticationRequired()
 
     async def _erase(self, s: UnitOfWork, account_id: uuid.UUID, *, by: str, **detail: Any) -> None:
         days = self._config.accounts.username_reservation_days

@@ -118,7 +118,9 @@ class OneStepSignIn:
         event = event_row("login", client, **opening.detail)
 
         def work(conn: SyncDriver) -> tuple[AccountView, bool] | None:
-            signed_in = self._accounts.sign_in_on(conn, keys, opening.app_key, opening.wechat_key)
+            signed_in = self._accounts.sign_in_on(
+                conn, keys, opening.app_key, opening.wechat_key, opening.now
+            )
             if signed_in is None:
                 return None
             account, is_new = signed_in

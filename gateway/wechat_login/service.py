@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from gateway.accounts.model import IdentityKey, Resolution, wechat_keys
+from gateway.accounts.model import IdentityKey, IdentityView, Resolution, wechat_keys
 from gateway.accounts.service import AccountGraph, SessionKey
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
@@ -167,9 +166,17 @@ class WechatLogin:
 
     @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser, IdentityConflict)
     async def link(
-        self, viewer: Viewer, app_key: str, code: str, client: ClientInfo, state: str | None = None
+        self,
+        viewer: Viewer,
+        app_key: str,
+        code: str,
+        client: ClientInfo,
+        state: str | None = None,
+        *,
+        reauthenticated: str,
     ) -> Resolution:
-        """Add a WeChat identity to the viewer's account.
+        """Add a WeChat identity to the viewer's account, once the viewer is re-authenticated
+        (``gateway.rights.factors``; ``reauthenticated`` says how, for the audit trail).
 
         Identities already on another account are a conflict, unless WeChat's own answer links
         that account to the viewer's (the viewer holds one of the keys, say the unionid, and the
@@ -199,22 +206,23 @@ class WechatLogin:
                 app_key=app.key,
                 merged=resolution.merged,
                 linked=[k.kind.value for k in resolution.new_identities],
+                reauthenticated=reauthenticated,
             )
         return resolution
 
     @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser)
-    async def owners_of_code(
+    async def identities_of_code(
         self, app_key: str, code: str, state: str | None = None
-    ) -> set[uuid.UUID]:
-        """The accounts a fresh code's WeChat identity belongs to (re-authentication: proof
-        that the person holding the session still controls the WeChat account). No account,
-        identity or session key is written."""
+    ) -> list[IdentityView]:
+        """The known identities of a fresh code's WeChat user, with their accounts and when
+        they were added (re-authentication: proof that the person holding the session still
+        controls the WeChat account). No account, identity or session key is written."""
         app = self._checked(app_key, code, state)
         facts = await self.exchange(app, code)
         if facts.snapshot:
             raise SnapshotUser()
-        async with self._db.reader() as s:
-            return await self._accounts.owners(s, identity_keys(app, facts))
+        found = await self._accounts.identities_by_key(identity_keys(app, facts))
+        return [identity for identity in found if identity is not None]
 
     async def exchange(self, app: AppConfig, code: str) -> WechatFacts:
         """One upstream exchange per (app, code), however often and wherever the client sends

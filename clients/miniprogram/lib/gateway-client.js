@@ -103,10 +103,23 @@ function createGatewayClient(options) {
     return new GatewayError('SESSION_EXPIRED', SESSION_EXPIRED_MESSAGE);
   }
 
+  /**
+   * Adding a way in needs a recent login: an older session is answered
+   * REAUTHENTICATION_REQUIRED before WeChat sees the code, so a fresh login (wx.login +
+   * loginByCode) and the same code once more.
+   */
   async function bindPhoneNumber(detail) {
     checkPhoneDetail(detail);
     const input = { code: detail.code, client: clientFacts() };
-    const data = await request({ query: BIND_PHONE_NUMBER, variables: { input } });
+    const operation = { query: BIND_PHONE_NUMBER, variables: { input } };
+    let data;
+    try {
+      data = await request(operation);
+    } catch (error) {
+      if (error.code !== 'REAUTHENTICATION_REQUIRED') throw error;
+      await session.login();
+      data = await request(operation);
+    }
     const result = data.bindPhoneNumber;
     session.adoptAccount(result.account.id);
     return { account: result.account, linked: result.linked };

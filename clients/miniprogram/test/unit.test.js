@@ -169,3 +169,23 @@ test('gateway times with microseconds parse to milliseconds', () => {
   assert.equal(parseTime('2026-11-27T08:11:05+08:00'), Date.UTC(2026, 10, 27, 0, 11, 5));
   assert.equal(parseTime('garbage'), 0);
 });
+
+test('bindPhoneNumber on an older session: logs in again and sends the same code once more', async () => {
+  let n = 0;
+  const codes = [];
+  const wx = scriptedWx((field, body) => {
+    if (field === 'loginByCode') return ok({ loginByCode: tokens({ id: (n += 1) }) });
+    codes.push(body.variables.input.code);
+    if (codes.length === 1) {
+      const refused = { __typename: 'ReauthenticationRequiredError', code: 'REAUTHENTICATION_REQUIRED', message: 'm' };
+      return ok({ bindPhoneNumber: refused });
+    }
+    return ok({ bindPhoneNumber: { __typename: 'BindPhoneNumberSuccess', account: { id: 'acc-1' }, linked: true } });
+  });
+  const gw = client(wx);
+  await gw.login();
+  const bound = await gw.bindPhoneNumber({ errMsg: 'getPhoneNumber:ok', code: 'phone-1' });
+  assert.equal(bound.linked, true);
+  assert.deepEqual(codes, ['phone-1', 'phone-1']);
+  assert.deepEqual(wx.calls, ['loginByCode', 'bindPhoneNumber', 'loginByCode', 'bindPhoneNumber']);
+});
