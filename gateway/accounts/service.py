@@ -37,8 +37,8 @@ from gateway.accounts.model import (
     PasswordRecord,
     Resolution,
     WechatSessionKeys,
+    follow_to_survivor,
 )
-from gateway.accounts.reads import follow_to_survivor
 from gateway.accounts.tables import Account
 from gateway.audit import Actor, ClientInfo
 from gateway.errors import AccountDisabled, LastIdentity, NotFound, UsernameTaken, declares
