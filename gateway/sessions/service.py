@@ -93,8 +93,9 @@ class Sessions:
         Core statements, no ORM unit of work: the session row locked and read with its token
         and account in one statement, then the token spent, the session touched, the new token
         and the audit row written. On PostgreSQL the usual case (an unspent token) is all of
-        that in one statement, ``ROTATE`` (SQLite: one hand-off to the writer thread,
-        ``sessions.rotation``); what it leaves (``None``) takes the full path."""
+        that in one statement, ``repository.rotate_at_once`` (SQLite: one hand-off to the
+        writer thread; both in ``sessions.rotation``); what it leaves (``None``) takes the full
+        path."""
         now = utcnow()
         rotated = await self._one_step_refresh.rotate(token, client, now)
         if rotated is not None:
