@@ -1,7 +1,8 @@
-"""The accounts contract refuses what it exists to refuse: a copy of the package with an
-import of an accounts internal planted in ``sessions`` and in ``api`` (and of a module of
-accounts that did not exist when the contract was written) fails ``lint-imports``, naming the
-contract; the same copy unplanted passes. Two runs of the real tool on the real config."""
+"""The accounts contract refuses what it exists to refuse: a copy of the package with imports
+of accounts internals planted in ``sessions``, in ``api`` and in two use cases (one inside a
+function, one of a module of accounts written after the contract) fails ``lint-imports``,
+naming the contract and each import; the same copy unplanted passes. Two runs of the real tool
+on the real config."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ PLANTED = {
     "sessions/service.py": "from gateway.accounts.at_once import account as _planted\n",
     "api/context.py": "from gateway.accounts.tables import Account as _planted\n",
     "wechat_login/service.py": "from gateway.accounts.brand_new import NEW as _planted\n",
+    "partners/lookups.py": "def _later() -> None:\n    from gateway.accounts import views\n",
 }
 
 
@@ -58,5 +60,6 @@ def test_an_import_of_an_accounts_internal_from_outside_is_refused(copy: Path) -
         ("gateway.sessions.service", "gateway.accounts.at_once"),
         ("gateway.api.context", "gateway.accounts.tables"),
         ("gateway.wechat_login.service", "gateway.accounts.brand_new"),
+        ("gateway.partners.lookups", "gateway.accounts.views"),
     ):
         assert f"{importer} -> {imported}" in run.stdout, run.stdout
