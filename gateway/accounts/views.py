@@ -6,6 +6,7 @@ Reads go through Core columns on a bare connection: the hot read paths skip the 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -82,7 +83,7 @@ FIELDS = tuple(f.name for f in dataclasses.fields(AccountView))
 """The account's columns by name, as the view's fields are."""
 _TABLE: Any = Account.__table__  # type: ignore[attr-defined]
 LABELLED: tuple[Any, ...] = tuple(_TABLE.c[name].label(_PREFIX + name) for name in FIELDS)
-_LABELS = tuple(_PREFIX + name for name in FIELDS)
+_PICK = operator.itemgetter(*(_PREFIX + name for name in FIELDS))
 
 
 def labelled(name: str) -> str:
@@ -92,7 +93,7 @@ def labelled(name: str) -> str:
 
 def read_account(row: Mapping[str, Any]) -> AccountView:
     """The account of a row selected with :data:`LABELLED` columns, by their labels."""
-    return AccountView(*[row[label] for label in _LABELS])
+    return AccountView(*_PICK(row))
 
 
 def with_account(columns: Sequence[Any], account_id: Any) -> Select[Any]:
