@@ -5,9 +5,7 @@ builds and runs SQL; the rest of the package calls its functions and gets typed 
 Statements are built once (at import, or once per shape): building one costs more than running
 it. Rows are read by name: sessions' own columns by their labels, the account's part by
 ``accounts`` itself (``AccountGraph.read_account``, a login part's ``read``), so nothing here
-knows the account's columns or their order. A unit of work passed in is never committed here;
-``*_on`` functions run on the SQLite writer thread's connection in its transaction
-(``Database.write_in_thread``), ``*_at_once`` ones are one PostgreSQL statement (``write_once``).
+knows the account's columns or their order. A unit of work passed in is never committed here.
 """
 
 from __future__ import annotations
@@ -88,12 +86,16 @@ CLIENT_FACTS = ("platform", "channel", "device_param", "ip", "user_agent")
 
 @functools.cache
 def _keys(statement: Any) -> tuple[str, ...]:
-    return tuple(statement.selected_columns.keys())
+    """The names of its columns. One name twice (one of sessions' and one of the account's
+    part) would read as one column: refused, at the statement's first use."""
+    keys = tuple(column.key for column in statement.selected_columns)
+    if len(set(keys)) < len(keys):
+        raise ValueError(f"a column name is selected twice: {keys}")
+    return keys
 
 
 def _named(statement: Any, row: Sequence[Any]) -> dict[str, Any]:
-    """A row the driver answered (a plain tuple) by its columns' names, as SQLAlchemy's rows
-    are read (``row._mapping``)."""
+    """A row of ``statement`` (a driver's tuple, or SQLAlchemy's) by its columns' names."""
     return dict(zip(_keys(statement), row, strict=True))
 
 
@@ -131,7 +133,7 @@ async def held_session(s: AsyncSession, digest: str, now: datetime) -> Held | No
     """The live session a refresh token belongs to, locked (PostgreSQL: ``FOR UPDATE OF`` the
     session row; SQLite's writer lock already serialises), with its account, in one read."""
     row = (await execute_core(s, _LIVE_SESSION, {"digest": digest, "now": now})).first()
-    return _held(row._mapping) if row is not None else None
+    return _held(_named(_LIVE_SESSION, row)) if row is not None else None
 
 
 async def spend(s: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
@@ -222,8 +224,7 @@ async def live_token(db: Database, session_id: uuid.UUID, now: datetime) -> Live
 async def sessions_of(
     db: Database, account_id: uuid.UUID, *, live_after: datetime | None, limit: int
 ) -> list[SessionView]:
-    """The account's sessions, the last used first; only those live at ``live_after``, when
-    given."""
+    """The account's sessions, last used first (only those live at ``live_after``, if given)."""
     query = _SESSIONS_OF.where(_SESSIONS.c.account_id == account_id)
     if live_after is not None:
         query = query.where(_SESSIONS.c.revoked_at.is_(None), _SESSIONS.c.expires_at > live_after)
@@ -258,9 +259,8 @@ def renew_on(conn: SyncDriver, facts: Facts, digest: str, now: datetime) -> None
 
 # -- one step, PostgreSQL: one autocommitted statement (``Database.write_once``) -----------
 def _new_token(session_id: Any, expires_at: Any, name: str) -> Any:
-    """A CTE inserting the refresh token of a session another CTE of the statement wrote or
-    touched (its id and end are that CTE's columns); bound: ``token_id``, ``token_digest``,
-    ``now``."""
+    """A CTE inserting the refresh token of a session another CTE wrote or touched (its id and
+    end are that CTE's columns); bound: ``token_id``, ``token_digest``, ``now``."""
     columns = _TOKENS.c
     row = select(
         bindparam("token_id", type_=columns.id.type),
