@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     bindparam,
@@ -34,28 +34,44 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 
-from gateway.accounts import graph, session_keys
-from gateway.accounts.model import AccountStatus, IdentityKey
+from gateway.accounts import graph, session_keys, views
+from gateway.accounts.model import AccountStatus, AccountView, IdentityKey
 from gateway.accounts.tables import Account, Identity
-from gateway.accounts.views import ACCOUNT_COLUMNS
 from gateway.store.driver import SyncDriver
 
-_DELETION_DUE = [c.key for c in select(*ACCOUNT_COLUMNS).selected_columns].index("deletion_due_at")
-_UNSET = (None,) * len(ACCOUNT_COLUMNS)
-"""A new account's row: everything after its id, status and creation time is empty."""
 _ACCOUNTS: Any = Account.__table__  # type: ignore[attr-defined]
 _IDENTITIES: Any = Identity.__table__  # type: ignore[attr-defined]
+_IS_NEW = views.labelled("is_new")
+
+
+class SignInPart(NamedTuple):
+    """The account graph's part of a one-statement login, for the statement's owner
+    (``sessions``) to compose with its own rows without knowing the account's columns: SQL
+    for the account signed in to and for whether it is new, the labelled columns to select,
+    the graph's writes (CTEs) to add; :meth:`read` gets the account back from a result row
+    by those labels."""
+
+    account_id: Any
+    is_new: Any
+    columns: tuple[Any, ...]
+    writes: tuple[Any, ...]
+
+    @staticmethod
+    def read(row: Mapping[str, Any]) -> tuple[AccountView, bool]:
+        """The account signed in to, and whether the statement created it."""
+        return views.read_account(row), bool(row[_IS_NEW])
 
 
 @functools.cache
-def account(count: int, with_session_key: bool) -> tuple[Any, list[Any]]:
-    """The account a login of ``count`` keys signs in to, as a CTE (``ACCOUNT_COLUMNS`` and
-    ``is_new``), and the graph's writes that go with it (the new account and its identities
-    are inside the CTE; the session key is a write of its own)."""
+def account(count: int, with_session_key: bool) -> SignInPart:
+    """The account a login of ``count`` keys signs in to, as a CTE (the account's labelled
+    columns and whether it is new; no row when the transactional path must decide), and the
+    graph's writes that go with it (the new account and its identities are inside the CTE;
+    the session key is a write of its own)."""
     known = graph.owners_statement(count).cte("known")
     key_count = select(func.count()).select_from(known).scalar_subquery()
     owners = select(func.count(distinct(known.c.account_id))).scalar_subquery()
-    returning = select(*ACCOUNT_COLUMNS, false().label("is_new")).where(
+    returning = select(*views.LABELLED, false().label(_IS_NEW)).where(
         col(Account.id).in_(select(known.c.account_id)),
         col(Account.status) == AccountStatus.ACTIVE,
         col(Account.deletion_due_at).is_(None),
@@ -72,7 +88,7 @@ def account(count: int, with_session_key: bool) -> tuple[Any, list[Any]]:
                 _bound("now", _ACCOUNTS.c.created_at),
             ).where(~exists(select(known.c.account_id))),
         )
-        .returning(*(_ACCOUNTS.c[c.key] for c in select(*ACCOUNT_COLUMNS).selected_columns))
+        .returning(*(_ACCOUNTS.c[name] for name in views.FIELDS))
         .cte("created")
     )
     identities = (
@@ -84,10 +100,12 @@ def account(count: int, with_session_key: bool) -> tuple[Any, list[Any]]:
         .cte("new_identities")
     )
     signed_in = union_all(returning, select(*created.c, true())).cte("signed_in")
+    account_id = views.account_id_in(signed_in)
     writes = [identities]
     if with_session_key:
-        writes.append(session_keys.keep_when(signed_in))
-    return signed_in, writes
+        writes.append(session_keys.keep_when(account_id))
+    is_new = select(signed_in.c[_IS_NEW]).scalar_subquery()
+    return SignInPart(account_id, is_new, tuple(signed_in.c), tuple(writes))
 
 
 def _identity_row(created: Any, i: int) -> Any:
@@ -119,7 +137,9 @@ def params(keys: list[IdentityKey], now: datetime) -> dict[str, Any]:
 def _owners_with_account(count: int) -> Any:
     """Each known key's account row, in one read: the owner and its state together."""
     known = graph.owners_statement(count).subquery("known")
-    return select(*ACCOUNT_COLUMNS).join_from(known, Account, col(Account.id) == known.c.account_id)
+    return select(*views.ACCOUNT_COLUMNS).join_from(
+        known, Account, col(Account.id) == known.c.account_id
+    )
 
 
 def sign_in_on(
@@ -128,25 +148,26 @@ def sign_in_on(
     app_key: str,
     session_key: dict[str, Any] | None,
     now: datetime,
-) -> tuple[Sequence[Any], bool] | None:
+) -> tuple[AccountView, bool] | None:
     """SQLite's counterpart of :func:`account`: the same decisions, as statements on a
     synchronous connection inside one write transaction (``Database.write_in_thread``; the
-    write lock serialises them). The account's row (``ACCOUNT_COLUMNS``) and whether it is
-    new, the session key (``session_keys.params``) kept; ``None`` when the transactional
-    path must decide. A new account and its identities are created at ``now``, the login's
-    own time, as on PostgreSQL (re-authentication tells them from later additions)."""
-    known = conn.execute(_owners_with_account(len(keys)), graph.key_params(keys)).all()
+    write lock serialises them). The account and whether it is new, the session key
+    (``session_keys.params``) kept; ``None`` when the transactional path must decide. A new
+    account and its identities are created at ``now``, the login's own time, as on
+    PostgreSQL (re-authentication tells them from later additions)."""
+    rows = conn.execute(_owners_with_account(len(keys)), graph.key_params(keys)).all()
+    known = [views.account_view(r) for r in rows]
     active = AccountStatus.ACTIVE.value
     if not known:
         account_id = uuid.uuid4()
         conn.execute(graph.INSERT_ACCOUNT, {"id": account_id, "status": active, "created_at": now})
         conn.execute(graph.INSERT_IDENTITY, graph.identity_rows(account_id, keys, app_key, now))
-        row: Sequence[Any] = (account_id, active, now, *_UNSET[3:])
+        view = AccountView(account_id, active, now, None, None, None)
     else:
-        row = known[0]
-        one_owner = len(known) == len(keys) and len({r[0] for r in known}) == 1
-        if not one_owner or row[1] != active or row[_DELETION_DUE] is not None:
+        view = known[0]
+        one_owner = len(known) == len(keys) and len({a.id for a in known}) == 1
+        if not one_owner or view.status != active or view.deletion_due_at is not None:
             return None
     if session_key is not None:
         conn.execute(session_keys.upsert("sqlite"), session_key)
-    return row, not known
+    return view, not known

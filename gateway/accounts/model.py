@@ -1,4 +1,5 @@
-"""The account graph's domain: kinds, keys and read models. No I/O, no SQL.
+"""The account graph's domain: kinds, keys and read models, and the read interface readers
+above it depend on (``GraphReads``). No SQL: this and ``service`` are the package's public face.
 
 Everything above ``accounts`` (login strategies, sessions, partners, the API) speaks in these
 types; the tables behind them are ``accounts.tables``, which nothing else imports.
@@ -9,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from gateway.errors import InvalidInput
 
@@ -159,3 +162,36 @@ def survivor_order(accounts: list[tuple[datetime, uuid.UUID]]) -> uuid.UUID:
     """Which of several accounts proven to be one person survives a merge: the oldest (ties by
     id), so that the answer is the same whichever request runs the merge."""
     return min(accounts, key=lambda a: (a[0], str(a[1])))[1]
+
+
+# -- the read interface, and following a merged account to its survivor ------------------
+# Readers above ``accounts`` (the partner use case, the API) depend on ``GraphReads`` only; the
+# API's per-request DataLoaders implement it, so reads batch without the use case knowing.
+MAX_MERGE_HOPS = 16
+"""Merges re-point earlier merges at the survivor, so chains stay short; this only bounds a
+corrupt cycle."""
+
+
+class GraphReads(Protocol):
+    async def account(self, account_id: uuid.UUID) -> AccountView | None: ...
+
+    async def identities(self, account_id: uuid.UUID) -> list[IdentityView]: ...
+
+    async def identities_by_key(self, keys: Sequence[IdentityKey]) -> list[IdentityView | None]: ...
+
+
+async def follow_to_survivor(
+    load: Callable[[uuid.UUID], Awaitable[AccountView | None]], account_id: uuid.UUID
+) -> tuple[AccountView | None, bool]:
+    """The live account ``account_id`` became, and whether a merge pointer was followed.
+    A deleted account (or one merged into it) is no account at all: None."""
+    merged = False
+    view = await load(account_id)
+    for _ in range(MAX_MERGE_HOPS):
+        if view is None or view.merged_into_id is None:
+            break
+        merged = True
+        view = await load(view.merged_into_id)
+    if view is not None and view.status == AccountStatus.DELETED:
+        return None, False
+    return view, merged

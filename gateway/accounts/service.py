@@ -37,8 +37,8 @@ from gateway.accounts.model import (
     PasswordRecord,
     Resolution,
     WechatSessionKeys,
+    follow_to_survivor,
 )
-from gateway.accounts.reads import follow_to_survivor
 from gateway.accounts.tables import Account
 from gateway.audit import Actor, ClientInfo
 from gateway.errors import AccountDisabled, LastIdentity, NotFound, UsernameTaken, declares
@@ -132,17 +132,21 @@ class AccountGraph:
     async def identities_by_key(self, keys: Sequence[IdentityKey]) -> list[IdentityView | None]:
         return await views.identities_by_key(self._db, keys)
 
-    # The account read together with a row that points at it, in one round trip (sessions'
-    # token check): the join is written here, where the table is.
+    # The account as part of a statement sessions composes (the token check, a refresh): the
+    # join and the columns are written here, where the table is; sessions hands the row back
+    # to ``read_account``, which reads it by the columns' labels, never by their position.
     join_account = staticmethod(views.with_account)
-    account_from_row = staticmethod(views.account_view)
+    read_account = staticmethod(views.read_account)
+    account_id_in = staticmethod(views.account_id_in)
+    merged_in = staticmethod(views.merged_in)
 
     # -- a WeChat login in one statement (PostgreSQL; see accounts.at_once) ------------------
     @staticmethod
-    def login_at_once(count: int, with_session_key: bool) -> tuple[Any, list[Any]]:
-        """The graph's part of one login statement: a CTE with the account signed in to (its
-        ``ACCOUNT_COLUMNS`` and ``is_new``; no row when the transactional path must decide),
-        and the writes that go with it. Built once per shape; values from ``at_once_params``."""
+    def login_at_once(count: int, with_session_key: bool) -> at_once.SignInPart:
+        """The graph's part of one login statement (``at_once.SignInPart``: the account signed
+        in to, created or found, with no row when the transactional path must decide; the
+        writes that go with it; the reading of its row). Built once per shape; values from
+        ``at_once_params``."""
         return at_once.account(count, with_session_key)
 
     def at_once_params(
@@ -168,8 +172,7 @@ class AccountGraph:
         if session_key is not None:
             sealed = self._box.seal(session_key.key, f"{session_key.appid}:{session_key.openid}")
             key_params = session_keys.params(session_key.appid, session_key.openid, sealed, now)
-        signed_in = at_once.sign_in_on(conn, keys, app_key, key_params, now)
-        return (views.account_view(signed_in[0]), signed_in[1]) if signed_in else None
+        return at_once.sign_in_on(conn, keys, app_key, key_params, now)
 
     # -- WeChat session keys ----------------------------------------------------------------
     async def keep_session_key(

@@ -63,10 +63,10 @@ def upsert(dialect: str) -> Any:
 
 
 @functools.cache
-def keep_when(owner: Any) -> Any:
-    """``keep``'s upsert as a CTE of one PostgreSQL statement, made when ``owner`` (a CTE)
-    has a row."""
-    rows = select(*_VALUES.values()).where(exists(select(owner.c.id)))
+def keep_when(owner_id: Any) -> Any:
+    """``keep``'s upsert as a CTE of one PostgreSQL statement, made when ``owner_id`` (a
+    column of one of its CTEs: the account signed in to) has a row."""
+    rows = select(*_VALUES.values()).where(exists(select(owner_id)))
     return _on_conflict(pg_insert(WechatSession).from_select(list(_VALUES), rows)).cte("key_kept")
 
 

@@ -5,16 +5,24 @@ Reads go through Core columns on a bare connection: the hot read paths skip the 
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlmodel import col
 
 from gateway.accounts.graph import find
-from gateway.accounts.model import AccountView, IdentityKey, IdentityKind, IdentityView
+from gateway.accounts.model import (
+    AccountStatus,
+    AccountView,
+    IdentityKey,
+    IdentityKind,
+    IdentityView,
+)
 from gateway.accounts.tables import Account, Identity
 from gateway.store.db import Database
 
@@ -67,11 +75,43 @@ def identity_view(r: Sequence[Any]) -> IdentityView:
     return IdentityView(r[0], r[1], IdentityKind(r[2]), r[3], r[4], r[5], r[6])
 
 
+# The account as a part of a statement another owner composes (sessions' token check and
+# refresh, a one-statement login): its columns labelled ``account_<field>``, read back by
+# those names (``read_account``), so the other owner never knows their number or order.
+_PREFIX = "account_"
+FIELDS = tuple(f.name for f in dataclasses.fields(AccountView))
+"""The account's columns by name, as the view's fields are."""
+_TABLE: Any = Account.__table__  # type: ignore[attr-defined]
+LABELLED: tuple[Any, ...] = tuple(_TABLE.c[name].label(_PREFIX + name) for name in FIELDS)
+_PICK = operator.itemgetter(*(_PREFIX + name for name in FIELDS))
+
+
+def labelled(name: str) -> str:
+    """The label of the account's column ``name`` in another owner's statement."""
+    return _PREFIX + name
+
+
+def read_account(row: Mapping[str, Any]) -> AccountView:
+    """The account of a row selected with :data:`LABELLED` columns, by their labels."""
+    return AccountView(*_PICK(row))
+
+
 def with_account(columns: Sequence[Any], account_id: Any) -> Select[Any]:
-    """``SELECT columns..., <the account's columns>`` joined on ``account_id``: a caller that
-    holds an account id in its own table reads the account in the same round trip. The row's
-    tail (after ``columns``) goes to :func:`account_view`."""
-    return select(*columns, *ACCOUNT_COLUMNS).join(Account, col(Account.id) == account_id)
+    """``SELECT columns..., <the account's labelled columns>`` joined on ``account_id``: a
+    caller that holds an account id in its own table reads the account in the same round
+    trip, and hands the row to :func:`read_account`."""
+    return select(*columns, *LABELLED).join(Account, col(Account.id) == account_id)
+
+
+def account_id_in(part: Any) -> Any:
+    """The account's id among the columns of ``part`` (a CTE or subquery of a statement
+    made with :func:`with_account`)."""
+    return part.c[labelled("id")]
+
+
+def merged_in(part: Any) -> Any:
+    """SQL: the account among the columns of ``part`` was merged into another."""
+    return part.c[labelled("status")] == AccountStatus.MERGED
 
 
 async def accounts_by_id(db: Database, ids: Sequence[uuid.UUID]) -> list[AccountView | None]:

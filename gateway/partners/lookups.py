@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.accounts.model import AccountView, IdentityKey
-from gateway.accounts.reads import GraphReads, follow_to_survivor
+from gateway.accounts.model import AccountView, GraphReads, IdentityKey, follow_to_survivor
 from gateway.audit import ClientInfo, record
 from gateway.errors import InvalidInput, NotEntitled, RateLimited, declares
 from gateway.partners import scopes

@@ -1,29 +1,22 @@
-"""A refresh in one step, when it needs no decision: on PostgreSQL one autocommitted statement
-(``statements.ROTATE``), on SQLite one write transaction handed whole to the database's writer
-thread. An unspent token of a live session on an unmerged account is spent, the session
-touched, the new token and the audit event written; a spent token (grace or reuse) or a merged
-account is left to ``Sessions.refresh``'s transaction, which decides."""
+"""A refresh in one step, when it needs no decision: on PostgreSQL one autocommitted
+statement (``repository.rotate_at_once``), on SQLite one write transaction handed whole to the
+database's writer thread. An unspent token of a live session on an unmerged account is spent,
+the session touched, the new token and the audit event written; a spent token (grace or
+reuse) or a merged account is left to ``Sessions.refresh``'s transaction, which decides."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from gateway.accounts.model import AccountStatus, AccountView
-from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, event_row, insert_on
 from gateway.errors import InvalidRefreshToken
-from gateway.sessions.issuing import Facts, Issuer, token_row
+from gateway.sessions import repository
+from gateway.sessions.issuing import Issuer
 from gateway.sessions.model import IssuedTokens
-from gateway.sessions.statements import (
-    INSERT_REFRESH_TOKEN,
-    LIVE_SESSION,
-    MARK_USED,
-    ROTATE,
-    SPEND_REFRESH_TOKEN,
-)
+from gateway.sessions.records import Facts
 from gateway.sessions.tokens import hash_refresh_token, new_refresh_token
 from gateway.store.db import Database
 from gateway.store.driver import SyncDriver
@@ -52,17 +45,12 @@ class OneStepRefresh:
     async def _in_statement(
         self, presented: str, digest: str, event: dict[str, Any], now: datetime
     ) -> _Rotated | None:
-        """PostgreSQL: ``ROTATE``, one autocommitted statement of data-modifying CTEs."""
-        params = {"digest": presented, "now": now, "token_id": uuid.uuid4(), "token_digest": digest}
-        params |= {"event_" + name: value for name, value in event.items()}
-        rows = await self._db.write_once(ROTATE, params)
-        if not rows:
+        """PostgreSQL: one autocommitted statement of data-modifying CTEs."""
+        found = await repository.rotate_at_once(self._db, presented, digest, event, now)
+        if found is None:
             raise InvalidRefreshToken()
-        row = rows[0]
-        if not row[-1]:
-            return None
-        account = AccountGraph.account_from_row(row[4:-1])
-        return Facts(row[1], account.id, row[2], row[3]), account
+        held, rotated = found
+        return (held.facts, held.account) if rotated else None
 
     async def _in_thread(
         self, presented: str, digest: str, event: dict[str, Any], now: datetime
@@ -72,27 +60,18 @@ class OneStepRefresh:
         lock is held."""
 
         def work(conn: SyncDriver) -> _Rotated | None:
-            row = conn.execute(LIVE_SESSION, {"digest": presented, "now": now}).first()
-            if row is None:
+            held = repository.held_session_on(conn, presented, now)
+            if held is None:
                 raise InvalidRefreshToken()
-            account = AccountGraph.account_from_row(row[4:])
+            account = held.account
             if account.status == AccountStatus.MERGED:
                 return None
-            spent = conn.execute(SPEND_REFRESH_TOKEN, {"token_id": row[0], "now": now})
-            if spent.rowcount != 1:
+            if not repository.spend_on(conn, held.token_id, now):
                 return None
-            facts = Facts(row[1], account.id, row[2], row[3])
-            conn.execute(MARK_USED, {"sid": facts.id, "now": now})
-            conn.execute(INSERT_REFRESH_TOKEN, token_row(facts, digest, now))
-            insert_on(
-                conn,
-                {
-                    **event,
-                    "account_id": account.id,
-                    "session_id": facts.id,
-                    "app_key": facts.app_key,
-                },
-            )
+            facts = held.facts
+            repository.renew_on(conn, facts, digest, now)
+            row = {**event, "account_id": account.id, "session_id": facts.id}
+            insert_on(conn, row | {"app_key": facts.app_key})
             return facts, account
 
         return await self._db.write_in_thread(work)

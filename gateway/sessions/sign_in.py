@@ -1,5 +1,5 @@
 """A WeChat sign-in in one step, when it needs no decision: on PostgreSQL one autocommitted
-statement (``statements.login_at_once``), on SQLite one write transaction handed whole to the
+statement (``repository.sign_in_at_once``), on SQLite one write transaction handed whole to the
 database's writer thread. The account graph decides whose account it is (``accounts.at_once``);
 this adds the session, refresh-token and audit rows and issues the pair."""
 
@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from gateway.accounts.model import AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph, SessionKey
 from gateway.audit import ClientInfo, event_row, insert_on
-from gateway.sessions.issuing import Facts, Issuer, session_row, token_row
+from gateway.sessions import repository
+from gateway.sessions.issuing import Issuer
 from gateway.sessions.model import IssuedTokens
-from gateway.sessions.statements import (
-    INSERT_REFRESH_TOKEN,
-    INSERT_SESSION,
-    SESSION_CLIENT_FACTS,
-    login_at_once,
-)
+from gateway.sessions.records import Opening
 from gateway.sessions.tokens import new_refresh_token
 from gateway.store.db import Database, LostRace
 from gateway.store.driver import SyncDriver
@@ -30,23 +25,13 @@ SignedIn = tuple[IssuedTokens, bool]
 """The pair, and whether the account is new."""
 
 
-class _Opening(NamedTuple):
-    """A sign-in about to be written: what the client sent and the session it opens, before
-    the database says whose account it is."""
+class _SignIn(NamedTuple):
+    """A sign-in about to be written: what the client sent, and the session it opens."""
 
     keys: list[IdentityKey]
     wechat_key: SessionKey | None
-    client: ClientInfo
     detail: dict[str, Any]
-    session_id: uuid.UUID
-    app_key: str
-    expires_at: datetime
-    refresh: str
-    digest: str
-    now: datetime
-
-    def facts(self, account_id: uuid.UUID) -> Facts:
-        return Facts(self.session_id, account_id, self.app_key, self.expires_at)
+    session: Opening
 
 
 def _linked(detail: dict[str, Any], keys: list[IdentityKey]) -> dict[str, Any]:
@@ -73,60 +58,50 @@ class OneStepSignIn:
         now = utcnow()
         refresh, digest = new_refresh_token()
         expires = self._issuer.session_end(app_key, now)
-        opening = _Opening(
-            keys, wechat_key, client, detail, uuid.uuid4(), app_key, expires, refresh, digest, now
-        )
+        session = Opening(uuid.uuid4(), app_key, expires, client, digest, now)
+        sign_in = _SignIn(keys, wechat_key, detail, session)
         run = self._in_thread if self._db.dialect == "sqlite" else self._in_statement
         try:
-            signed_in = await run(opening)
+            signed_in = await run(sign_in)
         except LostRace:
             return None
         if signed_in is None:
             return None
         account, is_new = signed_in
-        issued = self._issuer.pair(opening.facts(account.id), now, refresh)
+        issued = self._issuer.pair(session.facts(account.id), now, refresh)
         return replace(issued, account=account), is_new
 
-    async def _in_statement(self, opening: _Opening) -> tuple[AccountView, bool] | None:
+    async def _in_statement(self, sign_in: _SignIn) -> tuple[AccountView, bool] | None:
         """PostgreSQL: one autocommitted statement of data-modifying CTEs."""
-        keys, client, now = opening.keys, opening.client, opening.now
-        params = self._accounts.at_once_params(keys, opening.wechat_key, now)
-        params |= {
-            "session_id": opening.session_id,
-            "app_key": opening.app_key,
-            "now": now,
-            "session_expires_at": opening.expires_at,
-            "token_id": uuid.uuid4(),
-            "token_digest": opening.digest,
-        }
-        params |= {f"session_{name}": getattr(client, name) for name in SESSION_CLIENT_FACTS}
-        event = event_row("login", client, **opening.detail)
-        params |= {"event_" + name: value for name, value in event.items()}
-        params["event_new_detail"] = _linked(event["detail"], keys)
-        statement = login_at_once(len(keys), opening.wechat_key is not None)
-        rows = await self._db.write_once(statement, params)
-        if not rows:
-            return None
-        *account, is_new = rows[0]
-        return AccountGraph.account_from_row(account), bool(is_new)
+        keys, session = sign_in.keys, sign_in.session
+        params = self._accounts.at_once_params(keys, sign_in.wechat_key, session.now)
+        event = event_row("login", session.client, **sign_in.detail)
+        return await repository.sign_in_at_once(
+            self._db,
+            len(keys),
+            sign_in.wechat_key is not None,
+            params,
+            session,
+            event,
+            _linked(event["detail"], keys),
+        )
 
-    async def _in_thread(self, opening: _Opening) -> tuple[AccountView, bool] | None:
+    async def _in_thread(self, sign_in: _SignIn) -> tuple[AccountView, bool] | None:
         """SQLite (no data-modifying CTEs): the account graph's ``sign_in_on``, then the rows,
         in one write transaction on the writer thread: one hand-off instead of aiosqlite's
         one per statement, while the write lock is held."""
-        keys, client = opening.keys, opening.client
-        event = event_row("login", client, **opening.detail)
+        keys, session = sign_in.keys, sign_in.session
+        event = event_row("login", session.client, **sign_in.detail)
 
         def work(conn: SyncDriver) -> tuple[AccountView, bool] | None:
             signed_in = self._accounts.sign_in_on(
-                conn, keys, opening.app_key, opening.wechat_key, opening.now
+                conn, keys, session.app_key, sign_in.wechat_key, session.now
             )
             if signed_in is None:
                 return None
             account, is_new = signed_in
-            facts, now = opening.facts(account.id), opening.now
-            conn.execute(INSERT_SESSION, session_row(facts, client, now))
-            conn.execute(INSERT_REFRESH_TOKEN, token_row(facts, opening.digest, now))
+            facts = session.facts(account.id)
+            repository.open_session_on(conn, facts, session.client, session.digest, session.now)
             row = {**event, "account_id": account.id, "session_id": facts.id}
             row["app_key"] = facts.app_key
             if is_new:
