@@ -499,6 +499,8 @@ ALLOWED_PRIVATE = {
     # the logging HOWTO's own advice ("Optimization"): no caller lookup per record
     ("logs.py", "_srcfile"),
 }
+NAMED_TUPLE_API = {"_replace", "_asdict", "_fields", "_make", "_field_defaults"}
+"""Public despite the underscore: the documented methods of every ``typing.NamedTuple``."""
 
 
 def _outside_compat() -> Iterator[tuple[str, ast.Module]]:
@@ -540,6 +542,7 @@ def test_no_private_attribute_is_reached_outside_compat() -> None:
             if (
                 isinstance(node, ast.Attribute)
                 and _is_private(node.attr)
+                and node.attr not in NAMED_TUPLE_API
                 and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
                 and (relative, node.attr) not in ALLOWED_PRIVATE
             ):
