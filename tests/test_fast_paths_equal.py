@@ -1,0 +1,470 @@
+"""The fast paths proven equal to the reference: random sequences of logins, refreshes,
+logouts, disable/enable and deletions run against two gateways, one with ``[performance]
+fast_paths = true`` (the one-statement PostgreSQL path, SQLite's writer thread) and one with
+``fast_paths = false`` (the transactional reference), each on its own fresh database. After every
+step the two answers must agree, and so must the rows left behind, normalised: every random id
+becomes a label given at its first appearance in an answer (accounts ``A0``, sessions ``S0``,
+refresh tokens ``R0``), timestamps and secrets dropped.
+
+``GATEWAY_TEST_FAST_PATH_EXAMPLES`` (default 6) and ``GATEWAY_TEST_FAST_PATH_STEPS`` (default 25)
+make a longer local run (random then, not the fixed examples CI runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import difflib
+import json
+import os
+import pprint
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gateway.accounts.tables import Account, Identity, WechatSession
+from gateway.rights.service import Operator
+from gateway.sessions.tokens import hash_refresh_token
+from gateway.store import migrate
+from gateway.store.models import AuditEvent, LoginSession, RefreshToken
+from tests.support.accounts import account_uuid, oa_attempt
+from tests.support.harness import (
+    LOGIN,
+    PG_URL,
+    Configure,
+    Harness,
+    running,
+    skip_or_fail,
+    truncate,
+)
+
+T = TypeVar("T")
+
+EXAMPLES = int(os.environ.get("GATEWAY_TEST_FAST_PATH_EXAMPLES", "6"))
+STEPS = int(os.environ.get("GATEWAY_TEST_FAST_PATH_STEPS", "25"))
+LONG_RUN = "GATEWAY_TEST_FAST_PATH_EXAMPLES" in os.environ
+
+USERS = ["ann", "bob", "cy"]
+# where a login comes from: two mini-programs on one open platform (unionid), one outside it,
+# and the official account with and without the scope that reveals the unionid
+DOORS = ["shop-mp", "club-mp", "solo-mp", "news-oa:snsapi_base", "news-oa:snsapi_userinfo"]
+SIDES = ("reference", "fast")
+
+REFRESH = """mutation($t: String!) { refreshToken(refreshToken: $t) { __typename
+  ... on RefreshSuccess { accessToken refreshToken account { id } }
+  ... on Error { code } } }"""
+LOGOUT = """mutation($e: Boolean!) { logout(everywhere: $e) { __typename
+  ... on LogoutSuccess { revokedSessions } ... on Error { code } } }"""
+DELETE = """mutation { deleteAccount { __typename
+  ... on DeleteAccountSuccess { pending } ... on Error { code } } }"""
+VIEWER = "{ viewer { id status } }"
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def session_of(access_token: str) -> uuid.UUID:
+    """The session an access token names (its ``sid`` claim; no need to check the signature)."""
+    payload = access_token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return uuid.UUID(claims["sid"])
+
+
+@dataclass
+class Labels:
+    """One gateway's random ids, each named by its first appearance in an answer."""
+
+    names: dict[Any, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def give(self, prefix: str, value: Any) -> str:
+        if value not in self.names:
+            self.names[value] = f"{prefix}{self.counts.get(prefix, 0)}"
+            self.counts[prefix] = self.counts.get(prefix, 0) + 1
+        return self.names[value]
+
+    def of(self, value: Any) -> str | None:
+        """The label of a known id; ``?`` for one no answer showed; ``None`` stays ``None``."""
+        if value is None:
+            return None
+        return self.names.get(value, "?")
+
+    def id_of(self, label: str) -> Any:
+        return next(value for value, name in self.names.items() if name == label)
+
+    def detail(self, value: Any) -> Any:
+        """An audit detail with every id in it replaced by its label."""
+        if isinstance(value, dict):
+            return {k: self.detail(v) for k, v in sorted(value.items())}
+        if isinstance(value, list):
+            return [self.detail(v) for v in value]
+        if isinstance(value, str) and UUID_TEXT.match(value):
+            return self.of(uuid.UUID(value))
+        return value
+
+
+class Side:
+    """One gateway under test, with the labels of its ids."""
+
+    def __init__(self, name: str, gw: Harness) -> None:
+        self.name = name
+        self.gw = gw
+        self.labels = Labels()
+
+    async def post(self, query: str, variables: dict[str, Any], token: str | None) -> Any:
+        """The answer's data, or ``(status, error code)`` when the bearer token is refused."""
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        response = await self.gw.client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        body = response.json()
+        if response.status_code != 200:
+            return response.status_code, body["errors"][0]["extensions"]["code"]
+        assert "errors" not in body, body
+        return body["data"]
+
+    def answer(self, result: dict[str, Any]) -> dict[str, Any]:
+        """A login or refresh result with its ids as labels and its secrets as labels too."""
+        out = {k: v for k, v in result.items() if k not in ("accessToken", "refreshToken")}
+        if "account" in result:
+            out["account"] = self.labels.give("A", account_uuid(result["account"]["id"]))
+        if "accessToken" in result:
+            out["session"] = self.labels.give("S", session_of(result["accessToken"]))
+            out["refresh"] = self.labels.give("R", hash_refresh_token(result["refreshToken"]))
+        return out
+
+    async def rows(self) -> dict[str, list[Any]]:
+        """What the database holds, normalised (sorted; labels for ids; no times, no secrets)."""
+        label = self.labels.of
+        async with self.gw.app.state.services.db.reader() as s:
+
+            async def all_of(model: Any) -> list[Any]:
+                return list((await s.execute(select(model))).scalars().all())
+
+            accounts = await all_of(Account)
+            identities = await all_of(Identity)
+            sessions = await all_of(LoginSession)
+            tokens = await all_of(RefreshToken)
+            keys = await all_of(WechatSession)
+            events = await all_of(AuditEvent)
+        table = {
+            "accounts": [
+                (label(a.id), a.status, label(a.merged_into_id), a.deleted_at is not None)
+                for a in accounts
+            ],
+            "identities": [
+                (label(i.account_id), i.kind, i.scope, i.subject, i.app_key) for i in identities
+            ],
+            "sessions": [
+                (label(r.id), label(r.account_id), r.app_key, r.revoked_at is not None)
+                for r in sessions
+            ],
+            "refresh tokens": [
+                (label(t.token_hash), label(t.session_id), t.used_at is not None) for t in tokens
+            ],
+            "session keys": [(k.appid, k.openid, k.previous_key_sealed is not None) for k in keys],
+            "audit": [
+                (
+                    e.kind,
+                    label(e.account_id),
+                    label(e.session_id),
+                    e.app_key,
+                    e.platform,
+                    json.dumps(self.labels.detail(e.detail), sort_keys=True),
+                )
+                for e in events
+            ],
+        }
+        return {name: sorted(rows, key=repr) for name, rows in table.items()}
+
+
+def differences(reference: Any, fast: Any) -> str:
+    """A unified diff of two normalised things, the reference first."""
+    lines = [pprint.pformat(x, width=100).splitlines() for x in (reference, fast)]
+    diff = difflib.unified_diff(*lines, "fast_paths = false", "fast_paths = true", lineterm="")
+    return "\n".join(diff)
+
+
+@dataclass
+class World:
+    """How the state machine gets fresh gateways: the backend's databases and the config."""
+
+    configure: Configure
+    fresh_urls: Callable[[], Coroutine[Any, Any, tuple[str, str]]]
+
+
+class FastPathsEqual(RuleBasedStateMachine):
+    world: World | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner = asyncio.Runner()
+        self.stop: asyncio.Event | None = None
+        self.holder: asyncio.Task[None] | None = None
+        self.sides: list[Side] = []
+        # per successful login or refresh (#0, #1, ...): each side's access and refresh token
+        self.logins: list[tuple[str, ...]] = []
+        self.refreshes: list[tuple[str, ...]] = []
+        self.history: list[str] = []
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(coroutine)
+
+    async def _hold(self, urls: tuple[str, str], grace: int, ready: asyncio.Future[Any]) -> None:
+        """Both gateways, entered and left in this one task (their lifespans want that)."""
+        assert self.world is not None
+        assert self.stop is not None
+        async with AsyncExitStack() as stack:
+            gateways = []
+            for url, fast in zip(urls, (False, True), strict=True):
+                config = self.world.configure(
+                    url,
+                    tokens={"refresh_reuse_grace_seconds": grace},
+                    performance={"fast_paths": fast},
+                )
+                gateways.append(await stack.enter_async_context(running(config)))
+            ready.set_result(gateways)
+            await self.stop.wait()
+
+    async def _start(self, grace: int) -> list[Harness]:
+        assert self.world is not None
+        urls = await self.world.fresh_urls()
+        self.stop = asyncio.Event()
+        ready: asyncio.Future[list[Harness]] = asyncio.get_running_loop().create_future()
+        self.holder = asyncio.create_task(self._hold(urls, grace, ready))
+        await asyncio.wait([ready, self.holder], return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            self.holder.result()  # raises what kept the gateways from starting
+        return ready.result()
+
+    async def _finish(self) -> None:
+        if self.holder is not None and self.stop is not None:
+            self.stop.set()
+            await self.holder
+
+    def teardown(self) -> None:
+        try:
+            self.run(self._finish())
+        finally:
+            self.runner.close()
+
+    def same(self, step: str, answers: list[Any]) -> Any:
+        """Both answers agree, then both databases do; the reference's answer."""
+        self.history.append(f"{step} -> {answers[0]!r}")
+        steps = "\n".join(self.history)
+        assert answers[0] == answers[1], (
+            f"the answers differ at `{step}`:\n{differences(*answers)}\nsteps:\n{steps}"
+        )
+        rows = self.run(self._rows())
+        assert rows[0] == rows[1], (
+            f"the rows differ after `{step}`:\n{differences(*rows)}\nsteps:\n{steps}"
+        )
+        return answers[0]
+
+    async def _rows(self) -> list[dict[str, list[Any]]]:
+        return [await side.rows() for side in self.sides]
+
+    def on_both(self, step: str, act: Callable[[Side, int], Coroutine[Any, Any, Any]]) -> Any:
+        async def both() -> list[Any]:
+            return [await act(side, index) for index, side in enumerate(self.sides)]
+
+        return self.same(step, self.run(both()))
+
+    def keep(self, results: list[dict[str, Any]]) -> None:
+        if "accessToken" in results[0]:
+            self.logins.append(tuple(r["accessToken"] for r in results))
+            self.refreshes.append(tuple(r["refreshToken"] for r in results))
+
+    # -- the steps --------------------------------------------------------------------------
+
+    @initialize(grace=st.sampled_from([0, 30]))
+    def start(self, grace: int) -> None:
+        """Two fresh gateways; a grace of 0 makes every reuse one after the window."""
+        gateways = self.run(self._start(grace))
+        self.sides = [Side(name, gw) for name, gw in zip(SIDES, gateways, strict=True)]
+        self.history.append(f"refresh_reuse_grace_seconds = {grace}")
+
+    @rule(user=st.sampled_from(USERS), door=st.sampled_from(DOORS))
+    def login(self, user: str, door: str) -> None:
+        results: list[dict[str, Any]] = []
+
+        async def act(side: Side, _: int) -> dict[str, Any]:
+            app, _, scope = door.partition(":")
+            if scope:
+                result = await oa_attempt(side.gw, user, scope=scope)
+            else:
+                code = await side.gw.mint(app, user)
+                variables = {"app": app, "code": code, "client": {"platform": "ios"}}
+                result = (await side.gw.gql(LOGIN, variables))["data"]["loginByCode"]
+            results.append(result)
+            answer = side.answer(result)
+            for name in ("expiresAt", "refreshExpiresAt", "message"):
+                answer.pop(name, None)
+            return answer
+
+        self.on_both(f"login {user} at {door}", act)
+        self.keep(results)
+
+    @rule(user=st.sampled_from(USERS), door=st.sampled_from(DOORS))
+    def login_again(self, user: str, door: str) -> None:
+        """The same as ``login``: logins twice as often as the other steps."""
+        self.login(user, door)
+
+    @precondition(lambda self: self.refreshes)
+    @rule(pick=st.integers(min_value=0, max_value=1000))
+    def refresh(self, pick: int) -> None:
+        """Any token given so far: fresh, or spent (inside the grace window or after it)."""
+        self._refresh(pick % len(self.refreshes))
+
+    @precondition(lambda self: self.refreshes)
+    @rule()
+    def refresh_latest(self) -> None:
+        """The token given last: usually fresh (the fast path's case)."""
+        self._refresh(len(self.refreshes) - 1)
+
+    def _refresh(self, index: int) -> None:
+        results: list[dict[str, Any]] = []
+
+        async def act(side: Side, i: int) -> Any:
+            data = await side.post(REFRESH, {"t": self.refreshes[index][i]}, None)
+            result = data["refreshToken"]
+            results.append(result)
+            return side.answer({k: v for k, v in result.items() if k != "message"})
+
+        self.on_both(f"refreshToken with refresh token #{index}", act)
+        self.keep(results)
+
+    @precondition(lambda self: self.logins)
+    @rule(
+        pick=st.integers(min_value=0, max_value=1000),
+        what=st.sampled_from(["logout", "logout everywhere", "deleteAccount", "viewer"]),
+    )
+    def with_token(self, pick: int, what: str) -> None:
+        """An access token given so far (live, revoked, or its account merged or gone)."""
+        index = pick % len(self.logins)
+        query, variables = {
+            "logout": (LOGOUT, {"e": False}),
+            "logout everywhere": (LOGOUT, {"e": True}),
+            "deleteAccount": (DELETE, {}),
+            "viewer": (VIEWER, {}),
+        }[what]
+
+        async def act(side: Side, i: int) -> Any:
+            data = await side.post(query, variables, self.logins[index][i])
+            if isinstance(data, dict) and data.get("viewer"):
+                viewer = data["viewer"]
+                return side.labels.of(account_uuid(viewer["id"])), viewer["status"]
+            return data
+
+        self.on_both(f"{what} with access token #{index}", act)
+
+    @precondition(lambda self: self.sides and self.sides[0].labels.counts.get("A"))
+    @rule(pick=st.integers(min_value=0, max_value=1000), disabled=st.booleans())
+    def disable(self, pick: int, disabled: bool) -> None:
+        """The operators' use case (what ``gateway accounts disable|enable`` and the console
+        call) on an account named by its label."""
+        label = f"A{pick % self.sides[0].labels.counts['A']}"
+
+        async def act(side: Side, _: int) -> Any:
+            account = side.labels.id_of(label)
+            rights = side.gw.app.state.api.rights
+            try:
+                return await rights.set_disabled(account, disabled, Operator("ops", "test"))
+            except Exception as exc:  # an operator's refusal: its type is the answer
+                return type(exc).__name__
+
+        self.on_both(f"{'disable' if disabled else 'enable'} {label}", act)
+
+
+def budget() -> settings:
+    return settings(
+        max_examples=EXAMPLES,
+        stateful_step_count=STEPS,
+        deadline=None,
+        derandomize=not LONG_RUN,  # CI runs the same examples every time
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+
+
+@contextmanager
+def postgres_pair(server_url: str) -> Iterator[tuple[str, str]]:
+    """Two migrated databases beside the test database (``<name>_reference``, ``<name>_fast``),
+    dropped at the end."""
+    base = make_url(server_url)
+    names = [f"{base.database}_{side}" for side in SIDES]
+
+    async def each(statement: str) -> None:
+        admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                if statement:
+                    await conn.execute(text(statement.format(name=name)))
+        await admin.dispose()
+
+    try:
+        asyncio.run(each('CREATE DATABASE "{name}"'))
+        urls = [base.set(database=name).render_as_string(hide_password=False) for name in names]
+        for url in urls:
+            migrate.upgrade(url)
+        yield urls[0], urls[1]
+    finally:
+        asyncio.run(each(""))
+
+
+def run_machine(configure: Configure, fresh_urls: Any) -> None:
+    FastPathsEqual.world = World(configure, fresh_urls)
+    try:
+        run_state_machine_as_test(FastPathsEqual, settings=budget())
+    finally:
+        FastPathsEqual.world = None
+
+
+def test_fast_paths_equal_the_reference_on_sqlite(
+    configure: Configure, sqlite_template: Path, tmp_path: Path
+) -> None:
+    async def fresh_urls() -> tuple[str, str]:
+        folder = Path(tempfile.mkdtemp(dir=tmp_path))
+        urls = []
+        for side in SIDES:
+            shutil.copy(sqlite_template, folder / f"{side}.db")
+            urls.append(f"sqlite+aiosqlite:///{folder / side}.db")
+        return urls[0], urls[1]
+
+    run_machine(configure, fresh_urls)
+
+
+@pytest.mark.postgres
+def test_fast_paths_equal_the_reference_on_postgres(configure: Configure) -> None:
+    if not PG_URL:
+        skip_or_fail("PostgreSQL")
+    assert PG_URL
+    with postgres_pair(PG_URL) as urls:
+
+        async def fresh_urls() -> tuple[str, str]:
+            for url in urls:
+                await truncate(url)
+            return urls
+
+        run_machine(configure, fresh_urls)
