@@ -165,7 +165,7 @@ class Side:
             tokens = await all_of(RefreshToken)
             keys = await all_of(WechatSession)
             events = await all_of(AuditEvent)
-        table = {
+        table: dict[str, list[Any]] = {
             "accounts": [
                 (label(a.id), a.status, label(a.merged_into_id), a.deleted_at is not None)
                 for a in accounts
@@ -198,8 +198,10 @@ class Side:
 
 def differences(reference: Any, fast: Any) -> str:
     """A unified diff of two normalised things, the reference first."""
-    lines = [pprint.pformat(x, width=100).splitlines() for x in (reference, fast)]
-    diff = difflib.unified_diff(*lines, "fast_paths = false", "fast_paths = true", lineterm="")
+    before, after = (pprint.pformat(x, width=100).splitlines() for x in (reference, fast))
+    diff = difflib.unified_diff(
+        before, after, "fast_paths = false", "fast_paths = true", lineterm=""
+    )
     return "\n".join(diff)
 
 
@@ -252,7 +254,8 @@ class FastPathsEqual(RuleBasedStateMachine):
         self.stop = asyncio.Event()
         ready: asyncio.Future[list[Harness]] = asyncio.get_running_loop().create_future()
         self.holder = asyncio.create_task(self._hold(urls, grace, ready))
-        await asyncio.wait([ready, self.holder], return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [ready, self.holder]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
             self.holder.result()  # raises what kept the gateways from starting
         return ready.result()
@@ -309,7 +312,7 @@ class FastPathsEqual(RuleBasedStateMachine):
         results: list[dict[str, Any]] = []
 
         async def act(side: Side, _: int) -> dict[str, Any]:
-            app, _, scope = door.partition(":")
+            app, _colon, scope = door.partition(":")
             if scope:
                 result = await oa_attempt(side.gw, user, scope=scope)
             else:
@@ -468,3 +471,23 @@ def test_fast_paths_equal_the_reference_on_postgres(configure: Configure) -> Non
             return urls
 
         run_machine(configure, fresh_urls)
+
+
+async def test_the_reference_setting_never_takes_a_fast_path(
+    database_url: str, configure: Configure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``fast_paths = false`` neither one-step runner is ever called: a login and a
+    refresh still succeed with both taken away (the fast-path gateway would need them)."""
+    config = configure(database_url, performance={"fast_paths": False})
+    async with running(config) as gw:
+        db = gw.app.state.services.db
+
+        def taken_away(*_: Any) -> None:
+            raise AssertionError("a fast path ran with fast_paths = false")
+
+        monkeypatch.setattr(db, "write_once", taken_away)
+        monkeypatch.setattr(db, "write_in_thread", taken_away)
+        for user in ("dee", "dee"):  # a new user, then a returning one
+            login = await gw.login("shop-mp", user)
+        answer = (await gw.gql(REFRESH, {"t": login["refreshToken"]}))["data"]["refreshToken"]
+        assert answer["__typename"] == "RefreshSuccess", answer
