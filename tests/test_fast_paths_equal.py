@@ -47,6 +47,7 @@ from gateway.rights.service import Operator
 from gateway.sessions.tokens import hash_refresh_token
 from gateway.store import migrate
 from gateway.store.models import AuditEvent, LoginSession, RefreshToken
+from gateway.store.secretbox import SecretBox
 from tests.support.accounts import account_uuid, oa_attempt
 from tests.support.harness import (
     LOGIN,
@@ -69,6 +70,7 @@ USERS = ["ann", "bob", "cy"]
 # and the official account with and without the scope that reveals the unionid
 DOORS = ["shop-mp", "club-mp", "solo-mp", "news-oa:snsapi_base", "news-oa:snsapi_userinfo"]
 SIDES = ("reference", "fast")
+CHANNELS = st.sampled_from([None, "store"])
 
 REFRESH = """mutation($t: String!) { refreshToken(refreshToken: $t) { __typename
   ... on RefreshSuccess { accessToken refreshToken account { id } }
@@ -153,47 +155,74 @@ class Side:
 
     async def rows(self) -> dict[str, list[Any]]:
         """What the database holds, normalised (sorted; labels for ids; no times, no secrets)."""
-        label = self.labels.of
         async with self.gw.app.state.services.db.reader() as s:
 
             async def all_of(model: Any) -> list[Any]:
                 return list((await s.execute(select(model))).scalars().all())
 
-            accounts = await all_of(Account)
-            identities = await all_of(Identity)
-            sessions = await all_of(LoginSession)
-            tokens = await all_of(RefreshToken)
-            keys = await all_of(WechatSession)
-            events = await all_of(AuditEvent)
-        table: dict[str, list[Any]] = {
-            "accounts": [
-                (label(a.id), a.status, label(a.merged_into_id), a.deleted_at is not None)
-                for a in accounts
-            ],
-            "identities": [
-                (label(i.account_id), i.kind, i.scope, i.subject, i.app_key) for i in identities
-            ],
-            "sessions": [
-                (label(r.id), label(r.account_id), r.app_key, r.revoked_at is not None)
-                for r in sessions
-            ],
-            "refresh tokens": [
-                (label(t.token_hash), label(t.session_id), t.used_at is not None) for t in tokens
-            ],
-            "session keys": [(k.appid, k.openid, k.previous_key_sealed is not None) for k in keys],
-            "audit": [
-                (
-                    e.kind,
-                    label(e.account_id),
-                    label(e.session_id),
-                    e.app_key,
-                    e.platform,
-                    json.dumps(self.labels.detail(e.detail), sort_keys=True),
-                )
-                for e in events
-            ],
+            tables = [
+                await all_of(m)
+                for m in (Account, Identity, LoginSession, RefreshToken, WechatSession, AuditEvent)
+            ]
+        table = {
+            name: [shape(row) for row in rows]
+            for name, shape, rows in zip(self._SHAPES, self._shapes(tables), tables, strict=True)
         }
         return {name: sorted(rows, key=repr) for name, rows in table.items()}
+
+    _SHAPES = ("accounts", "identities", "sessions", "refresh tokens", "session keys", "audit")
+
+    def _shapes(self, tables: list[list[Any]]) -> list[Callable[[Any], tuple[Any, ...]]]:
+        """Each table's row as the comparison sees it: labels, flags, no times, no secrets."""
+        label = self.labels.of
+        session_ends = {r.id: r.expires_at for r in tables[2]}
+        secret = self.gw.config.settings.secret_key
+        assert secret is not None
+        box = SecretBox(secret.get_secret_value())
+        latest = self.gw.upstream_app.state.sandbox.session_keys
+
+        def account(a: Account) -> tuple[Any, ...]:
+            pending = a.deletion_requested_at is not None
+            gone = a.deleted_at is not None
+            return label(a.id), a.status, label(a.merged_into_id), pending, gone, a.nickname
+
+        def session(r: LoginSession) -> tuple[Any, ...]:
+            lifetime = round((r.expires_at - r.created_at).total_seconds())
+            client = (r.platform, r.channel, r.device_param, r.ip, r.user_agent)
+            touched = r.last_used_at > r.created_at
+            return (
+                label(r.id),
+                label(r.account_id),
+                r.app_key,
+                *client,
+                lifetime,
+                touched,
+                (r.revoked_at is not None),
+            )
+
+        def token(t: RefreshToken) -> tuple[Any, ...]:
+            ends_with_session = t.expires_at == session_ends.get(t.session_id)
+            return (
+                label(t.token_hash),
+                label(t.session_id),
+                t.used_at is not None,
+                ends_with_session,
+            )
+
+        def key(k: WechatSession) -> tuple[Any, ...]:
+            current = box.open(k.session_key_sealed, f"{k.appid}:{k.openid}")
+            is_latest = current == latest.get((k.appid, k.openid))
+            return k.appid, k.openid, is_latest, k.previous_key_sealed is not None
+
+        def event(e: AuditEvent) -> tuple[Any, ...]:
+            client = (e.platform, e.channel, e.device_param, e.ip, e.user_agent)
+            detail = json.dumps(self.labels.detail(e.detail), sort_keys=True)
+            return e.kind, label(e.account_id), label(e.session_id), e.app_key, *client, detail
+
+        def identity(i: Identity) -> tuple[Any, ...]:
+            return label(i.account_id), i.kind, i.scope, i.subject, i.app_key
+
+        return [account, identity, session, token, key, event]
 
 
 def differences(reference: Any, fast: Any) -> str:
@@ -232,7 +261,9 @@ class FastPathsEqual(RuleBasedStateMachine):
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coroutine)
 
-    async def _hold(self, urls: tuple[str, str], grace: int, ready: asyncio.Future[Any]) -> None:
+    async def _hold(
+        self, urls: tuple[str, str], knobs: dict[str, Any], ready: asyncio.Future[Any]
+    ) -> None:
         """Both gateways, entered and left in this one task (their lifespans want that)."""
         assert self.world is not None
         assert self.stop is not None
@@ -241,19 +272,20 @@ class FastPathsEqual(RuleBasedStateMachine):
             for url, fast in zip(urls, (False, True), strict=True):
                 config = self.world.configure(
                     url,
-                    tokens={"refresh_reuse_grace_seconds": grace},
+                    tokens={"refresh_reuse_grace_seconds": knobs["grace"]},
+                    accounts={"deletion_grace_days": knobs["cooling_off"]},
                     performance={"fast_paths": fast},
                 )
                 gateways.append(await stack.enter_async_context(running(config)))
             ready.set_result(gateways)
             await self.stop.wait()
 
-    async def _start(self, grace: int) -> list[Harness]:
+    async def _start(self, knobs: dict[str, Any]) -> list[Harness]:
         assert self.world is not None
         urls = await self.world.fresh_urls()
         self.stop = asyncio.Event()
         ready: asyncio.Future[list[Harness]] = asyncio.get_running_loop().create_future()
-        self.holder = asyncio.create_task(self._hold(urls, grace, ready))
+        self.holder = asyncio.create_task(self._hold(urls, knobs, ready))
         waiting: list[asyncio.Future[Any]] = [ready, self.holder]
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
@@ -300,15 +332,18 @@ class FastPathsEqual(RuleBasedStateMachine):
 
     # -- the steps --------------------------------------------------------------------------
 
-    @initialize(grace=st.sampled_from([0, 30]))
-    def start(self, grace: int) -> None:
-        """Two fresh gateways; a grace of 0 makes every reuse one after the window."""
-        gateways = self.run(self._start(grace))
+    @initialize(grace=st.sampled_from([0, 30]), cooling_off=st.sampled_from([0, 7]))
+    def start(self, grace: int, cooling_off: int) -> None:
+        """Two fresh gateways. A refresh grace of 0 makes every reuse one after the window; a
+        deletion's cooling-off leaves the account pending, and a login then cancels it."""
+        gateways = self.run(self._start({"grace": grace, "cooling_off": cooling_off}))
         self.sides = [Side(name, gw) for name, gw in zip(SIDES, gateways, strict=True)]
-        self.history.append(f"refresh_reuse_grace_seconds = {grace}")
+        self.history.append(
+            f"refresh_reuse_grace_seconds = {grace}, deletion_grace_days = {cooling_off}"
+        )
 
-    @rule(user=st.sampled_from(USERS), door=st.sampled_from(DOORS))
-    def login(self, user: str, door: str) -> None:
+    @rule(user=st.sampled_from(USERS), door=st.sampled_from(DOORS), channel=CHANNELS)
+    def login(self, user: str, door: str, channel: str | None = None) -> None:
         results: list[dict[str, Any]] = []
 
         async def act(side: Side, _: int) -> dict[str, Any]:
@@ -317,7 +352,8 @@ class FastPathsEqual(RuleBasedStateMachine):
                 result = await oa_attempt(side.gw, user, scope=scope)
             else:
                 code = await side.gw.mint(app, user)
-                variables = {"app": app, "code": code, "client": {"platform": "ios"}}
+                client = {"platform": "ios", "channel": channel}
+                variables = {"app": app, "code": code, "client": client}
                 result = (await side.gw.gql(LOGIN, variables))["data"]["loginByCode"]
             results.append(result)
             answer = side.answer(result)
@@ -325,13 +361,13 @@ class FastPathsEqual(RuleBasedStateMachine):
                 answer.pop(name, None)
             return answer
 
-        self.on_both(f"login {user} at {door}", act)
+        self.on_both(f"login {user} at {door}" + (f" ({channel})" if channel else ""), act)
         self.keep(results)
 
-    @rule(user=st.sampled_from(USERS), door=st.sampled_from(DOORS))
-    def login_again(self, user: str, door: str) -> None:
+    @rule(user=st.sampled_from(USERS), door=st.sampled_from(DOORS), channel=CHANNELS)
+    def login_again(self, user: str, door: str, channel: str | None) -> None:
         """The same as ``login``: logins twice as often as the other steps."""
-        self.login(user, door)
+        self.login(user, door, channel)
 
     @precondition(lambda self: self.refreshes)
     @rule(pick=st.integers(min_value=0, max_value=1000))
