@@ -83,11 +83,13 @@ VIEWER = "{ viewer { id status } }"
 UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def session_of(access_token: str) -> uuid.UUID:
-    """The session an access token names (its ``sid`` claim; no need to check the signature)."""
+def claims_of(access_token: str) -> dict[str, Any]:
+    """An access token's claims (no need to check the signature here)."""
     payload = access_token.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return uuid.UUID(claims["sid"])
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
 
 
 @dataclass
@@ -149,7 +151,9 @@ class Side:
         if "account" in result:
             out["account"] = self.labels.give("A", account_uuid(result["account"]["id"]))
         if "accessToken" in result:
-            out["session"] = self.labels.give("S", session_of(result["accessToken"]))
+            claims = claims_of(result["accessToken"])
+            out["session"] = self.labels.give("S", uuid.UUID(claims["sid"]))
+            out["access lifetime"] = claims["exp"] - claims["iat"]
             out["refresh"] = self.labels.give("R", hash_refresh_token(result["refreshToken"]))
         return out
 
@@ -254,6 +258,7 @@ class FastPathsEqual(RuleBasedStateMachine):
         # per successful login or refresh (#0, #1, ...): each side's access and refresh token
         self.logins: list[tuple[str, ...]] = []
         self.refreshes: list[tuple[str, ...]] = []
+        self.presented: list[int] = []  # which refresh tokens were presented, in order
         self.history: list[str] = []
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -381,7 +386,15 @@ class FastPathsEqual(RuleBasedStateMachine):
         """The token given last: usually fresh (the fast path's case)."""
         self._refresh(len(self.refreshes) - 1)
 
+    @precondition(lambda self: self.presented)
+    @rule()
+    def refresh_reused(self) -> None:
+        """The token presented last, again: a client that raced itself or lost the answer
+        (inside the grace window), or a stolen token (after it)."""
+        self._refresh(self.presented[-1])
+
     def _refresh(self, index: int) -> None:
+        self.presented.append(index)
         results: list[dict[str, Any]] = []
 
         async def act(side: Side, i: int) -> Any:
