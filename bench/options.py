@@ -31,6 +31,15 @@ class Options:
     results: Path | None
     keep: bool
     only: set[str] | None = None
+    reference_paths: bool = False
+
+    @property
+    def mode(self) -> str:
+        """The results block this run replaces: ``quick`` or ``default``, and ``-reference``
+        when the gateway ran with ``[performance] fast_paths = false``."""
+        return ("quick" if self.quick else "default") + (
+            "-reference" if self.reference_paths else ""
+        )
 
     @property
     def users(self) -> int:

@@ -140,10 +140,9 @@ def _header(
     pg_versions: Sequence[str], opts: Options, command: str, started: datetime, load_before: float
 ) -> list[str]:
     """When, how, on which machine and commit, with which load generators and how busy."""
-    mode = "quick" if opts.quick else "default"
     lines = [
-        f"Run {started:%Y-%m-%d %H:%M} UTC, mode **{mode}** ({opts.duration:g} s per measurement), "
-        f"`{command}`",
+        f"Run {started:%Y-%m-%d %H:%M} UTC, mode **{opts.mode}** "
+        f"({opts.duration:g} s per measurement), `{command}`",
         "",
         f"- Machine: {machine()}",
         f"- Gateway: commit {gateway_revision()}",

@@ -122,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="extra environment for the gateway processes (e.g. GATEWAY_LOG_LEVEL=WARNING)",
     )
+    p.add_argument(
+        "--reference-paths",
+        action="store_true",
+        help="run the gateway with [performance] fast_paths = false (the transactional paths)",
+    )
     p.add_argument("--results", type=Path, default=RESULTS, help="markdown file to update")
     p.add_argument("--no-results", action="store_true", help="do not write the results file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
@@ -162,6 +167,7 @@ def parse(argv: Sequence[str] | None) -> Options:
         results=None if a.no_results else a.results,
         keep=a.keep,
         only=set(a.only.split(",")) if a.only else None,
+        reference_paths=a.reference_paths,
     )
 
 
@@ -217,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     text = report(rows, pg_versions, opts, command.strip(), started, load_before)
     if opts.results is not None:
-        write_results(opts.results, "quick" if opts.quick else "default", text)
+        write_results(opts.results, opts.mode, text)
         print(f"\nwrote {opts.results}")
     return 0
 

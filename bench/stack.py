@@ -85,7 +85,8 @@ class Stack:
             "# the harness registers its users from one address, many at once\n"
             "[throttle]\n"
             "failure_factor = 1000\n"
-            "registrations_per_hour = 1000000\n",
+            "registrations_per_hour = 1000000\n"
+            + ("\n[performance]\nfast_paths = false\n" if self.opts.reference_paths else ""),
             encoding="utf-8",
         )
 

@@ -233,3 +233,8 @@ def _announce(config: GatewayConfig) -> None:
         )
     else:
         log.info("serving %d app(s) against %s", len(config.apps), config.wechat_api_base)
+    if not config.performance.fast_paths:
+        log.warning(
+            "[performance] fast_paths = false: every login and refresh takes the "
+            "transactional (reference) path"
+        )

@@ -120,7 +120,15 @@ def _assemble(
     accounts = AccountGraph(db, box)
     tokens = AccessTokens(secrets.signing_keys, ISSUER)
     cache = TokenCache(db.broadcast)
-    sessions = Sessions(db, accounts, tokens, config.tokens, config.app_kind, cache)
+    sessions = Sessions(
+        db,
+        accounts,
+        tokens,
+        config.tokens,
+        config.app_kind,
+        cache,
+        fast_paths=config.performance.fast_paths,
+    )
     states = OAuthStates(secrets.secret_key)
     exchanges = SingleFlight[WechatFacts](
         config.settings.code_cache_seconds, pack=pack_facts, unpack=unpack_facts

@@ -56,6 +56,12 @@ BAD_FILES = [
         GOOD + "[passwords]\ntime_cost = 1\nmemory_kib = 19456\n",
         ("passwords", "47104"),
     ),
+    (
+        "fast-paths-not-a-bool",
+        GOOD + '[performance]\nfast_paths = "sometimes"\n',
+        "performance.fast_paths",
+    ),
+    ("performance-unknown", GOOD + "[performance]\nfastpaths = false\n", "performance.fastpaths"),
 ]
 
 
@@ -119,6 +125,12 @@ def test_bad_apps_file_is_one_line_naming_the_field(
     with pytest.raises(ConfigError) as caught:
         load_config(Settings(config=_config_file(clean_env, text)))
     _one_line_naming(str(caught.value), field)
+
+
+def test_fast_paths_are_on_unless_the_file_turns_them_off(clean_env: Path) -> None:
+    assert load_config(Settings(config=_config_file(clean_env, GOOD))).performance.fast_paths
+    off = GOOD + "[performance]\nfast_paths = false\n"
+    assert not load_config(Settings(config=_config_file(clean_env, off))).performance.fast_paths
 
 
 @pytest.mark.parametrize("target", ["missing.toml", "."], ids=["missing", "directory"])

@@ -25,6 +25,7 @@ from gateway.config.sections import (
     FileModel,
     PartnerModel,
     PasswordsModel,
+    PerformanceModel,
     ThrottleModel,
     TokenLifetimes,
     owasp_memory_floor_kib,
@@ -43,6 +44,7 @@ __all__ = [
     "GatewayConfig",
     "PartnerModel",
     "PasswordsModel",
+    "PerformanceModel",
     "Settings",
     "ThrottleModel",
     "TokenLifetimes",
@@ -121,6 +123,7 @@ class GatewayConfig:
     partners: tuple[PartnerModel, ...] = ()
     accounts: AccountsModel = field(default_factory=AccountsModel)
     audit: AuditModel = field(default_factory=AuditModel)
+    performance: PerformanceModel = field(default_factory=PerformanceModel)
 
     @property
     def database_url(self) -> str:
@@ -242,6 +245,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         partners=tuple(file.partners),
         accounts=file.accounts,
         audit=file.audit,
+        performance=file.performance,
     )
 
 

@@ -179,6 +179,16 @@ class AuditModel(BaseModel):
     retention_days: int = Field(default=180, ge=1, le=3650)
 
 
+class PerformanceModel(BaseModel):
+    """``fast_paths = false`` sends every login and refresh down the transactional (reference)
+    path, never the one-statement (PostgreSQL) or writer-thread (SQLite) copies: to compare
+    the two, or to rule out a fast-path bug in production. Slower; answers and rows the same."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fast_paths: bool = True
+
+
 class PartnerModel(BaseModel):
     """A partner service from the config file; synced into the database at start-up."""
 
@@ -219,3 +229,4 @@ class FileModel(BaseModel):
     partners: list[PartnerModel] = Field(default_factory=list)
     accounts: AccountsModel = Field(default_factory=AccountsModel)
     audit: AuditModel = Field(default_factory=AuditModel)
+    performance: PerformanceModel = Field(default_factory=PerformanceModel)

@@ -43,8 +43,12 @@ class Sessions:
         lifetimes: TokenLifetimes,
         kind_of: Callable[[str], str | None] = lambda _: None,
         cache: TokenCache | None = None,
+        *,
+        fast_paths: bool = True,
     ) -> None:
         self._db = db
+        # False (``[performance] fast_paths``): every login and refresh takes the reference path
+        self._fast_paths = fast_paths
         self._cache = cache if cache is not None else TokenCache(db.broadcast, size=0)
         self._accounts = accounts
         accounts.on_merge(repository.adopt)
@@ -81,7 +85,10 @@ class Sessions:
         found by its keys or created with them, the WeChat session key kept, the session,
         refresh token and audit event (``login``, with ``detail``) written; the tokens and
         whether the account is new. ``None`` when it wrote nothing: the transactional path
-        (``start``, inside the caller's resolution) then decides."""
+        (``start``, inside the caller's resolution) then decides; always ``None`` with
+        ``fast_paths`` off."""
+        if not self._fast_paths:
+            return None
         return await self._one_step.start(keys, wechat_key, app_key, client, detail)
 
     @declares(InvalidRefreshToken, RefreshTokenReused)
@@ -97,7 +104,9 @@ class Sessions:
         writer thread; both in ``sessions.rotation``); what it leaves (``None``) takes the full
         path."""
         now = utcnow()
-        rotated = await self._one_step_refresh.rotate(token, client, now)
+        rotated = None
+        if self._fast_paths:
+            rotated = await self._one_step_refresh.rotate(token, client, now)
         if rotated is not None:
             _REFRESHED.inc()
             return rotated

@@ -116,16 +116,20 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def _toml_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else repr(value)
+
+
 def _toml_table(name: str, values: dict[str, Any] | None) -> str:
     if not values:
         return ""
-    lines = "\n".join(f"{key} = {value!r}" for key, value in values.items())
+    lines = "\n".join(f"{key} = {_toml_value(value)}" for key, value in values.items())
     return f"\n[{name}]\n{lines}\n"
 
 
 Configure = Callable[..., GatewayConfig]
 """What the ``configure`` fixture returns: ``make(database_url, *, throttle=, passwords=,
-redis_url=, tokens=, accounts=)``."""
+redis_url=, tokens=, accounts=, performance=)``."""
 
 
 def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
@@ -143,10 +147,12 @@ def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure
         redis_url: str | None = None,
         tokens: dict[str, Any] | None = None,
         accounts: dict[str, Any] | None = None,
+        performance: dict[str, Any] | None = None,
     ) -> GatewayConfig:
         path = tmp_path / f"gateway-{next(files)}.toml"
         text = APPS_TOML + _toml_table("throttle", throttle) + _toml_table("passwords", passwords)
         text += _toml_table("tokens", tokens) + _toml_table("accounts", accounts)
+        text += _toml_table("performance", performance)
         path.write_text(text, encoding="utf-8")
         settings = Settings(
             database_url=database_url,
