@@ -7,11 +7,22 @@ most one password check per ``account_delay_seconds`` once the free failures are
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
+
+from gateway.errors import Throttled
+from gateway.throttle import (
+    MemoryThrottleStore,
+    RedisThrottleStore,
+    Throttle,
+    ThrottlePolicy,
+    ThrottleStore,
+)
 
 from tests.support.harness import Configure, Harness, MakeConfig, running
 from tests.support.partners import partner_config, partners_toml, secret_of
@@ -116,3 +127,64 @@ async def test_a_slow_attacker_rotating_addresses_never_keeps_a_partner_out(pgw:
         assert await token(pgw, f"203.0.113.{n + 100}", "wrong-secret") == 401
         served.append(await token(pgw, f"10.20.30.{n + 1}", secret_of("crm")))
     assert served == [200] * 10
+
+
+# -- the rules, on an injected clock -----------------------------------------------------------
+
+QUEUE = ThrottlePolicy(failure_factor=2, wait_step=5.0, max_wait=12.0, reset_after=3600.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def queue_rules(store: ThrottleStore, clock: Clock, key: str) -> None:
+    assert [await store.slot(key, QUEUE) for _ in range(2)] == [0, 0]  # the free failures
+    # then one slot per 5 s, at most 12 s ahead: a refusal says how long until one fits
+    assert [await store.slot(key, QUEUE) for _ in range(4)] == [0, 5, 10, -3]
+    clock.now += 5  # one slot has passed: one more fits at the end of the queue
+    assert [await store.slot(key, QUEUE) for _ in range(2)] == [10, -3]
+    clock.now += 60  # an idle queue starts again at the next attempt
+    assert await store.slot(key, QUEUE) == 0
+    await store.release(key)  # a success uncounts, and never frees the failures: still queued
+    assert await store.slot(key, QUEUE) == 5
+    # per address: failures only, never attempts
+    address = QUEUE.for_addresses(2)
+    assert await store.waiting(f"{key}:ip", address) == 0
+    await store.failed(f"{key}:ip", address)
+    assert await store.waiting(f"{key}:ip", address) == 0
+    await store.failed(f"{key}:ip", address)
+    assert await store.waiting(f"{key}:ip", address) == QUEUE.wait_step
+
+
+async def test_the_memory_queue_gives_one_check_per_delay() -> None:
+    clock = Clock()
+    await queue_rules(MemoryThrottleStore(clock=clock), clock, "k")
+
+
+async def test_the_redis_queue_gives_one_check_per_delay(redis_url: str) -> None:
+    clock, redis = Clock(), Redis.from_url(redis_url)
+    try:
+        await queue_rules(RedisThrottleStore(redis, clock=clock), clock, secrets.token_hex(6))
+    finally:
+        await redis.aclose()
+
+
+async def test_delayed_attempts_asleep_at_once_are_bounded() -> None:
+    """No pile-up of sleeping coroutines: beyond ``max_delayed`` an attempt is refused, and
+    uncounted."""
+    store = MemoryThrottleStore()
+    slow = ThrottlePolicy(failure_factor=1, wait_step=30.0, max_wait=600.0)
+    throttle = Throttle(store, account_policy=slow, max_delayed=2)
+    await throttle.admit([], slow=["user:u"])  # the free failure: no delay
+    sleeping = [asyncio.create_task(throttle.admit([], slow=["user:u"])) for _ in range(3)]
+    await asyncio.sleep(0)  # let them reserve their slots (the first is due at once)
+    with pytest.raises(Throttled):
+        await throttle.admit([], slow=["user:u"])
+    for task in sleeping:
+        task.cancel()
+    await asyncio.gather(*sleeping, return_exceptions=True)
