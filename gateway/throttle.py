@@ -235,7 +235,7 @@ class Throttle:
         policy: ThrottlePolicy | None = None,
         account_policy: ThrottlePolicy | None = None,
         address_policy: ThrottlePolicy | None = None,
-        max_delayed: int = 256,
+        max_delayed: int = 32,
     ) -> None:
         self._store = store
         self._policy = policy or ThrottlePolicy()

@@ -23,7 +23,6 @@ from gateway.throttle import (
     ThrottlePolicy,
     ThrottleStore,
 )
-
 from tests.support.harness import Configure, Harness, MakeConfig, running
 from tests.support.partners import partner_config, partners_toml, secret_of
 from tests.support.passwords import from_ip, password_login, register

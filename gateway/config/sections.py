@@ -163,7 +163,8 @@ class ThrottleModel(BaseModel):
     # queued at most account_max_delay_seconds ahead; at most max_delayed_attempts asleep
     account_delay_seconds: float = Field(default=5.0, gt=0, le=3600)
     account_max_delay_seconds: float = Field(default=60.0, ge=0, le=3600)
-    max_delayed_attempts: int = Field(default=256, ge=1, le=1_000_000)  # per process
+    # per process; each holds one of GATEWAY_MAX_IN_PROGRESS request slots while it waits
+    max_delayed_attempts: int = Field(default=32, ge=1, le=1_000_000)
     registrations_per_hour: int = Field(default=20, ge=1, le=1_000_000)  # per client address
 
 
