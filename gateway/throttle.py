@@ -86,7 +86,8 @@ class ThrottleStore(Protocol):
 
 
 class MemoryThrottleStore:
-    """One process: the read-check-write below has no await, so it is atomic on the loop."""
+    """One process: no call below suspends between its read and its write, so each is atomic
+    on the event loop."""
 
     def __init__(self, clock: Callable[[], float] = time.time, maxsize: int = 100_000) -> None:
         self._clock = clock
