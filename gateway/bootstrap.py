@@ -185,4 +185,10 @@ def _throttle(config: GatewayConfig, redis: Redis | None) -> Throttle:
         t.failure_factor, t.wait_step_seconds, t.max_wait_seconds, t.reset_after_seconds
     )
     store: ThrottleStore = RedisThrottleStore(redis) if redis else MemoryThrottleStore()
-    return Throttle(store, policy)
+    return Throttle(
+        store,
+        policy,
+        account_policy=policy.slowing(t.account_delay_seconds, t.account_max_delay_seconds),
+        address_policy=policy.for_addresses(t.address_failure_factor),
+        max_delayed=t.max_delayed_attempts,
+    )

@@ -197,8 +197,8 @@ async def test_repeated_bad_secrets_are_throttled(gw: Harness) -> None:
         assert int(answer.headers["retry-after"]) > 0
         assert_no_store(answer)
         assert "access_token" not in answer.json()
-    # the failures also count against the client's address: a neighbour waits too
-    assert (await oauth(gw, "pusher")).status_code == 429
+    # the address counts failures only, sized for NAT: a neighbour is not held by them
+    assert (await oauth(gw, "pusher")).status_code == 200
 
 
 # -- token confusion ----------------------------------------------------------------------------

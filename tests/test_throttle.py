@@ -33,7 +33,7 @@ from tests.support.passwords import (
     registered,
 )
 
-STRICT = {"failure_factor": 3, "wait_step_seconds": 60}
+STRICT = {"failure_factor": 3, "wait_step_seconds": 60, "address_failure_factor": 3}
 
 
 @pytest.fixture

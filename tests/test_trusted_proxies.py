@@ -52,7 +52,7 @@ async def test_no_forwarding_header_is_trusted_by_default(gw: Harness) -> None:
 async def test_a_spoofed_header_does_not_escape_the_per_address_throttle(
     database_url: str, configure: Configure
 ) -> None:
-    config = configure(database_url, throttle={"failure_factor": 3})
+    config = configure(database_url, throttle={"failure_factor": 3, "address_failure_factor": 3})
     async with running(config) as gw:
         codes = []
         for n in range(5):

@@ -157,6 +157,14 @@ class ThrottleModel(BaseModel):
     wait_step_seconds: float = Field(default=60.0, gt=0)
     max_wait_seconds: float = Field(default=900.0, gt=0)
     reset_after_seconds: float = Field(default=12 * 3600.0, gt=0)
+    # per address, failures only: sized for NAT (offices, campuses, carriers)
+    address_failure_factor: int = Field(default=1000, ge=1, le=10_000_000)
+    # per username once its 10 * failure_factor free failures are spent: one check per delay,
+    # queued at most account_max_delay_seconds ahead; at most max_delayed_attempts asleep
+    account_delay_seconds: float = Field(default=5.0, gt=0, le=3600)
+    account_max_delay_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # per process; each holds one of GATEWAY_MAX_IN_PROGRESS request slots while it waits
+    max_delayed_attempts: int = Field(default=32, ge=1, le=1_000_000)
     registrations_per_hour: int = Field(default=20, ge=1, le=1_000_000)  # per client address
 
 

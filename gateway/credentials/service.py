@@ -96,9 +96,9 @@ class Passwords:
         """A login; ``device_cookie`` from an earlier login of this username (see ``devices``)
         counts the attempt on that device alone."""
         username = normalize_username(raw_username)
-        keys, slow = self._keys(username, client, device_cookie)
+        keys, slow, addresses = self._keys(username, client, device_cookie)
         try:
-            await self._throttle.admit(keys, slow)
+            await self._throttle.admit(keys, slow, addresses)
         except (Throttled, TemporarilyUnavailable) as exc:
             await self._failed(app, client, exc.code, None)
             raise
@@ -108,10 +108,11 @@ class Passwords:
         )
         if not ok or found is None:
             account_id = found.identity.account_id if found else None
+            await self._throttle.failed(addresses)
             await self._failed(app, client, "INVALID_CREDENTIALS", account_id)
             raise InvalidCredentials()
         LOGINS.labels("password", "ok").inc()
-        await self._throttle.succeeded(forgive=keys[:1], release=keys[1:] + slow)
+        await self._throttle.succeeded(forgive=keys, release=slow)
         async with self._db.transaction() as s:
             if rehashed:
                 await self._accounts.set_password_hash(s, found.credential_id, rehashed)
@@ -131,13 +132,13 @@ class Passwords:
 
     def _keys(
         self, username: str, client: ClientInfo, device_cookie: str | None
-    ) -> tuple[list[str], list[str]]:
-        """Throttle keys: a known device's own, else (username, address) and address strictly
-        and the username slowly (``gateway.throttle``)."""
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Throttle keys (``gateway.throttle``): a known device's own; else (username, address)
+        strictly, the username on its queue, and the address's failures."""
         device = self._devices.device(device_cookie, username)
         if device is not None:
-            return [f"device:{device}"], []
-        return [f"user-ip:{username}:{client.ip}", f"ip:{client.ip}"], [f"user:{username}"]
+            return [f"device:{device}"], [], []
+        return [f"user-ip:{username}:{client.ip}"], [f"user:{username}"], [f"ip:{client.ip}"]
 
     def device_cookie(self, raw_username: str) -> str:
         """A new device cookie for a client that just logged in as ``raw_username``."""

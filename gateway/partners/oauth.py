@@ -3,9 +3,9 @@
 Error bodies are authlib's RFC 6749 error classes. authlib's ``AuthorizationServer`` itself is
 synchronous and bound to Flask/Django request objects, while client lookups here are async
 database reads, so the grant's few rules are applied here and the protocol vocabulary is
-authlib's. Failed client authentication counts against the password throttle, per (client id, IP)
-and per IP, and slowly per client id, so a partner secret cannot be brute-forced either, nor a
-partner locked out by strangers.
+authlib's. Client authentication is throttled like a password: per (client id, IP) strictly, per
+IP on failures only, and per client id on a queue (one check per delay), so a partner secret
+cannot be brute-forced either, nor a partner locked out by strangers.
 """
 
 from __future__ import annotations
@@ -57,19 +57,27 @@ class TokenEndpoint:
             return parsed
         fields, client_id, secret = parsed
         ip = client_address(request.scope)
-        # per (partner, address) and per address strictly, per partner only slowly: failures
-        # from one address never lock the partner out from another (gateway.throttle)
-        keys, slow = [f"partner-at:{client_id}:{ip}", f"partner-ip:{ip}"], [f"partner:{client_id}"]
+        # per (partner, address) strictly, the address's failures, the partner on its queue:
+        # failures from elsewhere never lock the partner out (gateway.throttle)
+        keys, slow, address = (
+            [f"partner-at:{client_id}:{ip}"],
+            [f"partner:{client_id}"],
+            [f"partner-ip:{ip}"],
+        )
         try:
-            await self._throttle.admit(keys, slow)
+            await self._throttle.admit(keys, slow, address)
         except (Throttled, TemporarilyUnavailable) as exc:
             return _throttled(exc)
         partner = await self._partners.authenticate(client_id, secret)
         if partner is None:
+            try:
+                await self._throttle.failed(address)
+            except TemporarilyUnavailable as exc:
+                return _throttled(exc)
             return _error(
                 InvalidClientError(description="client authentication failed"), 401, basic=True
             )
-        await self._throttle.succeeded(forgive=keys[:1], release=keys[1:] + slow)
+        await self._throttle.succeeded(forgive=keys, release=slow)
         requested = sorted(scope_to_list(fields.get("scope")) or partner.scopes)
         if not set(requested) <= partner.scopes:
             return _error(InvalidScopeError(description="scope exceeds what this client may have"))
