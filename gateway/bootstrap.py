@@ -160,11 +160,17 @@ def _assemble(
         passwords=passwords,
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
-        rights=Rights(config, db, accounts, sessions, reauthentication),
+        rights=Rights(config, db, accounts, sessions, reauthentication, _exports(config, redis)),
         factors=Factors(reauthentication, passwords, login, miniprogram),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     return Services(config, secrets, db, http, redis, partners, endpoint, api)
+
+
+def _exports(config: GatewayConfig, redis: Redis | None) -> WindowLimit | None:
+    """One personalData export per account per interval, shared by replicas through Redis."""
+    interval = config.accounts.personal_data_interval_seconds
+    return WindowLimit(redis, 1, float(interval)) if interval else None
 
 
 def _shared_flight(

@@ -204,9 +204,9 @@ class Sessions:
     async def active(self, account_id: uuid.UUID) -> list[SessionView]:
         return await repository.sessions_of(self._db, account_id, live_after=utcnow(), limit=100)
 
-    async def history(self, account_id: uuid.UUID) -> list[SessionView]:
-        """Every session the account had, revoked and expired ones included."""
-        return await repository.sessions_of(self._db, account_id, live_after=None, limit=10_000)
+    async def history(self, account_id: uuid.UUID, limit: int = 10_000) -> list[SessionView]:
+        """The sessions the account had, revoked and expired ones included, newest first."""
+        return await repository.sessions_of(self._db, account_id, live_after=None, limit=limit)
 
     async def authenticate(self, access_token: str) -> Viewer:
         """Signature first (no I/O), then the token cache (``sessions.cache``: what every
