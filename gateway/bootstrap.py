@@ -32,7 +32,7 @@ from gateway.rights.reauthentication import Reauthentication
 from gateway.rights.service import Rights
 from gateway.sessions.cache import TokenCache
 from gateway.sessions.service import Sessions
-from gateway.sessions.tokens import AccessTokens
+from gateway.sessions.tokens import AccessTokens, successor_key
 from gateway.store import broadcast, shared_state
 from gateway.store.db import Database, create_engine
 from gateway.store.secretbox import SecretBox
@@ -127,6 +127,7 @@ def _assemble(
         config.tokens,
         config.app_kind,
         cache,
+        successor_key=successor_key(secrets.secret_key),
         fast_paths=config.performance.fast_paths,
     )
     states = OAuthStates(secrets.secret_key)
