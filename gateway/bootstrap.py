@@ -32,7 +32,7 @@ from gateway.rights.reauthentication import Reauthentication
 from gateway.rights.service import Rights
 from gateway.sessions.cache import TokenCache
 from gateway.sessions.service import Sessions
-from gateway.sessions.tokens import AccessTokens
+from gateway.sessions.tokens import AccessTokens, successor_key
 from gateway.store import broadcast, shared_state
 from gateway.store.db import Database, create_engine
 from gateway.store.secretbox import SecretBox
@@ -127,6 +127,7 @@ def _assemble(
         config.tokens,
         config.app_kind,
         cache,
+        successor_key=successor_key(secrets.secret_key),
         fast_paths=config.performance.fast_paths,
     )
     states = OAuthStates(secrets.secret_key)
@@ -160,11 +161,17 @@ def _assemble(
         passwords=passwords,
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
-        rights=Rights(config, db, accounts, sessions, reauthentication),
+        rights=Rights(config, db, accounts, sessions, reauthentication, _exports(config, redis)),
         factors=Factors(reauthentication, passwords, login, miniprogram),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     return Services(config, secrets, db, http, redis, partners, endpoint, api)
+
+
+def _exports(config: GatewayConfig, redis: Redis | None) -> WindowLimit | None:
+    """One personalData export per account per interval, shared by replicas through Redis."""
+    interval = config.accounts.personal_data_interval_seconds
+    return WindowLimit(redis, 1, float(interval)) if interval else None
 
 
 def _shared_flight(

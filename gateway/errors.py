@@ -18,7 +18,8 @@ Exception tree::
     │                ReauthenticationRequired
     ├── credentials  InvalidCredentials, WeakPassword, UsernameTaken, CredentialExists,
     │                NoPassword, Throttled, TemporarilyUnavailable
-    └── graph        IdentityConflict, PhoneConflict, NotFound, LastIdentity, NotEntitled
+    ├── graph        IdentityConflict, PhoneConflict, NotFound, LastIdentity, NotEntitled
+    └── cost         TooExpensive (a second expensive field in one request)
 """
 
 from __future__ import annotations
@@ -288,6 +289,15 @@ class LastIdentity(GatewayError):
 class NotEntitled(GatewayError):
     code = "NOT_ENTITLED"
     default_message = "This partner is not entitled to that."
+
+
+# -- cost ----------------------------------------------------------------------------------------
+class TooExpensive(GatewayError):
+    code = "TOO_EXPENSIVE"
+    default_message = (
+        "One request may ask for only one expensive field (such as personalData); "
+        "send the others in requests of their own."
+    )
 
 
 # -- declarations ------------------------------------------------------------------------------

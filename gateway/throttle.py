@@ -330,7 +330,8 @@ def _unavailable() -> TemporarilyUnavailable:
 
 class WindowLimit:
     """At most ``limit`` events per key in fixed windows of ``window`` seconds (registrations
-    per address), counted in Redis when set so replicas share it; Redis down fails closed."""
+    per address, personal-data exports per account), counted in Redis when set so replicas
+    share it; Redis down fails closed."""
 
     def __init__(
         self,
@@ -346,13 +347,13 @@ class WindowLimit:
         self._local: dict[tuple[str, int], int] = {}
         self.health = Degraded("Redis (registration limits)", "registrations refused until back")
 
-    async def spend(self, key: str, what: str) -> None:
+    async def spend(self, key: str, what: str, whose: str = "from this address") -> None:
         """Count one event, or raise ``RateLimited`` (with the seconds left) over the limit."""
         now = self._clock()
         window = int(now // self._window)
         if await self._add(key, window) > self._limit:
             raise RateLimited(
-                f"Too many {what} from this address; retry later.",
+                f"Too many {what} {whose}; retry later.",
                 retry_after=round(self._window - now % self._window, 1),
             )
 

@@ -89,6 +89,8 @@ class FastPathsEqual(RuleBasedStateMachine):
         self.logins: list[tuple[str, ...]] = []
         self.refreshes: list[tuple[str, ...]] = []
         self.presented: list[int] = []  # which refresh tokens were presented, in order
+        # each refreshed token's successor, per side: a reuse in the grace window answers it
+        self.successors: dict[int, tuple[str, ...]] = {}
         self.history: list[str] = []
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -234,6 +236,11 @@ class FastPathsEqual(RuleBasedStateMachine):
             return side.answer({k: v for k, v in result.items() if k != "message"})
 
         self.on_both(f"refreshToken with refresh token #{index}", act)
+        if "refreshToken" in results[0]:
+            successor = tuple(r["refreshToken"] for r in results)
+            assert self.successors.setdefault(index, successor) == successor, (
+                f"token #{index} answered a second successor (a new chain)"
+            )
         self.keep(results)
 
     @precondition(lambda self: self.logins)

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from gateway.accounts.tables import Account, Identity, UsernameReservation, WechatSession
+from gateway.rights import service as rights_service
 from gateway.rights.service import purge_periodically
 from gateway.store.models import AuditEvent, LoginSession, RefreshToken, utcnow
 from tests.support.accounts import account_uuid, count, oa_login, two_accounts_of_dave
@@ -39,7 +40,9 @@ LOGIN = """mutation($app: String!, $code: String!) {
     ... on Error { code } } }"""
 REFRESH = """mutation($t: String!) { refreshToken(refreshToken: $t) { __typename
   ... on Error { code } } }"""
-PERSONAL = "{ viewer { id personalData } }"
+EXPORT = """personalData { __typename ... on PersonalData { document }
+  ... on RateLimitedError { code retryAfterSeconds } ... on Error { code message } }"""
+PERSONAL = f"{{ viewer {{ id {EXPORT} }} }}"
 BY_OPENID = """query($openid: String!) { partner { ... on PartnerQuery {
   accountByOpenid(app: "shop-mp", openid: $openid) { __typename ... on AccountLookup { found } }
 } } }"""
@@ -335,7 +338,8 @@ async def test_personal_data_holds_the_person_and_nothing_sealed(make_gw: Any) -
     ]["__typename"] == "AccountResult"
     other = await login(gw, "jack")
     body = await gw.gql(PERSONAL, token=ivy["accessToken"])
-    document = body["data"]["viewer"]["personalData"]
+    document = body["data"]["viewer"]["personalData"]["document"]
+    assert document["truncated"] == {"sessions": False, "auditEvents": False}
     account = account_uuid(ivy["account"]["id"])
     assert document["account"]["id"] == str(account)
     kinds = sorted(i["kind"] for i in document["identities"])
@@ -359,3 +363,49 @@ async def test_personal_data_holds_the_person_and_nothing_sealed(make_gw: Any) -
     assert not [h for h in [*hashes, *sealed] if h in text]
     # nobody else's account: anonymous viewers get none
     assert (await gw.gql(PERSONAL))["data"]["viewer"] is None
+
+
+async def test_personal_data_is_served_once_per_request(make_gw: Any) -> None:
+    """Aliases cannot multiply the export: one is served, every other is a typed refusal."""
+    gw = await make_gw()
+    kim = await login(gw, "kim")
+    twice = f"{{ a: viewer {{ {EXPORT} }} b: viewer {{ {EXPORT} }} c: viewer {{ {EXPORT} }} }}"
+    body = await gw.gql(twice, token=kim["accessToken"])
+    assert "errors" not in body, body
+    answers = [body["data"][k]["personalData"] for k in "abc"]
+    assert sorted(a["__typename"] for a in answers) == [
+        "PersonalData",
+        "TooExpensiveError",
+        "TooExpensiveError",
+    ]
+    assert {a.get("code") for a in answers} == {None, "TOO_EXPENSIVE"}
+
+
+async def test_personal_data_is_served_once_per_account_per_minute(make_gw: Any) -> None:
+    gw = await make_gw()
+    lea, max_ = await login(gw, "lea"), await login(gw, "max")
+    first = (await gw.gql(PERSONAL, token=lea["accessToken"]))["data"]["viewer"]
+    assert first["personalData"]["__typename"] == "PersonalData"
+    again = (await gw.gql(PERSONAL, token=lea["accessToken"]))["data"]["viewer"]
+    assert again["personalData"]["code"] == "RATE_LIMITED"
+    assert 0 < again["personalData"]["retryAfterSeconds"] <= 60
+    other = (await gw.gql(PERSONAL, token=max_["accessToken"]))["data"]["viewer"]
+    assert other["personalData"]["__typename"] == "PersonalData"  # per account, not global
+    open_gw = await make_gw(personal_data_interval_seconds=0)  # 0: no limit
+    ned = await login(open_gw, "ned")
+    for _ in range(2):
+        body = await open_gw.gql(PERSONAL, token=ned["accessToken"])
+        assert body["data"]["viewer"]["personalData"]["__typename"] == "PersonalData"
+
+
+async def test_personal_data_export_is_bounded(make_gw: Any, monkeypatch: Any) -> None:
+    """The newest sessions and events only, and the document says it was cut."""
+    monkeypatch.setattr(rights_service, "SESSIONS_IN_EXPORT", 2)
+    monkeypatch.setattr(rights_service, "EVENTS_IN_EXPORT", 2)
+    gw = await make_gw()
+    for _ in range(3):
+        olga = await login(gw, "olga")
+    body = await gw.gql(PERSONAL, token=olga["accessToken"])
+    document = body["data"]["viewer"]["personalData"]["document"]
+    assert (len(document["sessions"]), len(document["auditEvents"])) == (2, 2)
+    assert document["truncated"] == {"sessions": True, "auditEvents": True}

@@ -141,20 +141,40 @@ async def test_without_grace_concurrent_refreshes_of_one_token_succeed_at_most_o
     assert {r["code"] for r in losers} <= {"REFRESH_TOKEN_REUSED", "INVALID_REFRESH_TOKEN"}
 
 
-async def test_a_token_reused_within_the_grace_window_gets_a_new_pair(gw: Harness) -> None:
+async def test_a_token_reused_within_the_grace_window_gets_the_same_successor(
+    gw: Harness,
+) -> None:
     """A client that lost the answer to a refresh retries with the same token: it is not
-    logged out, and neither pair it now holds is dead."""
+    logged out, and it gets the refresh token it lost (a new access token for the same
+    session), so no second chain of tokens grows from one spent token."""
     login = await gw.login("shop-mp", "gwen")
     first = await refresh(gw, login["refreshToken"])
     retried = await refresh(gw, login["refreshToken"])
     assert (first["__typename"], retried["__typename"]) == ("RefreshSuccess", "RefreshSuccess")
-    assert retried["refreshToken"] != first["refreshToken"]
+    assert retried["refreshToken"] == first["refreshToken"]
     assert await viewer_id(gw, first["accessToken"]) == login["account"]["id"]
     assert await viewer_id(gw, retried["accessToken"]) == login["account"]["id"]
-    assert (await refresh(gw, retried["refreshToken"]))["__typename"] == "RefreshSuccess"
-    assert (await refresh(gw, first["refreshToken"]))["__typename"] == "RefreshSuccess"
+    after = await refresh(gw, retried["refreshToken"])
+    assert after["__typename"] == "RefreshSuccess"
+    # the lost answer's token is spent now, moments ago: it too answers its one successor
+    assert (await refresh(gw, first["refreshToken"]))["refreshToken"] == after["refreshToken"]
     kinds = sorted(e["kind"] for e in await rows(gw, "audit_events"))
-    assert kinds == ["refresh", "refresh", "refresh", "refresh_grace", "register"]
+    assert kinds == ["refresh", "refresh", "refresh_grace", "refresh_grace", "register"]
+
+
+async def test_ten_reuses_inside_the_grace_window_answer_one_successor(gw: Harness) -> None:
+    login = await gw.login("shop-mp", "ida")
+    first = await refresh(gw, login["refreshToken"])
+    reuses = [await refresh(gw, login["refreshToken"]) for _ in range(10)]
+    assert {r["refreshToken"] for r in reuses} == {first["refreshToken"]}
+    for reuse in reuses:  # each an access token for the same session
+        assert await viewer_id(gw, reuse["accessToken"]) == login["account"]["id"]
+    tokens = await rows(gw, "refresh_tokens")
+    assert len(tokens) == 2  # the login's, spent, and its one successor: one live chain
+    assert sorted(t["used_at"] is None for t in tokens) == [False, True]
+    assert len({t["session_id"] for t in tokens}) == 1
+    sessions = await rows(gw, "login_sessions")
+    assert [r["revoked_at"] for r in sessions] == [None]
 
 
 async def test_concurrent_refreshes_of_one_token_all_succeed_within_the_grace_window(
@@ -163,9 +183,22 @@ async def test_concurrent_refreshes_of_one_token_all_succeed_within_the_grace_wi
     login = await gw.login("shop-mp", "cora")
     results = await asyncio.gather(*(refresh(gw, login["refreshToken"]) for _ in range(8)))
     assert {r["__typename"] for r in results} == {"RefreshSuccess"}, results
-    assert len({r["refreshToken"] for r in results}) == 8
+    assert len({r["refreshToken"] for r in results}) == 1  # one successor, one chain
     for result in results:
         assert await viewer_id(gw, result["accessToken"]) == login["account"]["id"]
+    assert len(await rows(gw, "refresh_tokens")) == 2
+
+
+async def test_without_grace_a_reuse_of_the_successors_parent_is_still_theft(
+    strict: Harness,
+) -> None:
+    """A grace of 0 (every reuse after the window): the derived successor changes nothing."""
+    gw = strict
+    login = await gw.login("shop-mp", "jon")
+    rotated = await refresh(gw, login["refreshToken"])
+    reused = await refresh(gw, login["refreshToken"])
+    assert reused["code"] == "REFRESH_TOKEN_REUSED"
+    assert (await refresh(gw, rotated["refreshToken"]))["code"] == "INVALID_REFRESH_TOKEN"
 
 
 async def test_reuse_after_the_grace_window_revokes_the_session(gw: Harness) -> None:

@@ -118,6 +118,11 @@ CASES: dict[str, Case] = {
         "wechat_login.app",
         "none",
     ),
+    "PersonalDataResult": Case(
+        f"{{ viewer {{ personalData {{ {TAIL} }} }} }}",
+        ("viewer", "personalData"),
+        "rights.own_personal_data",
+    ),
     # its one error, NOT_LOGGED_IN, is what a request without a partner token gets
     "PartnerAccessResult": Case(f"{{ partner {{ {TAIL} }} }}", ("partner",), None, "none"),
     "AccountLookupResult": _partner(

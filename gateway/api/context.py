@@ -19,7 +19,7 @@ from gateway.audit import ClientInfo, storable
 from gateway.config import GatewayConfig
 from gateway.credentials import devices
 from gateway.credentials.service import Passwords
-from gateway.errors import NotLoggedIn
+from gateway.errors import NotLoggedIn, TooExpensive
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
 from gateway.partners.lookups import PartnerLookups
@@ -97,6 +97,7 @@ class Context:
     _failed: Exception | None = field(default=None, init=False)
     _rejected: TokenRejected | None = field(default=None, init=False)
     _rejection_used: bool = field(default=False, init=False)
+    _expensive: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.reads = LoaderReads(self.loaders)
@@ -157,6 +158,14 @@ class Context:
         """The partner behind a partner token (never a frontend token)."""
         self._identity_check()
         return self._partner
+
+    def spend_expensive(self) -> None:
+        """Count one expensive field (``personalData``) of this request: past
+        ``max_expensive_fields``, ``TooExpensive`` (typed), so aliases cannot multiply the
+        work. Synchronous, so concurrently resolved aliases count one by one."""
+        self._expensive += 1
+        if self._expensive > self.services.config.settings.max_expensive_fields:
+            raise TooExpensive()
 
     def device_cookie(self) -> str | None:
         """The signed device cookie of an earlier password login (``credentials.devices``)."""

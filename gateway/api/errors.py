@@ -48,6 +48,7 @@ class ErrorCode(Enum):
     NOT_ENTITLED = "NOT_ENTITLED"
     ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
     REAUTHENTICATION_REQUIRED = "REAUTHENTICATION_REQUIRED"
+    TOO_EXPENSIVE = "TOO_EXPENSIVE"
 
 
 @strawberry.interface(description="An expected failure: branch on `code`, show `message`.")
@@ -167,6 +168,14 @@ class ReauthenticationRequiredError(Error):
     pass
 
 
+@strawberry.type(
+    description="The request asks for more expensive fields than one request may (each "
+    "`personalData` counts); ask for this one in a request of its own."
+)
+class TooExpensiveError(Error):
+    pass
+
+
 _BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
     errors.InvalidInput: InvalidInputError,
     errors.InvalidState: InvalidInputError,
@@ -203,6 +212,7 @@ _BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
     errors.NotEntitled: NotEntitledError,
     errors.AccountDisabled: AccountDisabledError,
     errors.ReauthenticationRequired: ReauthenticationRequiredError,
+    errors.TooExpensive: TooExpensiveError,
 }
 
 

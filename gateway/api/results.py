@@ -9,7 +9,7 @@ An error nobody declared stays unexpected: it is masked and logged, never half-t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Optional, Union
 
 import strawberry
 from strawberry.extensions import FieldExtension
@@ -71,7 +71,12 @@ def result_union(name: str, success: type, declared: tuple[type[GatewayError], .
 
 
 def _typed(
-    maker: Callable[..., Any], name: str, success: type, specs: tuple[ErrorSpec, ...], doc: str
+    maker: Callable[..., Any],
+    name: str,
+    success: type,
+    specs: tuple[ErrorSpec, ...],
+    doc: str,
+    optional: bool = False,
 ) -> Any:
     declared = expand(specs)
     if name not in _UNIONS:
@@ -79,7 +84,8 @@ def _typed(
     union, known = _UNIONS[name]
     if known != declared:  # several fields may share a union only if they raise alike
         raise TypeError(f"{name} is declared with two different sets of errors")
-    return maker(description=doc, graphql_type=union, extensions=[TypedErrors(declared)])
+    graphql = Optional[union] if optional else union  # noqa: UP045 (a runtime annotation)
+    return maker(description=doc, graphql_type=graphql, extensions=[TypedErrors(declared)])
 
 
 def mutation(name: str, success: type, *specs: ErrorSpec, description: str) -> Any:
@@ -88,9 +94,11 @@ def mutation(name: str, success: type, *specs: ErrorSpec, description: str) -> A
     return _typed(strawberry.mutation, name, success, specs, description)
 
 
-def field(name: str, success: type, *specs: ErrorSpec, description: str) -> Any:
-    """Like :func:`mutation`, for a query field."""
-    return _typed(strawberry.field, name, success, specs, description)
+def field(
+    name: str, success: type, *specs: ErrorSpec, description: str, optional: bool = False
+) -> Any:
+    """Like :func:`mutation`, for a query field (``optional``: the resolver may answer null)."""
+    return _typed(strawberry.field, name, success, specs, description, optional)
 
 
 def declared_errors() -> dict[str, tuple[type[GatewayError], ...]]:

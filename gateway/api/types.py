@@ -17,8 +17,11 @@ from strawberry.scalars import JSON
 
 from gateway.accounts.model import AccountView, IdentityView
 from gateway.accounts.model import IdentityKind as DomainKind
+from gateway.api import results
 from gateway.api.context import Context
 from gateway.config import AppConfig
+from gateway.errors import TooExpensive
+from gateway.rights.service import Rights
 
 Info = strawberry.Info[Context, None]
 
@@ -118,6 +121,14 @@ class LoginSessionInfo(relay.Node):
         return [None for _ in node_ids]  # listed through viewer.sessions only
 
 
+@strawberry.type(description="Your data export (PIPL art. 45): one JSON document.")
+class PersonalData:
+    document: JSON = strawberry.field(
+        description="generatedAt, account, identities, sessions (newest 200), auditEvents "
+        "(newest 500), truncated: {sessions, auditEvents} (true when older ones were left out)."
+    )
+
+
 @strawberry.type(description="A person: every identity linked to it resolves here.")
 class Account(relay.Node):
     id: relay.NodeID[str]
@@ -155,16 +166,24 @@ class Account(relay.Node):
             for r in rows
         ]
 
-    @strawberry.field(
-        description="Everything the gateway holds about you (profile, identities, sessions, "
-        "audit events), as one JSON document; only on your own account, null otherwise."
+    @results.field(
+        "PersonalDataResult",
+        PersonalData,
+        TooExpensive,
+        Rights.own_personal_data,
+        optional=True,
+        description="Everything the gateway holds about you (profile, identities, the newest "
+        "sessions and audit events), as one JSON document; only on your own account, null "
+        "otherwise. Expensive: once per request (`TooExpensiveError` for another) and once "
+        "per account per minute (`RateLimitedError`).",
     )
-    async def personal_data(self, info: Info) -> JSON | None:
+    async def personal_data(self, info: Info) -> PersonalData | None:
         viewer = await info.context.viewer()
         if viewer is None or str(viewer.account_id) != self.id:
             return None
-        document = await info.context.services.rights.personal_data(viewer.account_id)
-        return cast(JSON, document)
+        info.context.spend_expensive()
+        document = await info.context.services.rights.own_personal_data(viewer.account_id)
+        return PersonalData(document=cast(JSON, document))
 
     @classmethod
     def from_view(cls, view: AccountView) -> Account:

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=0, ge=0, le=500)
     max_query_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=15, ge=1)
+    # fields marked expensive (personalData) one request may resolve; the rest answer
+    # TooExpensiveError (gateway.api.cost)
+    max_expensive_fields: int = Field(default=1, ge=1, le=100)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error)$")
     log_format: str | None = Field(default=None, pattern=r"^(json|text)$")
 

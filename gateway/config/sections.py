@@ -169,7 +169,8 @@ class ThrottleModel(BaseModel):
 
 
 class AccountsModel(BaseModel):
-    """People's rights: deletion's cooling-off, re-authentication, username reservation."""
+    """People's rights: deletion's cooling-off, re-authentication, username reservation, how
+    often a person may export their data."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -177,6 +178,8 @@ class AccountsModel(BaseModel):
     reauthentication_seconds: int = Field(default=300, ge=0, le=24 * 3600)
     username_reservation_days: int = Field(default=30, ge=0, le=3650)
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
+    # one personalData export per account per this many seconds (0: no limit)
+    personal_data_interval_seconds: int = Field(default=60, ge=0, le=24 * 3600)
 
 
 class AuditModel(BaseModel):

@@ -17,17 +17,21 @@ from gateway.accounts.model import AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph
 from gateway.audit import AuditQuery, AuditView, ClientInfo, record, record_by
 from gateway.config import GatewayConfig
-from gateway.errors import NotFound, declares
+from gateway.errors import NotFound, RateLimited, TemporarilyUnavailable, declares
 from gateway.rights import documents
 from gateway.rights.reauthentication import Proof, Reauthentication
 from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
 from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import utcnow
+from gateway.throttle import WindowLimit
 
 log = logging.getLogger(__name__)
 OPERATOR = ClientInfo("operator")
-EVENTS_IN_EXPORT = 10_000
+# The export is built in memory: its size is bounded by keeping the newest of each list
+# (the document says when it was cut; operators read the rest with ``gateway audit``).
+EVENTS_IN_EXPORT = 500
+SESSIONS_IN_EXPORT = 200
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,10 @@ class Rights:
         accounts: AccountGraph,
         sessions: Sessions,
         reauthentication: Reauthentication,
+        exports: WindowLimit | None = None,
     ) -> None:
         self._config = config
+        self._exports = exports  # one personalData per account per window (None: no limit)
         self._db = db
         self._accounts = accounts
         self._sessions = sessions
@@ -90,15 +96,35 @@ class Rights:
         followers = [str(a) for a in erased if a != account_id]
         record(s, "account_deleted", None, account_id=account_id, by=by, merged=followers, **detail)
 
+    @declares(NotFound, RateLimited, TemporarilyUnavailable)
+    async def own_personal_data(self, account_id: uuid.UUID) -> dict[str, Any]:
+        """The person's own export (``personalData``): at most once per account per
+        ``[accounts] personal_data_interval_seconds``, counted across replicas in Redis."""
+        if self._exports is not None:
+            await self._exports.spend(
+                f"personal-data:{account_id}", "personal data exports", "for this account"
+            )
+        return await self.personal_data(account_id)
+
     async def personal_data(self, account_id: uuid.UUID) -> dict[str, Any]:
-        """Everything held about the person (PIPL art. 45): their own account only."""
+        """Everything held about the person (PIPL art. 45): their own account only; the newest
+        ``SESSIONS_IN_EXPORT`` sessions and ``EVENTS_IN_EXPORT`` audit events."""
         (view,) = await self._accounts.accounts([account_id])
         if view is None or not view.live:
             raise NotFound("No live account with this id.")
         (identities,) = await self._accounts.identities([account_id])
-        sessions = await self._sessions.history(account_id)
-        events = await self._events(account_id, EVENTS_IN_EXPORT)
-        return documents.personal_data(view, identities, sessions, events, self._app, utcnow())
+        sessions = await self._sessions.history(account_id, SESSIONS_IN_EXPORT + 1)
+        events = await self._events(account_id, EVENTS_IN_EXPORT + 1)
+        cut = {"sessions": len(sessions) > SESSIONS_IN_EXPORT}
+        cut["auditEvents"] = len(events) > EVENTS_IN_EXPORT
+        return documents.personal_data(
+            view,
+            identities,
+            sessions[:SESSIONS_IN_EXPORT],
+            events[:EVENTS_IN_EXPORT],
+            self._app,
+            utcnow(),
+        ) | {"truncated": cut}
 
     def _app(self, key: str | None) -> dict[str, str] | None:
         app = self._config.app(key) if key else None

@@ -9,7 +9,13 @@ from datetime import datetime
 from gateway.config import TokenLifetimes
 from gateway.sessions.model import IssuedTokens
 from gateway.sessions.records import Facts
-from gateway.sessions.tokens import AccessClaims, AccessTokens, expiry, new_refresh_token
+from gateway.sessions.tokens import (
+    AccessClaims,
+    AccessTokens,
+    expiry,
+    new_refresh_token,
+    successor_refresh_token,
+)
 
 
 class Issuer:
@@ -20,7 +26,9 @@ class Issuer:
         tokens: AccessTokens,
         lifetimes: TokenLifetimes,
         kind_of: Callable[[str], str | None],
+        successor_key: bytes,
     ) -> None:
+        self._successor_key = successor_key
         self._tokens = tokens
         self._lifetimes = lifetimes
         self._kind_of = kind_of
@@ -33,6 +41,10 @@ class Issuer:
         """A new pair for a session, and its refresh token's digest (what is stored)."""
         refresh, digest = new_refresh_token()
         return self.pair(login, now, refresh), digest
+
+    def successor(self, spent: str) -> tuple[str, str]:
+        """The refresh token (and its digest) that follows ``spent``: always the same one."""
+        return successor_refresh_token(self._successor_key, spent)
 
     def pair(self, login: Facts, now: datetime, refresh: str) -> IssuedTokens:
         """The pair a client gets: a signed access token and ``refresh`` (already stored)."""

@@ -17,7 +17,7 @@ from gateway.sessions import repository
 from gateway.sessions.issuing import Issuer
 from gateway.sessions.model import IssuedTokens
 from gateway.sessions.records import Facts
-from gateway.sessions.tokens import hash_refresh_token, new_refresh_token
+from gateway.sessions.tokens import hash_refresh_token
 from gateway.store.db import Database
 from gateway.store.driver import SyncDriver
 
@@ -32,7 +32,7 @@ class OneStepRefresh:
     async def rotate(self, token: str, client: ClientInfo, now: datetime) -> IssuedTokens | None:
         """The new pair; ``None`` when nothing was written because the token was spent or
         the account merged. ``InvalidRefreshToken`` when no live session has the token."""
-        refresh, digest = new_refresh_token()
+        refresh, digest = self._issuer.successor(token)
         presented = hash_refresh_token(token)
         event = event_row("refresh", client)
         run = self._in_thread if self._db.dialect == "sqlite" else self._in_statement

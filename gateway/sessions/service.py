@@ -44,6 +44,7 @@ class Sessions:
         kind_of: Callable[[str], str | None] = lambda _: None,
         cache: TokenCache | None = None,
         *,
+        successor_key: bytes,
         fast_paths: bool = True,
     ) -> None:
         self._db = db
@@ -54,7 +55,7 @@ class Sessions:
         accounts.on_merge(repository.adopt)
         self._tokens = tokens
         self._lifetimes = lifetimes
-        self._issuer = Issuer(tokens, lifetimes, kind_of)
+        self._issuer = Issuer(tokens, lifetimes, kind_of, successor_key)
         self._one_step = OneStepSignIn(db, accounts, self._issuer)
         self._one_step_refresh = OneStepRefresh(db, self._issuer)
 
@@ -95,7 +96,8 @@ class Sessions:
     async def refresh(self, token: str, client: ClientInfo) -> IssuedTokens:
         """Rotate: the presented token is spent. A spent token presented again revokes the
         session, unless it was spent within the grace window (a client that raced itself or
-        lost the answer): then it gets a new pair too and the session lives on.
+        lost the answer): then it gets the same successor refresh token again (with a new
+        access token) and the session lives on.
 
         Core statements, no ORM unit of work: the session row locked and read with its token
         and account in one statement, then the token spent, the session touched, the new token
@@ -117,7 +119,7 @@ class Sessions:
                 await repository.touch(s, held.session_id, revoked_at=now)
                 issued = None
             else:
-                issued = await self._rotate(s, held, now)
+                issued = await self._rotate(s, held, token, outcome == "grace", now)
             kind = {"spent": "refresh", "grace": "refresh_grace", "reused": "refresh_reuse"}
             account_id = issued.account_id if issued else held.account.id
             record(
@@ -133,8 +135,13 @@ class Sessions:
             raise RefreshTokenReused()
         return issued
 
-    async def _rotate(self, s: UnitOfWork, held: Held, now: datetime) -> IssuedTokens:
-        """A new pair for a held session; a merged account's session now acts for its heir."""
+    async def _rotate(
+        self, s: UnitOfWork, held: Held, token: str, grace: bool, now: datetime
+    ) -> IssuedTokens:
+        """The pair after ``token`` for a held session: its successor refresh token (derived,
+        ``Issuer.successor``), written unless a grace reuse finds it written already (so
+        every reuse in the window answers the same successor, one chain), and a new access
+        token; a merged account's session now acts for its heir."""
         account: AccountView | None = held.account
         account_id = held.account.id
         moved: dict[str, Any] = {}
@@ -143,9 +150,10 @@ class Sessions:
             moved = {"account_id": account_id}
         await repository.touch(s, held.session_id, last_used_at=now, **moved)
         facts = held.facts._replace(account_id=account_id)
-        issued, digest = self._issuer.issue(facts, now)
-        await repository.add_token(s, facts, digest, now)
-        return replace(issued, account=account)
+        refresh, digest = self._issuer.successor(token)
+        if not (grace and await repository.held_session(s, digest, now)):
+            await repository.add_token(s, facts, digest, now)
+        return replace(self._issuer.pair(facts, now, refresh), account=account)
 
     async def _spend(self, s: UnitOfWork, token_id: uuid.UUID, now: datetime) -> str:
         """``spent`` (first use), ``grace`` (used moments ago) or ``reused``. The caller holds
@@ -204,9 +212,9 @@ class Sessions:
     async def active(self, account_id: uuid.UUID) -> list[SessionView]:
         return await repository.sessions_of(self._db, account_id, live_after=utcnow(), limit=100)
 
-    async def history(self, account_id: uuid.UUID) -> list[SessionView]:
-        """Every session the account had, revoked and expired ones included."""
-        return await repository.sessions_of(self._db, account_id, live_after=None, limit=10_000)
+    async def history(self, account_id: uuid.UUID, limit: int = 10_000) -> list[SessionView]:
+        """The sessions the account had, revoked and expired ones included, newest first."""
+        return await repository.sessions_of(self._db, account_id, live_after=None, limit=limit)
 
     async def authenticate(self, access_token: str) -> Viewer:
         """Signature first (no I/O), then the token cache (``sessions.cache``: what every

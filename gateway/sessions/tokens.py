@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -111,6 +113,23 @@ def new_refresh_token() -> tuple[str, str]:
 
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def successor_key(secret_key: str) -> bytes:
+    """The key refresh tokens' successors are derived with, from the gateway's secret key
+    (a key of its own: the secret's other uses never see these inputs)."""
+    label = b"gateway/refresh-token-successor/v1"
+    return hmac.new(secret_key.encode(), label, hashlib.sha256).digest()
+
+
+def successor_refresh_token(key: bytes, spent: str) -> tuple[str, str]:
+    """The refresh token that follows ``spent`` at rotation: HMAC-SHA256 of it (256 bits, as
+    unguessable as a random one without the key). Derived, not drawn, so a reuse of ``spent``
+    inside the grace window is answered the same successor again, never a new chain, while
+    only the successor's SHA-256 is stored."""
+    mac = hmac.new(key, spent.encode(), hashlib.sha256).digest()
+    token = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    return token, hash_refresh_token(token)
 
 
 def expiry(now: datetime, seconds: int) -> datetime:
