@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from urllib.parse import unquote
 
 from authlib.oauth2.base import OAuth2Error
@@ -30,10 +31,11 @@ from gateway.audit import ClientInfo, record
 from gateway.errors import TemporarilyUnavailable, Throttled
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import LIFETIME_SECONDS, PartnerTokens
-from gateway.store.db import Database
+from gateway.store.db import Database, is_unavailable
 from gateway.store.models import utcnow
 from gateway.throttle import Throttle
 
+log = logging.getLogger("gateway.partners")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _CLIENT_ID_MAX = 64  # the partners table's column
 
@@ -57,6 +59,16 @@ class TokenEndpoint:
         self._throttle = throttle
 
     async def __call__(self, request: Request) -> Response:
+        """The grant; a database that cannot serve now is a retryable 503, never a 500."""
+        try:
+            return await self._grant(request)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("/oauth/token unavailable: %s", type(exc).__name__)
+            return _throttled(TemporarilyUnavailable(retry_after=1.0))
+
+    async def _grant(self, request: Request) -> Response:
         parsed = await _read_request(request)
         if isinstance(parsed, Response):
             return parsed
