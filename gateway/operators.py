@@ -24,6 +24,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.rights import documents
 from gateway.rights.service import Operator, Rights
+from gateway.sessions.cache import MAX_AGE_SECONDS
 
 
 def add_parsers(sub: Any) -> None:
@@ -107,6 +108,7 @@ def run(config: GatewayConfig, args: argparse.Namespace) -> None:
     if args.command == "partners":
         _partners(config, args)
         return
+    _warn_if_unheard(config, args)
     try:
         if args.command == "accounts":
             handler = _ACCOUNTS[args.accounts_command]
@@ -121,6 +123,26 @@ def run(config: GatewayConfig, args: argparse.Namespace) -> None:
     except ValueError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+_CHANGES_ACCOUNTS = frozenset({"disable", "enable", "delete", "purge-due"})
+
+
+def _warn_if_unheard(config: GatewayConfig, args: argparse.Namespace) -> None:
+    """Replicas with ``GATEWAY_REDIS_URL`` hear invalidations on Redis only; a command without
+    it announces its change on the database (PostgreSQL's NOTIFY, the SQLite file's signal),
+    which they do not listen to. Whether replicas use Redis is in their environment, not in the
+    configuration: every command that changes accounts says so, unless it has the URL or runs
+    on the embedded default database (one local server, no replicas)."""
+    if config.settings.redis_url or config.embedded_database:
+        return
+    if args.command == "accounts" and args.accounts_command in _CHANGES_ACCOUNTS:
+        print(
+            "gateway: warning: GATEWAY_REDIS_URL is not set: replicas that use Redis do not "
+            f"hear this change and may accept the account's tokens for up to "
+            f"{MAX_AGE_SECONDS:g} s; run operator commands with the replicas' GATEWAY_REDIS_URL",
+            file=sys.stderr,
+        )
 
 
 async def _with_rights(config: GatewayConfig, act: Callable[[Rights], Awaitable[None]]) -> None:
