@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import logs, operators
+from gateway.arguments import BadArgument, check_utf8, integer, number
 from gateway.config import SERVE_WORKERS_ENV, ConfigError, GatewayConfig, load_config, load_settings
 
 DESCRIPTION = """\
@@ -25,6 +26,9 @@ GATEWAY_DATABASE_URL, GATEWAY_SECRET_KEY and GATEWAY_SIGNING_KEYS (see README.md
 """
 
 
+PORT = integer("--port", 1, 65535)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway",
@@ -34,8 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--port", type=PORT, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--workers", type=integer("--workers", 1, 256), default=1, help="processes (default 1)"
+    )
     sub.add_parser("migrate", help="bring the database schema to the latest migration")
     keys = sub.add_parser("keys", help="manage access-token signing keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -44,15 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     operators.add_parsers(sub)
     sandbox = sub.add_parser("sandbox", help="run only the WeChat emulator (for tests and demos)")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=9000)
-    sandbox.add_argument("--latency-ms", type=float, default=0.0, help="added to every call")
+    sandbox.add_argument("--port", type=PORT, default=9000)
+    sandbox.add_argument(
+        "--latency-ms",
+        type=number("--latency-ms", 0, 60_000),
+        default=0.0,
+        help="added to every call",
+    )
     schema = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema.add_argument("--output", type=Path, help="write to this file instead")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    try:
+        check_utf8(sys.argv[1:] if argv is None else argv)
+        args = _parser().parse_args(argv)
+    except BadArgument as exc:
+        print(f"gateway: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         settings = load_settings()
         logs.configure(

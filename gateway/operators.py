@@ -15,15 +15,16 @@ import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from gateway.accounts.model import AccountView, IdentityKey
+from gateway.arguments import instant, integer
 from gateway.audit import AuditQuery
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.rights import documents
 from gateway.rights.service import Operator, Rights
+from gateway.sessions.cache import MAX_AGE_SECONDS
 
 
 def add_parsers(sub: Any) -> None:
@@ -44,7 +45,12 @@ def _add_partner_parsers(sub: Any) -> None:
         help="comma-separated scopes (accounts:lookup, accounts:lookup-username, "
         "accounts:lookup-phone, identities:identifiers, identities:all-apps)",
     )
-    add.add_argument("--rate-limit", type=int, default=600, help="lookups per minute")
+    add.add_argument(
+        "--rate-limit",
+        type=integer("--rate-limit", 1, 1_000_000),
+        default=600,
+        help="lookups per minute",
+    )
     psub.add_parser("list", help="list partners")
     rotate = psub.add_parser("rotate-secret", help="issue a new secret; the old one stops working")
     rotate.add_argument("client_id")
@@ -79,11 +85,18 @@ def _add_account_parsers(sub: Any) -> None:
     audit = sub.add_parser("audit", help="print audit events as JSON lines; prune old ones")
     audit.add_argument("--account", help="an account id")
     audit.add_argument("--kind", help="e.g. login, merge, account_deleted")
-    audit.add_argument("--since", help="ISO date or time (UTC when no offset is given)")
-    audit.add_argument("--limit", type=int, default=100)
+    audit.add_argument(
+        "--since", type=instant("--since"), help="ISO date or time (UTC when no offset is given)"
+    )
+    audit.add_argument("--limit", type=integer("--limit", 1, 100_000), default=100)
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION")
     prune = audit_sub.add_parser("prune", help="remove events older than the retention period")
-    prune.add_argument("--older-than", type=int, metavar="DAYS", help="default: retention_days")
+    prune.add_argument(
+        "--older-than",
+        type=integer("--older-than", 1, 36_500, "days"),
+        metavar="DAYS",
+        help="default: retention_days",
+    )
 
 
 def _with_json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -95,6 +108,7 @@ def run(config: GatewayConfig, args: argparse.Namespace) -> None:
     if args.command == "partners":
         _partners(config, args)
         return
+    _warn_if_unheard(config, args)
     try:
         if args.command == "accounts":
             handler = _ACCOUNTS[args.accounts_command]
@@ -109,6 +123,26 @@ def run(config: GatewayConfig, args: argparse.Namespace) -> None:
     except ValueError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+_CHANGES_ACCOUNTS = frozenset({"disable", "enable", "delete", "purge-due"})
+
+
+def _warn_if_unheard(config: GatewayConfig, args: argparse.Namespace) -> None:
+    """Replicas with ``GATEWAY_REDIS_URL`` hear invalidations on Redis only; a command without
+    it announces its change on the database (PostgreSQL's NOTIFY, the SQLite file's signal),
+    which they do not listen to. Whether replicas use Redis is in their environment, not in the
+    configuration: every command that changes accounts says so, unless it has the URL or runs
+    on the embedded default database (one local server, no replicas)."""
+    if config.settings.redis_url or config.embedded_database:
+        return
+    if args.command == "accounts" and args.accounts_command in _CHANGES_ACCOUNTS:
+        print(
+            "gateway: warning: GATEWAY_REDIS_URL is not set: replicas that use Redis do not "
+            f"hear this change and may accept the account's tokens for up to "
+            f"{MAX_AGE_SECONDS:g} s; run operator commands with the replicas' GATEWAY_REDIS_URL",
+            file=sys.stderr,
+        )
 
 
 async def _with_rights(config: GatewayConfig, act: Callable[[Rights], Awaitable[None]]) -> None:
@@ -241,29 +275,15 @@ _ACCOUNTS: dict[str, Callable[[Rights, GatewayConfig, argparse.Namespace], Await
 }
 
 
-def _since(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(f"--since: not an ISO date or time: {raw!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 async def _audit(rights: Rights, args: argparse.Namespace) -> None:
     accounts = (_account_id(args.account),) if args.account else ()
-    if not 1 <= args.limit <= 100_000:
-        raise ValueError("--limit: 1 to 100000")
-    query = AuditQuery(accounts, args.kind, _since(args.since), args.limit)
+    query = AuditQuery(accounts, args.kind, args.since, args.limit)
     for event in await rights.audit_events(query):
         print(json.dumps(event.as_dict(), ensure_ascii=False))
 
 
 async def _prune(rights: Rights, config: GatewayConfig, args: argparse.Namespace) -> None:
     days = args.older_than if args.older_than is not None else config.audit.retention_days
-    if days < 1:
-        raise ValueError("--older-than: at least 1 day")
     operator = Operator(_operator(args).name, f"older than {days} days")
     removed = await rights.prune_audit(days, operator)
     print(f"{removed} audit event(s) older than {days} days removed")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlmodel import SQLModel
 
 import gateway.accounts.tables
@@ -145,3 +146,42 @@ def test_schema_prints_the_committed_sdl(tmp_path: Path) -> None:
     target = tmp_path / "out.graphql"
     ok(run_gateway("schema", "--output", str(target), cwd=tmp_path))
     assert target.read_text(encoding="utf-8") == committed
+
+
+BAD_ARGUMENTS = {
+    "a username that is not UTF-8": [b"accounts", b"find", b"--username", b"\xff"],
+    "a client id that is not UTF-8": [b"partners", b"add", b"\xffcrm"],
+    "an event kind that is not UTF-8": [b"audit", b"--kind", b"\xc3("],
+    "a reason that is not UTF-8": [b"accounts", b"disable", b"x", b"--reason", b"\xed\xa0\x80"],
+    "prune beyond any date": [b"audit", b"prune", b"--older-than", b"999999999"],
+    "prune nothing old": [b"audit", b"prune", b"--older-than", b"0"],
+    "prune by a word": [b"audit", b"prune", b"--older-than", b"ever"],
+    "a limit of none": [b"audit", b"--limit", b"0"],
+    "a limit beyond 64 bits": [b"audit", b"--limit", b"99999999999999999999"],
+    "a date before year 1 in UTC": [b"audit", b"--since", b"0001-01-01T00:00:00+14:00"],
+    "a rate limit beyond 32 bits": [b"partners", b"add", b"crm", b"--rate-limit", b"99999999999"],
+    "a port beyond 65535": [b"serve", b"--port", b"70000"],
+    "a latency that is not a number": [b"sandbox", b"--latency-ms", b"nan"],
+}
+
+
+@pytest.mark.parametrize("argv", BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS.keys())
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, argv: list[bytes]) -> None:
+    """Bytes that are not UTF-8 (Python passes them on as lone surrogates) and numbers or dates
+    the command cannot use: one line on stderr, exit status 2, nothing run (no database file),
+    never a traceback and never a silent clamp."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    result = subprocess.run(
+        [sys.executable.encode(), b"-m", b"gateway", *argv],
+        cwd=tmp_path,
+        env={**env, "LC_ALL": "C.UTF-8"},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2, stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    assert stderr.startswith("gateway: error: "), stderr
+    assert result.stdout == b""
+    assert list(tmp_path.iterdir()) == []  # no database was opened or created

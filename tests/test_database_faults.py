@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -21,10 +22,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from gateway.api.schema import MASKED
 from gateway.store.db import Database, LostRace, create_engine
 from gateway.store.driver import SyncDriver
 from tests.support.harness import PG_URL, Harness, MakeConfig, running, skip_or_fail
-from tests.support.proxy import Proxy
+from tests.support.proxy import NOT_ACCEPTING, Proxy
 
 VIEWER = "{ viewer { id } }"
 REFRESH = """mutation($t: String!) {
@@ -156,3 +158,126 @@ def test_a_sqlite_gateway_never_loads_the_postgresql_driver(tmp_path: Path) -> N
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "False", done.stderr
+
+
+REFUSED_OPERATIONS = {
+    "viewer": ("{ viewer { id identities { kind } } }", {}),
+    "checkSession": ("{ checkSession { valid } }", {}),
+    "node": ("query($i: ID!) { node(id: $i) { id } }", {"i": "QWNjb3VudDox"}),
+    "loginByCode": (
+        """mutation($c: String!) { loginByCode(input: {app: "shop-mp", code: $c,
+        client: {platform: "ios"}}) { __typename } }""",
+        {"c": "a-code-never-seen"},
+    ),
+    "loginWithPassword": (
+        """mutation { loginWithPassword(input: {username: "carol", password: "correct horse 9",
+        app: "shop-mp", client: {platform: "ios"}}) { __typename } }""",
+        {},
+    ),
+    "registerWithPassword": (
+        """mutation { registerWithPassword(input: {username: "dave", password: "correct horse 9",
+        app: "shop-mp", client: {platform: "ios"}}) { __typename } }""",
+        {},
+    ),
+    "refreshToken": (REFRESH, {"t": "REFRESH"}),
+    "logout": ("mutation { logout { __typename } }", {}),
+    "unlinkIdentity": ('mutation { unlinkIdentity(id: "SWRlbnRpdHk6MQ==") { __typename } }', {}),
+    "partner": ("{ partner { __typename } }", {}),
+}
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [NOT_ACCEPTING, ("57P01", "terminating connection due to administrator command"),
+     ("53300", "sorry, too many clients already"), ("08P01", "invalid startup packet"), None],
+    ids=["57P03", "57P01", "53300", "08P01", "nothing-listens"],
+)  # fmt: skip
+async def test_a_database_refusing_connections_is_unavailable_everywhere(
+    proxied: tuple[Harness, Proxy],
+    caplog: pytest.LogCaptureFixture,
+    refusal: tuple[str, str] | None,
+) -> None:
+    """PostgreSQL refusing new sessions (starting, shutting down, recovering, full): every
+    request that needs it answers the retryable ``UNAVAILABLE`` (503 ``temporarily_unavailable``
+    at ``/oauth/token``), none a masked crash, and nothing is logged as an error."""
+    gw, proxy = proxied
+    login = await gw.login("shop-mp", "alice")
+    token = login["accessToken"]
+    if refusal is None:
+        await proxy.cut()  # the port refuses every connection
+    else:
+        await proxy.refuse(*refusal)
+    with caplog.at_level(logging.WARNING):
+        for name, (query, variables) in REFUSED_OPERATIONS.items():
+            variables = {k: login["refreshToken"] if v == "REFRESH" else v
+                         for k, v in variables.items()}  # fmt: skip
+            answer = await gw.client.post(
+                "/graphql",
+                json={"query": query, "variables": variables},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            assert answer.status_code in (200, 503), (name, answer.text)
+            assert MASKED not in answer.text, (name, answer.text)
+            codes = {e.get("extensions", {}).get("code") for e in answer.json()["errors"]}
+            assert codes == {"UNAVAILABLE"}, (name, answer.text)
+        oauth = await gw.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "crm", "client_secret": "x"},
+        )
+        assert (oauth.status_code, oauth.json()["error"]) == (503, "temporarily_unavailable")
+        assert (await gw.client.get("/readyz")).status_code == 503
+    # strawberry's own log of every GraphQL error is switched off by gateway.logs.configure
+    errors = [
+        r
+        for r in caplog.records
+        if (r.levelno >= logging.ERROR or r.exc_info) and r.name != "strawberry.execution"
+    ]
+    assert errors == [], [r.getMessage() for r in errors]
+
+    if refusal is not None:
+        await proxy.cut()
+    await proxy.start()  # PostgreSQL accepts again: so does the gateway
+    assert (await gw.client.get("/readyz")).status_code == 200
+    assert await gw.viewer_id(token) == login["account"]["id"]
+
+
+class _AdaptedError(Exception):
+    """Stands in for SQLAlchemy's adaptation of a driver error (its SQLSTATE, its cause)."""
+
+    def __init__(self, sqlstate: str | None = None) -> None:
+        super().__init__("adapted")
+        self.sqlstate = sqlstate
+
+
+def _raised_from(error: Exception, cause: BaseException) -> Exception:
+    error.__cause__ = cause
+    return error
+
+
+def _driver_errors() -> dict[str, tuple[BaseException, bool]]:
+    import asyncpg
+
+    internal = asyncpg.exceptions.InternalClientError("unexpected protocol state")
+    return {
+        "asyncpg InternalClientError": (internal, True),
+        "its SQLAlchemy wrapping": (
+            DBAPIError("SELECT 1", None, _raised_from(_AdaptedError(), internal)),
+            True,
+        ),
+        "57P03 at connect": (DBAPIError(None, None, _AdaptedError("57P03")), True),
+        "57P03 unwrapped from a pool checkout": (_AdaptedError("57P03"), True),
+        "08006 connection failure": (DBAPIError(None, None, _AdaptedError("08006")), True),
+        "a NUL in text (22021)": (DBAPIError("SELECT 1", None, _AdaptedError("22021")), False),
+        "a unique violation": (DBAPIError("INSERT", None, _AdaptedError("23505")), False),
+        "division by zero": (DBAPIError("SELECT 1/0", None, _AdaptedError("22012")), False),
+        "a bug": (ValueError("bug"), False),
+    }
+
+
+def test_which_database_errors_are_unavailable() -> None:
+    """Every way a database that cannot serve now shows up is ``UNAVAILABLE``; a statement's
+    own fault never is (it stays a masked, logged error)."""
+    from gateway.store.db import is_unavailable
+
+    verdicts = {name: is_unavailable(error) for name, (error, _) in _driver_errors().items()}
+    assert verdicts == {name: expected for name, (_, expected) in _driver_errors().items()}

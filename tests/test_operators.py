@@ -22,9 +22,18 @@ from sqlmodel import col
 
 from gateway.accounts.tables import Account
 from gateway.cli import main
+from gateway.metrics import TOKEN_CHECKS
+from gateway.sessions.cache import MAX_AGE_SECONDS
 from gateway.store.models import AuditEvent, utcnow
 from tests.support.accounts import account_uuid
-from tests.support.harness import Configure, Harness, MakeConfig, running
+from tests.support.harness import (
+    REDIS_URL,
+    Configure,
+    Harness,
+    MakeConfig,
+    running,
+    skip_or_fail,
+)
 from tests.support.passwords import password_login, registered
 
 DELETE = """mutation { deleteAccount { __typename
@@ -219,3 +228,53 @@ async def test_purge_due_and_audit_prune(
         assert await cli.ok("audit", "--account", str(account)) == ""
         (event,) = (await cli.ok("audit", "--kind", "audit_pruned", "--limit", "1")).splitlines()
         assert json.loads(event)["detail"]["older_than_days"] == 30
+
+
+UNHEARD = "GATEWAY_REDIS_URL is not set"
+
+
+async def cached(gw: Harness, token: str) -> None:
+    """Ask until the token check came from the gateway's cache (its Redis channel may still be
+    subscribing), within a second: well under the cache's age."""
+    hits = TOKEN_CHECKS.labels("cache")
+    deadline = asyncio.get_running_loop().time() + 1.0
+    while True:
+        before = hits._value.get()
+        assert await gw.viewer_id(token)
+        if hits._value.get() > before:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "never answered from the cache"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_command_without_the_replicas_redis_warns(
+    database_url: str, configure: Configure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas that use Redis hear invalidations on Redis only: an operator command run
+    without ``GATEWAY_REDIS_URL`` announces its change where they do not listen (PostgreSQL's
+    NOTIFY, or the SQLite file's signal), so they may believe a cached token for up to the
+    cache's age. Nothing in the configuration says whether replicas use Redis, so every command
+    that changes an account says so on stderr, and still does its work; with the URL, or on
+    the embedded default database, it says nothing."""
+    if not REDIS_URL:
+        skip_or_fail("Redis")
+    assert REDIS_URL
+    async with running(configure(database_url, redis_url=REDIS_URL)) as gw:
+        cli = cli_for(gw, monkeypatch)
+        alice = await gw.login("shop-mp", "alice")
+        account = str(account_uuid(alice["account"]["id"]))
+        await cached(gw, alice["accessToken"])  # the replica believes it from memory now
+
+        code, out, err = await cli("accounts", "disable", account, "--reason", "ticket 7")
+        assert code == 0
+        assert "disabled" in out
+        (warning,) = err.splitlines()
+        assert warning.startswith(f"gateway: warning: {UNHEARD}")
+        assert f"{MAX_AGE_SECONDS:g} s" in warning
+        # (what it is about: the replica did not hear it, and would still answer this token
+        # from its cache for the rest of the entry's age; not asserted, it is a matter of time)
+
+        assert UNHEARD not in (await cli("accounts", "show", account))[2]  # reads: no warning
+        monkeypatch.setenv("GATEWAY_REDIS_URL", REDIS_URL)
+        code, _, err = await cli("accounts", "enable", account, "--reason", "done")
+        assert (code, err) == (0, "")

@@ -216,3 +216,57 @@ def test_no_sandbox_panel_when_real_apps_are_configured(
     assert visit.page.locator("#pg-login").count() == 0
     assert visit.foreign == []
     assert visit.problems == []
+
+
+PASSWORD = "a long passphrase 2024"  # the LoginWithPassword example's variable
+STORED = "() => Object.entries(window.localStorage)"
+
+
+def test_the_playground_stores_no_header_and_no_variable(
+    sandbox_gateway: str, open_playground: OpenPlayground
+) -> None:
+    """GraphiQL's history and favourites record each run's variables and headers, whatever
+    ``shouldPersistHeaders`` says: after a login through the panel, a run with the bearer
+    token and one with a password, ``localStorage`` holds neither (nor any variable); what an
+    older playground left there is removed on the next visit."""
+    from playwright.sync_api import expect
+
+    visit: Visit = open_playground(sandbox_gateway)
+    page = visit.page
+    page.select_option("#pg-app", "shop-mp")
+    page.fill("#pg-user", "storage-probe")
+    page.click("#pg-login")
+    expect(page.locator("#pg-status[data-account]")).to_contain_text(
+        "logged in to shop-mp", timeout=TIMEOUT_MS
+    )
+    page.click(".graphiql-execute-button")  # the Viewer tab, with the Authorization header
+    result = page.locator(".result-window")
+    expect(result).to_contain_text('"viewer"', timeout=TIMEOUT_MS)
+    page.locator(".graphiql-tab-button", has_text="LoginWithPassword").click()
+    active = page.locator(".graphiql-tab-active .graphiql-tab-button")
+    expect(active).to_have_text("LoginWithPassword", timeout=TIMEOUT_MS)
+    register = page.get_by_role("menuitem", name="RegisterWithPassword")
+    for _ in range(5):  # two operations: GraphiQL asks which one (its menu may close on a
+        page.click(".graphiql-execute-button")  # re-render right after opening)
+        page.wait_for_timeout(300)
+        if register.is_visible():
+            break
+    register.click()
+    expect(result).to_contain_text('"registerWithPassword"', timeout=TIMEOUT_MS)
+
+    stored = dict(page.evaluate(STORED))
+    text = repr(stored)
+    assert "Bearer" not in text, stored
+    assert PASSWORD not in text, stored
+    assert "storage-probe" not in text, stored  # no variable at all
+    assert "shop-mp" not in text, stored
+
+    page.evaluate(
+        "() => localStorage.setItem('graphiql:queries', "
+        "JSON.stringify({queries: [{query: '{ viewer { id } }', headers: 'Bearer old'}]}))"
+    )
+    page.reload()
+    page.wait_for_selector(EDITOR, timeout=TIMEOUT_MS)
+    assert "Bearer" not in repr(page.evaluate(STORED))
+    assert visit.foreign == []
+    assert visit.problems == []

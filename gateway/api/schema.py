@@ -39,20 +39,23 @@ MASKED = "Internal server error."
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
-    """Mask what came from a resolver crash; keep GraphQL's own (validation) errors."""
+    """What came from a resolver crash, as opposed to GraphQL's own (validation) errors."""
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError | TokenRejected):
-        return False  # a rejected token turns the whole answer into a 401
-    log.error("unexpected error at %s", error.path, exc_info=original)
-    return True
+    # a rejected token turns the whole answer into a 401
+    return original is not None and not isinstance(original, GraphQLError | TokenRejected)
 
 
 def _masked(error: GraphQLError) -> GraphQLError:
     """What the client sees of an unexpected error: nothing of it, but where it happened; a
-    lost database is a retryable ``UNAVAILABLE`` error."""
+    lost database is a retryable ``UNAVAILABLE`` error, logged as a one-line warning (an
+    outage is not a bug: no traceback per request while it lasts)."""
     if not _is_unexpected(error):
         return error
     unavailable = is_unavailable(error.original_error)
+    if unavailable:
+        log.warning("unavailable at %s: %s", error.path, type(error.original_error).__name__)
+    else:
+        log.error("unexpected error at %s", error.path, exc_info=error.original_error)
     return GraphQLError(
         "Service temporarily unavailable; retry shortly." if unavailable else MASKED,
         nodes=error.nodes,

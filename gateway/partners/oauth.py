@@ -10,6 +10,11 @@ cannot be brute-forced either, nor a partner locked out by strangers.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import logging
+from urllib.parse import unquote
+
 from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.rfc6749.errors import (
     InvalidClientError,
@@ -17,7 +22,7 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidScopeError,
     UnsupportedGrantTypeError,
 )
-from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
+from authlib.oauth2.rfc6749.util import scope_to_list
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,11 +31,13 @@ from gateway.audit import ClientInfo, record
 from gateway.errors import TemporarilyUnavailable, Throttled
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import LIFETIME_SECONDS, PartnerTokens
-from gateway.store.db import Database
+from gateway.store.db import Database, is_unavailable
 from gateway.store.models import utcnow
 from gateway.throttle import Throttle
 
+log = logging.getLogger("gateway.partners")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_CLIENT_ID_MAX = 64  # the partners table's column
 
 
 def _error(error: OAuth2Error, status: int | None = None, basic: bool = False) -> Response:
@@ -52,6 +59,16 @@ class TokenEndpoint:
         self._throttle = throttle
 
     async def __call__(self, request: Request) -> Response:
+        """The grant; a database that cannot serve now is a retryable 503, never a 500."""
+        try:
+            return await self._grant(request)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("/oauth/token unavailable: %s", type(exc).__name__)
+            return _throttled(TemporarilyUnavailable(retry_after=1.0))
+
+    async def _grant(self, request: Request) -> Response:
         parsed = await _read_request(request)
         if isinstance(parsed, Response):
             return parsed
@@ -110,13 +127,37 @@ async def _read_request(request: Request) -> tuple[dict[str, str], str, str] | R
     if grant != "client_credentials":
         return _error(UnsupportedGrantTypeError(grant))
     if "authorization" not in request.headers:
-        return fields, fields.get("client_id") or "", fields.get("client_secret") or ""
-    if "client_secret" in fields:
+        credentials = fields.get("client_id") or "", fields.get("client_secret") or ""
+    elif "client_secret" in fields:
         return _error(InvalidRequestError(description="use one client authentication method"))
-    client_id, secret = extract_basic_authorization(
-        {"Authorization": request.headers["authorization"]}
-    )
-    return fields, client_id or "", secret or ""
+    else:
+        credentials = _basic(request.headers["authorization"])
+    if not _usable_client_id(credentials[0]):
+        # no partner has such an id (and PostgreSQL refuses a NUL in text): an unknown client
+        return _error(
+            InvalidClientError(description="client authentication failed"), 401, basic=True
+        )
+    return fields, *credentials
+
+
+def _basic(header: str) -> tuple[str, str]:
+    """RFC 6749 §2.3.1: ``Basic`` base64 of the UTF-8 ``id:secret``, each form-urlencoded;
+    ``("", "")`` for anything else (authlib's helper raises on a bare scheme or on bytes that
+    are not UTF-8)."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(token.strip()).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    client_id, _, secret = decoded.partition(":")
+    return unquote(client_id), unquote(secret)
+
+
+def _usable_client_id(client_id: str) -> bool:
+    """Printable text no longer than the column: never a NUL, a control or a lone surrogate."""
+    return 0 < len(client_id) <= _CLIENT_ID_MAX and client_id.isprintable()
 
 
 def _throttled(exc: Throttled | TemporarilyUnavailable) -> Response:

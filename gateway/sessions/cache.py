@@ -29,8 +29,14 @@ class Cached:
     stored_at: float
 
 
+MAX_AGE_SECONDS = 5.0
+"""The safety net: an entry is believed this long at most, whatever the broadcast says."""
+
+
 class TokenCache:
-    def __init__(self, broadcast: Broadcast, size: int = 10_000, max_age: float = 5.0) -> None:
+    def __init__(
+        self, broadcast: Broadcast, size: int = 10_000, max_age: float = MAX_AGE_SECONDS
+    ) -> None:
         self._broadcast = broadcast
         self._size = size
         self._max_age = max_age

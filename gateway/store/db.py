@@ -237,13 +237,32 @@ _DEADLOCK = "40P01"
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
-    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return _state(exc.orig)
+
+
+def _state(error: BaseException | None) -> str | None:
+    """The SQLSTATE of a driver's error (SQLAlchemy's adaptation of asyncpg's, or asyncpg's)."""
+    code = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)
     return code if isinstance(code, str) else None
+
+
+# SQLSTATE classes (and codes) of a server that cannot serve now: connection exceptions (08),
+# insufficient resources (53: too many clients, out of memory, disk full) and an operator's
+# intervention (57P01-57P05: shutdown, crash, "not currently accepting connections" while it
+# starts or recovers, database dropped, idle session timeout)
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
 
 
 def is_unavailable(error: BaseException | None) -> bool:
     """The database (or another backing service) cannot be reached right now: a retryable
-    condition, not a bug."""
+    condition, not a bug. Recognised by SQLAlchemy's verdict (an invalidated connection, an
+    operational or interface error), by the server's SQLSTATE (a plain ``DBAPIError``, or the
+    driver's error itself where a pool checkout raised it unwrapped) or by the driver's own
+    error of an unusable connection (``driver.unusable``)."""
     if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
-    return isinstance(error, PoolTimeout | ConnectionError | TimeoutError | OSError)
+        if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+            return True
+        error = error.orig
+    if isinstance(error, PoolTimeout | ConnectionError | TimeoutError | OSError):
+        return True
+    return (_state(error) or "").startswith(_UNAVAILABLE_SQLSTATES) or driver.unusable(error)

@@ -16,6 +16,7 @@ connection given back to the pool.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -33,17 +34,28 @@ Processor = Callable[[Any], Any] | None
 def _broken() -> tuple[type[BaseException], ...]:
     """asyncpg's errors that mean the connection is unusable (SQLAlchemy's ``is_disconnect``):
     its socket failed or closed, the server ended the session (class 08, or 57: an
-    administrator's or a crash's shutdown), or it could not answer in time. Imported when
-    first needed: a SQLite process never loads asyncpg (~1.6 MiB)."""
+    administrator's or a crash's shutdown), it could not answer in time, or the driver lost
+    track of the protocol's state (``InternalClientError``). Imported when first needed: a
+    SQLite process never loads asyncpg (~1.6 MiB)."""
     import asyncpg
 
     return (
         asyncpg.PostgresConnectionError,
         asyncpg.InterfaceError,
         asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.exceptions.InternalClientError,
         OSError,
         TimeoutError,
     )
+
+
+def unusable(error: BaseException | None) -> bool:
+    """``error`` is (or was raised from) one of asyncpg's errors of an unusable connection.
+    SQLAlchemy raises its own translation of asyncpg's error ``from`` it, so the driver's error
+    is the ``__cause__``. False in a process that never loaded asyncpg."""
+    if "asyncpg" not in sys.modules:
+        return False
+    return isinstance(error, _broken()) or isinstance(getattr(error, "__cause__", None), _broken())
 
 
 class Plan(NamedTuple):

@@ -150,23 +150,41 @@
     { query: PARTNER, variables: json({ app: "shop-mp", openids: ["o..."] }) }
   ];
 
-  // Tabs are not kept across reloads (each visit starts from the examples); the rest of
-  // GraphiQL's state (history, favourites, theme) is, in localStorage.
+  // GraphiQL's storage. Only the look of the page (theme, pane sizes, the open plugin) is
+  // kept in localStorage. History and favourites record each run's variables and headers
+  // (passwords, bearer tokens) whatever shouldPersistHeaders says, and the editors hold the
+  // same: everything but the look lives in memory for this visit only, so nothing secret is
+  // left in the browser. Tabs are not even kept in memory: each visit starts from the examples.
+  var KEPT = /^graphiql:(theme|editorFlex|docExplorerFlex|visiblePlugin)$/;
+  var memory = {};
+  Object.keys(window.localStorage).forEach(function (key) {
+    // what an older playground left there
+    if (key.indexOf("graphiql:") === 0 && !KEPT.test(key)) window.localStorage.removeItem(key);
+  });
   var storage = {
     getItem: function (key) {
-      return /tabState$/.test(key) ? null : window.localStorage.getItem(key);
+      if (KEPT.test(key)) return window.localStorage.getItem(key);
+      return Object.prototype.hasOwnProperty.call(memory, key) ? memory[key] : null;
     },
     setItem: function (key, value) {
-      if (!/tabState$/.test(key)) window.localStorage.setItem(key, value);
+      if (KEPT.test(key)) window.localStorage.setItem(key, value);
+      else if (!/tabState$/.test(key)) memory[key] = String(value);
     },
     removeItem: function (key) {
-      window.localStorage.removeItem(key);
+      if (KEPT.test(key)) window.localStorage.removeItem(key);
+      delete memory[key];
     },
     clear: function () {
-      window.localStorage.clear();
+      Object.keys(window.localStorage).forEach(function (key) {
+        if (KEPT.test(key)) window.localStorage.removeItem(key);
+      });
+      memory = {};
     },
     get length() {
-      return window.localStorage.length;
+      var kept = Object.keys(window.localStorage).filter(function (key) {
+        return KEPT.test(key);
+      });
+      return kept.length + Object.keys(memory).length;
     }
   };
 
