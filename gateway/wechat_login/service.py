@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from gateway.accounts.model import (
+    AccountGone,
     IdentityKey,
     IdentityView,
     MergeRefused,
@@ -290,18 +292,28 @@ class WechatLogin:
             if at_once is not None:
                 return at_once
         try:
-            return await self._sign_in_transaction(app, facts, client)
+            try:
+                return await self._sign_in_transaction(app, facts, client)
+            except AccountGone as gone:  # erased meanwhile: the person is new (README)
+                return await self._sign_in_transaction(app, facts, client, gone.account_id)
         except MergeRefused as refused:
             await self._record_refused_merge(app, client, refused)
             LOGINS.labels(f"wechat_{app.kind}", AccountDisabled.code).inc()
             raise AccountDisabled() from None
 
     async def _sign_in_transaction(
-        self, app: AppConfig, facts: WechatFacts, client: ClientInfo
+        self,
+        app: AppConfig,
+        facts: WechatFacts,
+        client: ClientInfo,
+        erased: uuid.UUID | None = None,
     ) -> LoginOutcome:
         """The reference path: resolve (create, attach, merge), keep the profile, open the
-        session, in one transaction."""
+        session, in one transaction. After a first attempt reached an ``erased`` account,
+        whatever of the person was left on it goes first."""
         async with self._db.transaction() as s:
+            if erased is not None:
+                await self._accounts.release_erased(s, erased)
             resolution = await self.resolve(s, app, facts, client)
             await self._accounts.keep_profile(
                 s, resolution.account_id, facts.nickname, facts.avatar_url
