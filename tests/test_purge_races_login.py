@@ -99,3 +99,27 @@ async def test_purge_due_racing_logins_and_a_refresh_erases_whole_or_not_at_all(
 ) -> None:
     for n in range(TRIALS):
         await trial(gw, f"purged-{n}")
+
+
+async def test_identities_left_on_an_erased_account_never_sign_in_to_it(
+    database_url: str, configure: Configure
+) -> None:
+    """What a race before the fix left behind (an erased account still holding the person's
+    identities) no longer locks the person out: the login releases them and starts anew."""
+    async with running(configure(database_url, accounts={"deletion_grace_days": 0})) as gw:
+        first = await login(gw, "left-over")
+        erased = account_uuid(first["account"]["id"])
+        async with gw.app.state.services.db.reader() as s:
+            rows = await s.execute(select(Identity).where(col(Identity.account_id) == erased))
+            kept = [{**r.model_dump(), "id": uuid.uuid4()} for r in rows.scalars().all()]
+        assert (await delete(gw, first["accessToken"]))["pending"] is False
+        async with gw.app.state.services.db.transaction() as s:
+            s.add_all(Identity(**row) for row in kept)  # as the race left them
+        assert await state_of(gw, erased) == ("deleted", False, 2, 0)
+
+        for app in ("shop-mp", "club-mp", "shop-mp"):
+            again = await login(gw, "left-over", app)
+            assert again["__typename"] == "LoginSuccess", again
+            assert account_uuid(again["account"]["id"]) != erased
+            assert await gw.viewer_id(again["accessToken"]) == again["account"]["id"]
+        assert await state_of(gw, erased) == ("deleted", False, 0, 0)
