@@ -284,6 +284,9 @@ class AccountGraph:
     async def set_disabled(
         self, s: AsyncSession, account_id: uuid.UUID, disabled: bool, reason: str | None
     ) -> None:
+        """Locked first, as an erasure: a login in flight commits before (and the caller's
+        revocation sees its session), a later one sees the new state."""
+        await lifecycle.locked(s, account_id)
         if not await lifecycle.set_disabled(s, account_id, disabled, reason):
             raise NotFound("No live account with this id.")
 
