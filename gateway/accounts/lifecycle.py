@@ -115,14 +115,17 @@ async def due_for_deletion(s: AsyncSession, now: datetime, limit: int) -> list[u
 
 async def release_erased(s: AsyncSession, account_id: uuid.UUID) -> None:
     """Identities still on an erased account (left by a login that raced its erasure before
-    this was fixed) are erased too, so that the person's login can find them new."""
-    account = await locked(s, account_id)
-    if account is None or account.status != AccountStatus.DELETED:
+    this was fixed) are erased too, so that the person's login can find them new. No lock on
+    the account (erased is final): the login takes its identifiers' locks next, and a
+    concurrent login holding those may be waiting for this account's row."""
+    status = select(col(Account.status)).where(col(Account.id) == account_id)
+    if (await s.execute(status)).scalar_one_or_none() != AccountStatus.DELETED:
         return
     of_account = col(Identity.account_id) == account_id
     identities = (await s.execute(select(Identity).where(of_account))).scalars().all()
-    changed(s, [account_key(account_id)])
-    await _forget_identities(s, list(identities), None)
+    if identities:
+        changed(s, [account_key(account_id)])
+        await _forget_identities(s, list(identities), None)
 
 
 async def erase(

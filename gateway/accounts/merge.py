@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts.model import AccountStatus, MergeRefused, survivor_order
+from gateway.accounts.model import AccountGone, AccountStatus, MergeRefused, survivor_order
 from gateway.accounts.tables import Account, Identity
 from gateway.audit import ClientInfo, record
 from gateway.metrics import MERGES
@@ -55,6 +55,9 @@ async def merge_accounts(
     absorbed = [a.id for a in live if a.id != survivor]
     if not absorbed:
         return survivor
+    erased = [a.id for a in live if a.status == AccountStatus.DELETED]
+    if erased:  # identities left on an erased account: the caller releases them, starts over
+        raise AccountGone(erased[0])
     disabled = {a.id for a in live if a.status != AccountStatus.ACTIVE}
     if disabled:
         raise MergeRefused({a.id for a in live}, disabled)
