@@ -10,7 +10,9 @@ account, a deletion to cancel) leaves the statement with no row, and the transac
 (``graph.find_or_create``) decides. A new user's identities are inserted without ``ON
 CONFLICT``: when a concurrent login wrote one of them first, the unique index fails the whole
 statement (nothing is written) and the caller falls back to the transactional path, which
-finds the winner's account.
+finds the winner's account. A returning user's account is locked ``FOR KEY SHARE`` and its
+state checked as an erasure committed it (see ``account``): no session lands on an erased
+account.
 """
 
 from __future__ import annotations
@@ -71,12 +73,20 @@ def account(count: int, with_session_key: bool) -> SignInPart:
     known = graph.owners_statement(count).cte("known")
     key_count = select(func.count()).select_from(known).scalar_subquery()
     owners = select(func.count(distinct(known.c.account_id))).scalar_subquery()
-    returning = select(*views.LABELLED, false().label(_IS_NEW)).where(
-        col(Account.id).in_(select(known.c.account_id)),
-        col(Account.status) == AccountStatus.ACTIVE,
-        col(Account.deletion_due_at).is_(None),
-        key_count == count,
-        owners == 1,
+    # FOR KEY SHARE (the lock the session row's foreign key takes anyway): an erasure or a
+    # deletion mark in flight (FOR UPDATE) is waited for, and the account's state read again
+    # as it committed it, so that no row comes out and the transactional path decides
+    returning = (
+        select(*views.LABELLED, false().label(_IS_NEW))
+        .where(
+            col(Account.id).in_(select(known.c.account_id)),
+            col(Account.status) == AccountStatus.ACTIVE,
+            col(Account.deletion_due_at).is_(None),
+            key_count == count,
+            owners == 1,
+        )
+        .with_for_update(key_share=True, of=_ACCOUNTS)
+        .cte("returning")
     )
     created = (
         pg_insert(_ACCOUNTS)
@@ -99,7 +109,7 @@ def account(count: int, with_session_key: bool) -> SignInPart:
         )
         .cte("new_identities")
     )
-    signed_in = union_all(returning, select(*created.c, true())).cte("signed_in")
+    signed_in = union_all(select(*returning.c), select(*created.c, true())).cte("signed_in")
     account_id = views.account_id_in(signed_in)
     writes = [identities]
     if with_session_key:

@@ -39,14 +39,20 @@ async def locked(s: AsyncSession, account_id: uuid.UUID) -> Account | None:
     return (await s.execute(query)).scalar_one_or_none()
 
 
-_LOGIN_STATE = select(*ACCOUNT_COLUMNS, col(Account.deletion_due_at)).where(
-    col(Account.id) == bindparam("account_id")
+_LOGIN_STATE = (
+    select(*ACCOUNT_COLUMNS, col(Account.deletion_due_at))
+    .where(col(Account.id) == bindparam("account_id"))
+    .with_for_update(key_share=True)
 )
 
 
 async def login_state(s: AsyncSession, account_id: uuid.UUID) -> tuple[AccountView, bool] | None:
-    """(the account, deletion pending) in one indexed read, without a lock: every login asks,
-    and the login answers with this view instead of reading the account again."""
+    """(the account, deletion pending) in one indexed read: every login asks, and the login
+    answers with this view instead of reading the account again. PostgreSQL: ``FOR KEY
+    SHARE``, the lock the login's session row takes anyway through its foreign key, taken
+    here, before the decision: an erasure or a deletion mark (``FOR UPDATE``, ``locked``)
+    in flight is waited for and its outcome read, and one that comes later waits for this
+    login's commit, then erases what it wrote."""
     row = (await execute_core(s, _LOGIN_STATE, {"account_id": account_id})).first()
     return (account_view(row), row[-1] is not None) if row else None
 
@@ -105,6 +111,21 @@ async def due_for_deletion(s: AsyncSession, now: datetime, limit: int) -> list[u
         .limit(limit)
     )
     return list((await s.execute(query)).scalars().all())
+
+
+async def release_erased(s: AsyncSession, account_id: uuid.UUID) -> None:
+    """Identities still on an erased account (left by a login that raced its erasure before
+    this was fixed) are erased too, so that the person's login can find them new. No lock on
+    the account (erased is final): the login takes its identifiers' locks next, and a
+    concurrent login holding those may be waiting for this account's row."""
+    status = select(col(Account.status)).where(col(Account.id) == account_id)
+    if (await s.execute(status)).scalar_one_or_none() != AccountStatus.DELETED:
+        return
+    of_account = col(Identity.account_id) == account_id
+    identities = (await s.execute(select(Identity).where(of_account))).scalars().all()
+    if identities:
+        changed(s, [account_key(account_id)])
+        await _forget_identities(s, list(identities), None)
 
 
 async def erase(

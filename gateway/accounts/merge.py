@@ -6,6 +6,9 @@ e.g. login sessions), and one audit event records it, all inside the caller's tr
 failure anywhere leaves every account as it was. Accounts are locked in id order (``FOR UPDATE``
 on PostgreSQL; SQLite's write lock already serialises writers), so two concurrent merges of the
 same accounts queue instead of deadlocking, and the second finds the work done.
+
+A disabled account is never merged (``MergeRefused``, raised before anything moves): its
+identities would become the survivor's and usable again, undoing the operator's disable.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts.model import AccountStatus, survivor_order
+from gateway.accounts.model import AccountGone, AccountStatus, MergeRefused, survivor_order
 from gateway.accounts.tables import Account, Identity
 from gateway.audit import ClientInfo, record
 from gateway.metrics import MERGES
@@ -52,6 +55,12 @@ async def merge_accounts(
     absorbed = [a.id for a in live if a.id != survivor]
     if not absorbed:
         return survivor
+    erased = [a.id for a in live if a.status == AccountStatus.DELETED]
+    if erased:  # identities left on an erased account: the caller releases them, starts over
+        raise AccountGone(erased[0])
+    disabled = {a.id for a in live if a.status != AccountStatus.ACTIVE}
+    if disabled:
+        raise MergeRefused({a.id for a in live}, disabled)
     await _move(s, absorbed, survivor)
     for hook in hooks:
         await hook(s, absorbed, survivor)

@@ -100,6 +100,26 @@ class AccountConflict(Exception):
         self.account_ids = account_ids
 
 
+class AccountGone(Exception):
+    """A login reached an erased account (it lost a race to the erasure, whose commit it
+    waited for): the caller starts over, and finds the person new."""
+
+    def __init__(self, account_id: uuid.UUID) -> None:
+        super().__init__("the account was erased")
+        self.account_id = account_id
+
+
+class MergeRefused(Exception):
+    """A merge that would make a disabled account's identities usable: refused, nothing moved
+    (the rule: a merge involving a disabled account never happens; README, "Disabled
+    accounts"). ``disabled`` are the disabled ones among ``account_ids``."""
+
+    def __init__(self, account_ids: set[uuid.UUID], disabled: set[uuid.UUID]) -> None:
+        super().__init__("a merge involving a disabled account is refused")
+        self.account_ids = account_ids
+        self.disabled = disabled
+
+
 @dataclass(frozen=True)
 class AccountView:
     id: uuid.UUID

@@ -30,6 +30,7 @@ from gateway.accounts import (
 )
 from gateway.accounts.model import (
     AccountConflict,
+    AccountGone,
     AccountStatus,
     AccountView,
     IdentityKey,
@@ -81,7 +82,24 @@ class AccountGraph:
         client: ClientInfo | None = None,
     ) -> Resolution:
         """Find or create the account of ``keys``. With ``merge_reason`` (the caller holds
-        proof that the keys are one person), keys on several accounts merge them."""
+        proof that the keys are one person), keys on several accounts merge them. The account
+        stays locked against an erasure (``lifecycle.login_state``) until the caller commits,
+        before the caller writes anything an erasure would wait for (its session key); an
+        erased one is ``AccountGone``."""
+        resolution = await self._find_or_create(s, keys, app_key, merge_reason, client)
+        state = await lifecycle.login_state(s, resolution.account_id)
+        if state is not None and state[0].status == AccountStatus.DELETED:
+            raise AccountGone(resolution.account_id)
+        return resolution
+
+    async def _find_or_create(
+        self,
+        s: AsyncSession,
+        keys: list[IdentityKey],
+        app_key: str | None,
+        merge_reason: str | None,
+        client: ClientInfo | None,
+    ) -> Resolution:
         if merge_reason is None:
             return await graph.find_or_create(s, keys, app_key)
 
@@ -246,15 +264,18 @@ class AccountGraph:
     async def admit_login(
         self, s: AsyncSession, account_id: uuid.UUID
     ) -> tuple[AccountView | None, bool]:
-        """Inside a login's transaction: ``AccountDisabled`` for a disabled account; a pending
+        """Inside a login's transaction: ``AccountDisabled`` for a disabled account,
+        ``AccountGone`` for an erased one (never revived: the caller starts over); a pending
         deletion is cancelled. Answers the account as the login leaves it, and whether a
-        deletion was cancelled."""
+        deletion was cancelled. Locks the account against an erasure (``lifecycle.login_state``)."""
         state = await lifecycle.login_state(s, account_id)
         if state is None:
             return None, False
         account, pending = state
         if account.status == AccountStatus.DISABLED:
             raise AccountDisabled()
+        if account.status == AccountStatus.DELETED:
+            raise AccountGone(account_id)
         # a disable that commits after this read still wins: its token check refuses
         cancelled = await lifecycle.cancel_deletion(s, account_id) if pending else False
         return account, cancelled
@@ -263,13 +284,24 @@ class AccountGraph:
     async def set_disabled(
         self, s: AsyncSession, account_id: uuid.UUID, disabled: bool, reason: str | None
     ) -> None:
+        """Locked first, as an erasure: a login in flight commits before (and the caller's
+        revocation sees its session), a later one sees the new state."""
+        await lifecycle.locked(s, account_id)
         if not await lifecycle.set_disabled(s, account_id, disabled, reason):
             raise NotFound("No live account with this id.")
 
     async def mark_for_deletion(
         self, s: AsyncSession, account_id: uuid.UUID, requested_at: datetime, due_at: datetime
     ) -> None:
+        """Locked first, as an erasure: a login in flight commits before the mark (and the
+        caller's revocation then sees its session); a later one sees the mark and cancels it."""
+        await lifecycle.locked(s, account_id)
         await lifecycle.mark_for_deletion(s, account_id, requested_at, due_at)
+
+    async def release_erased(self, s: AsyncSession, account_id: uuid.UUID) -> None:
+        """Before a login starts over after ``AccountGone``: nothing of the person stays on
+        the erased account (``lifecycle.release_erased``)."""
+        await lifecycle.release_erased(s, account_id)
 
     @declares(NotFound)
     async def erase(

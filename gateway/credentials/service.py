@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from gateway.accounts.model import PasswordRecord, normalize_username
+from gateway.accounts.model import AccountGone, PasswordRecord, normalize_username
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record, record_by
 from gateway.config import AppConfig
@@ -114,10 +114,13 @@ class Passwords:
         LOGINS.labels("password", "ok").inc()
         await self._throttle.succeeded(forgive=keys, release=slow)
         async with self._db.transaction() as s:
+            account_id = await self._accounts.survivor(s, found.identity.account_id)
+            try:  # the account first (locked against an erasure), then the credential row
+                tokens = await self._sessions.start(s, account_id, app.key, client)
+            except AccountGone:  # erased since the password was read: the name is gone
+                raise InvalidCredentials() from None
             if rehashed:
                 await self._accounts.set_password_hash(s, found.credential_id, rehashed)
-            account_id = await self._accounts.survivor(s, found.identity.account_id)
-            tokens = await self._sessions.start(s, account_id, app.key, client)
             record(
                 s,
                 "login",

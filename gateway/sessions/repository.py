@@ -76,11 +76,7 @@ _TOKEN_USED_AT = select(_TOKENS.c.used_at).where(_TOKENS.c.id == bindparam("toke
 # one session row; the columns to set come with the parameters (``sid`` names the row)
 TOUCH_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid"))
 # a refresh's touch: the last use only, nothing the token cache holds (no broadcast needed)
-_MARK_USED = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("sid"))
-    .values(last_used_at=bindparam("now"))
-)
+_MARK_USED = TOUCH_SESSION.values(last_used_at=bindparam("now"))
 CLIENT_FACTS = ("platform", "channel", "device_param", "ip", "user_agent")
 
 
@@ -200,11 +196,14 @@ async def revoke_accounts(s: AsyncSession, account_ids: list[uuid.UUID], now: da
 
 
 async def erase(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
-    """The accounts' sessions and refresh tokens, with their client facts, are gone."""
+    """The accounts' sessions and refresh tokens, with their client facts, are gone. The
+    sessions are locked first: a refresh in flight commits its new token before they go."""
     changed(s, map(account_key, account_ids))
-    sessions = select(col(LoginSession.id)).where(col(LoginSession.account_id).in_(account_ids))
-    await s.execute(delete(RefreshToken).where(col(RefreshToken.session_id).in_(sessions)))
-    await s.execute(delete(LoginSession).where(col(LoginSession.account_id).in_(account_ids)))
+    of_accounts = col(LoginSession.account_id).in_(account_ids)
+    locked = await s.execute(select(col(LoginSession.id)).where(of_accounts).with_for_update())
+    ids = locked.scalars().all()
+    await s.execute(delete(RefreshToken).where(col(RefreshToken.session_id).in_(ids)))
+    await s.execute(delete(LoginSession).where(of_accounts))
 
 
 _SESSIONS_OF = select(*(_SESSIONS.c[f.name] for f in dataclasses.fields(SessionView)))

@@ -6,15 +6,24 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from gateway.accounts.model import IdentityKey, IdentityView, Resolution, wechat_keys
+from gateway.accounts.model import (
+    AccountGone,
+    IdentityKey,
+    IdentityView,
+    MergeRefused,
+    Resolution,
+    wechat_keys,
+)
 from gateway.accounts.service import AccountGraph, SessionKey
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
 from gateway.errors import (
     WECHAT_CALL,
+    AccountDisabled,
     CodeUsed,
     GatewayError,
     IdentityConflict,
@@ -187,6 +196,21 @@ class WechatLogin:
         if facts.snapshot:
             raise SnapshotUser("A snapshot-page visitor cannot be linked.")
         keys = identity_keys(app, facts)
+        try:
+            return await self._link(viewer, app, facts, keys, client, reauthenticated)
+        except MergeRefused as refused:
+            await self._record_refused_merge(app, client, refused)
+            raise IdentityConflict() from None
+
+    async def _link(
+        self,
+        viewer: Viewer,
+        app: AppConfig,
+        facts: WechatFacts,
+        keys: list[IdentityKey],
+        client: ClientInfo,
+        reauthenticated: str,
+    ) -> Resolution:
         async with self._db.transaction() as s:
             owners = await self._accounts.owners(s, keys)
             if owners - {viewer.account_id} and viewer.account_id not in owners:
@@ -267,7 +291,29 @@ class WechatLogin:
             at_once = await self._at_once(app, facts, client)
             if at_once is not None:
                 return at_once
+        try:
+            try:
+                return await self._sign_in_transaction(app, facts, client)
+            except AccountGone as gone:  # erased meanwhile: the person is new (README)
+                return await self._sign_in_transaction(app, facts, client, gone.account_id)
+        except MergeRefused as refused:
+            await self._record_refused_merge(app, client, refused)
+            LOGINS.labels(f"wechat_{app.kind}", AccountDisabled.code).inc()
+            raise AccountDisabled() from None
+
+    async def _sign_in_transaction(
+        self,
+        app: AppConfig,
+        facts: WechatFacts,
+        client: ClientInfo,
+        erased: uuid.UUID | None = None,
+    ) -> LoginOutcome:
+        """The reference path: resolve (create, attach, merge), keep the profile, open the
+        session, in one transaction. After a first attempt reached an ``erased`` account,
+        whatever of the person was left on it goes first."""
         async with self._db.transaction() as s:
+            if erased is not None:
+                await self._accounts.release_erased(s, erased)
             resolution = await self.resolve(s, app, facts, client)
             await self._accounts.keep_profile(
                 s, resolution.account_id, facts.nickname, facts.avatar_url
@@ -317,6 +363,26 @@ class WechatLogin:
     async def _keep_session_key(self, s: UnitOfWork, app: AppConfig, facts: WechatFacts) -> None:
         if facts.session_key:
             await self._accounts.keep_session_key(s, app.appid, facts.openid, facts.session_key)
+
+    async def _record_refused_merge(
+        self, app: AppConfig, client: ClientInfo, refused: MergeRefused
+    ) -> None:
+        """Why the person's WeChat proved two accounts one and nothing merged: on each disabled
+        account's trail (``gateway accounts show``), in a transaction of its own (the login's
+        was rolled back)."""
+        log.info("merge refused app=%s: a disabled account is involved", app.key)
+        async with self._db.transaction() as s:
+            for account_id in sorted(refused.disabled):
+                others = sorted(str(a) for a in refused.account_ids - {account_id})
+                record(
+                    s,
+                    "merge_refused",
+                    client,
+                    account_id=account_id,
+                    app_key=app.key,
+                    reason="account_disabled",
+                    accounts=others,
+                )
 
     async def _record_failure(self, app: AppConfig, client: ClientInfo, exc: GatewayError) -> None:
         errcode = exc.errcode
