@@ -49,13 +49,8 @@ from gateway.wechat.client import HttpClient, WeChatClient, http_client
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight
-from gateway.wechat_login.service import (
-    WechatFacts,
-    WechatLogin,
-    facts_codec,
-    pack_facts,
-    unpack_facts,
-)
+from gateway.wechat_login.facts import WechatFacts, facts_codec, pack_facts, unpack_facts
+from gateway.wechat_login.service import WechatLogin
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

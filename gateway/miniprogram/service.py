@@ -35,7 +35,8 @@ from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.codes import check_code
 from gateway.wechat.errors import WeChatError
-from gateway.wechat_login.service import WechatFacts, WechatLogin
+from gateway.wechat_login.facts import WechatFacts
+from gateway.wechat_login.service import WechatLogin
 
 log = logging.getLogger(__name__)
 _MAX_ENCRYPTED = 16 * 1024

@@ -4,11 +4,9 @@ first, then openid; merging accounts the unionid proves to be one person), open 
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 from gateway.accounts.model import (
     AccountGone,
@@ -30,6 +28,7 @@ from gateway.errors import (
     InvalidCode,
     InvalidInput,
     InvalidState,
+    NotLoggedIn,
     RiskBlocked,
     SnapshotUser,
     UnknownApp,
@@ -40,31 +39,19 @@ from gateway.metrics import LOGINS
 from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
 from gateway.store.db import Database, UnitOfWork
-from gateway.store.secretbox import SecretBox
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.codes import check_code
 from gateway.wechat.errors import WeChatError
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight, code_key
+from gateway.wechat_login.facts import WechatFacts
 
 log = logging.getLogger(__name__)
 
 
 _PROFILE_SCOPES = frozenset({"snsapi_userinfo", "snsapi_login"})
 _STATE_KINDS = frozenset({AppKind.OFFICIAL_ACCOUNT, AppKind.WEBSITE})
-
-
-@dataclass(frozen=True)
-class WechatFacts:
-    """What one code told us about the user, whatever the door."""
-
-    openid: str
-    unionid: str | None
-    snapshot: bool = False
-    nickname: str | None = None
-    avatar_url: str | None = None
-    session_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -76,34 +63,6 @@ class LoginOutcome:
     @property
     def deletion_cancelled(self) -> bool:
         return self.tokens.deletion_cancelled
-
-
-def facts_codec(
-    box: SecretBox,
-) -> tuple[Callable[[str, WechatFacts], str], Callable[[str, str], WechatFacts]]:
-    """How an exchange outcome travels through Redis: sealed whole (openid, unionid and
-    session_key alike), bound to the key."""
-
-    def encode(key: str, facts: WechatFacts) -> str:
-        return box.seal(json.dumps(asdict(facts)), key)
-
-    def decode(key: str, raw: str) -> WechatFacts:
-        return WechatFacts(**json.loads(box.open(raw, key)))
-
-    return encode, decode
-
-
-def pack_facts(facts: WechatFacts) -> bytes:
-    """An outcome as the in-process memo keeps it: one small object instead of a dataclass
-    and its three to five strings (~140 bytes instead of ~320, per login of the last minute)."""
-    f = facts
-    fields = (f.openid, f.unionid, f.snapshot, f.nickname, f.avatar_url, f.session_key)
-    return json.dumps(fields, separators=(",", ":")).encode()
-
-
-def unpack_facts(packed: bytes) -> WechatFacts:
-    openid, unionid, snapshot, nickname, avatar_url, session_key = json.loads(packed)
-    return WechatFacts(openid, unionid, snapshot, nickname, avatar_url, session_key)
 
 
 _VERDICTS = (InvalidCode, CodeUsed, RiskBlocked)
@@ -173,7 +132,15 @@ class WechatLogin:
             raise
         return await self._sign_in(app, facts, client)
 
-    @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser, IdentityConflict)
+    @declares(
+        UnknownApp,
+        InvalidInput,
+        InvalidState,
+        WECHAT_CALL,
+        SnapshotUser,
+        IdentityConflict,
+        NotLoggedIn,
+    )
     async def link(
         self,
         viewer: Viewer,
@@ -201,6 +168,8 @@ class WechatLogin:
         except MergeRefused as refused:
             await self._record_refused_merge(app, client, refused)
             raise IdentityConflict() from None
+        except AccountGone:  # the viewer's account was erased meanwhile: its token is void
+            raise NotLoggedIn("Your account was deleted; log in again.") from None
 
     async def _link(
         self,
