@@ -14,6 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 
 class BadArgument(Exception):
@@ -32,29 +35,25 @@ def check_utf8(argv: Sequence[str]) -> None:
 
 def integer(option: str, low: int, high: int, unit: str = "") -> Callable[[str], int]:
     """An argparse ``type``: a whole number from ``low`` to ``high``."""
-    span = f"{low} to {high}{' ' + unit if unit else ''}"
-
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise BadArgument(f"{option}: not a whole number: {raw!r} ({span})") from None
-        if not low <= value <= high:
-            raise BadArgument(f"{option}: {span}, not {value}")
-        return value
-
-    return parse
+    return _bounded(option, int, "a whole number", f"{low} to {high}", low, high, unit)
 
 
 def number(option: str, low: float, high: float, unit: str = "") -> Callable[[str], float]:
     """An argparse ``type``: a finite number from ``low`` to ``high``."""
-    span = f"{low:g} to {high:g}{' ' + unit if unit else ''}"
+    return _bounded(option, float, "a number", f"{low:g} to {high:g}", low, high, unit)
 
-    def parse(raw: str) -> float:
+
+def _bounded(
+    option: str, convert: Callable[[str], N], what: str, span: str, low: N, high: N, unit: str
+) -> Callable[[str], N]:
+    """One rule for both: a value outside the range is refused, never clamped."""
+    span += f" {unit}" if unit else ""
+
+    def parse(raw: str) -> N:
         try:
-            value = float(raw)
+            value = convert(raw)
         except ValueError:
-            raise BadArgument(f"{option}: not a number: {raw!r} ({span})") from None
+            raise BadArgument(f"{option}: not {what}: {raw!r} ({span})") from None
         if not (math.isfinite(value) and low <= value <= high):
             raise BadArgument(f"{option}: {span}, not {raw}")
         return value
