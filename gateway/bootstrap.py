@@ -113,18 +113,7 @@ def _assemble(
     wechat = WeChatClient(http, concurrency=config.settings.wechat_concurrency)
     box = SecretBox(secrets.secret_key)
     accounts = AccountGraph(db, box)
-    tokens = AccessTokens(secrets.signing_keys, ISSUER)
-    cache = TokenCache(db.broadcast)
-    sessions = Sessions(
-        db,
-        accounts,
-        tokens,
-        config.tokens,
-        config.app_kind,
-        cache,
-        successor_key=successor_key(secrets.secret_key),
-        fast_paths=config.performance.fast_paths,
-    )
+    sessions = _sessions(config, secrets, db, accounts)
     states = OAuthStates(secrets.secret_key)
     exchanges = SingleFlight[WechatFacts](
         config.settings.code_cache_seconds, pack=pack_facts, unpack=unpack_facts
@@ -161,6 +150,23 @@ def _assemble(
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     return Services(config, secrets, db, http, redis, partners, endpoint, api)
+
+
+def _sessions(
+    config: GatewayConfig, secrets: Secrets, db: Database, accounts: AccountGraph
+) -> Sessions:
+    """Login state: tokens signed with the rotating keys, refresh successors derived from the
+    secret key, the token cache every replica's broadcast keeps fresh."""
+    return Sessions(
+        db,
+        accounts,
+        AccessTokens(secrets.signing_keys, ISSUER),
+        config.tokens,
+        config.app_kind,
+        TokenCache(db.broadcast),
+        successor_key=successor_key(secrets.secret_key),
+        fast_paths=config.performance.fast_paths,
+    )
 
 
 def _exports(config: GatewayConfig, redis: Redis | None) -> WindowLimit | None:

@@ -71,36 +71,7 @@ def account(count: int, with_session_key: bool) -> SignInPart:
     graph's writes that go with it (the new account and its identities are inside the CTE;
     the session key is a write of its own)."""
     known = graph.owners_statement(count).cte("known")
-    key_count = select(func.count()).select_from(known).scalar_subquery()
-    owners = select(func.count(distinct(known.c.account_id))).scalar_subquery()
-    # FOR KEY SHARE (the lock the session row's foreign key takes anyway): an erasure or a
-    # deletion mark in flight (FOR UPDATE) is waited for, and the account's state read again
-    # as it committed it, so that no row comes out and the transactional path decides
-    returning = (
-        select(*views.LABELLED, false().label(_IS_NEW))
-        .where(
-            col(Account.id).in_(select(known.c.account_id)),
-            col(Account.status) == AccountStatus.ACTIVE,
-            col(Account.deletion_due_at).is_(None),
-            key_count == count,
-            owners == 1,
-        )
-        .with_for_update(key_share=True, of=_ACCOUNTS)
-        .cte("returning")
-    )
-    created = (
-        pg_insert(_ACCOUNTS)
-        .from_select(
-            ["id", "status", "created_at"],
-            select(
-                _bound("account_id", _ACCOUNTS.c.id),
-                _bound("account_status", _ACCOUNTS.c.status),
-                _bound("now", _ACCOUNTS.c.created_at),
-            ).where(~exists(select(known.c.account_id))),
-        )
-        .returning(*(_ACCOUNTS.c[name] for name in views.FIELDS))
-        .cte("created")
-    )
+    returning, created = _returning(known, count), _created(known)
     identities = (
         pg_insert(_IDENTITIES)
         .from_select(
@@ -116,6 +87,44 @@ def account(count: int, with_session_key: bool) -> SignInPart:
         writes.append(session_keys.keep_when(account_id))
     is_new = select(signed_in.c[_IS_NEW]).scalar_subquery()
     return SignInPart(account_id, is_new, tuple(signed_in.c), tuple(writes))
+
+
+def _returning(known: Any, count: int) -> Any:
+    """A returning user's account: every key known, all on it, active, no deletion pending.
+    FOR KEY SHARE (the lock the session row's foreign key takes anyway): an erasure or a
+    deletion mark in flight (FOR UPDATE) is waited for, and the account's state read again
+    as it committed it, so that no row comes out and the transactional path decides."""
+    key_count = select(func.count()).select_from(known).scalar_subquery()
+    owners = select(func.count(distinct(known.c.account_id))).scalar_subquery()
+    return (
+        select(*views.LABELLED, false().label(_IS_NEW))
+        .where(
+            col(Account.id).in_(select(known.c.account_id)),
+            col(Account.status) == AccountStatus.ACTIVE,
+            col(Account.deletion_due_at).is_(None),
+            key_count == count,
+            owners == 1,
+        )
+        .with_for_update(key_share=True, of=_ACCOUNTS)
+        .cte("returning")
+    )
+
+
+def _created(known: Any) -> Any:
+    """A new user's account, inserted only when none of the keys is known."""
+    return (
+        pg_insert(_ACCOUNTS)
+        .from_select(
+            ["id", "status", "created_at"],
+            select(
+                _bound("account_id", _ACCOUNTS.c.id),
+                _bound("account_status", _ACCOUNTS.c.status),
+                _bound("now", _ACCOUNTS.c.created_at),
+            ).where(~exists(select(known.c.account_id))),
+        )
+        .returning(*(_ACCOUNTS.c[name] for name in views.FIELDS))
+        .cte("created")
+    )
 
 
 def _identity_row(created: Any, i: int) -> Any:

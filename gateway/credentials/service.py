@@ -113,6 +113,12 @@ class Passwords:
             raise InvalidCredentials()
         LOGINS.labels("password", "ok").inc()
         await self._throttle.succeeded(forgive=keys, release=slow)
+        return await self._open(app, found, rehashed, client)
+
+    async def _open(
+        self, app: AppConfig, found: PasswordRecord, rehashed: str | None, client: ClientInfo
+    ) -> IssuedTokens:
+        """A verified password's session, and its rehash written, in one transaction."""
         async with self._db.transaction() as s:
             account_id = await self._accounts.survivor(s, found.identity.account_id)
             try:  # the account first (locked against an erasure), then the credential row

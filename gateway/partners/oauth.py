@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.addresses import client_address
 from gateway.audit import ClientInfo, record
 from gateway.errors import TemporarilyUnavailable, Throttled
-from gateway.partners.registry import Partners
+from gateway.partners.registry import Partners, PartnerView
 from gateway.partners.tokens import LIFETIME_SECONDS, PartnerTokens
 from gateway.store.db import Database, is_unavailable
 from gateway.store.models import utcnow
@@ -74,27 +74,9 @@ class TokenEndpoint:
             return parsed
         fields, client_id, secret = parsed
         ip = client_address(request.scope)
-        # per (partner, address) strictly, the address's failures, the partner on its queue:
-        # failures from elsewhere never lock the partner out (gateway.throttle)
-        keys, slow, address = (
-            [f"partner-at:{client_id}:{ip}"],
-            [f"partner:{client_id}"],
-            [f"partner-ip:{ip}"],
-        )
-        try:
-            await self._throttle.admit(keys, slow, address)
-        except (Throttled, TemporarilyUnavailable) as exc:
-            return _throttled(exc)
-        partner = await self._partners.authenticate(client_id, secret)
-        if partner is None:
-            try:
-                await self._throttle.failed(address)
-            except TemporarilyUnavailable as exc:
-                return _throttled(exc)
-            return _error(
-                InvalidClientError(description="client authentication failed"), 401, basic=True
-            )
-        await self._throttle.succeeded(forgive=keys, release=slow)
+        partner = await self._authenticate(client_id, secret, ip)
+        if isinstance(partner, Response):
+            return partner
         requested = sorted(scope_to_list(fields.get("scope")) or partner.scopes)
         if not set(requested) <= partner.scopes:
             return _error(InvalidScopeError(description="scope exceeds what this client may have"))
@@ -114,6 +96,33 @@ class TokenEndpoint:
             "scope": " ".join(requested),
         }
         return JSONResponse(body, headers=_NO_STORE)
+
+    async def _authenticate(
+        self, client_id: str, secret: str, ip: str | None
+    ) -> PartnerView | Response:
+        """The partner, or the refusal to answer. Throttled per (partner, address) strictly,
+        on the address's failures, and the partner on its queue: failures from elsewhere never
+        lock the partner out (``gateway.throttle``)."""
+        keys, slow, address = (
+            [f"partner-at:{client_id}:{ip}"],
+            [f"partner:{client_id}"],
+            [f"partner-ip:{ip}"],
+        )
+        try:
+            await self._throttle.admit(keys, slow, address)
+        except (Throttled, TemporarilyUnavailable) as exc:
+            return _throttled(exc)
+        partner = await self._partners.authenticate(client_id, secret)
+        if partner is None:
+            try:
+                await self._throttle.failed(address)
+            except TemporarilyUnavailable as exc:
+                return _throttled(exc)
+            return _error(
+                InvalidClientError(description="client authentication failed"), 401, basic=True
+            )
+        await self._throttle.succeeded(forgive=keys, release=slow)
+        return partner
 
 
 async def _read_request(request: Request) -> tuple[dict[str, str], str, str] | Response:
