@@ -1,5 +1,6 @@
-"""Login sessions and refresh tokens in the database: the one module of ``sessions`` that
-builds and runs SQL; the rest of the package calls its functions and gets typed records back
+"""Login sessions and refresh tokens in the database: with its one-statement half
+(``sessions.at_once``, PostgreSQL's fast path), the only code of ``sessions`` that builds and
+runs SQL; the rest of the package calls its functions and gets typed records back
 (``sessions.records``, ``SessionView``), never rows.
 
 Statements are built once (at import, or once per shape): building one costs more than running
@@ -17,64 +18,64 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, case, delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts.model import AccountView
 from gateway.accounts.service import AccountGraph
-from gateway.audit import ClientInfo, insert_event_when
+from gateway.audit import ClientInfo
 from gateway.sessions.model import SessionView
-from gateway.sessions.records import Facts, Held, LiveToken, Opening
+from gateway.sessions.records import Facts, Held, LiveToken
 from gateway.store.broadcast import account_key, changed, session_key
 from gateway.store.db import Database, execute_core
 from gateway.store.driver import SyncDriver
 from gateway.store.models import LoginSession, RefreshToken
 
-_SESSIONS: Any = LoginSession.__table__  # type: ignore[attr-defined]
-_TOKENS: Any = RefreshToken.__table__  # type: ignore[attr-defined]
+SESSIONS: Any = LoginSession.__table__  # type: ignore[attr-defined]
+TOKENS: Any = RefreshToken.__table__  # type: ignore[attr-defined]
 
 # the token check: a live session by id, with its account
 _LIVE_TOKEN = AccountGraph.join_account(
-    (_SESSIONS.c.app_key, _SESSIONS.c.expires_at, _SESSIONS.c.created_at),
-    _SESSIONS.c.account_id,
+    (SESSIONS.c.app_key, SESSIONS.c.expires_at, SESSIONS.c.created_at),
+    SESSIONS.c.account_id,
 ).where(
-    _SESSIONS.c.id == bindparam("session_id"),
-    _SESSIONS.c.revoked_at.is_(None),
-    _SESSIONS.c.expires_at > bindparam("now"),
+    SESSIONS.c.id == bindparam("session_id"),
+    SESSIONS.c.revoked_at.is_(None),
+    SESSIONS.c.expires_at > bindparam("now"),
 )
 # a refresh: the live session of a refresh token (locked), the token's id, the account
-_LIVE_SESSION = (
+LIVE_SESSION = (
     AccountGraph.join_account(
         (
-            _TOKENS.c.id.label("token_id"),
-            _SESSIONS.c.id.label("session_id"),
-            _SESSIONS.c.app_key,
-            _SESSIONS.c.expires_at,
+            TOKENS.c.id.label("token_id"),
+            SESSIONS.c.id.label("session_id"),
+            SESSIONS.c.app_key,
+            SESSIONS.c.expires_at,
         ),
-        _SESSIONS.c.account_id,
+        SESSIONS.c.account_id,
     )
-    .join(_TOKENS, _TOKENS.c.session_id == _SESSIONS.c.id)
+    .join(TOKENS, TOKENS.c.session_id == SESSIONS.c.id)
     .where(
-        _TOKENS.c.token_hash == bindparam("digest"),
-        _SESSIONS.c.revoked_at.is_(None),
-        _SESSIONS.c.expires_at > bindparam("now"),
+        TOKENS.c.token_hash == bindparam("digest"),
+        SESSIONS.c.revoked_at.is_(None),
+        SESSIONS.c.expires_at > bindparam("now"),
     )
-    .with_for_update(of=_SESSIONS)
+    .with_for_update(of=SESSIONS)
 )
 # Core statements on the tables, no ORM unit of work (an ORM-enabled UPDATE also evaluates its
 # WHERE against the identity map)
-_INSERT_SESSION = insert(_SESSIONS)
-_INSERT_TOKEN = insert(_TOKENS)
+_INSERT_SESSION = insert(SESSIONS)
+_INSERT_TOKEN = insert(TOKENS)
 # spend a refresh token, once: no row changed means it was spent before
 _SPEND_TOKEN = (
-    update(_TOKENS)
-    .where(_TOKENS.c.id == bindparam("token_id"), _TOKENS.c.used_at.is_(None))
+    update(TOKENS)
+    .where(TOKENS.c.id == bindparam("token_id"), TOKENS.c.used_at.is_(None))
     .values(used_at=bindparam("now"))
 )
-_TOKEN_USED_AT = select(_TOKENS.c.used_at).where(_TOKENS.c.id == bindparam("token_id"))
+_TOKEN_USED_AT = select(TOKENS.c.used_at).where(TOKENS.c.id == bindparam("token_id"))
+_TOKEN_BY_DIGEST = select(TOKENS.c.id).where(TOKENS.c.token_hash == bindparam("digest"))
 # one session row; the columns to set come with the parameters (``sid`` names the row)
-TOUCH_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("sid"))
+TOUCH_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("sid"))
 # a refresh's touch: the last use only, nothing the token cache holds (no broadcast needed)
 _MARK_USED = TOUCH_SESSION.values(last_used_at=bindparam("now"))
 CLIENT_FACTS = ("platform", "channel", "device_param", "ip", "user_agent")
@@ -90,12 +91,12 @@ def _keys(statement: Any) -> tuple[str, ...]:
     return keys
 
 
-def _named(statement: Any, row: Sequence[Any]) -> dict[str, Any]:
+def named_row(statement: Any, row: Sequence[Any]) -> dict[str, Any]:
     """A row of ``statement`` (a driver's tuple, or SQLAlchemy's) by its columns' names."""
     return dict(zip(_keys(statement), row, strict=True))
 
 
-def _held(row: Mapping[str, Any]) -> Held:
+def held_from(row: Mapping[str, Any]) -> Held:
     account = AccountGraph.read_account(row)
     return Held(row["token_id"], row["session_id"], row["app_key"], row["expires_at"], account)
 
@@ -128,8 +129,14 @@ async def add_token(s: AsyncSession, facts: Facts, digest: str, now: datetime) -
 async def held_session(s: AsyncSession, digest: str, now: datetime) -> Held | None:
     """The live session a refresh token belongs to, locked (PostgreSQL: ``FOR UPDATE OF`` the
     session row; SQLite's writer lock already serialises), with its account, in one read."""
-    row = (await execute_core(s, _LIVE_SESSION, {"digest": digest, "now": now})).first()
-    return _held(_named(_LIVE_SESSION, row)) if row is not None else None
+    row = (await execute_core(s, LIVE_SESSION, {"digest": digest, "now": now})).first()
+    return held_from(named_row(LIVE_SESSION, row)) if row is not None else None
+
+
+async def token_written(s: AsyncSession, digest: str) -> bool:
+    """Whether a refresh token of ``digest`` exists (a grace reuse's successor, say)."""
+    found = await execute_core(s, _TOKEN_BY_DIGEST, {"digest": digest})
+    return found.first() is not None
 
 
 async def spend(s: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
@@ -206,7 +213,7 @@ async def erase(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
     await s.execute(delete(LoginSession).where(of_accounts))
 
 
-_SESSIONS_OF = select(*(_SESSIONS.c[f.name] for f in dataclasses.fields(SessionView)))
+_SESSIONS_OF = select(*(SESSIONS.c[f.name] for f in dataclasses.fields(SessionView)))
 
 
 # -- reads standing alone -----------------------------------------------------------------
@@ -215,7 +222,7 @@ async def live_token(db: Database, session_id: uuid.UUID, now: datetime) -> Live
     rows = await db.read(_LIVE_TOKEN, {"session_id": session_id, "now": now})
     if not rows:
         return None
-    row = _named(_LIVE_TOKEN, rows[0])
+    row = named_row(_LIVE_TOKEN, rows[0])
     account = AccountGraph.read_account(row)
     return LiveToken(row["app_key"], row["expires_at"], row["created_at"], account)
 
@@ -224,11 +231,11 @@ async def sessions_of(
     db: Database, account_id: uuid.UUID, *, live_after: datetime | None, limit: int
 ) -> list[SessionView]:
     """The account's sessions, last used first (only those live at ``live_after``, if given)."""
-    query = _SESSIONS_OF.where(_SESSIONS.c.account_id == account_id)
+    query = _SESSIONS_OF.where(SESSIONS.c.account_id == account_id)
     if live_after is not None:
-        query = query.where(_SESSIONS.c.revoked_at.is_(None), _SESSIONS.c.expires_at > live_after)
-    rows = await db.read(query.order_by(_SESSIONS.c.last_used_at.desc()).limit(limit))
-    return [SessionView(**_named(_SESSIONS_OF, row)) for row in rows]
+        query = query.where(SESSIONS.c.revoked_at.is_(None), SESSIONS.c.expires_at > live_after)
+    rows = await db.read(query.order_by(SESSIONS.c.last_used_at.desc()).limit(limit))
+    return [SessionView(**named_row(_SESSIONS_OF, row)) for row in rows]
 
 
 # -- one step, SQLite: a unit of work on the writer thread (``Database.write_in_thread``) ----
@@ -242,8 +249,8 @@ def open_session_on(
 
 def held_session_on(conn: SyncDriver, digest: str, now: datetime) -> Held | None:
     """``held_session`` on the writer thread's connection (its write lock serialises)."""
-    row = conn.execute(_LIVE_SESSION, {"digest": digest, "now": now}).first()
-    return _held(_named(_LIVE_SESSION, row)) if row is not None else None
+    row = conn.execute(LIVE_SESSION, {"digest": digest, "now": now}).first()
+    return held_from(named_row(LIVE_SESSION, row)) if row is not None else None
 
 
 def spend_on(conn: SyncDriver, token_id: uuid.UUID, now: datetime) -> bool:
@@ -254,146 +261,3 @@ def renew_on(conn: SyncDriver, facts: Facts, digest: str, now: datetime) -> None
     """A refresh's rows once its token is spent: the session's last use, the new token."""
     conn.execute(_MARK_USED, {"sid": facts.id, "now": now})
     conn.execute(_INSERT_TOKEN, _token_row(facts, digest, now))
-
-
-# -- one step, PostgreSQL: one autocommitted statement (``Database.write_once``) -----------
-def _new_token(session_id: Any, expires_at: Any, name: str) -> Any:
-    """A CTE inserting the refresh token of a session another CTE wrote or touched (its id and
-    end are that CTE's columns); bound: ``token_id``, ``token_digest``, ``now``."""
-    columns = _TOKENS.c
-    row = select(
-        bindparam("token_id", type_=columns.id.type),
-        session_id,
-        bindparam("token_digest", type_=columns.token_hash.type),
-        bindparam("now", type_=columns.created_at.type),
-        expires_at,
-    )
-    names = ["id", "session_id", "token_hash", "created_at", "expires_at"]
-    return insert(_TOKENS).from_select(names, row).returning(columns.id).cte(name)
-
-
-# A whole refresh: lock and read the token's live session with its account, spend the token
-# if it is unspent and the account not merged, touch the session, insert the new token and
-# the audit event. One round trip instead of seven (BEGIN, the five statements, COMMIT).
-# ``rotated`` is false when nothing was written (a spent token, a merged account).
-_HELD = _LIVE_SESSION.cte("held")
-_SPENT = (
-    update(_TOKENS)
-    .where(
-        _TOKENS.c.id.in_(select(_HELD.c.token_id).where(~AccountGraph.merged_in(_HELD))),
-        _TOKENS.c.used_at.is_(None),
-    )
-    .values(used_at=bindparam("now"))
-    .returning(_TOKENS.c.session_id)
-    .cte("spent")
-)
-_TOUCHED = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id.in_(select(_SPENT.c.session_id)))
-    .values(last_used_at=bindparam("now"))
-    .returning(_SESSIONS.c.id, _SESSIONS.c.expires_at)
-    .cte("touched")
-)
-_FRESH = _new_token(_TOUCHED.c.id, _TOUCHED.c.expires_at, "fresh")
-_ROTATED = exists(select(_FRESH.c.id))
-_AUDITED = insert_event_when(
-    {
-        "account_id": AccountGraph.account_id_in(_HELD),
-        "session_id": _HELD.c.session_id,
-        "app_key": _HELD.c.app_key,
-    },
-    _ROTATED,
-).cte("audited")
-_ROTATE = select(*_HELD.c, _ROTATED.label("rotated")).add_cte(_AUDITED)
-
-
-async def rotate_at_once(
-    db: Database, presented: str, digest: str, event: dict[str, Any], now: datetime
-) -> tuple[Held, bool] | None:
-    """The session held by the token presented and whether it rotated (to a new token of
-    ``digest``, with ``event``, an ``audit.event_row``); ``None`` when no live session has
-    the token."""
-    params = {"digest": presented, "now": now, "token_id": uuid.uuid4(), "token_digest": digest}
-    params |= {"event_" + name: value for name, value in event.items()}
-    rows = await db.write_once(_ROTATE, params)
-    if not rows:
-        return None
-    row = _named(_ROTATE, rows[0])
-    return _held(row), bool(row["rotated"])
-
-
-_STAMPS = ("created_at", "last_used_at", "expires_at")
-
-
-@functools.cache
-def _sign_in(key_count: int, with_session_key: bool) -> Any:
-    """A one-step login, built once per shape from its owners' parts: the account graph's
-    (the account signed in to, created or found, and the session key), the session and
-    refresh-token rows, and the audit event (``register`` for a new account, else ``login``),
-    written only when the rows are."""
-    account = AccountGraph.login_at_once(key_count, with_session_key)
-
-    def bound(name: str, column: str) -> Any:
-        return bindparam(name, type_=_SESSIONS.c[column].type)
-
-    session = (
-        insert(_SESSIONS)
-        .from_select(
-            ["id", "account_id", "app_key", *CLIENT_FACTS, *_STAMPS],
-            select(
-                bound("session_id", "id"),
-                account.account_id,
-                bound("app_key", "app_key"),
-                *(bound("session_" + c, c) for c in CLIENT_FACTS),
-                bound("now", "created_at"),
-                bound("now", "last_used_at"),
-                bound("session_expires_at", "expires_at"),
-            ),
-        )
-        .returning(_SESSIONS.c.id, _SESSIONS.c.account_id)
-        .cte("new_session")
-    )
-    expires = bindparam("session_expires_at", type_=_TOKENS.c.expires_at.type)
-    token = _new_token(session.c.id, expires, "new_token")
-    event = insert_event_when(
-        {
-            "account_id": session.c.account_id,
-            "session_id": session.c.id,
-            "app_key": bindparam("app_key"),
-            "kind": case((account.is_new, "register"), else_="login"),
-            "detail": case(
-                (account.is_new, bindparam("event_new_detail", type_=JSON)),
-                else_=bindparam("event_detail", type_=JSON),
-            ),
-        },
-        exists(select(token.c.id)),
-    ).cte("event")
-    return account, select(*account.columns).add_cte(*account.writes, session, token, event)
-
-
-async def sign_in_at_once(
-    db: Database,
-    key_count: int,
-    with_session_key: bool,
-    account_params: dict[str, Any],
-    opening: Opening,
-    event: dict[str, Any],
-    new_detail: dict[str, Any],
-) -> tuple[AccountView, bool] | None:
-    """The account signed in to and whether it is new, the session of ``opening``, its refresh
-    token and ``event`` (``new_detail`` for a new account) written; ``account_params`` from
-    ``AccountGraph.at_once_params``. ``None`` when nothing was written: it needs a decision."""
-    account, statement = _sign_in(key_count, with_session_key)
-    params = account_params | {
-        "session_id": opening.id,
-        "app_key": opening.app_key,
-        "now": opening.now,
-        "session_expires_at": opening.expires_at,
-        "token_id": uuid.uuid4(),
-        "token_digest": opening.digest,
-        "event_new_detail": new_detail,
-    }
-    params |= {"session_" + name: getattr(opening.client, name) for name in CLIENT_FACTS}
-    params |= {"event_" + name: value for name, value in event.items()}
-    rows = await db.write_once(statement, params)
-    return account.read(_named(statement, rows[0])) if rows else None

@@ -1,5 +1,5 @@
 """A refresh in one step, when it needs no decision: on PostgreSQL one autocommitted
-statement (``repository.rotate_at_once``), on SQLite one write transaction handed whole to the
+statement (``at_once.rotate_at_once``), on SQLite one write transaction handed whole to the
 database's writer thread. An unspent token of a live session on an unmerged account is spent,
 the session touched, the new token and the audit event written; a spent token (grace or
 reuse) or a merged account is left to ``Sessions.refresh``'s transaction, which decides."""
@@ -13,7 +13,7 @@ from typing import Any
 from gateway.accounts.model import AccountStatus, AccountView
 from gateway.audit import ClientInfo, event_row, insert_on
 from gateway.errors import InvalidRefreshToken
-from gateway.sessions import repository
+from gateway.sessions import at_once, repository
 from gateway.sessions.issuing import Issuer
 from gateway.sessions.model import IssuedTokens
 from gateway.sessions.records import Facts
@@ -46,7 +46,7 @@ class OneStepRefresh:
         self, presented: str, digest: str, event: dict[str, Any], now: datetime
     ) -> _Rotated | None:
         """PostgreSQL: one autocommitted statement of data-modifying CTEs."""
-        found = await repository.rotate_at_once(self._db, presented, digest, event, now)
+        found = await at_once.rotate_at_once(self._db, presented, digest, event, now)
         if found is None:
             raise InvalidRefreshToken()
         held, rotated = found

@@ -102,7 +102,7 @@ class Sessions:
         Core statements, no ORM unit of work: the session row locked and read with its token
         and account in one statement, then the token spent, the session touched, the new token
         and the audit row written. On PostgreSQL the usual case (an unspent token) is all of
-        that in one statement, ``repository.rotate_at_once`` (SQLite: one hand-off to the
+        that in one statement, ``at_once.rotate_at_once`` (SQLite: one hand-off to the
         writer thread; both in ``sessions.rotation``); what it leaves (``None``) takes the full
         path."""
         now = utcnow()
@@ -151,7 +151,7 @@ class Sessions:
         await repository.touch(s, held.session_id, last_used_at=now, **moved)
         facts = held.facts._replace(account_id=account_id)
         refresh, digest = self._issuer.successor(token)
-        if not (grace and await repository.held_session(s, digest, now)):
+        if not (grace and await repository.token_written(s, digest)):
             await repository.add_token(s, facts, digest, now)
         return replace(self._issuer.pair(facts, now, refresh), account=account)
 

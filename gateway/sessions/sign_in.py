@@ -1,5 +1,5 @@
 """A WeChat sign-in in one step, when it needs no decision: on PostgreSQL one autocommitted
-statement (``repository.sign_in_at_once``), on SQLite one write transaction handed whole to the
+statement (``at_once.sign_in_at_once``), on SQLite one write transaction handed whole to the
 database's writer thread. The account graph decides whose account it is (``accounts.at_once``);
 this adds the session, refresh-token and audit rows and issues the pair."""
 
@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from gateway.accounts.model import AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph, SessionKey
 from gateway.audit import ClientInfo, event_row, insert_on
-from gateway.sessions import repository
+from gateway.sessions import at_once, repository
 from gateway.sessions.issuing import Issuer
 from gateway.sessions.model import IssuedTokens
 from gateway.sessions.records import Opening
@@ -76,7 +76,7 @@ class OneStepSignIn:
         keys, session = sign_in.keys, sign_in.session
         params = self._accounts.at_once_params(keys, sign_in.wechat_key, session.now)
         event = event_row("login", session.client, **sign_in.detail)
-        return await repository.sign_in_at_once(
+        return await at_once.sign_in_at_once(
             self._db,
             len(keys),
             sign_in.wechat_key is not None,
