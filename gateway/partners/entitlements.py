@@ -13,6 +13,7 @@ from datetime import datetime
 from gateway.accounts.model import IdentityKey, IdentityKind, IdentityView, normalize_username
 from gateway.config import AppConfig
 from gateway.errors import InvalidInput, NotEntitled, declares
+from gateway.outbox import Audience
 from gateway.partners import scopes
 from gateway.partners.registry import PartnerView
 
@@ -100,7 +101,14 @@ class Entitlements:
         return shown
 
     def entitled_to_any(self, partner: PartnerView, identities: Sequence[IdentityView]) -> bool:
-        return any(self._entitlement(partner, i)[0] for i in identities)
+        """May this partner know the account of ``identities`` exists (a lookup by id)?"""
+        return self.sees(partner, audience_of(identities))
+
+    def sees(self, partner: PartnerView, audience: Audience) -> bool:
+        """May this partner know of an account reachable through ``audience``: one of its apps
+        or platforms? The one rule behind lookups by id and account events alike."""
+        apps = {self._by_appid[a].key for a in audience.appids if a in self._by_appid}
+        return bool(apps & partner.apps or audience.platforms & partner.platforms)
 
     def _entitlement(
         self, partner: PartnerView, identity: IdentityView
@@ -112,6 +120,14 @@ class Entitlements:
         if identity.kind == IdentityKind.WECHAT_UNIONID:
             return identity.scope in partner.platforms, None, identity.scope
         return False, identity.app_key, None
+
+
+def audience_of(identities: Sequence[IdentityView]) -> Audience:
+    """The apps and platforms through which ``identities`` reach their account."""
+    return Audience(
+        frozenset(i.scope for i in identities if i.kind == IdentityKind.WECHAT_OPENID),
+        frozenset(i.scope for i in identities if i.kind == IdentityKind.WECHAT_UNIONID),
+    )
 
 
 def _check_subject(value: str, name: str) -> None:

@@ -38,6 +38,7 @@ class PartnerView:
     rate_limit_per_minute: int
     source: str
     disabled: bool
+    webhook_url: str | None = None
 
     @classmethod
     def of(cls, row: Partner) -> PartnerView:
@@ -49,6 +50,7 @@ class PartnerView:
             row.rate_limit_per_minute,
             row.source,
             row.disabled_at is not None,
+            row.webhook_url,
         )
 
 

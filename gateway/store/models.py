@@ -116,3 +116,65 @@ class Partner(SQLModel, table=True):
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = at_field()
     updated_at: datetime = at_field()
+    # account events (``gateway.events``): where they go, and the signing secret sealed with
+    # the gateway's secret key (signing needs the secret itself, unlike client authentication)
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_secret_sealed: str | None = Field(default=None, max_length=256)
+
+
+class AccountEventRow(SQLModel, table=True):
+    """The outbox: one row per change of the account graph, written in the change's own
+    transaction (``gateway.outbox``). ``seq`` orders them as written; ``appids`` and
+    ``platforms`` are the account's doors when it was written, from which the dispatcher
+    decides, by the partners' entitlements, who receives it (``partner_events``)."""
+
+    __tablename__ = "account_events"
+
+    seq: int | None = Field(
+        default=None,
+        sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, unique=True)
+    type: str = Field(max_length=40)
+    account_id: uuid.UUID = Field(index=True)
+    occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    appids: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    platforms: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    dispatched: bool = Field(default=False, index=True)
+
+
+class PartnerEventRow(SQLModel, table=True):
+    """An event as one partner receives it. ``position`` is the partner's feed cursor: rows
+    are inserted by one dispatcher at a time, in the order their events committed, so a
+    reader never sees a lower position appear after a higher one. ``status``: ``pending``
+    (a webhook will carry it), ``delivered``, ``failed`` (retries exhausted) or ``feed``
+    (the partner had no webhook when it was dispatched: the pull feed only)."""
+
+    __tablename__ = "partner_events"
+    __table_args__ = (
+        sa.Index("ix_partner_events_partner_position", "partner_id", "position"),
+        sa.Index("ix_partner_events_due", "status", "next_attempt_at"),
+        sa.Index("ix_partner_events_order", "partner_id", "account_id", "status"),
+    )
+
+    position: int | None = Field(
+        default=None,
+        sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+    )
+    partner_id: str = Field(max_length=64)
+    event_seq: int = Field(
+        sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        foreign_key="account_events.seq",
+        index=True,
+    )
+    account_id: uuid.UUID
+    status: str = Field(max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_status_code: int | None = Field(default=None)
+    last_error: str | None = Field(default=None, max_length=256)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = at_field()
