@@ -146,7 +146,7 @@ def _assemble(
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
         rights=Rights(config, db, accounts, sessions, reauthentication, _exports(config, redis)),
-        factors=Factors(reauthentication, passwords, login, miniprogram),
+        factors=Factors(reauthentication, passwords, login, miniprogram, accounts),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     return Services(config, secrets, db, http, redis, partners, endpoint, api)
