@@ -6,7 +6,8 @@ attacks with device cookies"), a caller's attempt counts on several keys:
 - per (account, client address), under the strict ``policy``: attempts are counted before the
   check (so aliases, batches and concurrent requests cannot race past it) and a success uncounts;
 - per address, under ``address_policy`` (sized for NAT: thousands of people behind one
-  address): only *failures* count, so attempts in flight never hold the honest ones;
+  address): only *failures* count, so attempts in flight never hold the honest ones (a
+  registration's address key too: there a taken username is the failure);
 - per account, under ``account_policy``: ten times the free failures, then never a refusal for
   someone slower than the delay but a **queue**: each attempt takes the next slot, one
   ``wait_step`` (the delay) after the last, and is checked only when its slot comes; a slot more

@@ -50,6 +50,31 @@ async def test_thirty_people_behind_one_address_log_in_in_one_burst(gw: Harness)
     assert [code(r) for r in results] == ["LoginSuccess"] * 30
 
 
+async def test_twenty_people_behind_one_address_register_in_one_burst(gw: Harness) -> None:
+    """The registration throttle counts failures too, never attempts in flight: a burst up to
+    ``registrations_per_hour`` (20) from one address all get in, past the throttle's 10."""
+    async with from_ip(gw, "192.0.2.2") as office:
+        names = [f"newcomer{n}" for n in range(20)]
+        results = await asyncio.gather(*(register(gw, name, http=office) for name in names))
+    assert [code(r) for r in results] == ["LoginSuccess"] * 20
+
+
+async def test_an_address_registering_taken_usernames_is_held(
+    database_url: str, configure: Configure
+) -> None:
+    """Registration as a username oracle: each ``USERNAME_TAKEN`` counts on the address (the
+    per-address policy, here 3 free failures), successes and other addresses never do."""
+    config = configure(database_url, throttle={"address_failure_factor": 3})
+    async with running(config) as gw, from_ip(gw, "203.0.113.7") as prober:
+        for n in range(12):  # successes only: never held
+            assert code(await register(gw, f"honest{n}", http=prober)) == "LoginSuccess"
+        probes = [code(await register(gw, f"honest{n}", http=prober)) for n in range(4)]
+        assert probes == ["USERNAME_TAKEN"] * 3 + ["THROTTLED"]
+        assert code(await register(gw, "fresh-name", http=prober)) == "THROTTLED"
+        async with from_ip(gw, "203.0.113.8") as other:
+            assert code(await register(gw, "fresh-name", http=other)) == "LoginSuccess"
+
+
 @pytest.fixture
 async def sgw(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
     async with running(configure(database_url, throttle=SLOWED)) as harness:
