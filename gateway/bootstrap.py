@@ -197,6 +197,6 @@ def _throttle(config: GatewayConfig, redis: Redis | None) -> Throttle:
         store,
         policy,
         account_policy=policy.slowing(t.account_delay_seconds, t.account_max_delay_seconds),
-        address_policy=policy.for_addresses(t.address_failure_factor),
+        address_policy=policy.for_addresses(t.address_failure_factor, t.address_window_seconds),
         max_delayed=t.max_delayed_attempts,
     )
