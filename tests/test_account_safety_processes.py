@@ -95,7 +95,8 @@ def gateways(
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    """Every request from one address of this test's own (the processes see the TCP peer)."""
+    """Every request from one address of this test's own (the processes see the TCP peer):
+    Linux answers on all of 127.0.0.0/8, so any of it can be the client's source address."""
     octets = (secrets.randbelow(250) + 2, secrets.randbelow(256), secrets.randbelow(254) + 1)
     address = "127." + ".".join(map(str, octets))
     transport = httpx.AsyncHTTPTransport(local_address=address)
