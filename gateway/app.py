@@ -27,6 +27,7 @@ from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
 from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
+from gateway.events.retention import prune_expired
 from gateway.limits import BodySizeLimit, InProgressLimit
 from gateway.logs import RequestLog
 from gateway.metrics import metrics
@@ -119,8 +120,7 @@ def _lifespan(
             await _sync_partners(svc)
             _announce(config)
             _freeze_startup()
-            interval = config.accounts.purge_interval_seconds
-            purge = asyncio.create_task(purge_periodically(svc.api.rights, interval))
+            purge = asyncio.create_task(_maintenance(config, svc))
             app.state.purge_task = purge
             try:
                 yield
@@ -131,6 +131,16 @@ def _lifespan(
                     await purge
 
     return lifespan
+
+
+async def _maintenance(config: GatewayConfig, svc: Services) -> None:
+    """Every ``purge_interval_seconds``: due deletions, then events past their retention."""
+
+    async def prune_events() -> object:
+        return await prune_expired(svc.db, config.events.retention_days)
+
+    interval = config.accounts.purge_interval_seconds
+    await purge_periodically(svc.api.rights, interval, also=[prune_events])
 
 
 def _freeze_startup() -> None:
