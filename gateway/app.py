@@ -118,6 +118,8 @@ def _lifespan(
             app.state.services = svc
             app.state.api = svc.api
             await _sync_partners(svc)
+            if config.sandbox:
+                await _sandbox_partner(svc)
             _announce(config)
             _freeze_startup()
             purge = asyncio.create_task(_maintenance(config, svc))
@@ -227,6 +229,18 @@ async def _sync_partners(svc: Services) -> None:
         await svc.partners.ensure_synced()
     except Exception as exc:
         log.warning("partners not synced yet (%s): retrying on first use", type(exc).__name__)
+
+
+async def _sandbox_partner(svc: Services) -> None:
+    """Sandbox mode: the demo partner, its webhook at this gateway when ``gateway serve`` said
+    where it answers (else at the first look at ``/sandbox/webhooks``)."""
+    from gateway import sandbox_routes
+
+    origin = os.environ.get(sandbox_routes.SERVE_ORIGIN_ENV)
+    try:
+        await sandbox_routes.ensure_demo_partner(svc, origin)
+    except Exception as exc:
+        log.warning("the sandbox partner is not set up (%s)", type(exc).__name__)
 
 
 async def oauth_token(request: Request) -> Response:

@@ -133,11 +133,13 @@ class Partners:
         platforms: list[str],
         scopes: list[str],
         rate_limit_per_minute: int = 600,
+        secret: str | None = None,
     ) -> str:
+        """Register a partner; its client secret (``secret``, or a new one) is returned once."""
         unknown = set(scopes) - ALL
         if unknown:
             raise RegistryError(f"unknown scopes {sorted(unknown)}")
-        secret = new_secret()
+        secret = secret or new_secret()
         async with self._db.transaction() as s:
             if (
                 await s.execute(select(Partner).where(col(Partner.client_id) == client_id))
@@ -160,6 +162,15 @@ class Partners:
         secret = new_secret()
         await self._update(client_id, secret_hash=hash_secret(secret))
         return secret
+
+    async def set_webhook(self, client_id: str, url: str | None, secret_sealed: str | None) -> None:
+        """Where a CLI partner's events go, and their signing secret (sealed: see
+        ``gateway.partners.webhook_secret``); None for both: the feed only."""
+        await self._update(client_id, webhook_url=url, webhook_secret_sealed=secret_sealed)
+
+    async def webhook_secret_sealed(self, client_id: str) -> str | None:
+        row = await self._row(client_id)
+        return row.webhook_secret_sealed if row else None
 
     async def disable(self, client_id: str) -> None:
         await self._update(client_id, disabled_at=utcnow())
