@@ -11,7 +11,9 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlmodel import col
@@ -20,9 +22,11 @@ from gateway.config import GatewayConfig
 from gateway.outbox import EventType
 from gateway.rights.service import purge_periodically
 from gateway.store.models import AccountEventRow, Partner, utcnow
-from tests.support.events import can_look_up, emit, feed, whole_feed
-from tests.support.harness import Harness, MakeConfig, running
-from tests.support.partners import partner_config, partner_token, partners_toml
+from tests.support.accounts import oa_login, two_accounts_of_dave
+from tests.support.events import FEED, can_look_up, emit, feed, whole_feed
+from tests.support.harness import PG_URL, Harness, MakeConfig, running, skip_or_fail
+from tests.support.partners import partner_config, partner_token, partners_toml, secret_of
+from tests.support.processes import Cluster, cluster, own_database
 from tests.test_operators import cli_for
 
 ORDER = [
@@ -67,6 +71,29 @@ async def test_a_partner_sees_events_only_of_accounts_it_can_look_up(gw: Harness
     assert carol in seen["solo-crm"]
     assert alice not in seen["solo-crm"]
     assert not await can_look_up(gw, crm, carol)
+
+
+async def test_a_merge_reaches_the_feeds_of_the_partners_of_its_account_only(gw: Harness) -> None:
+    """Real changes, no planted event: dave's base-scope official-account login and his
+    shop-mp login make two accounts; his userinfo login proves them one and merges them."""
+    oa, shop = await two_accounts_of_dave(gw, oa_first=True)
+    survivor = (await oa_login(gw, "dave", scope="snsapi_userinfo"))["account"]["id"]
+    assert survivor == oa["account"]["id"]
+    merged_away = shop["account"]["id"]
+    crm, solo = await partner_token(gw, "crm"), await partner_token(gw, "solo-crm")
+
+    edges = await whole_feed(gw, crm)
+    (merge,) = [e["node"] for e in edges if e["node"]["type"] == "account.merged"]
+    assert merge["accountId"] == merge["data"]["mergedId"] == merged_away
+    assert merge["data"]["survivorId"] == survivor
+    created = [e["node"] for e in edges if e["node"]["type"] == "account.created"]
+    assert {c["accountId"] for c in created} == {survivor, merged_away}
+    (shop_created,) = [c for c in created if c["accountId"] == merged_away]
+    ids = await gw.wechat_ids("shop-mp", "dave")
+    shown = {(i["kind"], i["openid"], i["unionid"]) for i in shop_created["data"]["identities"]}
+    # crm's own app's openid; not the unionid of a platform it does not hold (no all-apps scope)
+    assert shown == {("wechat_openid", ids["openid"], None)}
+    assert await whole_feed(gw, solo) == []  # dave never came through solo-mp
 
 
 async def test_pages_follow_one_order_and_cursors_survive_a_restart(
@@ -190,3 +217,46 @@ async def test_the_maintenance_task_runs_its_chores_each_round() -> None:
     with pytest.raises(asyncio.CancelledError):
         await purge_periodically(Rights(), 1.0, sleep, also=[chore])  # type: ignore[arg-type]
     assert rounds == ["chore"] * 3
+
+
+async def test_cursors_mean_the_same_in_every_process_and_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Two real `gateway serve` processes on one PostgreSQL database, then two new ones."""
+    if not PG_URL:
+        skip_or_fail("PostgreSQL")
+    assert PG_URL
+    settings = "\n" + partners_toml(["crm"])
+    with own_database(PG_URL) as url:
+        async with httpx.AsyncClient(timeout=30) as client:
+            with cluster(url, None, tmp_path, settings) as first:
+                for user in ("ann", "bob"):
+                    await first.login(client, 0, user)
+                edges = await _cluster_feed(first, client, 1, None)  # the other process
+                assert [e["node"]["type"] for e in edges] == ["account.created"] * 2
+                assert await _cluster_feed(first, client, 0, None) == edges
+                assert await _cluster_feed(first, client, 0, edges[0]["cursor"]) == edges[1:]
+                await first.login(client, 1, "cat")
+            with cluster(url, None, tmp_path, settings) as again:
+                later = await _cluster_feed(again, client, 0, edges[-1]["cursor"])
+                assert [e["node"]["type"] for e in later] == ["account.created"]
+                assert later[0]["node"]["accountId"] not in {e["node"]["accountId"] for e in edges}
+                assert await _cluster_feed(again, client, 1, None) == edges + later
+
+
+async def _cluster_feed(
+    c: Cluster, client: httpx.AsyncClient, index: int, after: str | None
+) -> list[dict[str, Any]]:
+    """One page of crm's feed through gateway ``index``, with a token of that process."""
+    answer = await client.post(
+        f"{c.gateways[index]}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("crm", secret_of("crm")),
+    )
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["access_token"]
+    body = await c.gql(client, index, FEED, {"after": after}, token=token)
+    page = body["data"]["partner"]["events"]
+    assert page["pageInfo"]["hasNextPage"] is False, page
+    edges: list[dict[str, Any]] = page["edges"]
+    return edges

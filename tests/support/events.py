@@ -65,4 +65,4 @@ async def emit(
     (keys) and ``platforms``, committed in its own unit of work."""
     audience = Audience(frozenset(gw.appid(a) for a in apps), frozenset(platforms))
     async with gw.app.state.services.db.transaction() as s:
-        append(s, type, account_uuid(account), audience, data)
+        await append(s, type, account_uuid(account), audience, data)
