@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.config import GatewayConfig
 from gateway.partners import scopes
 from gateway.partners.registry import RegistryError
-from gateway.partners.webhook_secret import WebhookSecrets, new_webhook_secret
+from gateway.partners.webhooks import WebhookSecrets, new_webhook_secret
 from gateway.store.secretbox import SealError
 from gateway.wechat.sandbox import SandboxApp
 
@@ -109,7 +109,7 @@ async def ensure_demo_partner(svc: Any, origin: str | None) -> None:
     if origin is None or view is None or view.webhook_url:
         return
     url = f"{origin.rstrip('/')}/sandbox/webhooks/{DEMO_PARTNER}"
-    sealed = await partners.webhook_secret_sealed(DEMO_PARTNER)
+    sealed = await partners.webhook_secret(DEMO_PARTNER)
     if sealed is None:
         sealed = WebhookSecrets(svc.secrets.secret_key).seal(DEMO_PARTNER, new_webhook_secret())
     await partners.set_webhook(DEMO_PARTNER, url, sealed)
@@ -144,7 +144,7 @@ class Receiver:
 
 async def _verify(request: Request, partner: str, body: bytes) -> tuple[bool, str | None]:
     svc = request.app.state.services
-    sealed = await svc.partners.webhook_secret_sealed(partner)
+    sealed = await svc.partners.webhook_secret(partner)
     if sealed is None:
         return False, f"partner {partner!r} has no webhook secret"
     try:

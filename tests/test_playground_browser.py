@@ -29,7 +29,7 @@ from standardwebhooks import Webhook
 
 from gateway.config import DEFAULT_SQLITE_FILE
 from gateway.keyfiles import SECRET_FILE
-from gateway.partners.webhook_secret import WebhookSecrets
+from gateway.partners.webhooks import WebhookSecrets
 from gateway.sandbox_routes import DEMO_PARTNER
 from tests.support.harness import APPS_TOML, REQUIRE_SERVICES
 from tests.support.processes import free_port, wait_ready

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from gateway.partners.webhook_secret import WebhookSecrets, new_webhook_secret
+from gateway.partners.webhooks import WebhookSecrets, new_webhook_secret
 from gateway.sandbox_routes import DEMO_PARTNER, DEMO_SECRET, KEPT, SERVE_ORIGIN_ENV
 from tests.support.sandbox import Sandbox, sandbox
 
@@ -23,7 +23,7 @@ BODY = {"type": "account.merged", "timestamp": "2026-12-06T12:00:00Z", "data": {
 async def demo_secret(gw: Sandbox) -> str:
     """The demo partner's signing secret, as the delivery worker opens it to sign."""
     svc = gw.app.state.services
-    sealed = await svc.partners.webhook_secret_sealed(DEMO_PARTNER)
+    sealed = await svc.partners.webhook_secret(DEMO_PARTNER)
     assert sealed is not None
     return WebhookSecrets(svc.secrets.secret_key).open(DEMO_PARTNER, sealed)
 

@@ -163,17 +163,17 @@ class Partners:
         await self._update(client_id, secret_hash=hash_secret(secret))
         return secret
 
-    async def set_webhook(self, client_id: str, url: str | None, secret_sealed: str | None) -> None:
-        """Where a CLI partner's events go, and their signing secret (sealed: see
-        ``gateway.partners.webhook_secret``); None for both: the feed only."""
-        await self._update(client_id, webhook_url=url, webhook_secret_sealed=secret_sealed)
-
-    async def webhook_secret_sealed(self, client_id: str) -> str | None:
-        row = await self._row(client_id)
-        return row.webhook_secret_sealed if row else None
-
     async def disable(self, client_id: str) -> None:
         await self._update(client_id, disabled_at=utcnow())
+
+    async def set_webhook(self, client_id: str, url: str | None, sealed: str | None) -> None:
+        """A CLI partner's webhook (None: no webhook; its events go to the feed only)."""
+        await self._update(client_id, webhook_url=url, webhook_secret_sealed=sealed)
+
+    async def webhook_secret(self, client_id: str) -> str | None:
+        """A partner's sealed webhook secret, if it has one."""
+        row = await self._row(client_id)
+        return row.webhook_secret_sealed if row else None
 
     async def _update(self, client_id: str, **values: object) -> None:
         async with self._db.transaction() as s:
