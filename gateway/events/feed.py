@@ -15,6 +15,7 @@ not the background dispatcher has run since: a partner polling right after a cha
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 100
 _BATCH = 500  # events per dispatch round
-_ROUNDS = 4  # a read catches up at most this many rounds; the background dispatcher the rest
+_ATTEMPTS = 20  # a read catches up at most this many rounds; the background dispatcher the rest
+_BUSY_PAUSE = 0.025  # seconds between rounds while another process holds the dispatch lock
 _PREFIX = "pe:"
 
 
@@ -128,15 +130,19 @@ class EventFeed:
         return FeedPage(items, len(found) > first, end)
 
     async def catch_up(self) -> None:
-        """Dispatch what the outbox holds before reading. A failure here only delays: the
-        background dispatcher retries, and the read answers what was dispatched."""
+        """Dispatch what the outbox holds before reading, so that an event committed before
+        the read is in it. Another process dispatching (PostgreSQL's advisory lock taken) is
+        waited for briefly: its commit is one insert away, and a poll right after a change
+        must not miss it. A failure here only delays: the background dispatcher retries, and
+        the read answers what was dispatched."""
         try:
-            if not await repository.undispatched(self._db):
-                return
-            partners = await self._partners.all()
-            for _ in range(_ROUNDS):
-                if await dispatch_once(self._db, partners, self._rules, _BATCH) < _BATCH:
+            partners = None
+            for _ in range(_ATTEMPTS):
+                if not await repository.undispatched(self._db):
                     return
+                partners = partners or await self._partners.all()
+                if not await dispatch_once(self._db, partners, self._rules, _BATCH):
+                    await asyncio.sleep(_BUSY_PAUSE)  # another dispatcher is at it
         except Exception:
             log.exception("dispatching before a feed read failed; answering what is dispatched")
 
