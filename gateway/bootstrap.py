@@ -18,6 +18,7 @@ from gateway.config import SERVE_WORKERS_ENV, GatewayConfig
 from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import HashParameters, PasswordHashing
 from gateway.credentials.service import Passwords
+from gateway.events.feed import EventFeed
 from gateway.keyfiles import Secrets, load_secrets
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
@@ -135,6 +136,7 @@ def _assemble(
     )
     miniprogram = MiniProgramSessions(config, db, accounts, wechat, app_tokens, login)
     reauthentication = Reauthentication(config, passwords, login)
+    rules, rate = Entitlements(config.apps), PartnerRate(redis)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -144,7 +146,8 @@ def _assemble(
         miniprogram=miniprogram,
         passwords=passwords,
         partner_auth=PartnerAuth(partner_tokens, partners),
-        partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
+        partner_lookups=PartnerLookups(rules, rate, db),
+        partner_events=EventFeed(db, partners, rules, rate),
         rights=Rights(config, db, accounts, sessions, reauthentication, _exports(config, redis)),
         factors=Factors(reauthentication, passwords, login, miniprogram, accounts),
     )

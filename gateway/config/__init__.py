@@ -22,6 +22,7 @@ from gateway.config.sections import (
     AppModel,
     AuditModel,
     ConfigError,
+    EventsModel,
     FileModel,
     PartnerModel,
     PasswordsModel,
@@ -41,6 +42,7 @@ __all__ = [
     "AppKind",
     "AuditModel",
     "ConfigError",
+    "EventsModel",
     "GatewayConfig",
     "PartnerModel",
     "PasswordsModel",
@@ -126,6 +128,7 @@ class GatewayConfig:
     partners: tuple[PartnerModel, ...] = ()
     accounts: AccountsModel = field(default_factory=AccountsModel)
     audit: AuditModel = field(default_factory=AuditModel)
+    events: EventsModel = field(default_factory=EventsModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
 
     @property
@@ -248,6 +251,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         partners=tuple(file.partners),
         accounts=file.accounts,
         audit=file.audit,
+        events=file.events,
         performance=file.performance,
     )
 

@@ -193,6 +193,15 @@ class AuditModel(BaseModel):
     retention_days: int = Field(default=180, ge=1, le=3650)
 
 
+class EventsModel(BaseModel):
+    """Account events for partners (``gateway.events``): how long they are kept, webhook
+    deliveries and the pull feed alike, before the maintenance task prunes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention_days: int = Field(default=30, ge=1, le=3650)
+
+
 class PerformanceModel(BaseModel):
     """``fast_paths = false`` sends every login and refresh down the transactional (reference)
     path, never the one-statement (PostgreSQL) or writer-thread (SQLite) copies: to compare
@@ -243,4 +252,5 @@ class FileModel(BaseModel):
     partners: list[PartnerModel] = Field(default_factory=list)
     accounts: AccountsModel = Field(default_factory=AccountsModel)
     audit: AuditModel = Field(default_factory=AuditModel)
+    events: EventsModel = Field(default_factory=EventsModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)

@@ -133,11 +133,13 @@ class Partners:
         platforms: list[str],
         scopes: list[str],
         rate_limit_per_minute: int = 600,
+        secret: str | None = None,
     ) -> str:
+        """Register a partner; its client secret (``secret``, or a new one) is returned once."""
         unknown = set(scopes) - ALL
         if unknown:
             raise RegistryError(f"unknown scopes {sorted(unknown)}")
-        secret = new_secret()
+        secret = secret or new_secret()
         async with self._db.transaction() as s:
             if (
                 await s.execute(select(Partner).where(col(Partner.client_id) == client_id))
@@ -163,6 +165,15 @@ class Partners:
 
     async def disable(self, client_id: str) -> None:
         await self._update(client_id, disabled_at=utcnow())
+
+    async def set_webhook(self, client_id: str, url: str | None, sealed: str | None) -> None:
+        """A CLI partner's webhook (None: no webhook; its events go to the feed only)."""
+        await self._update(client_id, webhook_url=url, webhook_secret_sealed=sealed)
+
+    async def webhook_secret(self, client_id: str) -> str | None:
+        """A partner's sealed webhook secret, if it has one."""
+        row = await self._row(client_id)
+        return row.webhook_secret_sealed if row else None
 
     async def _update(self, client_id: str, **values: object) -> None:
         async with self._db.transaction() as s:
