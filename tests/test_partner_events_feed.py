@@ -92,7 +92,7 @@ async def test_a_merge_reaches_the_feeds_of_the_partners_of_its_account_only(gw:
     ids = await gw.wechat_ids("shop-mp", "dave")
     shown = {(i["kind"], i["openid"], i["unionid"]) for i in shop_created["data"]["identities"]}
     # crm's own app's openid; not the unionid of a platform it does not hold (no all-apps scope)
-    assert shown == {("wechat_openid", ids["openid"], None)}
+    assert shown == {("WECHAT_OPENID", ids["openid"], None)}
     assert await whole_feed(gw, solo) == []  # dave never came through solo-mp
 
 
