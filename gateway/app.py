@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import logs, playground
 from gateway.addresses import client_address, trusted_proxies
+from gateway.api import avatars
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
@@ -157,6 +158,8 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         Route("/.well-known/jwks.json", jwks),
         Route("/metrics", guarded_metrics),
         Route("/oauth/token", oauth_token, methods=["POST"]),
+        Route("/avatars", avatars.upload_avatar, methods=["POST"]),
+        Route("/avatars/{name}", avatars.serve_avatar, methods=["GET"]),
         *playground.routes(),
     ]
     if emulator is not None:
@@ -184,6 +187,7 @@ def _middleware(config: GatewayConfig) -> list[Middleware]:
             BodySizeLimit,
             max_bytes=config.settings.max_body_bytes,
             timeout=config.settings.body_timeout_seconds,
+            larger={"/avatars": (avatars.BODY_LIMIT, avatars.TOO_LARGE)},
         ),
     ]
 

@@ -24,7 +24,9 @@ from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
 from gateway.partners.lookups import PartnerLookups
 from gateway.partners.registry import PartnerView
+from gateway.profiles.service import Profiles
 from gateway.rights.factors import Factors
+from gateway.rights.phone_login import PhoneLogin
 from gateway.rights.service import Rights
 from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
@@ -48,6 +50,8 @@ class ApiServices:
     partner_lookups: PartnerLookups
     rights: Rights
     factors: Factors
+    phone_login: PhoneLogin
+    profiles: Profiles
 
 
 class Loaders:

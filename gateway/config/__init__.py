@@ -26,6 +26,7 @@ from gateway.config.sections import (
     PartnerModel,
     PasswordsModel,
     PerformanceModel,
+    ProfileModel,
     ThrottleModel,
     TokenLifetimes,
     owasp_memory_floor_kib,
@@ -45,6 +46,7 @@ __all__ = [
     "PartnerModel",
     "PasswordsModel",
     "PerformanceModel",
+    "ProfileModel",
     "Settings",
     "ThrottleModel",
     "TokenLifetimes",
@@ -126,6 +128,7 @@ class GatewayConfig:
     partners: tuple[PartnerModel, ...] = ()
     accounts: AccountsModel = field(default_factory=AccountsModel)
     audit: AuditModel = field(default_factory=AuditModel)
+    profile: ProfileModel = field(default_factory=ProfileModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
 
     @property
@@ -248,6 +251,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         partners=tuple(file.partners),
         accounts=file.accounts,
         audit=file.audit,
+        profile=file.profile,
         performance=file.performance,
     )
 

@@ -190,6 +190,18 @@ class AuditModel(BaseModel):
     retention_days: int = Field(default=180, ge=1, le=3650)
 
 
+class ProfileModel(BaseModel):
+    """What a person may put in their profile. ``msg_sec_check``: nicknames go through WeChat's
+    content check first (mini-programs must, for text users publish); ``public_url``: the
+    origin avatar URLs are built on, when the gateway's own (as requests reach it) is not the
+    one phones see, e.g. behind a proxy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    msg_sec_check: bool = False
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+$")
+
+
 class PerformanceModel(BaseModel):
     """``fast_paths = false`` sends every login and refresh down the transactional (reference)
     path, never the one-statement (PostgreSQL) or writer-thread (SQLite) copies: to compare
@@ -240,4 +252,5 @@ class FileModel(BaseModel):
     partners: list[PartnerModel] = Field(default_factory=list)
     accounts: AccountsModel = Field(default_factory=AccountsModel)
     audit: AuditModel = Field(default_factory=AuditModel)
+    profile: ProfileModel = Field(default_factory=ProfileModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
