@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from gateway.accounts.tables import Avatar
 from tests.support.accounts import count
@@ -38,12 +38,14 @@ def picture(fmt: str, size: tuple[int, int] = (300, 200), **save: Any) -> bytes:
 
 
 def with_gps(fmt: str) -> bytes:
-    """A phone photo: EXIF with a GPS position, a camera maker and a rotation tag."""
+    """A phone photo: EXIF with a GPS position, a camera maker and a rotation tag, and a
+    colour profile (which Pillow would copy into a re-encoded PNG unless told not to)."""
     exif = Image.Exif()
     exif[0x010F] = "PhoneMaker"
     exif[0x0112] = 6  # rotated: stored sideways
     exif[0x8825] = {1: "N", 2: (31.0, 14.0, 0.0), 3: "E", 4: (121.0, 28.0, 0.0)}
-    return picture(fmt, exif=exif.tobytes())
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return picture(fmt, exif=exif.tobytes(), icc_profile=icc)
 
 
 async def upload(
