@@ -57,7 +57,7 @@ async def upload(
     content_type: str = "image/jpeg",
 ) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    files = {"avatar": (filename, data, content_type)}
+    files = {"file": (filename, data, content_type)}  # the SDK's field name; any is taken
     return await gw.client.post("/avatars", files=files, headers=headers)
 
 
@@ -157,6 +157,7 @@ async def test_the_endpoint_needs_a_live_bearer_token_and_a_form(gw: Harness) ->
     forged = await upload(gw, "not-a-token", picture("PNG"))
     assert forged.status_code == 401
     assert forged.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert forged.json()["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
 
     token = (await gw.login("shop-mp", "eli"))["accessToken"]
     raw = await gw.client.post(

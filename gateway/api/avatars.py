@@ -2,7 +2,7 @@
 multipart/form-data, which GraphQL over JSON cannot carry.
 
 - ``POST /avatars`` (``Authorization: Bearer <accessToken>``, one file part of any name; the
-  SDK names it ``avatar``): ``200 {"avatar": "<id>", "url": "https://…/avatars/<id>.jpg"}``;
+  SDK names it ``file``): ``200 {"avatar": "<id>", "url": "https://…/avatars/<id>.jpg"}``;
   then ``updateProfile(input: {avatar: "<id>"})`` makes it the account's avatar. Failures are
   ``{"error": {"code", "message"}}`` with the ``ErrorCode`` of GraphQL: ``IMAGE_TOO_LARGE``
   (413: the file, or the whole body, over 1 MiB), ``INVALID_IMAGE`` (422: not a decodable
@@ -46,8 +46,14 @@ def _origin(request: Request) -> str:
 
 
 def _unauthorized(rejected: TokenRejected) -> Response:
+    """As ``/graphql`` answers a token that is not live (RFC 6750), so a client renews the
+    token the same way for both: the challenge, and the code in ``errors[0].extensions``."""
+    message = "Refresh the token (TOKEN_EXPIRED), or log in again (INVALID_TOKEN)."
     challenge = f'Bearer error="invalid_token", error_description="{rejected.code}"'
-    body = {"error": {"code": rejected.code, "message": "Refresh the token, or log in again."}}
+    body = {
+        "error": {"code": rejected.code, "message": message},
+        "errors": [{"message": message, "extensions": {"code": rejected.code}}],
+    }
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": challenge})
 
 
