@@ -26,6 +26,7 @@ from gateway.addresses import client_address, trusted_proxies
 from gateway.api import avatars
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
+from gateway.api.trusted import TrustedDocuments
 from gateway.bootstrap import Services, services
 from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
 from gateway.limits import BodySizeLimit, InProgressLimit
@@ -150,6 +151,9 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
             GatewayGraphQL(
                 schema=build_schema(config.settings),
                 in_progress=InProgressLimit(config.settings.max_in_progress),
+                trusted=TrustedDocuments.load(
+                    config.trusted_documents_file, only=config.api.trusted_documents_only
+                ),
             ),
             methods=["GET", "POST"],
         ),

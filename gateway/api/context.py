@@ -135,6 +135,12 @@ class Context:
             self.loaders.accounts.prime(self._viewer.account_id, self._viewer.account)
 
     @property
+    def is_partner(self) -> bool:
+        """The caller authenticated with a partner token (not a frontend: trusted documents
+        do not bind it)."""
+        return self._partner is not None
+
+    @property
     def token_rejection(self) -> TokenRejected | None:
         """The rejected token's reason, once a field has needed the caller."""
         return self._rejected if self._rejection_used else None

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.config.sections import (
     AccountsModel,
+    ApiModel,
     AppConfig,
     AppKind,
     AppModel,
@@ -38,6 +39,7 @@ __all__ = [
     "SANDBOX_WECHAT_API_BASE",
     "SERVE_WORKERS_ENV",
     "AccountsModel",
+    "ApiModel",
     "AppConfig",
     "AppKind",
     "AuditModel",
@@ -129,7 +131,16 @@ class GatewayConfig:
     accounts: AccountsModel = field(default_factory=AccountsModel)
     audit: AuditModel = field(default_factory=AuditModel)
     profile: ProfileModel = field(default_factory=ProfileModel)
+    api: ApiModel = field(default_factory=ApiModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
+
+    @property
+    def trusted_documents_file(self) -> Path | None:
+        """``[api] trusted_documents_file``, relative to the config file's folder."""
+        path = self.api.trusted_documents_file
+        if path is None or path.is_absolute() or self.settings.config is None:
+            return path
+        return self.settings.config.parent / path
 
     @property
     def database_url(self) -> str:
@@ -252,6 +263,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         accounts=file.accounts,
         audit=file.audit,
         profile=file.profile,
+        api=file.api,
         performance=file.performance,
     )
 

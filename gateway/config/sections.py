@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import (
     BaseModel,
@@ -190,6 +191,17 @@ class AuditModel(BaseModel):
     retention_days: int = Field(default=180, ge=1, le=3650)
 
 
+class ApiModel(BaseModel):
+    """The GraphQL API for frontends: ``trusted_documents_only`` runs only the SDK's documents
+    and those of ``trusted_documents_file`` (JSON of sha256 hex -> document; relative to the
+    config file) for frontend callers (``gateway.api.trusted``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trusted_documents_only: bool = False
+    trusted_documents_file: Path | None = None
+
+
 class ProfileModel(BaseModel):
     """What a person may put in their profile. ``msg_sec_check``: nicknames go through WeChat's
     content check first (mini-programs must, for text users publish); ``public_url``: the
@@ -253,4 +265,5 @@ class FileModel(BaseModel):
     accounts: AccountsModel = Field(default_factory=AccountsModel)
     audit: AuditModel = Field(default_factory=AuditModel)
     profile: ProfileModel = Field(default_factory=ProfileModel)
+    api: ApiModel = Field(default_factory=ApiModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
