@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from gateway.store.models import AuditEvent, LoginSession, utcnow
+from gateway.store.models import AccountEventRow, AuditEvent, LoginSession, utcnow
 from tests.support.accounts import account_uuid, count, identities_in_db, merge_events
 from tests.support.harness import Configure, Harness, running
 
@@ -87,6 +87,9 @@ async def test_a_free_phone_joins_the_silent_account_and_the_login_replaces_its_
     assert (bound["linked"], bound["reauthenticated"]) == (True, "recent_login")
     logins = await audited(gw, silent["account"]["id"], "login")
     assert [e.get("door") for e in logins].count("phone") == 1
+    # the account graph announced it, as for bindPhoneNumber
+    bound_events = col(AccountEventRow.type) == "phone.bound"
+    assert await count(gw, AccountEventRow, bound_events) == 1
 
 
 async def test_a_phone_already_the_callers_is_a_login_not_a_sign_up(gw: Harness) -> None:
