@@ -108,6 +108,8 @@ async def test_an_sdk_operation_runs_by_its_hash_alone(make_gw: Make) -> None:
     assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     wrong = await post(gw, persisted(sha(sdk_login()), query=ANY_QUERY))
     assert wrong.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    odd = await post(gw, {"query": ANY_QUERY, "extensions": ["not", "an", "object"]})
+    assert odd.status_code == 400  # a malformed request, as strawberry answers it (not a 500)
     # not trusted-only: any document still runs
     assert (await post(gw, {"query": ANY_QUERY})).json()["data"]["apps"]
 

@@ -78,7 +78,8 @@ class TrustedDocuments:
     def resolve(self, data: dict[str, Any]) -> None:
         """Fill in ``query`` from ``extensions.persistedQuery.sha256Hash`` (Apollo's form);
         with both, the hash must be the text's."""
-        persisted = (data.get("extensions") or {}).get("persistedQuery")
+        extensions = data.get("extensions")
+        persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
         if not isinstance(persisted, dict):
             return
         wanted = persisted.get("sha256Hash")
