@@ -9,11 +9,14 @@ Delivery (webhooks) and the pull feed read these rows; their own tests are besid
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
+from gateway.events import render
 from gateway.outbox import IDENTIFIER, AccountEvent, EventType, read
+from gateway.partners import scopes
+from gateway.partners.entitlements import Entitlements
+from gateway.partners.registry import PartnerView
 from gateway.rights.service import Operator
 from tests.support.harness import Harness, MakeConfig, running
 from tests.test_linking import raw_id
@@ -140,5 +143,23 @@ async def test_deletion_is_announced_and_the_erasure_leaves_no_identifier(gw: Ha
     assert IDENTIFIER not in repr([e.data for e in found])
 
 
-def _data(found: list[AccountEvent]) -> list[dict[str, Any]]:
-    return [e.data for e in found]
+def _partner(apps: frozenset[str], scopes: frozenset[str]) -> PartnerView:
+    return PartnerView("crm", apps, frozenset(), scopes, 600, "cli", False)
+
+
+async def test_a_partner_sees_an_event_as_it_sees_a_lookup(gw: Harness) -> None:
+    """Ids as the API writes them; identifiers only for the partner's own apps with the
+    identifiers scope; an app it is not entitled to does not receive the event at all."""
+    first = await login(gw, "shop-mp", "wx-rue")
+    (created,) = await events(gw, raw_id(first["account"]["id"]))
+    rules = Entitlements(gw.config.apps)
+    shop = _partner(frozenset({"shop-mp"}), frozenset({scopes.LOOKUP, scopes.IDENTIFIERS}))
+    body = render.body(created, shop, rules)
+    assert body["type"] == "account.created"
+    assert body["data"]["accountId"] == first["account"]["id"]
+    (identity,) = body["data"]["identities"]  # the unionid: not of its platforms
+    assert identity["openid"] == (await gw.wechat_ids("shop-mp", "wx-rue"))["openid"]
+    blind = _partner(frozenset({"shop-mp"}), frozenset({scopes.LOOKUP}))
+    assert [i["openid"] for i in render.body(created, blind, rules)["data"]["identities"]] == [None]
+    assert rules.sees(shop, created.audience)
+    assert not rules.sees(_partner(frozenset({"club-mp"}), shop.scopes), created.audience)
