@@ -1,12 +1,31 @@
 'use strict';
 
 const { GatewayError } = require('./errors');
-const { postGraphQL, dataOf, tokenErrorCode } = require('./transport');
+const {
+  postGraphQL,
+  dataOf,
+  tokenErrorCode,
+  isTokenRejection,
+  transportError,
+  parseBody,
+} = require('./transport');
 const { createSessionStore } = require('./session-store');
 const { createSession } = require('./session');
+const { createVisibility } = require('./visibility');
 const { defaultClientFacts, normalizeFacts } = require('./client-facts');
-const { wxCall, isOk } = require('./wx-call');
-const { LOGOUT, BIND_UNION_ID, BIND_PHONE_NUMBER } = require('./documents');
+const { wxCall, isOk, isTimeout, errMsgOf } = require('./wx-call');
+const {
+  LOGOUT,
+  BIND_UNION_ID,
+  BIND_PHONE_NUMBER,
+  LOGIN_BY_PHONE_CODE,
+  UPDATE_PROFILE,
+} = require('./documents');
+
+/** The default bound on wx.login, wx.checkSession and each request (milliseconds). */
+const DEFAULT_TIMEOUT_MS = 15000;
+/** Nicknames: the gateway's rule (at most 64 characters, no control characters). */
+const NICKNAME_MAX = 64;
 
 const SESSION_EXPIRED_MESSAGE =
   'The WeChat session had expired, so the user is logged in again: fetch the user info again ' +
@@ -14,7 +33,8 @@ const SESSION_EXPIRED_MESSAGE =
   'sealed with the old session_key and cannot be decrypted.';
 
 /**
- * createGatewayClient({ endpoint, app, wx?, storageKey?, client?, timeout? }) → gw.
+ * createGatewayClient({ endpoint, app, wx?, storageKey?, client?, timeout?, avatarUploadUrl? })
+ * → gw.
  *
  * @param {object} options
  * @param {string} options.endpoint the gateway's GraphQL URL, e.g. https://id.example.com/graphql
@@ -22,7 +42,8 @@ const SESSION_EXPIRED_MESSAGE =
  * @param {object} [options.wx] the `wx` API object (default: the global `wx`); `uni` works too
  * @param {string} [options.storageKey] default `gateway.session`
  * @param {object} [options.client] overrides the `{ platform, channel, deviceParam }` facts
- * @param {number} [options.timeout] wx.request timeout in milliseconds
+ * @param {number} [options.timeout] bound on wx.login, wx.checkSession and each request (ms)
+ * @param {string} [options.avatarUploadUrl] default: the endpoint's `/graphql` → `/avatars`
  */
 function createGatewayClient(options) {
   const config = checkOptions(options || {});
@@ -46,25 +67,42 @@ function createGatewayClient(options) {
   }
 
   const store = createSessionStore(wx, config.storageKey);
+  const visibility = createVisibility(wx);
   const session = createSession(
-    { wx, target, app: config.app, facts: clientFacts, store },
+    { wx, target, app: config.app, facts: clientFacts, store, visibility },
     changed
   );
   const initial = session.load();
   last = { loggedIn: Boolean(initial), accountId: initial ? initial.accountId : null };
 
-  /** One authorized round trip, with one renewal on a 401; null token: NOT_LOGGED_IN. */
-  async function authorized(operation, mayLogin) {
-    let token = await session.accessToken(mayLogin);
+  /**
+   * One authorized round trip `send(token)` → answer, with one renewal on the gateway's 401
+   * (a proxy's plain 401 is an HTTP_ERROR, not a reason to spend a refresh token); no token:
+   * NOT_LOGGED_IN. A logout meanwhile means no login for this call.
+   */
+  async function authorizedAnswer(send, mayLogin) {
+    const p = session.policy(mayLogin);
+    let token = await session.accessToken(p);
     if (!token) throw notLoggedIn();
-    let answer = await postGraphQL(wx, target, operation, token);
-    if (answer.status === 401) {
-      token = await session.tokenAfterRejection(token, mayLogin);
+    let answer = await send(token);
+    if (isTokenRejection(answer)) {
+      token = await session.tokenAfterRejection(token, p);
       if (!token) throw notLoggedIn();
-      answer = await postGraphQL(wx, target, operation, token);
+      answer = await send(token);
     }
-    if (answer.status === 401) throw rejectedToken(answer);
-    return dataOf(answer);
+    if (isTokenRejection(answer)) throw rejectedToken(answer);
+    return answer;
+  }
+
+  /** An authorized GraphQL operation: its answer, data checked. */
+  async function graphQL(operation, mayLogin) {
+    const answer = await authorizedAnswer((token) => postGraphQL(wx, target, operation, token), mayLogin);
+    dataOf(answer);
+    return answer;
+  }
+
+  function authorized(operation, mayLogin) {
+    return graphQL(operation, mayLogin).then((answer) => answer.body.data);
   }
 
   /** GraphQL as the logged-in user: logs in, refreshes and re-logs in as needed. */
@@ -77,7 +115,7 @@ function createGatewayClient(options) {
 
   async function bindUnionId(detail) {
     checkUserInfoDetail(detail);
-    if (!(await wechatSessionAlive(wx))) throw await sessionExpired();
+    if (!(await wechatSessionAlive(wx, config.timeout))) throw await sessionExpired();
     const input = {
       encryptedData: detail.encryptedData,
       iv: detail.iv,
@@ -126,14 +164,86 @@ function createGatewayClient(options) {
   }
 
   /**
+   * The one-tap "log in with my phone number": makes sure the silent login happened (the
+   * caller is its account), then `loginByPhoneCode` with the button's code. A phone nobody
+   * holds is bound to this account, which gets new tokens; a phone on another account
+   * rejects PHONE_CONFLICT and the login stays as it was.
+   */
+  async function loginWithPhone(detail) {
+    checkPhoneDetail(detail);
+    const started = session.logouts();
+    const input = { app: config.app, code: detail.code, client: clientFacts() };
+    const operation = { query: LOGIN_BY_PHONE_CODE, variables: { input } };
+    let answer;
+    try {
+      answer = await graphQL(operation, true);
+    } catch (error) {
+      if (error.code !== 'REAUTHENTICATION_REQUIRED') throw error;
+      await session.login();
+      answer = await graphQL(operation, true);
+    }
+    const result = answer.body.data.loginByPhoneCode;
+    session.adoptLogin(result, answer, started);
+    return { account: result.account, isNewAccount: result.isNewAccount };
+  }
+
+  /**
+   * Sets the nickname and/or the avatar: `avatarTempPath` (from `<button
+   * open-type="chooseAvatar">`) is uploaded with wx.uploadFile first, then `updateProfile`.
+   */
+  async function updateProfile(profile) {
+    const input = checkProfile(profile || {});
+    if (profile.avatarTempPath) input.avatar = await uploadAvatar(profile.avatarTempPath);
+    const data = await request({ query: UPDATE_PROFILE, variables: { input } });
+    return { account: data.updateProfile.account };
+  }
+
+  /** wx.uploadFile of the picture (multipart field `file`) → the gateway's id for it. */
+  async function uploadAvatar(filePath) {
+    const send = (token) =>
+      wxCall(
+        wx,
+        'uploadFile',
+        {
+          url: config.avatarUploadUrl,
+          filePath,
+          name: 'file',
+          header: { Authorization: 'Bearer ' + token },
+          timeout: config.uploadTimeout,
+        },
+        config.uploadTimeout
+      ).then(
+        (res) => ({ status: res.statusCode, body: parseBody(res.data), header: res.header || {} }),
+        (failure) => {
+          if (isTimeout(failure)) throw transportError('The avatar upload', failure);
+          throw new GatewayError('UPLOAD_FAILED', 'wx.uploadFile failed: ' + errMsgOf(failure), {
+            cause: failure,
+          });
+        }
+      );
+    const answer = await authorizedAnswer(send, true);
+    const body = answer.body || {};
+    const id = body.avatar || body.id;
+    if (answer.status >= 200 && answer.status < 300 && typeof id === 'string') return id;
+    const code = uploadErrorCode(body);
+    const message = uploadErrorMessage(body) || 'The avatar upload was answered HTTP ' + answer.status;
+    throw new GatewayError(code || 'HTTP_ERROR', message, { status: answer.status });
+  }
+
+  /**
    * Ends this session (or, with `everywhere`, every session of the account) at the gateway
-   * and forgets the local state in any case. Never logs in to log out: a state that is
-   * already dead resolves `{ revokedSessions: 0 }`; an unreachable gateway rejects (the
-   * local state is forgotten all the same).
+   * and forgets the local state in any case. Wins over a login or refresh in flight: its
+   * answer is dropped (a fresh session ended) and nothing begun before logs in again. Never
+   * logs in to log out: a state that is already dead resolves `{ revokedSessions: 0 }`; an
+   * unreachable gateway rejects (the local state is forgotten all the same).
    */
   async function logout(opts) {
     const everywhere = Boolean(opts && opts.everywhere);
-    if (!session.load()) return { revokedSessions: 0 };
+    session.cut();
+    if (!session.load()) {
+      session.forget();
+      return { revokedSessions: 0 };
+    }
     const variables = { everywhere, client: clientFacts() };
     try {
       const data = await authorized({ query: LOGOUT, variables }, false);
@@ -160,6 +270,8 @@ function createGatewayClient(options) {
     request,
     bindUnionId,
     bindPhoneNumber,
+    loginWithPhone,
+    updateProfile,
     logout,
     isLoggedIn: () => session.isLoggedIn(),
     onChange,
@@ -177,13 +289,19 @@ function checkOptions(options) {
   if (!wx || typeof wx.request !== 'function') {
     throw new TypeError('createGatewayClient found no `wx`: pass { wx } (or uni-app\'s uni)');
   }
+  const timeout = options.timeout === undefined ? DEFAULT_TIMEOUT_MS : options.timeout;
+  if (typeof timeout !== 'number' || !(timeout > 0)) {
+    throw new TypeError('createGatewayClient: `timeout` is a number of milliseconds (> 0)');
+  }
   return {
     endpoint: options.endpoint,
     app: options.app,
     wx,
     storageKey: options.storageKey || 'gateway.session',
     client: options.client || {},
-    timeout: options.timeout,
+    timeout,
+    uploadTimeout: Math.max(timeout, 60000),
+    avatarUploadUrl: options.avatarUploadUrl || options.endpoint.replace(/\/graphql\/?$/, '') + '/avatars',
   };
 }
 
@@ -192,11 +310,14 @@ function globalWx() {
   return typeof wx !== 'undefined' ? wx : undefined; // eslint-disable-line no-undef
 }
 
-/** wx.checkSession: true while WeChat still holds the session_key valid. */
-function wechatSessionAlive(wx) {
-  return wxCall(wx, 'checkSession', {}).then(
+/** wx.checkSession: true while WeChat still holds the session_key valid; TIMEOUT when stuck. */
+function wechatSessionAlive(wx, timeoutMs) {
+  return wxCall(wx, 'checkSession', {}, timeoutMs).then(
     () => true,
-    () => false
+    (failure) => {
+      if (!isTimeout(failure)) return false;
+      throw new GatewayError('TIMEOUT', 'wx.checkSession did not answer in time', { cause: failure });
+    }
   );
 }
 
@@ -209,10 +330,23 @@ function checkUserInfoDetail(detail) {
   }
 }
 
+/**
+ * The getPhoneNumber button's detail: USER_DENIED only when the user refused (deny, cancel);
+ * any other failure (no permission, quota used up, privacy scope not declared or agreed, ...)
+ * is PHONE_UNAVAILABLE with WeChat's `errno` and `errMsg`: not the user's doing.
+ */
 function checkPhoneDetail(detail) {
-  if (!detail || !isOk(detail.errMsg)) {
-    const why = detail && detail.errMsg ? detail.errMsg : 'no detail';
-    throw new GatewayError('USER_DENIED', 'The user did not share the phone number: ' + why);
+  if (!detail || typeof detail.errMsg !== 'string') {
+    throw new GatewayError('INVALID_INPUT', 'Pass the getPhoneNumber button\'s event detail');
+  }
+  if (!isOk(detail.errMsg)) {
+    if (/\b(deny|denied|cancel|cancelled|canceled)\b/i.test(detail.errMsg)) {
+      throw new GatewayError('USER_DENIED', 'The user did not share the phone number: ' + detail.errMsg);
+    }
+    throw new GatewayError('PHONE_UNAVAILABLE', 'WeChat did not give the phone number: ' + detail.errMsg, {
+      errno: typeof detail.errno === 'number' ? detail.errno : undefined,
+      errMsg: detail.errMsg,
+    });
   }
   if (!detail.code) {
     throw new GatewayError(
@@ -220,6 +354,55 @@ function checkPhoneDetail(detail) {
       'The getPhoneNumber detail has no code (it needs base library 2.21.2 or later)'
     );
   }
+}
+
+/** The input of updateProfile, checked as the gateway checks it. */
+function checkProfile(profile) {
+  const input = {};
+  const { nickname, avatarTempPath } = profile;
+  if (nickname !== undefined && nickname !== null) {
+    if (typeof nickname !== 'string' || !nickname.trim()) {
+      throw new GatewayError('INVALID_INPUT', 'The nickname is empty', { field: 'nickname' });
+    }
+    if (Array.from(nickname).length > NICKNAME_MAX) {
+      throw new GatewayError('INVALID_INPUT', 'The nickname is longer than 64 characters', {
+        field: 'nickname',
+      });
+    }
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(nickname)) {
+      throw new GatewayError('INVALID_INPUT', 'The nickname has control characters', {
+        field: 'nickname',
+      });
+    }
+    input.nickname = nickname;
+  }
+  if (avatarTempPath !== undefined && avatarTempPath !== null && typeof avatarTempPath !== 'string') {
+    throw new GatewayError('INVALID_INPUT', 'avatarTempPath is the chooseAvatar file path', {
+      field: 'avatar',
+    });
+  }
+  if (input.nickname === undefined && !avatarTempPath) {
+    throw new GatewayError('INVALID_INPUT', 'updateProfile needs a nickname or an avatarTempPath');
+  }
+  return input;
+}
+
+/** The code of an upload's error answer: GraphQL-like errors, or `{ code }`. */
+function uploadErrorCode(body) {
+  const first = Array.isArray(body.errors) ? body.errors[0] : null;
+  if (first && first.extensions && typeof first.extensions.code === 'string') return first.extensions.code;
+  if (typeof body.code === 'string') return body.code;
+  if (body.error && typeof body.error.code === 'string') return body.error.code;
+  return null;
+}
+
+function uploadErrorMessage(body) {
+  const first = Array.isArray(body.errors) ? body.errors[0] : null;
+  if (first && typeof first.message === 'string') return first.message;
+  if (typeof body.message === 'string') return body.message;
+  if (body.error && typeof body.error.message === 'string') return body.error.message;
+  if (typeof body.error === 'string') return body.error;
+  return null;
 }
 
 function notLoggedIn() {

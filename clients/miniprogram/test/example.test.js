@@ -2,13 +2,13 @@
 
 // examples/miniprogram run as DevTools would run it (App, Page, getApp and wx as globals), its
 // sandbox wrapper included, against a real sandbox gateway: the example a developer opens works.
-const { describe, it, before, after } = require('node:test');
+const { describe, it: nodeIt, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const Module = require('node:module');
 const path = require('node:path');
 
 const { createFakeWx } = require('./support/fake-wx');
-const { startGateway, stopGateway, skipUnlessGateway } = require('./support/gateway-process');
+const { startGateway, stopGateway, gatewayTests, skipWithoutMutation } = require('./support/gateway-process');
 
 const EXAMPLE = path.resolve(__dirname, '..', '..', '..', 'examples', 'miniprogram');
 
@@ -47,10 +47,12 @@ function instantiate(def) {
   return page;
 }
 
-describe('examples/miniprogram against a real sandbox gateway', { skip: skipUnlessGateway() }, () => {
+describe('examples/miniprogram against a real sandbox gateway', () => {
+  const { it, skip } = gatewayTests(nodeIt);
   let gateway;
   let restore;
   before(async () => {
+    if (skip) return;
     gateway = await startGateway();
     restore = resolveSdkFromExample();
   });

@@ -11,14 +11,23 @@
  * - storage in memory (`getStorageSync` gives '' for a missing key, as wx does);
  * - `checkSession` succeeds while `sessionAlive` is true;
  * - `getUserInfo` gives the detail from `/sandbox/open-data`; `phoneButton()` gives the
- *   getPhoneNumber button's detail with a code from `/sandbox/phone-code`.
+ *   getPhoneNumber button's detail with a code from `/sandbox/phone-code`;
+ * - `uploadFile` sends the file at `filePath` (a path on this machine) as multipart, answers
+ *   like wx.uploadFile (`data` is the body's text);
+ * - `hide()` / `show()` call the onAppHide / onAppShow listeners; `holdLogins()` makes
+ *   wx.login wait until the function it returns is called.
  */
+const fs = require('node:fs');
+const path = require('node:path');
+
 const OPERATIONS = [
   'loginByCode',
   'refreshToken',
   'logout',
   'bindUnionId',
   'bindPhoneNumber',
+  'loginByPhoneCode',
+  'updateProfile',
   'viewer',
   'checkSession',
 ];
@@ -27,7 +36,11 @@ function createFakeWx({ base, app, user }) {
   const storage = new Map();
   const counts = {};
   const drops = {};
+  const hooks = {};
   const sent = [];
+  const hideListeners = [];
+  const showListeners = [];
+  let held = null;
   const sandbox = (path, extra) =>
     fetchJson(`${base}${path}?app=${enc(app)}&user=${enc(user)}${extra || ''}`);
 
@@ -42,14 +55,39 @@ function createFakeWx({ base, app, user }) {
       wx.wxLogins = 0;
       sent.length = 0;
     },
+    /** Runs `hook` once, right after the next request asking for `name` is sent. */
+    whenSent(name, hook) {
+      hooks[name] = hook;
+    },
     dropNextAnswer(name) {
       drops[name] = (drops[name] || 0) + 1;
     },
     storage,
 
+    onAppHide: (listener) => hideListeners.push(listener),
+    onAppShow: (listener) => showListeners.push(listener),
+    hide: () => hideListeners.forEach((listener) => listener()),
+    show: () => showListeners.forEach((listener) => listener({ scene: 1001 })),
+
+    holdLogins() {
+      let release;
+      held = new Promise((resolve) => (release = resolve));
+      return () => {
+        held = null;
+        release();
+      };
+    },
+
+    uploadFile(options) {
+      sent.push({ names: ['upload'], header: options.header, url: options.url });
+      upload(options).then(options.success, (error) => options.fail({ errMsg: 'uploadFile:fail ' + error.message }));
+    },
+
     login({ success, fail }) {
       wx.wxLogins += 1;
-      sandbox('/sandbox/code').then(
+      Promise.resolve(held)
+        .then(() => sandbox('/sandbox/code'))
+        .then(
         (body) => success({ code: body.code, errMsg: 'login:ok' }),
         (error) => fail({ errMsg: 'login:fail ' + error.message })
       );
@@ -86,6 +124,11 @@ function createFakeWx({ base, app, user }) {
       const names = operationsOf(options.data);
       names.forEach((name) => (counts[name] = (counts[name] || 0) + 1));
       sent.push({ names, header: options.header, data: options.data });
+      names.forEach((name) => {
+        const hook = hooks[name];
+        delete hooks[name];
+        if (hook) hook();
+      });
       const drop = names.find((name) => drops[name] > 0);
       if (drop) drops[drop] -= 1;
       answer(options).then(
@@ -120,6 +163,15 @@ async function answer(options) {
     // wx.request leaves a body that is not JSON as a string
   }
   return { statusCode: res.status, data, header: Object.fromEntries(res.headers) };
+}
+
+/** What wx.uploadFile gives `success`: statusCode, data as text. */
+async function upload(options) {
+  const form = new FormData();
+  const bytes = fs.readFileSync(options.filePath);
+  form.append(options.name, new Blob([bytes]), path.basename(options.filePath));
+  const res = await fetch(options.url, { method: 'POST', headers: options.header, body: form });
+  return { statusCode: res.status, data: await res.text(), header: Object.fromEntries(res.headers) };
 }
 
 /** The top-level operations a GraphQL body asks for, by field name. */
