@@ -78,6 +78,12 @@ export interface GatewayClientOptions {
   timeout?: number;
   /** Where updateProfile uploads an avatar. Default: the endpoint with `/graphql` → `/avatars`. */
   avatarUploadUrl?: string;
+  /**
+   * Default true: the SDK's own operations go by their SHA-256 (Apollo's
+   * `extensions.persistedQuery`, the gateway's trusted documents) without the text; the text
+   * follows only when the gateway does not know the hash. `false`: always the text.
+   */
+  documentHashes?: boolean;
 }
 
 export interface GraphQLOperation<V = Record<string, unknown>> {

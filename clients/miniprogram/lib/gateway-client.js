@@ -44,11 +44,17 @@ const SESSION_EXPIRED_MESSAGE =
  * @param {object} [options.client] overrides the `{ platform, channel, deviceParam }` facts
  * @param {number} [options.timeout] bound on wx.login, wx.checkSession and each request (ms)
  * @param {string} [options.avatarUploadUrl] default: the endpoint's `/graphql` → `/avatars`
+ * @param {boolean} [options.documentHashes] default true: the SDK's own operations are sent
+ *   by their SHA-256 (trusted documents), the text only when the gateway asks for it
  */
 function createGatewayClient(options) {
   const config = checkOptions(options || {});
   const wx = config.wx;
-  const target = { endpoint: config.endpoint, timeout: config.timeout };
+  const target = {
+    endpoint: config.endpoint,
+    timeout: config.timeout,
+    persisted: config.documentHashes ? { off: false, unknown: {} } : null,
+  };
   const listeners = [];
   let facts = null;
   let last = null;
@@ -290,7 +296,7 @@ function checkOptions(options) {
     throw new TypeError('createGatewayClient found no `wx`: pass { wx } (or uni-app\'s uni)');
   }
   const timeout = options.timeout === undefined ? DEFAULT_TIMEOUT_MS : options.timeout;
-  if (typeof timeout !== 'number' || !(timeout > 0)) {
+  if (typeof timeout !== 'number' || !(timeout > 0) || timeout > 2147483647) {
     throw new TypeError('createGatewayClient: `timeout` is a number of milliseconds (> 0)');
   }
   return {
@@ -301,6 +307,7 @@ function checkOptions(options) {
     client: options.client || {},
     timeout,
     uploadTimeout: Math.max(timeout, 60000),
+    documentHashes: options.documentHashes !== false,
     avatarUploadUrl: options.avatarUploadUrl || options.endpoint.replace(/\/graphql\/?$/, '') + '/avatars',
   };
 }

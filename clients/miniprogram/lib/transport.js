@@ -2,6 +2,8 @@
 
 const { GatewayError } = require('./errors');
 const { wxCall, errMsgOf, isTimeout } = require('./wx-call');
+const { sha256 } = require('./sha256');
+const documents = require('./documents');
 
 /**
  * One GraphQL POST over `wx.request`. Resolves `{ status, body, header, receivedAt, serverNow }`
@@ -16,19 +18,52 @@ const { wxCall, errMsgOf, isTimeout } = require('./wx-call');
  * @param {string} [accessToken]
  */
 function postGraphQL(wx, target, operation, accessToken) {
+  const hash = sdkDocumentHash(operation.query);
+  const persisted = target.persisted;
+  const hashOnly = Boolean(hash && persisted && !persisted.off && !persisted.unknown[hash]);
+  const send = (withText) => sendGraphQL(wx, target, bodyOf(operation, hash, withText, persisted), accessToken);
+  if (!hashOnly) return send(true);
+  return send(false).then((answer) => {
+    const why = hashRefused(answer);
+    if (!why) return answer;
+    if (why === 'unsupported') persisted.off = true;
+    else persisted.unknown[hash] = true;
+    return send(true);
+  });
+}
+
+function sendGraphQL(wx, target, data, accessToken) {
   const header = { 'content-type': 'application/json', accept: 'application/json' };
   if (accessToken) header.Authorization = 'Bearer ' + accessToken;
-  const options = {
-    url: target.endpoint,
-    method: 'POST',
-    header,
-    data: bodyOf(operation),
-    dataType: 'json',
-  };
+  const options = { url: target.endpoint, method: 'POST', header, data, dataType: 'json' };
   if (target.timeout) options.timeout = target.timeout;
   return wxCall(wx, 'request', options, target.timeout).then(answerOf, (failure) => {
     throw transportError('The gateway', failure);
   });
+}
+
+/**
+ * Trusted documents: the SDK's own operations (documents.js) are known to the gateway by
+ * their SHA-256, so they go as Apollo's `extensions.persistedQuery` without the text. A
+ * gateway that does not know the hash (PERSISTED_QUERY_NOT_FOUND) gets the text with it for
+ * that document from then on; one that does not take hashes at all (a 400 without data) gets
+ * plain text. `target.persisted` is `{ off, unknown }` per client, or absent (always text).
+ */
+const SDK_DOCUMENTS = Object.keys(documents).map((name) => documents[name]);
+const hashes = {};
+
+function sdkDocumentHash(query) {
+  if (SDK_DOCUMENTS.indexOf(query) < 0) return null;
+  if (!hashes[query]) hashes[query] = sha256(query);
+  return hashes[query];
+}
+
+/** 'unknown' (this hash), 'unsupported' (no hashes at all), or null (an answer to keep). */
+function hashRefused(answer) {
+  if (firstErrorCode(answer) === 'PERSISTED_QUERY_NOT_FOUND') return 'unknown';
+  const body = answer.body;
+  if (answer.status === 400 && (!body || !body.data)) return 'unsupported';
+  return null;
 }
 
 /** What wx.request's `success` gave, as the SDK reads it. */
@@ -92,11 +127,15 @@ function firstErrorCode(answer) {
   return (first && first.extensions && first.extensions.code) || null;
 }
 
-/** The JSON body of a GraphQL request (no undefined members). */
-function bodyOf(operation) {
-  const body = { query: operation.query };
+/** The JSON body of a GraphQL request (no undefined members), with or without the text. */
+function bodyOf(operation, hash, withText, persisted) {
+  const body = {};
+  if (withText) body.query = operation.query;
   if (operation.variables) body.variables = operation.variables;
   if (operation.operationName) body.operationName = operation.operationName;
+  if (hash && persisted && !persisted.off) {
+    body.extensions = { persistedQuery: { version: 1, sha256Hash: hash } };
+  }
   return body;
 }
 

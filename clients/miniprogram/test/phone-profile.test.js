@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 
 const { createGatewayClient } = require('..');
 const { scriptedWx, tokens, ok, dateHeader } = require('./support/scripted-wx');
+const { queryOf } = require('./support/fake-wx');
 
 const KEY = 'gateway.session';
 const client = (wx, more) =>
@@ -138,7 +139,7 @@ test('updateProfile: a refused token on the upload renews once and uploads again
   const realRequest = wx.request;
   let n = 1;
   wx.request = (options) => {
-    if (/^mutation GatewayRefreshToken/.test(options.data.query)) {
+    if (/^mutation GatewayRefreshToken/.test(queryOf(options.data))) {
       wx.calls.push('refreshToken');
       setImmediate(() => options.success(ok({ refreshToken: tokens({ id: (n += 1), typename: 'RefreshSuccess' }) })));
       return undefined;

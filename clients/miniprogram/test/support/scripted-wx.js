@@ -8,6 +8,8 @@
  *
  * App lifecycle: `wx.hide()` / `wx.show()` call the onAppHide / onAppShow listeners.
  */
+const { queryOf } = require('./fake-wx');
+
 const HOUR = 3600 * 1000;
 
 /** The real clock, whatever a test does to Date.now (a skewed phone clock). */
@@ -42,7 +44,8 @@ function scriptedWx(answer, extra) {
     },
     checkSession: ({ success }) => setImmediate(success),
     request(options) {
-      const field = /\{\s*(\w+)/.exec(options.data.query.replace(/^[^{]*/, ''))[1];
+      const query = queryOf(options.data);
+      const field = /\{\s*(\w+)/.exec(query.replace(/^[^{]*/, ''))[1];
       wx.calls.push(field);
       wx.sent.push({ field, header: options.header, data: options.data, timeout: options.timeout });
       const task = { abort: () => (wx.aborted += 1) };
