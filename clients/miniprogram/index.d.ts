@@ -135,7 +135,7 @@ export interface PhoneNumberDetail {
 
 /** What updateProfile sets: a nickname (`<input type="nickname">`), an avatar, or both. */
 export interface ProfileUpdate {
-  /** At most 64 characters, no control characters. */
+  /** At most 64 characters, no control characters; `''` clears it. */
   nickname?: string;
   /** The temporary file path `<button open-type="chooseAvatar">` gives (`detail.avatarUrl`). */
   avatarTempPath?: string;

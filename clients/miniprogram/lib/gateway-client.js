@@ -199,6 +199,7 @@ function createGatewayClient(options) {
    */
   async function updateProfile(profile) {
     const input = checkProfile(profile || {});
+    input.client = clientFacts();
     if (profile.avatarTempPath) input.avatar = await uploadAvatar(profile.avatarTempPath);
     const data = await request({ query: UPDATE_PROFILE, variables: { input } });
     return { account: data.updateProfile.account };
@@ -368,8 +369,10 @@ function checkProfile(profile) {
   const input = {};
   const { nickname, avatarTempPath } = profile;
   if (nickname !== undefined && nickname !== null) {
-    if (typeof nickname !== 'string' || !nickname.trim()) {
-      throw new GatewayError('INVALID_INPUT', 'The nickname is empty', { field: 'nickname' });
+    if (typeof nickname !== 'string') {
+      throw new GatewayError('INVALID_INPUT', 'The nickname is a string ("" clears it)', {
+        field: 'nickname',
+      });
     }
     if (Array.from(nickname).length > NICKNAME_MAX) {
       throw new GatewayError('INVALID_INPUT', 'The nickname is longer than 64 characters', {

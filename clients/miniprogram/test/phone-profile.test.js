@@ -104,7 +104,9 @@ test('updateProfile: wx.uploadFile with the bearer token, then updateProfile wit
   assert.equal(uploads[0].filePath, 'wxfile://tmp_avatar.png');
   assert.equal(uploads[0].name, 'file');
   assert.equal(uploads[0].header.Authorization, 'Bearer at-1');
-  assert.deepEqual(input(), { nickname: '小明', avatar: 'av-1' });
+  const { client: facts, ...sent } = input();
+  assert.deepEqual(sent, { nickname: '小明', avatar: 'av-1' });
+  assert.equal(typeof facts.platform, 'string');
   assert.deepEqual(wx.calls, ['loginByCode', 'updateProfile']);
 });
 
@@ -120,11 +122,13 @@ test("updateProfile: the upload's typed refusals reject with their code; nicknam
   await assert.rejects(gw.updateProfile({ avatarTempPath: 'bad' }), { code: 'INVALID_IMAGE', message: 'not a picture' });
   await assert.rejects(gw.updateProfile({ avatarTempPath: 'proxy' }), { code: 'HTTP_ERROR', status: 502 });
   assert.equal(input(), null, 'no updateProfile after a failed upload');
-  for (const nickname of ['', 'a'.repeat(65), 'tab\there', 'bell\u0007']) {
+  for (const nickname of [42, 'a'.repeat(65), 'tab\there', 'bell\u0007']) {
     await assert.rejects(gw.updateProfile({ nickname }), { code: 'INVALID_INPUT', field: 'nickname' });
   }
   await assert.rejects(gw.updateProfile({}), { code: 'INVALID_INPUT' });
   assert.ok((await gw.updateProfile({ nickname: '😀'.repeat(64) })).account);
+  await gw.updateProfile({ nickname: '' }); // an empty nickname clears it
+  assert.equal(input().nickname, '');
 });
 
 test('updateProfile: a refused token on the upload renews once and uploads again', async () => {
