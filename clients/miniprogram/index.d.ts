@@ -214,8 +214,18 @@ export type GatewayServerErrorCode =
   | 'TOO_EXPENSIVE';
 // END GENERATED
 
-/** Codes of GraphQL errors' `extensions.code` (401 answers and a lost database). */
-export type GatewayExtensionErrorCode = 'TOKEN_EXPIRED' | 'INVALID_TOKEN' | 'UNAVAILABLE';
+/**
+ * Codes of GraphQL errors' `extensions.code`: a refused token (401), a lost database, and a
+ * trusted-only gateway refusing a document that is not listed (`UNTRUSTED_DOCUMENT`: add your
+ * own `request` documents to the gateway's manifest). `PERSISTED_QUERY_NOT_FOUND` is handled
+ * by the SDK (it sends the text) and does not reach you for its own operations.
+ */
+export type GatewayExtensionErrorCode =
+  | 'TOKEN_EXPIRED'
+  | 'INVALID_TOKEN'
+  | 'UNAVAILABLE'
+  | 'UNTRUSTED_DOCUMENT'
+  | 'PERSISTED_QUERY_NOT_FOUND';
 
 /** The SDK's own codes. */
 export type SdkErrorCode =
