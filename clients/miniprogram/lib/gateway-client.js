@@ -1,19 +1,14 @@
 'use strict';
 
 const { GatewayError } = require('./errors');
-const {
-  postGraphQL,
-  dataOf,
-  tokenErrorCode,
-  isTokenRejection,
-  transportError,
-  parseBody,
-} = require('./transport');
+const { postGraphQL, dataOf, tokenErrorCode, isTokenRejection } = require('./transport');
 const { createSessionStore } = require('./session-store');
 const { createSession } = require('./session');
 const { createVisibility } = require('./visibility');
 const { defaultClientFacts, normalizeFacts } = require('./client-facts');
-const { wxCall, isOk, isTimeout, errMsgOf } = require('./wx-call');
+const { wxCall, isTimeout } = require('./wx-call');
+const { checkUserInfoDetail, checkPhoneDetail } = require('./details');
+const { checkProfile, uploadAvatar } = require('./profile');
 const {
   LOGOUT,
   BIND_UNION_ID,
@@ -24,8 +19,6 @@ const {
 
 /** The default bound on wx.login, wx.checkSession and each request (milliseconds). */
 const DEFAULT_TIMEOUT_MS = 15000;
-/** Nicknames: the gateway's rule (at most 64 characters, no control characters). */
-const NICKNAME_MAX = 64;
 
 const SESSION_EXPIRED_MESSAGE =
   'The WeChat session had expired, so the user is logged in again: fetch the user info again ' +
@@ -200,41 +193,11 @@ function createGatewayClient(options) {
   async function updateProfile(profile) {
     const input = checkProfile(profile || {});
     input.client = clientFacts();
-    if (profile.avatarTempPath) input.avatar = await uploadAvatar(profile.avatarTempPath);
+    if (profile.avatarTempPath) {
+      input.avatar = await uploadAvatar(wx, config, profile.avatarTempPath, authorizedAnswer);
+    }
     const data = await request({ query: UPDATE_PROFILE, variables: { input } });
     return { account: data.updateProfile.account };
-  }
-
-  /** wx.uploadFile of the picture (multipart field `file`) → the gateway's id for it. */
-  async function uploadAvatar(filePath) {
-    const send = (token) =>
-      wxCall(
-        wx,
-        'uploadFile',
-        {
-          url: config.avatarUploadUrl,
-          filePath,
-          name: 'file',
-          header: { Authorization: 'Bearer ' + token },
-          timeout: config.uploadTimeout,
-        },
-        config.uploadTimeout
-      ).then(
-        (res) => ({ status: res.statusCode, body: parseBody(res.data), header: res.header || {} }),
-        (failure) => {
-          if (isTimeout(failure)) throw transportError('The avatar upload', failure);
-          throw new GatewayError('UPLOAD_FAILED', 'wx.uploadFile failed: ' + errMsgOf(failure), {
-            cause: failure,
-          });
-        }
-      );
-    const answer = await authorizedAnswer(send, true);
-    const body = answer.body || {};
-    const id = body.avatar || body.id;
-    if (answer.status >= 200 && answer.status < 300 && typeof id === 'string') return id;
-    const code = uploadErrorCode(body);
-    const message = uploadErrorMessage(body) || 'The avatar upload was answered HTTP ' + answer.status;
-    throw new GatewayError(code || 'HTTP_ERROR', message, { status: answer.status });
   }
 
   /**
@@ -327,92 +290,6 @@ function wechatSessionAlive(wx, timeoutMs) {
       throw new GatewayError('TIMEOUT', 'wx.checkSession did not answer in time', { cause: failure });
     }
   );
-}
-
-function checkUserInfoDetail(detail) {
-  if (detail && detail.errMsg && !isOk(detail.errMsg)) {
-    throw new GatewayError('USER_DENIED', 'The user did not share the user info: ' + detail.errMsg);
-  }
-  if (!detail || !detail.encryptedData || !detail.iv) {
-    throw new GatewayError('INVALID_INPUT', 'bindUnionId needs the detail of wx.getUserInfo');
-  }
-}
-
-/**
- * The getPhoneNumber button's detail: USER_DENIED only when the user refused (deny, cancel);
- * any other failure (no permission, quota used up, privacy scope not declared or agreed, ...)
- * is PHONE_UNAVAILABLE with WeChat's `errno` and `errMsg`: not the user's doing.
- */
-function checkPhoneDetail(detail) {
-  if (!detail || typeof detail.errMsg !== 'string') {
-    throw new GatewayError('INVALID_INPUT', 'Pass the getPhoneNumber button\'s event detail');
-  }
-  if (!isOk(detail.errMsg)) {
-    if (/\b(deny|denied|cancel|cancelled|canceled)\b/i.test(detail.errMsg)) {
-      throw new GatewayError('USER_DENIED', 'The user did not share the phone number: ' + detail.errMsg);
-    }
-    throw new GatewayError('PHONE_UNAVAILABLE', 'WeChat did not give the phone number: ' + detail.errMsg, {
-      errno: typeof detail.errno === 'number' ? detail.errno : undefined,
-      errMsg: detail.errMsg,
-    });
-  }
-  if (!detail.code) {
-    throw new GatewayError(
-      'INVALID_INPUT',
-      'The getPhoneNumber detail has no code (it needs base library 2.21.2 or later)'
-    );
-  }
-}
-
-/** The input of updateProfile, checked as the gateway checks it. */
-function checkProfile(profile) {
-  const input = {};
-  const { nickname, avatarTempPath } = profile;
-  if (nickname !== undefined && nickname !== null) {
-    if (typeof nickname !== 'string') {
-      throw new GatewayError('INVALID_INPUT', 'The nickname is a string ("" clears it)', {
-        field: 'nickname',
-      });
-    }
-    if (Array.from(nickname).length > NICKNAME_MAX) {
-      throw new GatewayError('INVALID_INPUT', 'The nickname is longer than 64 characters', {
-        field: 'nickname',
-      });
-    }
-    if (/[\u0000-\u001f\u007f-\u009f]/.test(nickname)) {
-      throw new GatewayError('INVALID_INPUT', 'The nickname has control characters', {
-        field: 'nickname',
-      });
-    }
-    input.nickname = nickname;
-  }
-  if (avatarTempPath !== undefined && avatarTempPath !== null && typeof avatarTempPath !== 'string') {
-    throw new GatewayError('INVALID_INPUT', 'avatarTempPath is the chooseAvatar file path', {
-      field: 'avatar',
-    });
-  }
-  if (input.nickname === undefined && !avatarTempPath) {
-    throw new GatewayError('INVALID_INPUT', 'updateProfile needs a nickname or an avatarTempPath');
-  }
-  return input;
-}
-
-/** The code of an upload's error answer: GraphQL-like errors, or `{ code }`. */
-function uploadErrorCode(body) {
-  const first = Array.isArray(body.errors) ? body.errors[0] : null;
-  if (first && first.extensions && typeof first.extensions.code === 'string') return first.extensions.code;
-  if (typeof body.code === 'string') return body.code;
-  if (body.error && typeof body.error.code === 'string') return body.error.code;
-  return null;
-}
-
-function uploadErrorMessage(body) {
-  const first = Array.isArray(body.errors) ? body.errors[0] : null;
-  if (first && typeof first.message === 'string') return first.message;
-  if (typeof body.message === 'string') return body.message;
-  if (body.error && typeof body.error.message === 'string') return body.error.message;
-  if (typeof body.error === 'string') return body.error;
-  return null;
 }
 
 function notLoggedIn() {
