@@ -99,9 +99,13 @@ def trusted(stats: Stats, what: str, max_errors: float = 0.01) -> Stats:
 # -- setup requests (outside any measured window) --------------------------------------------
 
 
-def mint(emulator: procs.Proc, users: Sequence[str]) -> list[str]:
-    """Single-use login codes from the emulator, one per user, minted before the clock starts."""
-    bodies = [json.dumps({"appid": APPID, "user": u}).encode() for u in users]
+def mint(
+    emulator: procs.Proc, users: Sequence[str], appid: str = APPID, scope: str | None = None
+) -> list[str]:
+    """Single-use login codes from the emulator, one per user, minted before the clock starts
+    (an official account's with the ``scope`` the user consented to)."""
+    extra = {"scope": scope} if scope else {}
+    bodies = [json.dumps({"appid": appid, "user": u, **extra}).encode() for u in users]
     answers = asyncio.run(
         loadgen.post_many(emulator.port, bodies, path="/sandbox/codes", connections=16)
     )

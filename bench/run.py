@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     p.add_argument(
         "--only",
-        help="comma-separated rows: floor,login,viewer,password,refresh,eventloop,memory,"
+        help="comma-separated rows: floor,login,merge,viewer,password,refresh,eventloop,memory,"
         "latency,scale (default: all)",
     )
     return p

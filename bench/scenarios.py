@@ -16,6 +16,7 @@ from dataclasses import replace
 from bench import argon2_rate, loadgen, procs
 from bench.loadgen import Spec, Stats
 from bench.measure import Meter, Row, Target, fmt_ms, fmt_rate, mint, post, trusted
+from bench.merge import MergeRow
 from bench.options import Options, Section
 from bench.stack import APP_KEY, Stack
 from gateway.credentials.passwords import default_threads
@@ -94,6 +95,7 @@ class Scenarios:
         return [
             ("floor", self.floor),
             ("login", self.logins),
+            ("merge", MergeRow(self.opts, self.stack, self.meter).run),
             ("viewer", self.viewer),
             ("password", self.passwords),
             ("refresh", self.refresh),

@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 APP_KEY = "bench-mp"
 APPID = "wxbench0000000001"
 PLATFORM = "bench-platform"
+# an official account on the same open platform: the merging-login row (bench/merge.py)
+OA_KEY = "bench-oa"
+OA_APPID = "wxbenchoa0000002"
 
 
 class Stack:
@@ -80,6 +83,13 @@ class Stack:
             f'secret = "{self.secret}"\n'
             f'platform = "{PLATFORM}"\n'
             'name = "Benchmark mini-program"\n\n'
+            "[[apps]]\n"
+            f'key = "{OA_KEY}"\n'
+            'kind = "official_account"\n'
+            f'appid = "{OA_APPID}"\n'
+            f'secret = "{self.secret}"\n'
+            f'platform = "{PLATFORM}"\n'
+            'name = "Benchmark official account"\n\n'
             "[tokens]\n"
             "access_ttl_seconds = 3600  # outlives the run\n\n"
             "# the harness registers its users from one address, many at once\n"

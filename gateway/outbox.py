@@ -111,6 +111,13 @@ async def append(
     await execute_core(s, _INSERT, row(type, account_id, audience, data or {}))
 
 
+async def append_rows(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Several events (:func:`row`) in the caller's transaction, in one statement (one round
+    trip), as :func:`append` writes one."""
+    if rows:
+        await execute_core(s, _INSERT, rows[0] if len(rows) == 1 else list(rows))
+
+
 def insert_on(conn: SyncDriver, rows: Sequence[dict[str, Any]]) -> None:
     """Events written at once on a synchronous connection, inside its caller's transaction
     (SQLite's one-statement login runs whole on a worker thread)."""

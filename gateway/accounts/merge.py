@@ -21,10 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.accounts import announce
-from gateway.accounts.model import AccountGone, AccountStatus, MergeRefused, survivor_order
+from gateway.accounts.model import (
+    AccountGone,
+    AccountStatus,
+    IdentityKey,
+    IdentityKind,
+    MergeRefused,
+    survivor_order,
+)
 from gateway.accounts.tables import Account, Identity
 from gateway.audit import ClientInfo, record
 from gateway.metrics import MERGES
+from gateway.outbox import Audience
 from gateway.store.broadcast import account_key, changed
 
 MergeHook = Callable[[AsyncSession, list[uuid.UUID], uuid.UUID], Awaitable[None]]
@@ -62,10 +70,10 @@ async def merge_accounts(
     disabled = {a.id for a in live if a.status != AccountStatus.ACTIVE}
     if disabled:
         raise MergeRefused({a.id for a in live}, disabled)
-    await _move(s, absorbed, survivor)
+    doors = await _move(s, absorbed, survivor)
     for hook in hooks:
         await hook(s, absorbed, survivor)
-    await announce.merged(s, absorbed, survivor)
+    await announce.merged(s, absorbed, survivor, doors)
     MERGES.inc(len(absorbed))
     record(
         s,
@@ -79,12 +87,20 @@ async def merge_accounts(
     return survivor
 
 
-async def _move(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> None:
-    """Identities move; earlier merges into an absorbed account now point at the survivor."""
+async def _move(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> Audience:
+    """Identities move; earlier merges into an absorbed account now point at the survivor.
+
+    The survivor's own identities are rewritten in place by the same statement, so that it
+    returns every door the survivor has after the merge (read after the locks, as a query
+    would): the merge event's audience, without a round trip of its own."""
     changed(s, map(account_key, [*absorbed, survivor]))
-    await s.execute(
-        update(Identity).where(col(Identity.account_id).in_(absorbed)).values(account_id=survivor)
+    doors = await s.execute(
+        update(Identity)
+        .where(col(Identity.account_id).in_([*absorbed, survivor]))
+        .values(account_id=survivor)
+        .returning(col(Identity.kind), col(Identity.scope))
     )
+    keys = [IdentityKey(IdentityKind(kind), scope, "") for kind, scope in doors.all()]
     await s.execute(
         update(Account)
         .where(col(Account.merged_into_id).in_(absorbed))
@@ -95,3 +111,4 @@ async def _move(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID)
         .where(col(Account.id).in_(absorbed))
         .values(status=AccountStatus.MERGED, merged_into_id=survivor)
     )
+    return announce.audience_of_keys(keys)
