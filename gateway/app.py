@@ -122,13 +122,16 @@ def _lifespan(
             interval = config.accounts.purge_interval_seconds
             purge = asyncio.create_task(purge_periodically(svc.api.rights, interval))
             app.state.purge_task = purge
+            events = asyncio.create_task(svc.events.run())  # account events' webhooks
+            app.state.events_task = events
             try:
                 yield
             finally:
                 gc.unfreeze()  # what served is garbage now: collectable again
-                purge.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purge
+                for task in (events, purge):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     return lifespan
 
