@@ -11,12 +11,14 @@ import base64
 import contextlib
 import io
 import json
-import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
@@ -28,6 +30,8 @@ from gateway import outbox
 from gateway.cli import main
 from gateway.outbox import Audience, EventType
 from gateway.store.db import Database
+from tests.support.harness import Harness, MakeConfig, running
+from tests.support.partners import partner_config
 from tests.support.processes import free_port
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -152,8 +156,8 @@ def events_toml(**settings: Any) -> str:
 
 
 def hooked_toml(url: str, client_id: str = "hooked", apps: str = '["shop-mp"]') -> str:
-    """A config partner of ``apps`` with a webhook (its secret in ``TEST_WEBHOOK_SECRET``)."""
-    os.environ["TEST_WEBHOOK_SECRET"] = SECRET
+    """A config partner of ``apps`` with a webhook (its secret in ``TEST_WEBHOOK_SECRET``,
+    which the ``gateway`` fixture sets)."""
     return (
         f'\n[[partners]]\nclient_id = "{client_id}"\nsecret = "{client_id}-secret-0123456789"\n'
         f'apps = {apps}\nscopes = ["accounts:lookup"]\nwebhook_url = "{url}"\n'
@@ -193,3 +197,30 @@ async def listed(**filters: str) -> list[dict[str, Any]]:
     code, out, err = await run_cli("events", "list", *flags)
     assert code == 0, err
     return [json.loads(line) for line in out.splitlines()]
+
+
+Start = Callable[[str], AbstractAsyncContextManager[Harness]]
+"""What the ``gateway`` fixture returns: ``gateway(toml)``, the running gateway with these
+``[[partners]]`` and ``[events]``; the CLI's environment (``run_cli``) names its database and
+configuration."""
+
+
+@asynccontextmanager
+async def started(
+    database_url: str, make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    toml: str,
+) -> AsyncIterator[Harness]:  # fmt: skip
+    config = partner_config(make_config(database_url), tmp_path, toml)
+    settings = config.settings
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", config.database_url)
+    monkeypatch.setenv("GATEWAY_CONFIG", str(settings.config))
+    monkeypatch.setenv("GATEWAY_SECRET_KEY", "test-secret-key-0123456789-abcdefghijkl")
+    monkeypatch.setenv("GATEWAY_SIGNING_KEYS", str(settings.signing_keys))
+    monkeypatch.delenv("GATEWAY_REDIS_URL", raising=False)
+    async with running(config) as gw:
+        yield gw
+
+
+def db_of(gw: Harness) -> Database:
+    db: Database = gw.app.state.services.db
+    return db
