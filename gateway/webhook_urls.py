@@ -30,11 +30,12 @@ class RefusedUrl(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """A URL that passed: where to connect (``address``) and what to ask for (``url``)."""
+    """A URL that passed: where to connect (``addresses``, each checked, in the resolver's
+    order) and what to ask for (``url``)."""
 
     url: SplitResult
     host: str
-    address: Address
+    addresses: tuple[Address, ...]
 
     @property
     def port(self) -> int:
@@ -70,7 +71,7 @@ class UrlPolicy:
         host = parts.hostname or ""
         addresses = await _addresses(host, parts.port)
         self._allowed(parts, addresses)
-        return Target(parts, host, addresses[0])
+        return Target(parts, host, tuple(addresses))
 
     def _allowed(self, parts: SplitResult, addresses: list[Address]) -> None:
         if self.loopback and all(a.is_loopback for a in addresses):

@@ -29,7 +29,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from gateway.events.queue import Outcome
-from gateway.webhook_urls import RefusedUrl, Target, UrlPolicy
+from gateway.webhook_urls import Address, RefusedUrl, Target, UrlPolicy
 
 USER_AGENT = "wechat-identity-gateway-webhooks/1"
 
@@ -78,10 +78,23 @@ class Sender:
         return Outcome(False, status, f"HTTP {status}")
 
     async def _post(self, target: Target, headers: dict[str, str], body: bytes) -> int:
+        """To each checked address in turn until one connects (``localhost`` may be ``::1``
+        first, where nothing listens)."""
+        *others, last = target.addresses
+        for address in others:
+            try:
+                return await self._post_to(target, address, headers, body)
+            except httpx.ConnectError:
+                continue
+        return await self._post_to(target, last, headers, body)
+
+    async def _post_to(
+        self, target: Target, address: Address, headers: dict[str, str], body: bytes
+    ) -> int:
         client = self._client(target.host)
         request = client.build_request(
             "POST",
-            _pinned(target),
+            _pinned(target, address),
             content=body,
             headers={
                 **headers,
@@ -111,10 +124,9 @@ class Sender:
             await client.aclose()
 
 
-def _pinned(target: Target) -> str:
-    """The URL with the checked address in place of the host name."""
-    address = str(target.address)
-    host = f"[{address}]" if ":" in address else address
+def _pinned(target: Target, address: Address) -> str:
+    """The URL with a checked address in place of the host name."""
+    host = f"[{address}]" if address.version == 6 else str(address)
     path = target.url.path or "/"
     query = f"?{target.url.query}" if target.url.query else ""
     return f"{target.url.scheme}://{host}:{target.port}{path}{query}"

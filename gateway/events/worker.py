@@ -82,15 +82,24 @@ class DeliveryWorker:
         self._gauge_at = 0.0
 
     async def run(self) -> None:
-        """Until cancelled (the app's shutdown); a failed round (the database away) is logged
-        and the next one tries again."""
+        """Until cancelled (the app's shutdown). A failed round (the database away, not yet
+        migrated) is logged once per streak and tried again, less often the longer it lasts."""
+        failures = 0
         try:
             while True:
                 try:
                     more = await self.step()
                 except Exception:
-                    log.warning("webhook delivery round failed; retrying", exc_info=True)
-                    more = False
+                    failures += 1
+                    if failures == 1:
+                        log.warning("webhook delivery round failed; retrying", exc_info=True)
+                    await asyncio.sleep(
+                        min(self._settings.poll_seconds * 2 ** min(failures, 10), 30.0)
+                    )
+                    continue
+                if failures:
+                    log.info("webhook delivery rounds work again")
+                failures = 0
                 if not more:
                     await self._idle()
         finally:
