@@ -7,21 +7,21 @@ order, and the operator's commands (``events list``, ``events redeliver``) on wh
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from gateway.events.render import opaque_id
 from gateway.outbox import EventType
-from gateway.store.db import Database
-from tests.support.harness import Harness, MakeConfig, running
+from tests.support.accounts import open_data
+from tests.support.harness import Harness, MakeConfig, metric, running, sandbox_for
 from tests.support.partners import partner_config
 from tests.support.webhooks import (
     SECRET,
     Receiver,
+    Start,
     append,
+    db_of,
     events_toml,
     hooked_toml,
     listed,
@@ -29,43 +29,16 @@ from tests.support.webhooks import (
     run_cli,
     until,
 )
-
-Start = Callable[[str], AbstractAsyncContextManager[Harness]]
-
-
-@asynccontextmanager
-async def _gateway(
-    database_url: str, make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    toml: str,
-) -> AsyncIterator[Harness]:  # fmt: skip
-    config = partner_config(make_config(database_url), tmp_path, toml)
-    settings = config.settings
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", config.database_url)
-    monkeypatch.setenv("GATEWAY_CONFIG", str(settings.config))
-    monkeypatch.setenv("GATEWAY_SECRET_KEY", "test-secret-key-0123456789-abcdefghijkl")
-    monkeypatch.setenv("GATEWAY_SIGNING_KEYS", str(settings.signing_keys))
-    monkeypatch.delenv("GATEWAY_REDIS_URL", raising=False)
-    async with running(config) as gw:
-        yield gw
+from tests.test_bind_unionid import UnionIdWithheld, bind
 
 
-@pytest.fixture
-def gateway(
-    database_url: str, make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Start:
-    """``gateway(toml)``: the running gateway with these partners and ``[events]``; the
-    CLI's environment (``run_cli``) names its database and configuration."""
-    monkeypatch.setenv("TEST_WEBHOOK_SECRET", SECRET)
-
-    def start(toml: str) -> AbstractAsyncContextManager[Harness]:
-        return _gateway(database_url, make_config, tmp_path, monkeypatch, toml)
-
-    return start
-
-
-def db_of(gw: Harness) -> Database:
-    db: Database = gw.app.state.services.db
-    return db
+async def _metrics(gw: Harness) -> dict[str, float]:
+    text = (await gw.client.get("/metrics")).text
+    return {
+        "retry": metric(text, "gateway_event_attempts_total", result="retry"),
+        "delivered": metric(text, "gateway_events_delivered_total"),
+        "latency": metric(text, "gateway_event_delivery_seconds_count"),
+    }
 
 
 async def test_a_receiver_answering_500_three_times_gets_the_event_on_the_fourth_attempt(
@@ -73,10 +46,15 @@ async def test_a_receiver_answering_500_three_times_gets_the_event_on_the_fourth
 ) -> None:
     receiver = Receiver(answers=[500, 500, 500])
     async with receiving(receiver), gateway(events_toml() + hooked_toml(receiver.url)) as gw:
+        before = await _metrics(gw)
         account = uuid.uuid4()
         event = await append(db_of(gw), account)
         await until(lambda: bool(receiver.accepted), "the fourth attempt")
         (line,) = await listed(partner="hooked")
+        after = await _metrics(gw)
+    assert after["retry"] - before["retry"] == 3
+    assert after["delivered"] - before["delivered"] == 1
+    assert after["latency"] - before["latency"] == 1
     assert [a.id for a in receiver.arrivals] == [str(event)] * 4  # one id: idempotent receivers
     assert receiver.forged == []
     (arrival,) = receiver.accepted
@@ -164,3 +142,36 @@ async def test_a_receiver_down_then_up_gets_everything_in_order(gateway: Start) 
     }
     assert by_account == sent
     assert [a.type for a in receiver.accepted if a.id in sent[alice]] == [k.value for k in kinds]
+
+
+async def test_a_merge_through_two_miniprograms_of_one_platform_arrives_as_account_merged(
+    database_url: str, make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WeChat withholds the unionid at login (as ``test_bind_unionid``'s ``late`` gateway):
+    carl gets an account in each mini-program until his open data in the second proves them
+    one person, and the partner of both apps hears of the merge with both ids."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", SECRET)
+    receiver = Receiver()
+    partner = hooked_toml(receiver.url, apps='["shop-mp", "club-mp"]')
+    config = partner_config(make_config(database_url), tmp_path, events_toml() + partner)
+    sandbox = sandbox_for(config)
+    late = UnionIdWithheld(sandbox)
+    async with receiving(receiver), running(config, upstream_app=sandbox, transport=late) as gw:
+        shop = await gw.login("shop-mp", "carl")
+        club = await gw.login("club-mp", "carl")
+        assert (await bind(gw, shop["accessToken"], await open_data(gw, "shop-mp", "carl")))[
+            "merged"
+        ] is False
+        result = await bind(gw, club["accessToken"], await open_data(gw, "club-mp", "carl"))
+        assert result["merged"] is True
+
+        def of(type: str) -> list[dict[str, str]]:
+            return [a.data for a in receiver.accepted if a.type == type]
+
+        await until(lambda: bool(of("account.merged")), "account.merged")
+        await until(lambda: len(of("account.created")) == 2, "both accounts' account.created")
+    (data,) = of("account.merged")
+    assert (data["survivorId"], data["mergedId"]) == (shop["account"]["id"], club["account"]["id"])
+    assert receiver.forged == []
+    created = sorted(d["accountId"] for d in of("account.created"))
+    assert created == sorted([shop["account"]["id"], club["account"]["id"]])
