@@ -17,12 +17,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, event, insert, select
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.store.db import Database
+from gateway.store.db import Database, execute_core
 from gateway.store.driver import SyncDriver
 from gateway.store.models import AccountEventRow, utcnow
 
@@ -49,7 +48,6 @@ erased (:func:`scrub`)."""
 _TABLE: Any = AccountEventRow.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_TABLE)
 _OWN_COLUMNS = ("id", "type", "occurred_at", "data", "appids", "platforms", "dispatched")
-_PENDING = "gateway.outbox.pending"
 
 
 @dataclass(frozen=True)
@@ -98,16 +96,19 @@ def row(
     }
 
 
-def append(
+async def append(
     s: AsyncSession,
     type: EventType,
     account_id: uuid.UUID,
     audience: Audience,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Add an event to the caller's transaction: written just before it commits (with the
-    audit events, see ``_write``), gone with it when it rolls back."""
-    s.info.setdefault(_PENDING, []).append(row(type, account_id, audience, data or {}))
+    """Write an event in the caller's transaction, at once: inside a savepoint it goes with
+    the savepoint (a lost identity race rolls its ``account.created`` back too), and its
+    ``seq`` is taken under the locks of the change, so one account's events are numbered in
+    the order they happen. Changes are rare next to logins, so the round trip is cheap; the
+    one-statement login writes its event inside its statement (:func:`insert_when`)."""
+    await execute_core(s, _INSERT, row(type, account_id, audience, data or {}))
 
 
 def insert_on(conn: SyncDriver, rows: Sequence[dict[str, Any]]) -> None:
@@ -128,17 +129,9 @@ def insert_when(given: dict[str, Any], when: Any, prefix: str = "outbox_") -> In
     return insert(_TABLE).from_select([*given, *bound], rows)
 
 
-@event.listens_for(Session, "before_commit")
-def _write(session: Session) -> None:
-    rows = session.info.pop(_PENDING, None)
-    if rows:
-        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
-
-
 async def scrub(s: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:
     """Inside an erasure's transaction: the raw identifiers of these accounts' events go (the
     events stay, as facts about a pseudonym, until their retention ends)."""
-    await s.run_sync(_write)
     ids = list(account_ids)
     query = select(AccountEventRow).where(col(AccountEventRow.account_id).in_(ids))
     for found in (await s.execute(query)).scalars():

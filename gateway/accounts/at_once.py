@@ -36,14 +36,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 
-from gateway.accounts import graph, session_keys, views
+from gateway.accounts import announce, graph, session_keys, views
 from gateway.accounts.model import AccountStatus, AccountView, IdentityKey
 from gateway.accounts.tables import Account, Identity
+from gateway.outbox import EventType, insert_on, insert_when, row
 from gateway.store.driver import SyncDriver
 
 _ACCOUNTS: Any = Account.__table__  # type: ignore[attr-defined]
 _IDENTITIES: Any = Identity.__table__  # type: ignore[attr-defined]
 _IS_NEW = views.labelled("is_new")
+_EVENT = "created_event_"  # the prefix of the account.created event's parameters
 
 
 class SignInPart(NamedTuple):
@@ -82,7 +84,8 @@ def account(count: int, with_session_key: bool) -> SignInPart:
     )
     signed_in = union_all(select(*returning.c), select(*created.c, true())).cte("signed_in")
     account_id = views.account_id_in(signed_in)
-    writes = [identities]
+    created_event = insert_when({"account_id": created.c.id}, true(), _EVENT).cte("created_event")
+    writes = [identities, created_event]
     if with_session_key:
         writes.append(session_keys.keep_when(account_id))
     is_new = select(signed_in.c[_IS_NEW]).scalar_subquery()
@@ -144,12 +147,25 @@ def _bound(name: str, column: Any) -> Any:
     return bindparam(name, type_=column.type)
 
 
-def params(keys: list[IdentityKey], now: datetime) -> dict[str, Any]:
-    """The graph's values of the statement: the keys, and the ids a new user would get."""
+def params(keys: list[IdentityKey], app_key: str, now: datetime) -> dict[str, Any]:
+    """The graph's values of the statement: the keys, and the ids a new user would get (with
+    the ``account.created`` it would announce)."""
     values = graph.key_params(keys)
-    values |= {"account_id": uuid.uuid4(), "account_status": AccountStatus.ACTIVE.value}
-    values |= {f"identity_id{i}": uuid.uuid4() for i in range(len(keys))}
+    account_id = uuid.uuid4()
+    values |= {"account_id": account_id, "account_status": AccountStatus.ACTIVE.value}
+    rows = graph.identity_rows(account_id, keys, app_key, now)
+    values |= {f"identity_id{i}": row["id"] for i, row in enumerate(rows)}
+    event = _created_event(account_id, keys, rows, now)
+    values |= {_EVENT + name: value for name, value in event.items() if name != "account_id"}
     return values | {"now": now}
+
+
+def _created_event(
+    account_id: uuid.UUID, keys: list[IdentityKey], rows: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    audience = announce.audience_of_keys(keys)
+    data = announce.created_data(rows)
+    return row(EventType.ACCOUNT_CREATED, account_id, audience, data, now)
 
 
 @functools.cache
@@ -174,13 +190,15 @@ def sign_in_on(
     (``session_keys.params``) kept; ``None`` when the transactional path must decide. A new
     account and its identities are created at ``now``, the login's own time, as on
     PostgreSQL (re-authentication tells them from later additions)."""
-    rows = conn.execute(_owners_with_account(len(keys)), graph.key_params(keys)).all()
-    known = [views.account_view(r) for r in rows]
+    owned = conn.execute(_owners_with_account(len(keys)), graph.key_params(keys)).all()
+    known = [views.account_view(r) for r in owned]
     active = AccountStatus.ACTIVE.value
     if not known:
         account_id = uuid.uuid4()
         conn.execute(graph.INSERT_ACCOUNT, {"id": account_id, "status": active, "created_at": now})
-        conn.execute(graph.INSERT_IDENTITY, graph.identity_rows(account_id, keys, app_key, now))
+        rows = graph.identity_rows(account_id, keys, app_key, now)
+        conn.execute(graph.INSERT_IDENTITY, rows)
+        insert_on(conn, [_created_event(account_id, keys, rows, now)])
         view = AccountView(account_id, active, now, None, None, None)
     else:
         view = known[0]

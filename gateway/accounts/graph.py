@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gateway.accounts import announce
 from gateway.accounts.model import (
     AccountConflict,
     AccountStatus,
@@ -182,25 +183,23 @@ async def _create(session: AsyncSession, keys: list[IdentityKey], app_key: str |
     """A new account with ``keys``, in a savepoint: a concurrent writer of one of the keys makes
     it an IntegrityError that rolls back to here, and the caller reads what that writer wrote."""
     account_id, now = uuid.uuid4(), utcnow()
+    rows = identity_rows(account_id, keys, app_key, now)
     async with session.begin_nested():
         row = {"id": account_id, "status": AccountStatus.ACTIVE.value, "created_at": now}
         await execute_core(session, INSERT_ACCOUNT, row)
-        await _insert_identities(session, account_id, keys, app_key)
+        await execute_core(session, INSERT_IDENTITY, rows)
+        await announce.created(session, account_id, rows)
     return account_id
 
 
 async def _attach(
     session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
 ) -> None:
+    """Core rows, one statement for all keys (no ORM unit of work), announced."""
+    rows = identity_rows(account_id, keys, app_key)
     async with session.begin_nested():
-        await _insert_identities(session, account_id, keys, app_key)
-
-
-async def _insert_identities(
-    session: AsyncSession, account_id: uuid.UUID, keys: list[IdentityKey], app_key: str | None
-) -> None:
-    """Core rows, one statement for all keys: no ORM unit of work on a new user's login."""
-    await execute_core(session, INSERT_IDENTITY, identity_rows(account_id, keys, app_key))
+        await execute_core(session, INSERT_IDENTITY, rows)
+        await announce.linked(session, account_id, rows)
 
 
 def identity_rows(

@@ -15,6 +15,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gateway.accounts import announce
 from gateway.accounts.model import AccountStatus, AccountView, IdentityKind, username_digest
 from gateway.accounts.tables import (
     Account,
@@ -24,6 +25,7 @@ from gateway.accounts.tables import (
     WechatSession,
 )
 from gateway.accounts.views import ACCOUNT_COLUMNS, account_view
+from gateway.outbox import EventType, scrub
 from gateway.store.broadcast import account_key, changed
 from gateway.store.db import execute_core
 from gateway.store.models import utcnow
@@ -75,7 +77,11 @@ async def set_disabled(
         )
         .values(**values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    kind = EventType.ACCOUNT_DISABLED if disabled else EventType.ACCOUNT_ENABLED
+    await announce.announce(s, kind, account_id)
+    return True
 
 
 async def mark_for_deletion(
@@ -87,6 +93,8 @@ async def mark_for_deletion(
         .where(col(Account.id) == account_id)
         .values(deletion_requested_at=requested_at, deletion_due_at=due_at)
     )
+    data = {"due_at": due_at.isoformat()}
+    await announce.announce(s, EventType.DELETION_REQUESTED, account_id, data)
 
 
 async def cancel_deletion(s: AsyncSession, account_id: uuid.UUID) -> bool:
@@ -97,7 +105,10 @@ async def cancel_deletion(s: AsyncSession, account_id: uuid.UUID) -> bool:
         .where(col(Account.id) == account_id, col(Account.deletion_due_at).is_not(None))
         .values(deletion_requested_at=None, deletion_due_at=None)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    await announce.announce(s, EventType.DELETION_CANCELLED, account_id)
+    return True
 
 
 async def due_for_deletion(s: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
@@ -139,6 +150,9 @@ async def erase(
     )
     ids = [account_id, *followers]
     changed(s, map(account_key, ids))
+    doors = await announce.audience(s, account_id)  # before the identities go
+    await scrub(s, ids)
+    await announce.deleted(s, ids, doors)
     identities = (
         (await s.execute(select(Identity).where(col(Identity.account_id) == account_id)))
         .scalars()

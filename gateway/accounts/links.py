@@ -7,7 +7,8 @@ import uuid
 from sqlalchemy import delete, func, select
 from sqlmodel import col
 
-from gateway.accounts.model import IdentityKind
+from gateway.accounts import announce
+from gateway.accounts.model import IdentityKey, IdentityKind
 from gateway.accounts.tables import Account, Credential, Identity, WechatSession
 from gateway.audit import Actor, ClientInfo, record_by
 from gateway.errors import LastIdentity, NotFound, declares
@@ -39,6 +40,10 @@ async def unlink(db: Database, viewer: Actor, identity_id: uuid.UUID, client: Cl
                     col(WechatSession.openid) == identity.subject,
                 )
             )
+        key = IdentityKey(IdentityKind(identity.kind), identity.scope, identity.subject)
+        await announce.unlinked(
+            s, viewer.account_id, identity.id, key, identity.app_key, identity.created_at
+        )
         await s.delete(identity)
         record_by(
             s,

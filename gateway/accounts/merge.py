@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gateway.accounts import announce
 from gateway.accounts.model import AccountGone, AccountStatus, MergeRefused, survivor_order
 from gateway.accounts.tables import Account, Identity
 from gateway.audit import ClientInfo, record
@@ -64,6 +65,7 @@ async def merge_accounts(
     await _move(s, absorbed, survivor)
     for hook in hooks:
         await hook(s, absorbed, survivor)
+    await announce.merged(s, absorbed, survivor)
     MERGES.inc(len(absorbed))
     record(
         s,

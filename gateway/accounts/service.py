@@ -168,9 +168,13 @@ class AccountGraph:
         return at_once.account(count, with_session_key)
 
     def at_once_params(
-        self, keys: list[IdentityKey], session_key: SessionKey | None, now: datetime
+        self,
+        keys: list[IdentityKey],
+        app_key: str,
+        session_key: SessionKey | None,
+        now: datetime,
     ) -> dict[str, Any]:
-        values = at_once.params(keys, now)
+        values = at_once.params(keys, app_key, now)
         if session_key is not None:
             sealed = self._box.seal(session_key.key, f"{session_key.appid}:{session_key.openid}")
             values |= session_keys.params(session_key.appid, session_key.openid, sealed, now)

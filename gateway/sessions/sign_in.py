@@ -74,7 +74,9 @@ class OneStepSignIn:
     async def _in_statement(self, sign_in: _SignIn) -> tuple[AccountView, bool] | None:
         """PostgreSQL: one autocommitted statement of data-modifying CTEs."""
         keys, session = sign_in.keys, sign_in.session
-        params = self._accounts.at_once_params(keys, sign_in.wechat_key, session.now)
+        params = self._accounts.at_once_params(
+            keys, session.app_key, sign_in.wechat_key, session.now
+        )
         event = event_row("login", session.client, **sign_in.detail)
         return await at_once.sign_in_at_once(
             self._db,
