@@ -170,7 +170,7 @@ async def append(
 ) -> uuid.UUID:
     """An event of a shop-mp account, committed as a change would commit it; its id."""
     async with db.transaction() as s:
-        outbox.append(s, type, account, Audience(frozenset({SHOP_APPID})))
+        await outbox.append(s, type, account, Audience(frozenset({SHOP_APPID})))
     events = await outbox.read(db, account_ids=[account], type=type, limit=1_000)
     return events[-1].id
 
