@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, select, update
 from sqlmodel import col
 
 from gateway.events.dispatch import DELIVERED, FAILED, FEED, PENDING
@@ -52,7 +52,9 @@ class Outcome:
     final: bool = False
 
 
-def _due(limit: int) -> Select[Any]:
+def _due_now() -> list[Any]:
+    """A row is due: pending, its time has come, no earlier row of its partner and account
+    still pending (each probe on ``ix_partner_events_order``)."""
     earlier = _T.alias("earlier")
     blocked = exists().where(
         earlier.c.partner_id == _T.c.partner_id,
@@ -60,9 +62,13 @@ def _due(limit: int) -> Select[Any]:
         earlier.c.status == PENDING,
         earlier.c.position < _T.c.position,
     )
+    return [_T.c.status == PENDING, _T.c.next_attempt_at <= bindparam("now"), ~blocked]
+
+
+def _due(limit: int) -> Select[Any]:
     return (
         select(_T.c.position)
-        .where(_T.c.status == PENDING, _T.c.next_attempt_at <= bindparam("now"), ~blocked)
+        .where(*_due_now())
         .order_by(_T.c.position)
         .limit(limit)
         .with_for_update(skip_locked=True, of=_T)
@@ -70,16 +76,24 @@ def _due(limit: int) -> Select[Any]:
 
 
 _IDLE = select(
-    or_(
-        exists().where(_EVENTS.c.dispatched.is_(False)),
-        exists().where(_T.c.status == PENDING, _T.c.next_attempt_at <= bindparam("now")),
-    )
+    exists().where(_EVENTS.c.dispatched.is_(False)),
+    exists().where(*_due_now()),
 )
 
 
-async def anything_to_do(db: Database, now: datetime) -> bool:
-    """One indexed read: an event to dispatch, or a delivery due. What an idle worker costs."""
-    return bool((await db.read(_IDLE, {"now": now}))[0][0])
+@dataclass(frozen=True)
+class Work:
+    dispatch: bool  # events not yet dispatched to partners
+    deliver: bool  # deliveries due
+
+    def __bool__(self) -> bool:
+        return self.dispatch or self.deliver
+
+
+async def anything_to_do(db: Database, now: datetime) -> Work:
+    """One indexed read: events to dispatch, deliveries due. What an idle worker costs."""
+    ((dispatch, deliver),) = await db.read(_IDLE, {"now": now})
+    return Work(bool(dispatch), bool(deliver))
 
 
 async def claim(db: Database, now: datetime, lease: float, limit: int) -> list[Claim]:

@@ -108,11 +108,14 @@ class DeliveryWorker:
     async def step(self) -> bool:
         """One round; whether there may be more to do at once."""
         free = self._settings.concurrency - len(self._flying)
-        if free <= 0 or not await queue.anything_to_do(self._db, self._clock()):
+        work = await queue.anything_to_do(self._db, self._clock()) if free > 0 else None
+        if not work:
             await self._count_pending(idle=True)
             return False
         roster = await self._current()
-        dispatched = await dispatch_once(self._db, roster.views, self._rules, _DISPATCH_BATCH)
+        dispatched = 0
+        if work.dispatch:
+            dispatched = await dispatch_once(self._db, roster.views, self._rules, _DISPATCH_BATCH)
         lease = self._settings.lease_seconds
         claims = await queue.claim(self._db, self._clock(), lease, free)
         for claim in claims:
