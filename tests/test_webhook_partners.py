@@ -190,3 +190,18 @@ async def test_partners_changed_from_the_cli_take_effect_while_the_gateway_runs(
     assert live.ids() == [first, second]
     assert witness.ids() == [first, second, third, fourth]
     assert witness.forged == []
+
+
+async def test_sandbox_mode_allows_loopback_receivers(workdir: Path) -> None:
+    """No configuration at all: a newcomer points a partner at a receiver on this machine."""
+    assert (await run_cli("migrate"))[0] == 0
+    loopback = "http://127.0.0.1:8000/sandbox/webhooks"
+    code, out, err = await run_cli(
+        "partners", "add", "demo-bot", "--apps", "shop-mp", "--webhook-url", loopback
+    )
+    assert code == 0, err
+    assert "webhook_secret=whsec_" in out
+    code, out, err = await run_cli("partners", "webhook", "demo-bot", "--url", "http://10.0.0.1/")
+    assert (code, "must be https" in err) == (1, True)
+    code, out, _ = await run_cli("partners", "list")
+    assert out.strip().endswith(f"\twebhook={loopback}")

@@ -188,9 +188,10 @@ class DeliveryWorker:
             )
 
     async def _count_pending(self, *, idle: bool) -> None:
-        """The pending gauge: after work, and now and then when idle (a count on an index)."""
+        """The pending gauge (a count on an index): at most every second while working, every
+        ``_GAUGE_SECONDS`` while idle."""
         now = time.monotonic()
-        if idle and now - self._gauge_at < _GAUGE_SECONDS:
+        if now - self._gauge_at < (_GAUGE_SECONDS if idle else 1.0):
             return
         self._gauge_at = now
         EVENTS_PENDING.set(await queue.pending_count(self._db))
