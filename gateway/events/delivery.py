@@ -59,16 +59,15 @@ class Sender:
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     async def send(self, url: str, secret: str, message_id: str, body: bytes) -> Outcome:
-        """One attempt, whatever happens within ``timeout``: its outcome, never an exception
-        for the receiver's faults."""
-        try:
-            target = await self._policy.resolve(url)
-        except RefusedUrl as exc:
-            return Outcome(False, error=f"refused: {exc}")
-        headers = signed_headers(secret, message_id, datetime.now(UTC), body)
+        """One attempt, name resolution included, whatever happens within ``timeout``: its
+        outcome, never an exception for the receiver's faults."""
         try:
             async with asyncio.timeout(self._timeout):
+                target = await self._policy.resolve(url)
+                headers = signed_headers(secret, message_id, datetime.now(UTC), body)
                 status = await self._post(target, headers, body)
+        except RefusedUrl as exc:
+            return Outcome(False, error=f"refused: {exc}")
         except (TimeoutError, httpx.TimeoutException):
             return Outcome(False, error=f"timeout after {self._timeout:g} s")
         except httpx.HTTPError as exc:
