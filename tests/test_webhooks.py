@@ -99,7 +99,7 @@ async def test_failed_after_the_last_retry_and_redelivered_by_the_operator(
             (str(second), 3, 500),
         ]
         assert failed[0]["lastError"] == "HTTP 500"
-        assert len(receiver.arrivals) == 6
+        assert len(receiver.arrivals) == 6, [a.id for a in receiver.arrivals]
 
         receiver.answer = None  # the receiver is fixed: the operator sends them again
         code, out, _ = await run_cli("events", "redeliver", str(first))

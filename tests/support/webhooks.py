@@ -146,8 +146,8 @@ def events_toml(**settings: Any) -> str:
     values = {
         "allow_http_loopback": True,
         "poll_seconds": 0.05,
-        "timeout_seconds": 2.0,
-        "lease_seconds": 3.0,
+        "timeout_seconds": 5.0,
+        "lease_seconds": 15.0,  # never reached here: a busy machine's stall is no crash
         "retry_seconds": [0.05, 0.05, 0.05],
         **settings,
     }
