@@ -151,7 +151,7 @@ def _assemble(
         partner_auth=PartnerAuth(partner_tokens, partners),
         partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
         rights=Rights(config, db, accounts, sessions, reauthentication, _exports(config, redis)),
-        factors=Factors(reauthentication, passwords, login, miniprogram),
+        factors=Factors(reauthentication, passwords, login, miniprogram, accounts),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
@@ -218,6 +218,6 @@ def _throttle(config: GatewayConfig, redis: Redis | None) -> Throttle:
         store,
         policy,
         account_policy=policy.slowing(t.account_delay_seconds, t.account_max_delay_seconds),
-        address_policy=policy.for_addresses(t.address_failure_factor),
+        address_policy=policy.for_addresses(t.address_failure_factor, t.address_window_seconds),
         max_delayed=t.max_delayed_attempts,
     )

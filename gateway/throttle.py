@@ -6,7 +6,10 @@ attacks with device cookies"), a caller's attempt counts on several keys:
 - per (account, client address), under the strict ``policy``: attempts are counted before the
   check (so aliases, batches and concurrent requests cannot race past it) and a success uncounts;
 - per address, under ``address_policy`` (sized for NAT: thousands of people behind one
-  address): only *failures* count, so attempts in flight never hold the honest ones;
+  address): only *failures* count, so attempts in flight never hold the honest ones (a
+  registration's address key too: there a taken username is the failure), and they count per
+  fixed ``window``: a busy address's steady trickle of typos never has the quiet hours that
+  would forget it, and would otherwise add up until everyone behind it waits;
 - per account, under ``account_policy``: ten times the free failures, then never a refusal for
   someone slower than the delay but a **queue**: each attempt takes the next slot, one
   ``wait_step`` (the delay) after the last, and is checked only when its slot comes; a slot more
@@ -46,15 +49,18 @@ class ThrottlePolicy:
     wait_step: float = 60.0
     max_wait: float = 15 * 60.0
     reset_after: float = 12 * 3600.0
+    window: float = 0.0  # > 0: counts start afresh every window (addresses), whatever came
 
     def slowing(self, delay: float = 5.0, max_delay: float = 60.0) -> ThrottlePolicy:
         """The per-account queue: ten times the free failures, then one check per ``delay``
         (``wait_step``), queued at most ``max_delay`` (``max_wait``) ahead."""
         return ThrottlePolicy(self.failure_factor * 10, delay, max_delay, self.reset_after)
 
-    def for_addresses(self, failure_factor: int) -> ThrottlePolicy:
-        """The per-address policy: the same waits after many more free failures."""
-        return ThrottlePolicy(failure_factor, self.wait_step, self.max_wait, self.reset_after)
+    def for_addresses(self, failure_factor: int, window: float = 0.0) -> ThrottlePolicy:
+        """The per-address policy: the same waits after many more free failures, per window."""
+        return ThrottlePolicy(
+            failure_factor, self.wait_step, self.max_wait, self.reset_after, window
+        )
 
     def wait(self, failures: int) -> float:
         """Seconds to wait before the next attempt after ``failures`` failed ones."""
@@ -237,8 +243,10 @@ class Throttle:
         account_policy: ThrottlePolicy | None = None,
         address_policy: ThrottlePolicy | None = None,
         max_delayed: int = 32,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._policy = policy or ThrottlePolicy()
         self._account_policy = account_policy or self._policy.slowing()
         self._address_policy = address_policy or self._policy.for_addresses(1000)
@@ -255,7 +263,7 @@ class Throttle:
         admitted: list[str] = []
         delay = 0.0
         try:
-            for key in addresses:
+            for key in self._windowed(addresses):
                 _refuse_after(await self._store.waiting(key, self._address_policy))
             for key in keys:
                 wait = await self._store.attempt(key, self._policy)
@@ -289,6 +297,13 @@ class Throttle:
         finally:
             self._delayed -= 1
 
+    def _windowed(self, addresses: Sequence[str]) -> list[str]:
+        """The address keys of the current window (the policy's ``window``; none: as given)."""
+        window = self._address_policy.window
+        if window <= 0:
+            return list(addresses)
+        return [f"{key}@{int(self._clock() // window)}" for key in addresses]
+
     async def _release(self, keys: list[str]) -> None:
         for key in keys:
             await self._store.release(key)
@@ -296,7 +311,7 @@ class Throttle:
     async def failed(self, addresses: Sequence[str]) -> None:
         """A wrong password: count a failure on each address key."""
         try:
-            for key in addresses:
+            for key in self._windowed(addresses):
                 await self._store.failed(key, self._address_policy)
         except redis_error() as exc:
             self.health.failed(exc)

@@ -1,10 +1,11 @@
 """Issue 30, defect 1, over HTTP: re-authentication that means something.
 
-Adding a way in (bindCredential, linkWechat, bindPhoneNumber) needs the same re-authentication
-as deleteAccount (``gateway.rights.reauthentication``): a recent login or a proof. A factor
-added by the current session, or less than the window ago, proves nothing. "A token older than
-the window" is ``reauthentication_seconds = 0``; time is moved in the database, never waited
-for. The cooling-off period is 7 days unless configured otherwise.
+Adding a way in (bindCredential, linkWechat, bindPhoneNumber) or removing one (unlinkIdentity)
+needs the same re-authentication as deleteAccount (``gateway.rights.reauthentication``): a
+recent login or a proof. A factor added by the current session, or less than the window ago,
+proves nothing. "A token older than the window" is ``reauthentication_seconds = 0``; time is
+moved in the database, never waited for. The cooling-off period is 7 days unless configured
+otherwise.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ DELETE = f"""mutation($input: DeleteAccountInput) {{ deleteAccount(input: $input
 LOGIN = """mutation($app: String!, $code: String!) {
   loginByCode(input: {app: $app, code: $code, client: {platform: "ios"}}) { __typename
     ... on LoginSuccess { accessToken isNewAccount deletionCancelled account { id } } } }"""
+UNLINK = f"""mutation($id: ID!, {PROOF}) {{ unlinkIdentity(id: $id, reauthentication: $proof)
+  {{ __typename ... on AccountResult {{ account {{ identities {{ kind }} }} }} {ERROR} }} }}"""
 VIEWER = "{ viewer { id identities { kind } } }"
+IDENTITY_IDS = "{ viewer { identities { id kind } } }"
 
 
 @pytest.fixture
@@ -154,6 +158,62 @@ async def phone_code(gw: Harness, user: str, phone: str) -> str:
     )
     assert answered.status_code == 200, answered.text
     return str(answered.json()["code"])
+
+
+# -- removing a way in ------------------------------------------------------------------------
+
+
+async def identity_id(gw: Harness, token: str, kind: str) -> str:
+    identities = (await gw.gql(IDENTITY_IDS, token=token))["data"]["viewer"]["identities"]
+    (found,) = [i["id"] for i in identities if i["kind"] == kind]
+    return str(found)
+
+
+async def unlink(gw: Harness, token: str, identity: str, **proof: Any) -> Any:
+    return await answer(gw, UNLINK, token, id=identity, proof=proof or None)
+
+
+async def test_an_old_token_cannot_unlink_the_owners_way_in(make_gw: Any) -> None:
+    """A takeover by subtraction: with the owner's WeChat openid unlinked, the password is the
+    account's only way in. Refused before the identity is looked up: an id that is not the
+    account's answers the same, so a stale token learns nothing about ids either."""
+    gw = await make_gw(reauthentication_seconds=0)
+    dora = await registered(gw, "dora-pw")
+    token = dora["accessToken"]
+    assert (await link(gw, token, "shop-mp", "dora", password=GOOD_PASSWORD))["merged"] is False
+    openid = await identity_id(gw, token, "WECHAT_OPENID")
+
+    refused = await unlink(gw, token, openid)
+    assert refused["code"] == "REAUTHENTICATION_REQUIRED"
+    foreign = await identity_id(
+        gw, (await gw.login("shop-mp", "eve"))["accessToken"], "WECHAT_OPENID"
+    )
+    assert (await unlink(gw, token, foreign))["code"] == "REAUTHENTICATION_REQUIRED"
+    wrong = await unlink(gw, token, openid, password="wrong-Password-99")
+    assert wrong["code"] == "INVALID_CREDENTIALS"
+    assert await audited(gw, dora["account"]["id"], "unlink") == []
+    again = await gw.login("shop-mp", "dora")  # her WeChat still leads to her account
+    assert again["account"]["id"] == dora["account"]["id"]
+
+
+async def test_unlinking_with_a_proof_or_after_a_recent_login_is_audited(make_gw: Any) -> None:
+    gw = await make_gw(reauthentication_seconds=0)
+    fay = await registered(gw, "fay-pw")
+    token = fay["accessToken"]
+    await link(gw, token, "shop-mp", "fay", password=GOOD_PASSWORD)
+    unionid = await identity_id(gw, token, "WECHAT_UNIONID")
+    done = await unlink(gw, token, unionid, password=GOOD_PASSWORD)
+    kinds = {i["kind"] for i in done["account"]["identities"]}
+    assert kinds == {"USERNAME", "WECHAT_OPENID"}
+    (event,) = await audited(gw, fay["account"]["id"], "unlink")
+    assert event["reauthenticated"] == "password"
+
+    recent = await make_gw(reauthentication_seconds=300)
+    fresh = await password_login(recent, "fay-pw")
+    openid = await identity_id(recent, fresh["accessToken"], "WECHAT_OPENID")
+    assert (await unlink(recent, fresh["accessToken"], openid))["__typename"] == "AccountResult"
+    events = await audited(gw, fay["account"]["id"], "unlink")
+    assert sorted(e["reauthenticated"] for e in events) == ["password", "recent_login"]
 
 
 # -- a factor added by this session, or just now, proves nothing ------------------------------

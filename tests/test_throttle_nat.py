@@ -50,6 +50,32 @@ async def test_thirty_people_behind_one_address_log_in_in_one_burst(gw: Harness)
     assert [code(r) for r in results] == ["LoginSuccess"] * 30
 
 
+async def test_twenty_people_behind_one_address_register_in_one_burst(gw: Harness) -> None:
+    """The registration throttle counts failures too, never attempts in flight: a burst up to
+    ``registrations_per_hour`` (20) from one address all get in, past the throttle's 10."""
+    async with from_ip(gw, "192.0.2.2") as office:
+        names = [f"newcomer{n}" for n in range(20)]
+        results = await asyncio.gather(*(register(gw, name, http=office) for name in names))
+    assert [code(r) for r in results] == ["LoginSuccess"] * 20
+
+
+async def test_an_address_registering_taken_usernames_is_held(
+    database_url: str, configure: Configure
+) -> None:
+    """Registration as a username oracle: each ``USERNAME_TAKEN`` counts on the address (the
+    per-address policy, here 3 free failures), successes and other addresses never do."""
+    throttle = {"address_failure_factor": 3, "address_window_seconds": 7 * 86400}
+    config = configure(database_url, throttle=throttle)
+    async with running(config) as gw, from_ip(gw, "203.0.113.7") as prober:
+        for n in range(12):  # successes only: never held
+            assert code(await register(gw, f"honest{n}", http=prober)) == "LoginSuccess"
+        probes = [code(await register(gw, f"honest{n}", http=prober)) for n in range(4)]
+        assert probes == ["USERNAME_TAKEN"] * 3 + ["THROTTLED"]
+        assert code(await register(gw, "fresh-name", http=prober)) == "THROTTLED"
+        async with from_ip(gw, "203.0.113.8") as other:
+            assert code(await register(gw, "fresh-name", http=other)) == "LoginSuccess"
+
+
 @pytest.fixture
 async def sgw(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
     async with running(configure(database_url, throttle=SLOWED)) as harness:
@@ -171,6 +197,38 @@ async def test_the_redis_queue_gives_one_check_per_delay(redis_url: str) -> None
         await queue_rules(RedisThrottleStore(redis, clock=clock), clock, secrets.token_hex(6))
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize("window", [3600.0, 0.0], ids=["per-hour", "no-window"])
+async def test_a_busy_address_forgets_its_failures_every_window(window: float) -> None:
+    """A carrier NAT address with the default policy: an honest typo every 30 s (120 an hour,
+    far under the 1000 free ones), for two days, never a quiet 12 hours. Counted per hour, it
+    is never held. Counted until 12 quiet hours (no window), the 1000th typo holds everyone
+    behind it a minute, and every later one longer: most attempts of the second day are
+    refused. A burst over the free failures holds it until the next window."""
+    clock = Clock()
+    clock.now = 3600.0 * 1_000  # the start of an hour
+    policy = ThrottlePolicy()
+    addresses = policy.for_addresses(1000, window)
+    throttle = Throttle(MemoryThrottleStore(clock=clock), policy, None, addresses, clock=clock)
+    held = [0, 0]  # refused attempts, per day
+    for n in range(2 * 24 * 120):
+        try:
+            await throttle.admit([], addresses=["ip:carrier"])
+            await throttle.failed(["ip:carrier"])
+        except Throttled:
+            held[n // (24 * 120)] += 1
+        clock.now += 30.0
+    if not window:
+        assert held[1] > 24 * 120 / 2, held
+        return
+    assert held == [0, 0]
+    for _ in range(1000):
+        await throttle.failed(["ip:carrier"])
+    with pytest.raises(Throttled):
+        await throttle.admit([], addresses=["ip:carrier"])
+    clock.now += 3600.0
+    await throttle.admit([], addresses=["ip:carrier"])
 
 
 async def test_delayed_attempts_asleep_at_once_are_bounded() -> None:

@@ -102,7 +102,7 @@ CASES: dict[str, Case] = {
     "UnlinkIdentityResult": _mutation(
         'unlinkIdentity(id: "SWRlbnRpdHk6MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAw")',
         "unlinkIdentity",
-        "accounts.unlink",
+        "factors.unlink_identity",
     ),
     "RevokeSessionResult": _mutation(
         f'revokeSession(id: "{SESSION_ID}")',

@@ -16,7 +16,9 @@ from gateway.store.db import Database
 
 
 @declares(NotFound, LastIdentity)
-async def unlink(db: Database, viewer: Actor, identity_id: uuid.UUID, client: ClientInfo) -> None:
+async def unlink(
+    db: Database, viewer: Actor, identity_id: uuid.UUID, client: ClientInfo, reauthenticated: str
+) -> None:
     async with db.transaction() as s:
         # lock the account: two concurrent unlinks must not both pass the "not last" check
         await s.execute(
@@ -52,4 +54,5 @@ async def unlink(db: Database, viewer: Actor, identity_id: uuid.UUID, client: Cl
             viewer,
             identity_kind=identity.kind,
             via_app=identity.app_key,
+            reauthenticated=reauthenticated,
         )

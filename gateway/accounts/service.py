@@ -122,8 +122,12 @@ class AccountGraph:
         return await graph.link(s, account_id, keys, app_key)
 
     @declares(NotFound, LastIdentity)
-    async def unlink(self, actor: Actor, identity_id: uuid.UUID, client: ClientInfo) -> None:
-        await links.unlink(self._db, actor, identity_id, client)
+    async def unlink(
+        self, actor: Actor, identity_id: uuid.UUID, client: ClientInfo, *, reauthenticated: str
+    ) -> None:
+        """Remove a way in; the caller has re-authenticated the actor (``gateway.rights.factors``)
+        and ``reauthenticated`` says how, for the audit trail."""
+        await links.unlink(self._db, actor, identity_id, client, reauthenticated)
 
     async def survivor(self, s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:
         """Follow merge pointers, so that what points at a merged account acts on its heir."""

@@ -7,7 +7,6 @@ import uuid
 import strawberry
 from strawberry import relay
 
-from gateway.accounts.service import AccountGraph
 from gateway.api import results
 from gateway.api.mutations import ClientInput, LoginSuccess, client_info, login_success
 from gateway.api.rights_mutations import ReauthenticationInput, proof_of
@@ -180,16 +179,24 @@ class AccountMutation:
         "UnlinkIdentityResult",
         AccountResult,
         NotLoggedIn,
-        AccountGraph.unlink,
+        Factors.unlink_identity,
         InvalidInput,
-        description="Remove one identity from your account (never the last).",
+        description="Remove one identity from your account (never the last; re-authenticated: "
+        "a recent login, or see `reauthentication`).",
     )
     async def unlink_identity(
-        self, info: Info, id: strawberry.ID, client: ClientInput | None = None
+        self,
+        info: Info,
+        id: strawberry.ID,
+        client: ClientInput | None = None,
+        reauthentication: ReauthenticationInput | None = None,
     ) -> AccountResult:
         viewer = await info.context.require_viewer()
-        await info.context.services.accounts.unlink(
-            viewer, _uuid_of(id, "Identity"), client_info(info, client)
+        await info.context.services.factors.unlink_identity(
+            viewer,
+            proof_of(reauthentication),
+            _uuid_of(id, "Identity"),
+            client_info(info, client),
         )
         return AccountResult(account=await changed_account(info, viewer.account_id))
 

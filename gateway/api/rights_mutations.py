@@ -15,7 +15,7 @@ from gateway.rights.service import Rights
 
 
 @strawberry.input(
-    description="Confirm it is you before adding a way into your account, as for "
+    description="Confirm it is you before adding or removing a way into your account, as for "
     "deleteAccount: `password`, or `app` and a fresh `code` of one of your WeChat apps (with "
     "`state` for a WeChat authorization). Not needed within a few minutes of logging in. "
     "A password or WeChat added by this login is no proof."

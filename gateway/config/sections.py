@@ -160,6 +160,9 @@ class ThrottleModel(BaseModel):
     reset_after_seconds: float = Field(default=12 * 3600.0, gt=0)
     # per address, failures only: sized for NAT (offices, campuses, carriers)
     address_failure_factor: int = Field(default=1000, ge=1, le=10_000_000)
+    # ... per window of this many seconds: at a NAT address honest typos never stop for the
+    # reset_after quiet seconds that forget a count, so without a window they would add up
+    address_window_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400)
     # per username once its 10 * failure_factor free failures are spent: one check per delay,
     # queued at most account_max_delay_seconds ahead; at most max_delayed_attempts asleep
     account_delay_seconds: float = Field(default=5.0, gt=0, le=3600)

@@ -66,9 +66,22 @@ class Passwords:
         await self._registrations.spend(f"register:{client.ip}", "registrations")
         username = normalize_username(raw_username)
         check_policy(password, username)
+        # per address, like a login's: only failures count (a taken username answers whether it
+        # exists), never registrations in flight, so a burst of people behind one NAT address is
+        # metered by registrations_per_hour above and never held here
         ip_key = f"register-ip:{client.ip}"
-        await self._throttle.admit([ip_key])  # only failed registrations stay counted
+        await self._throttle.admit([], addresses=[ip_key])
         digest = await self._hashing.hash(password)
+        try:
+            return await self._create(app, username, digest, client)
+        except UsernameTaken:
+            await self._throttle.failed([ip_key])
+            raise
+
+    async def _create(
+        self, app: AppConfig, username: str, digest: str, client: ClientInfo
+    ) -> IssuedTokens:
+        """The new account, its username and password, its first session, in one transaction."""
         async with self._db.transaction() as s:
             resolution = await self._accounts.add_username(s, None, username, digest, app.key)
             tokens = await self._sessions.start(s, resolution.account_id, app.key, client)
@@ -81,7 +94,6 @@ class Passwords:
                 app_key=app.key,
                 door="password",
             )
-        await self._throttle.succeeded(forgive=[], release=[ip_key])
         return tokens
 
     @declares(InvalidInput, InvalidCredentials, Throttled, TemporarilyUnavailable, Sessions.start)

@@ -109,13 +109,14 @@ def own_database(pg_url: str) -> Iterator[str]:
 
 @contextmanager
 def cluster(
-    database_url: str, redis_url: str | None, tmp_path: Path, settings: str = ""
+    database_url: str, redis_url: str | None, tmp_path: Path, settings: str = "", count: int = 2
 ) -> Iterator[Cluster]:
-    """Two `gateway serve` on ``database_url`` (and Redis, when given) and the emulator;
-    ``settings``: TOML tables appended to the test apps' configuration."""
+    """``count`` `gateway serve` (two: several replicas; one: SQLite's topology) on
+    ``database_url`` (and Redis, when given) and the emulator; ``settings``: TOML tables
+    appended to the test apps' configuration."""
     config = tmp_path / "gateway.toml"
     config.write_text(APPS_TOML + settings, encoding="utf-8")
-    wechat_port, ports = free_port(), [free_port(), free_port()]
+    wechat_port, ports = free_port(), [free_port() for _ in range(count)]
     base = {k: v for k, v in os.environ.items() if k != "GATEWAY_REDIS_URL"}
     env = {
         **base,
