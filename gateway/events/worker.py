@@ -38,7 +38,7 @@ from gateway.metrics import (
 from gateway.partners.entitlements import Entitlements
 from gateway.partners.registry import Partners, PartnerView
 from gateway.partners.webhooks import WebhookSecrets
-from gateway.store.db import Database
+from gateway.store.db import Database, is_unavailable
 from gateway.store.models import utcnow
 from gateway.store.secretbox import SealError
 
@@ -46,6 +46,15 @@ log = logging.getLogger("gateway.events")
 
 _GAUGE_SECONDS = 15.0
 _DISPATCH_BATCH = 500
+
+
+def _log_failure(exc: Exception) -> None:
+    """The first failed round of a streak: an unreachable database is a condition, said in one
+    line (no traceback); anything else is a fault, with its traceback."""
+    if is_unavailable(exc):
+        log.warning("webhook delivery waits for the database (%s)", type(exc).__name__)
+    else:
+        log.warning("webhook delivery round failed; retrying", exc_info=exc)
 
 
 def message_id(claim: Claim) -> str:
@@ -89,10 +98,10 @@ class DeliveryWorker:
             while True:
                 try:
                     more = await self.step()
-                except Exception:
+                except Exception as exc:
                     failures += 1
                     if failures == 1:
-                        log.warning("webhook delivery round failed; retrying", exc_info=True)
+                        _log_failure(exc)
                     await asyncio.sleep(
                         min(self._settings.poll_seconds * 2 ** min(failures, 10), 30.0)
                     )
