@@ -27,6 +27,7 @@ from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.bootstrap import Services, services
 from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
+from gateway.events.retention import prune_expired
 from gateway.limits import BodySizeLimit, InProgressLimit
 from gateway.logs import RequestLog
 from gateway.metrics import metrics
@@ -117,10 +118,11 @@ def _lifespan(
             app.state.services = svc
             app.state.api = svc.api
             await _sync_partners(svc)
+            if config.sandbox:
+                await _sandbox_partner(svc)
             _announce(config)
             _freeze_startup()
-            interval = config.accounts.purge_interval_seconds
-            purge = asyncio.create_task(purge_periodically(svc.api.rights, interval))
+            purge = asyncio.create_task(_maintenance(config, svc))
             app.state.purge_task = purge
             events = asyncio.create_task(svc.events.run())  # account events' webhooks
             app.state.events_task = events
@@ -134,6 +136,16 @@ def _lifespan(
                         await task
 
     return lifespan
+
+
+async def _maintenance(config: GatewayConfig, svc: Services) -> None:
+    """Every ``purge_interval_seconds``: due deletions, then events past their retention."""
+
+    async def prune_events() -> object:
+        return await prune_expired(svc.db, config.events.retention_days)
+
+    interval = config.accounts.purge_interval_seconds
+    await purge_periodically(svc.api.rights, interval, also=[prune_events])
 
 
 def _freeze_startup() -> None:
@@ -220,6 +232,18 @@ async def _sync_partners(svc: Services) -> None:
         await svc.partners.ensure_synced()
     except Exception as exc:
         log.warning("partners not synced yet (%s): retrying on first use", type(exc).__name__)
+
+
+async def _sandbox_partner(svc: Services) -> None:
+    """Sandbox mode: the demo partner, its webhook at this gateway when ``gateway serve`` said
+    where it answers (else at the first look at ``/sandbox/webhooks``)."""
+    from gateway import sandbox_routes
+
+    origin = os.environ.get(sandbox_routes.SERVE_ORIGIN_ENV)
+    try:
+        await sandbox_routes.ensure_demo_partner(svc, origin)
+    except Exception as exc:
+        log.warning("the sandbox partner is not set up (%s)", type(exc).__name__)
 
 
 async def oauth_token(request: Request) -> Response:

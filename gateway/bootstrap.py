@@ -19,6 +19,7 @@ from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import HashParameters, PasswordHashing
 from gateway.credentials.service import Passwords
 from gateway.events.delivery import Sender
+from gateway.events.feed import EventFeed
 from gateway.events.worker import DeliveryWorker
 from gateway.keyfiles import Secrets, load_secrets
 from gateway.miniprogram.service import MiniProgramSessions
@@ -140,6 +141,7 @@ def _assemble(
     )
     miniprogram = MiniProgramSessions(config, db, accounts, wechat, app_tokens, login)
     reauthentication = Reauthentication(config, passwords, login)
+    rules, rate = Entitlements(config.apps), PartnerRate(redis)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -149,7 +151,8 @@ def _assemble(
         miniprogram=miniprogram,
         passwords=passwords,
         partner_auth=PartnerAuth(partner_tokens, partners),
-        partner_lookups=PartnerLookups(Entitlements(config.apps), PartnerRate(redis), db),
+        partner_lookups=PartnerLookups(rules, rate, db),
+        partner_events=EventFeed(db, partners, rules, rate),
         rights=Rights(config, db, accounts, sessions, reauthentication, _exports(config, redis)),
         factors=Factors(reauthentication, passwords, login, miniprogram, accounts),
     )

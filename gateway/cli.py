@@ -117,6 +117,8 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
         workers = 1
     # the workers' token caches: without Redis or PostgreSQL to hear each other, none
     os.environ[SERVE_WORKERS_ENV] = str(workers)
+    if config.sandbox:  # the demo partner's webhook points back here
+        _announce_origin(args.host, args.port)
     # libuv's worker threads (uvloop) only resolve host names here, when the WeChat client
     # opens a connection: two are plenty, and each thread keeps a malloc arena (default 4)
     os.environ.setdefault("UV_THREADPOOL_SIZE", "2")
@@ -137,6 +139,16 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
         timeout_keep_alive=5,
         log_level=config.settings.log_level.lower(),
     )
+
+
+def _announce_origin(host: str, port: int) -> None:
+    """Where this sandbox gateway answers, for its own webhook receiver (``sandbox_routes``)."""
+    from gateway.sandbox_routes import SERVE_ORIGIN_ENV
+
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    if ":" in reachable:
+        reachable = f"[{reachable}]"
+    os.environ[SERVE_ORIGIN_ENV] = f"http://{reachable}:{port}"
 
 
 def _migrate(config: GatewayConfig, _: argparse.Namespace) -> None:

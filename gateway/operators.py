@@ -15,7 +15,7 @@ import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.accounts.model import AccountView, IdentityKey
 from gateway.arguments import instant, integer
@@ -25,6 +25,9 @@ from gateway.errors import GatewayError
 from gateway.rights import documents
 from gateway.rights.service import Operator, Rights
 from gateway.sessions.cache import MAX_AGE_SECONDS
+
+if TYPE_CHECKING:
+    from gateway.bootstrap import Services
 
 
 def add_parsers(sub: Any) -> None:
@@ -84,7 +87,7 @@ def run(config: GatewayConfig, args: argparse.Namespace) -> None:
             handler = _ACCOUNTS[args.accounts_command]
             asyncio.run(_with_rights(config, lambda rights: handler(rights, config, args)))
         elif args.audit_command == "prune":
-            asyncio.run(_with_rights(config, lambda rights: _prune(rights, config, args)))
+            asyncio.run(_with_services(config, lambda svc: _prune(svc, config, args)))
         else:
             asyncio.run(_with_rights(config, lambda rights: _audit(rights, args)))
     except GatewayError as exc:
@@ -116,10 +119,14 @@ def _warn_if_unheard(config: GatewayConfig, args: argparse.Namespace) -> None:
 
 
 async def _with_rights(config: GatewayConfig, act: Callable[[Rights], Awaitable[None]]) -> None:
+    await _with_services(config, lambda svc: act(svc.api.rights))
+
+
+async def _with_services(config: GatewayConfig, act: Callable[[Services], Awaitable[None]]) -> None:
     from gateway.bootstrap import services
 
     async with services(config) as svc:
-        await act(svc.api.rights)
+        await act(svc)
 
 
 def _operator(args: argparse.Namespace) -> Operator:
@@ -252,8 +259,18 @@ async def _audit(rights: Rights, args: argparse.Namespace) -> None:
         print(json.dumps(event.as_dict(), ensure_ascii=False))
 
 
-async def _prune(rights: Rights, config: GatewayConfig, args: argparse.Namespace) -> None:
+async def _prune(svc: Services, config: GatewayConfig, args: argparse.Namespace) -> None:
+    """Audit events older than ``--older-than`` (or their retention), and account events
+    older than theirs (``[events] retention_days``), as the periodic task does."""
+    from gateway.events.retention import prune_expired
+
     days = args.older_than if args.older_than is not None else config.audit.retention_days
     operator = Operator(_operator(args).name, f"older than {days} days")
-    removed = await rights.prune_audit(days, operator)
+    removed = await svc.api.rights.prune_audit(days, operator)
     print(f"{removed} audit event(s) older than {days} days removed")
+    kept = config.events.retention_days
+    pruned = await prune_expired(svc.db, kept)
+    print(
+        f"{pruned.events} account event(s) older than {kept} days removed"
+        f" ({pruned.undelivered} of their webhook deliveries still pending, given up)"
+    )

@@ -1,18 +1,38 @@
-"""Sandbox-mode helpers on the gateway itself: mint a login code for a made-up user.
+"""Sandbox-mode helpers on the gateway itself: mint a login code for a made-up user, and a
+webhook receiver (``/sandbox/webhooks``) with a demo partner whose events it receives.
 
 Mounted only in sandbox mode, which only exists when no real app is configured.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import re
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
 
+from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.config import GatewayConfig
+from gateway.partners import scopes
+from gateway.partners.registry import RegistryError
+from gateway.partners.webhooks import WebhookSecrets, new_webhook_secret
+from gateway.store.secretbox import SealError
 from gateway.wechat.sandbox import SandboxApp
+
+log = logging.getLogger("gateway")
+
+DEMO_PARTNER = "sandbox-partner"
+DEMO_SECRET = "sandbox-partner-secret"  # sandbox only: a newcomer reads the feed with it too
+SERVE_ORIGIN_ENV = "GATEWAY_SERVE_ORIGIN"
+"""Set by ``gateway serve``: where this gateway answers, for the demo partner's webhook URL."""
+KEPT = 50  # deliveries the receiver remembers (in memory: sandbox mode is one process)
 
 
 def emulated_apps(config: GatewayConfig) -> list[SandboxApp]:
@@ -73,9 +93,94 @@ async def open_data(request: Request) -> Response:
     return await _forward(request, "/sandbox/encrypted-data", {})
 
 
+async def ensure_demo_partner(svc: Any, origin: str | None) -> None:
+    """The demo partner (every demo app and the demo platform; client secret
+    ``DEMO_SECRET``) with its webhook at this gateway's own receiver once ``origin`` is known,
+    so a newcomer's first merge arrives signed within a minute. Its signing secret is made
+    once and kept sealed, like any partner's."""
+    partners = svc.partners
+    if await partners.get(DEMO_PARTNER) is None:
+        apps = [a.key for a in svc.config.apps]
+        platforms = sorted({a.platform for a in svc.config.apps if a.platform})
+        wanted = [scopes.LOOKUP, scopes.IDENTIFIERS, scopes.ALL_APPS]
+        with contextlib.suppress(RegistryError):  # added meanwhile
+            await partners.add(DEMO_PARTNER, apps, platforms, wanted, secret=DEMO_SECRET)
+    view = await partners.get(DEMO_PARTNER)
+    if origin is None or view is None or view.webhook_url:
+        return
+    url = f"{origin.rstrip('/')}/sandbox/webhooks/{DEMO_PARTNER}"
+    sealed = await partners.webhook_secret(DEMO_PARTNER)
+    if sealed is None:
+        sealed = WebhookSecrets(svc.secrets.secret_key).seal(DEMO_PARTNER, new_webhook_secret())
+    await partners.set_webhook(DEMO_PARTNER, url, sealed)
+    log.warning("SANDBOX MODE: partner %r receives account events at %s", DEMO_PARTNER, url)
+
+
+class Receiver:
+    """``/sandbox/webhooks``: verifies each delivery's Standard Webhooks signature with the
+    receiving partner's own secret, as a partner's receiver would, and keeps the last
+    ``KEPT`` for the playground and for ``GET``."""
+
+    def __init__(self) -> None:
+        self.deliveries: deque[dict[str, Any]] = deque(maxlen=KEPT)
+
+    async def receive(self, request: Request) -> Response:
+        """POST: 204 when the signature verifies, 401 when it does not (kept either way)."""
+        partner = request.path_params.get("partner", DEMO_PARTNER)
+        body = await request.body()
+        verified, problem = await _verify(request, partner, body)
+        self.deliveries.appendleft(_delivery(request, partner, body, verified, problem))
+        if not verified:
+            return JSONResponse({"error": problem}, status_code=401)
+        return Response(status_code=204)
+
+    async def list(self, request: Request) -> Response:
+        """GET: the deliveries, newest first. Asking also sets the demo partner's webhook URL
+        from this request's origin if ``gateway serve`` did not say where it answers."""
+        svc = request.app.state.services
+        await ensure_demo_partner(svc, str(request.base_url))
+        return JSONResponse({"partner": DEMO_PARTNER, "deliveries": list(self.deliveries)})
+
+
+async def _verify(request: Request, partner: str, body: bytes) -> tuple[bool, str | None]:
+    svc = request.app.state.services
+    sealed = await svc.partners.webhook_secret(partner)
+    if sealed is None:
+        return False, f"partner {partner!r} has no webhook secret"
+    try:
+        secret = WebhookSecrets(svc.secrets.secret_key).open(partner, sealed)
+        Webhook(secret).verify(body, dict(request.headers))
+    except (SealError, WebhookVerificationError) as exc:
+        return False, f"signature does not verify: {exc}"
+    return True, None
+
+
+def _delivery(
+    request: Request, partner: str, body: bytes, verified: bool, problem: str | None
+) -> dict[str, Any]:
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        parsed = body.decode(errors="replace")[:2000]
+    return {
+        "receivedAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "partner": partner,
+        "webhookId": request.headers.get("webhook-id"),
+        "webhookTimestamp": request.headers.get("webhook-timestamp"),
+        "verified": verified,
+        "problem": problem,
+        "type": parsed.get("type") if isinstance(parsed, dict) else None,
+        "body": parsed,
+    }
+
+
 def routes() -> list[BaseRoute]:
+    receiver = Receiver()
     return [
         Route("/sandbox/code", mint_code, methods=["GET", "POST"]),
         Route("/sandbox/phone-code", phone_code, methods=["GET", "POST"]),
         Route("/sandbox/open-data", open_data, methods=["GET", "POST"]),
+        Route("/sandbox/webhooks", receiver.list, methods=["GET"]),
+        Route("/sandbox/webhooks", receiver.receive, methods=["POST"]),
+        Route("/sandbox/webhooks/{partner}", receiver.receive, methods=["POST"]),
     ]

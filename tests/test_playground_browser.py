@@ -10,18 +10,27 @@ GATEWAY_TEST_WRITE_SCREENSHOT=1 refreshes docs/playground.png, the README's pict
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
+from standardwebhooks import Webhook
 
+from gateway.config import DEFAULT_SQLITE_FILE
+from gateway.keyfiles import SECRET_FILE
+from gateway.partners.webhooks import WebhookSecrets
+from gateway.sandbox_routes import DEMO_PARTNER
 from tests.support.harness import APPS_TOML, REQUIRE_SERVICES
 from tests.support.processes import free_port, wait_ready
 
@@ -80,9 +89,15 @@ def _serve(workdir: Path, extra_env: dict[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def sandbox_gateway(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sandbox gateway's working directory: its SQLite file and secret key."""
+    return tmp_path_factory.mktemp("sandbox-gateway")
+
+
+@pytest.fixture(scope="module")
+def sandbox_gateway(browser: Browser, sandbox_home: Path) -> Iterator[str]:
     """(Takes ``browser`` so that a missing Chromium skips before any process starts.)"""
-    yield from _serve(tmp_path_factory.mktemp("sandbox-gateway"), {})
+    yield from _serve(sandbox_home, {})
 
 
 @pytest.fixture
@@ -270,3 +285,46 @@ def test_the_playground_stores_no_header_and_no_variable(
     assert "Bearer" not in repr(page.evaluate(STORED))
     assert visit.foreign == []
     assert visit.problems == []
+
+
+def test_the_panel_lists_webhook_deliveries_with_their_signature_check(
+    sandbox_gateway: str, sandbox_home: Path, open_playground: OpenPlayground
+) -> None:
+    from playwright.sync_api import expect
+
+    secret = demo_webhook_secret(sandbox_home)
+    url = f"{sandbox_gateway}/sandbox/webhooks/{DEMO_PARTNER}"
+    body = json.dumps({"type": "account.merged", "timestamp": "2026-12-06T12:00:00Z",
+                       "data": {"accountId": "QWNjb3VudDox", "survivorId": "QWNjb3VudDox",
+                                "mergedId": "QWNjb3VudDoy"}}).encode()  # fmt: skip
+    msg_id, now = "msg_playground_1", datetime.now(UTC)
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
+    }
+    assert httpx.post(url, content=body, headers=headers).status_code == 204
+    forged = {**headers, "webhook-id": "msg_forged"}  # signed for another id
+    assert httpx.post(url, content=body, headers=forged).status_code == 401
+
+    visit: Visit = open_playground(sandbox_gateway)
+    page = visit.page
+    page.click("#pg-webhooks summary")
+    items = page.locator("#pg-deliveries > li")
+    expect(items).to_have_count(2, timeout=TIMEOUT_MS)
+    expect(items.nth(0)).to_contain_text("signature does not verify")
+    expect(items.nth(1)).to_contain_text("signature verified")
+    expect(items.nth(1)).to_contain_text("account.merged")
+    expect(items.nth(1)).to_contain_text(msg_id)
+    assert visit.foreign == []
+    assert visit.problems == []
+
+
+def demo_webhook_secret(home: Path) -> str:
+    """The demo partner's signing secret, opened as the gateway opens it to sign."""
+    key = (home / SECRET_FILE).read_text(encoding="utf-8").strip()
+    with sqlite3.connect(home / DEFAULT_SQLITE_FILE) as db:
+        (sealed,) = db.execute(
+            "SELECT webhook_secret_sealed FROM partners WHERE client_id = ?", (DEMO_PARTNER,)
+        ).fetchone()
+    return WebhookSecrets(key).open(DEMO_PARTNER, sealed)

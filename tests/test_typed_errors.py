@@ -131,6 +131,7 @@ CASES: dict[str, Case] = {
     "BatchLookupResult": _partner(
         'accountsByOpenids(app: "shop-mp", openids: ["o1"])', "accountsByOpenids"
     ),
+    "PartnerEventsResult": _partner("events(first: 1)", "events", "partner_events.page"),
 }
 
 

@@ -20,6 +20,7 @@ from gateway.config import GatewayConfig
 from gateway.credentials import devices
 from gateway.credentials.service import Passwords
 from gateway.errors import NotLoggedIn, TooExpensive
+from gateway.events.feed import EventFeed
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
 from gateway.partners.lookups import PartnerLookups
@@ -46,6 +47,7 @@ class ApiServices:
     passwords: Passwords
     partner_auth: PartnerAuth
     partner_lookups: PartnerLookups
+    partner_events: EventFeed
     rights: Rights
     factors: Factors
 

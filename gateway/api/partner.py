@@ -13,8 +13,10 @@ from strawberry import relay
 
 from gateway.addresses import client_address
 from gateway.api import results
+from gateway.api.partner_events import PartnerEventConnection, connection, feed_request
 from gateway.api.types import App, IdentityKind, Info
 from gateway.errors import InvalidInput, NotLoggedIn
+from gateway.events.feed import MAX_PAGE, EventFeed
 from gateway.partners import scopes
 from gateway.partners.entitlements import MAX_BATCH
 from gateway.partners.lookups import KeyMaker, Lookup, LookupRequest, PartnerLookups
@@ -241,6 +243,20 @@ class PartnerQuery:
             lambda a: [(o, a.openid_key(self.me, app, o)) for o in openids],
         )
         return BatchLookup(items=[_answer(f, self.me) for f in found])
+
+    @results.field(
+        "PartnerEventsResult",
+        PartnerEventConnection,
+        EventFeed.page,
+        description="Your account events, oldest first, from `after` (a cursor of this feed; "
+        f"none: the oldest kept), at most `first` (1..{MAX_PAGE}): the events your webhook "
+        "receives, for partners without one. Poll with `pageInfo.endCursor`.",
+    )
+    async def events(
+        self, info: Info, after: str | None = None, first: int = MAX_PAGE
+    ) -> PartnerEventConnection:
+        request = feed_request(info, self.me, after, first)
+        return connection(await info.context.services.partner_events.page(request))
 
 
 async def partner_root(info: Info) -> PartnerQuery:

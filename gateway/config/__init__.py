@@ -129,8 +129,8 @@ class GatewayConfig:
     partners: tuple[PartnerModel, ...] = ()
     accounts: AccountsModel = field(default_factory=AccountsModel)
     audit: AuditModel = field(default_factory=AuditModel)
-    performance: PerformanceModel = field(default_factory=PerformanceModel)
     events: EventsModel = field(default_factory=EventsModel)
+    performance: PerformanceModel = field(default_factory=PerformanceModel)
 
     @property
     def database_url(self) -> str:
@@ -274,8 +274,8 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         partners=tuple(file.partners),
         accounts=file.accounts,
         audit=file.audit,
-        performance=file.performance,
         events=file.events,
+        performance=file.performance,
     )
 
 

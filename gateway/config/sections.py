@@ -268,12 +268,16 @@ DEFAULT_RETRY_SECONDS = (5.0, 30.0, 120.0, 600.0, 3600.0, 10800.0, 36000.0)
 
 
 class EventsModel(BaseModel):
-    """Account events' webhook delivery: the retry schedule (the n-th delay waited after the
-    n-th failed attempt; after the last, the event is failed), how long one attempt may take,
-    how often an idle worker looks for work, and which URLs may receive (no SSRF: plain http
-    and non-public addresses only when allowed here)."""
+    """Account events for partners (``gateway.events``): how long they are kept, webhook
+    deliveries and the pull feed alike, before the maintenance task prunes them; the webhooks'
+    retry schedule (the n-th delay waited after the n-th failed attempt; after the last, the
+    delivery is failed), how long one attempt may take, how often an idle worker looks for
+    work, and which URLs may receive (no SSRF: plain http and non-public addresses only when
+    allowed here)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention_days: int = Field(default=30, ge=1, le=3650)
 
     retry_seconds: tuple[float, ...] = Field(default=DEFAULT_RETRY_SECONDS, max_length=30)
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
@@ -303,5 +307,5 @@ class FileModel(BaseModel):
     partners: list[PartnerModel] = Field(default_factory=list)
     accounts: AccountsModel = Field(default_factory=AccountsModel)
     audit: AuditModel = Field(default_factory=AuditModel)
-    performance: PerformanceModel = Field(default_factory=PerformanceModel)
     events: EventsModel = Field(default_factory=EventsModel)
+    performance: PerformanceModel = Field(default_factory=PerformanceModel)

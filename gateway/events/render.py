@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.accounts.model import IdentityKind, IdentityView
@@ -27,9 +27,15 @@ def body(event: AccountEvent, partner: PartnerView, rules: Entitlements) -> dict
     """``{"type", "timestamp", "data"}``: the Standard Webhooks payload, and the feed's node."""
     return {
         "type": event.type.value,
-        "timestamp": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "timestamp": utc(event.occurred_at),
         "data": data(event, partner, rules),
     }
+
+
+def utc(at: datetime | str) -> str:
+    """Every time a partner reads, one spelling: ISO 8601 in UTC with ``Z``."""
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def data(event: AccountEvent, partner: PartnerView, rules: Entitlements) -> dict[str, Any]:
@@ -39,7 +45,7 @@ def data(event: AccountEvent, partner: PartnerView, rules: Entitlements) -> dict
         shown["survivorId"] = opaque_id("Account", stored["survivor_id"])
         shown["mergedId"] = opaque_id("Account", stored["merged_id"])
     if "due_at" in stored:
-        shown["deletionDueAt"] = stored["due_at"]
+        shown["deletionDueAt"] = utc(stored["due_at"])
     if "identity" in stored:
         shown["identity"] = _identity(stored["identity"], event.account_id, partner, rules)
     if "identities" in stored:
@@ -67,10 +73,10 @@ def _identity(
     (v,) = shown
     return {
         "id": opaque_id("Identity", v.id),
-        "kind": v.kind.value,
+        "kind": v.kind.name,  # as the GraphQL enum spells it: WECHAT_OPENID
         "app": v.app_key,
         "platform": v.platform,
-        "linkedAt": stored["linked_at"],
+        "linkedAt": utc(stored["linked_at"]),
         "openid": v.openid or None,
         "unionid": v.unionid or None,
     }

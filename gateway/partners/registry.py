@@ -154,13 +154,14 @@ class Partners:
         scopes: list[str],
         rate_limit_per_minute: int = 600,
         webhook: tuple[str, str] | None = None,
+        secret: str | None = None,
     ) -> str:
-        """A new CLI partner; its client secret (shown once). ``webhook``: its URL and sealed
-        signing secret."""
+        """Register a partner; its client secret (``secret``, or a new one) is returned once.
+        ``webhook``: its URL and sealed signing secret."""
         unknown = set(scopes) - ALL
         if unknown:
             raise RegistryError(f"unknown scopes {sorted(unknown)}")
-        secret = new_secret()
+        secret = secret or new_secret()
         async with self._db.transaction() as s:
             if (
                 await s.execute(select(Partner).where(col(Partner.client_id) == client_id))

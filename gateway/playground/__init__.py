@@ -180,5 +180,17 @@ def _panel(request: Request, apps: Sequence[DemoApp]) -> str:
 <output id="pg-status" aria-live="polite">Pick an app, type any user name, press Log in.</output>
 <details class="pg-terminal"><summary>terminal</summary>
 Mint a login code: <code>{esc(curl)}</code>, then run <code>loginByCode</code>.</details>
-</section>
+{_WEBHOOKS}</section>
+"""
+
+
+# Filled by playground.js from GET /sandbox/webhooks (the sandbox's own receiver).
+_WEBHOOKS = """<details id="pg-webhooks" class="pg-webhooks">
+<summary>webhooks (<span id="pg-webhook-count">0</span>)</summary>
+<span class="pg-note">Partner <code>sandbox-partner</code> receives account events at
+<code>/sandbox/webhooks</code>; each delivery is checked with its Standard Webhooks signature.
+Log one user in to two demo mini-programs of one platform: an <code>account.merged</code> arrives.
+</span>
+<ol id="pg-deliveries" reversed></ol>
+</details>
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -220,15 +221,26 @@ class Rights:
         return removed
 
 
-async def purge_periodically(rights: Rights, interval: float, sleep: Any = asyncio.sleep) -> None:
+async def purge_periodically(
+    rights: Rights,
+    interval: float,
+    sleep: Any = asyncio.sleep,
+    also: Sequence[Callable[[], Awaitable[object]]] = (),
+) -> None:
     """The app's background task: carry out due deletions every ``interval`` seconds until
-    cancelled (at shutdown). A failed round is logged and the next one tries again."""
+    cancelled (at shutdown), and the other maintenance chores in ``also`` (event retention),
+    which this layer cannot name. A failed chore is logged and the next round tries again."""
     while True:
         await sleep(interval)
         try:
             done = await rights.carry_out_due()
         except Exception:
             log.exception("carrying out due deletions failed; retrying next round")
-            continue
-        if done:
-            log.info("carried out %d due account deletion(s)", done)
+        else:
+            if done:
+                log.info("carried out %d due account deletion(s)", done)
+        for chore in also:
+            try:
+                await chore()
+            except Exception:
+                log.exception("a maintenance chore failed; retrying next round")

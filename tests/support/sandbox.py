@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.config import Settings, load_config
@@ -14,8 +15,9 @@ from tests.support.harness import LOGIN
 
 
 class Sandbox:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, app: Starlette) -> None:
         self.client = client
+        self.app = app
 
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
@@ -59,4 +61,4 @@ async def sandbox(*, raise_app_exceptions: bool = True) -> AsyncIterator[Sandbox
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions),
         ) as client,
     ):
-        yield Sandbox(client)
+        yield Sandbox(client, app)

@@ -411,5 +411,47 @@
     button("pg-open-data", openData);
     button("pg-phone", phone);
     button("pg-oauth", oauth);
+    webhooks(base);
+  }
+
+  // --- the sandbox's webhook receiver: the last deliveries, with their signature check ---
+
+  function webhooks(base) {
+    var list = document.getElementById("pg-deliveries");
+    var count = document.getElementById("pg-webhook-count");
+    var shown = "";
+
+    function line(d) {
+      var item = document.createElement("li");
+      var check = d.verified ? "\u2713 signature verified" : "\u2717 " + (d.problem || "refused");
+      item.className = d.verified ? "pg-verified" : "pg-refused";
+      var summary = document.createElement("summary");
+      summary.textContent = check + " \u00b7 " + (d.type || "?") + " \u00b7 " + d.receivedAt +
+        " \u00b7 webhook-id " + (d.webhookId || "none");
+      var body = document.createElement("pre");
+      body.textContent = json(d.body);
+      var details = document.createElement("details");
+      details.appendChild(summary);
+      details.appendChild(body);
+      item.appendChild(details);
+      return item;
+    }
+
+    async function poll() {
+      try {
+        var answer = await fetch(base + "/webhooks", { headers: { accept: "application/json" } });
+        var deliveries = (await answer.json()).deliveries || [];
+        var key = deliveries.map(function (d) { return d.receivedAt + d.webhookId; }).join();
+        if (key === shown) return;
+        shown = key;
+        count.textContent = String(deliveries.length);
+        list.replaceChildren.apply(list, deliveries.map(line));
+      } catch (ignored) {
+        // the gateway restarts or stops: the next poll tries again
+      }
+    }
+
+    poll();
+    setInterval(poll, 3000);
   }
 })();
