@@ -23,8 +23,10 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import logs, playground
 from gateway.addresses import client_address, trusted_proxies
+from gateway.api import avatars
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
+from gateway.api.trusted import TrustedDocuments
 from gateway.bootstrap import Services, services
 from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
 from gateway.events.retention import prune_expired
@@ -164,6 +166,9 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
             GatewayGraphQL(
                 schema=build_schema(config.settings),
                 in_progress=InProgressLimit(config.settings.max_in_progress),
+                trusted=TrustedDocuments.load(
+                    config.trusted_documents_file, only=config.api.trusted_documents_only
+                ),
             ),
             methods=["GET", "POST"],
         ),
@@ -172,6 +177,8 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         Route("/.well-known/jwks.json", jwks),
         Route("/metrics", guarded_metrics),
         Route("/oauth/token", oauth_token, methods=["POST"]),
+        Route("/avatars", avatars.upload_avatar, methods=["POST"]),
+        Route("/avatars/{name}", avatars.serve_avatar, methods=["GET"]),
         *playground.routes(),
     ]
     if emulator is not None:
@@ -199,6 +206,7 @@ def _middleware(config: GatewayConfig) -> list[Middleware]:
             BodySizeLimit,
             max_bytes=config.settings.max_body_bytes,
             timeout=config.settings.body_timeout_seconds,
+            larger={"/avatars": (avatars.BODY_LIMIT, avatars.TOO_LARGE)},
         ),
     ]
 

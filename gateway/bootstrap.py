@@ -31,7 +31,10 @@ from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import PartnerTokens
 from gateway.partners.webhooks import WebhookSecrets
+from gateway.profiles.images import ImageWorkers
+from gateway.profiles.service import Profiles
 from gateway.rights.factors import Factors
+from gateway.rights.phone_login import PhoneLogin
 from gateway.rights.reauthentication import Reauthentication
 from gateway.rights.service import Rights
 from gateway.sessions.cache import TokenCache
@@ -155,6 +158,8 @@ def _assemble(
         partner_events=EventFeed(db, partners, rules, rate),
         rights=Rights(config, db, accounts, sessions, reauthentication, _exports(config, redis)),
         factors=Factors(reauthentication, passwords, login, miniprogram, accounts),
+        phone_login=PhoneLogin(db, reauthentication, login, miniprogram, sessions),
+        profiles=Profiles(config, db, accounts, wechat, app_tokens, ImageWorkers()),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)

@@ -19,6 +19,7 @@ Exception tree::
     ├── credentials  InvalidCredentials, WeakPassword, UsernameTaken, CredentialExists,
     │                NoPassword, Throttled, TemporarilyUnavailable
     ├── graph        IdentityConflict, PhoneConflict, NotFound, LastIdentity, NotEntitled
+    ├── profile      ContentRejected (WeChat's msg_sec_check), ImageTooLarge, InvalidImage
     └── cost         TooExpensive (a second expensive field in one request)
 """
 
@@ -289,6 +290,23 @@ class LastIdentity(GatewayError):
 class NotEntitled(GatewayError):
     code = "NOT_ENTITLED"
     default_message = "This partner is not entitled to that."
+
+
+# -- profile -----------------------------------------------------------------------------------
+class ContentRejected(_WithField):
+    code = "CONTENT_REJECTED"
+    default_field = "nickname"
+    default_message = "WeChat's content check refused this text; choose another."
+
+
+class ImageTooLarge(GatewayError):
+    code = "IMAGE_TOO_LARGE"
+    default_message = "The image is over 1 MiB; send a smaller one."
+
+
+class InvalidImage(GatewayError):
+    code = "INVALID_IMAGE"
+    default_message = "Not a readable JPEG, PNG or WebP image."
 
 
 # -- cost ----------------------------------------------------------------------------------------

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.metrics import REQUESTS_WAITING
@@ -32,9 +32,17 @@ class BodySizeLimit:
     (~8 us a request), and almost every body has arrived before the app asks for it. A stalled
     body is cut within a sweep interval after its deadline."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout: float = 10.0,
+        larger: Mapping[str, tuple[int, Response]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # paths that take bigger bodies (an avatar upload), each with its own refusal
+        self.larger = dict(larger or {})
         self.timeout = timeout
         self._sweep_every = min(1.0, timeout / 4)
         self._receiving: dict[asyncio.Task[Any], float] = {}  # waiting for body, by deadline
@@ -46,8 +54,9 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes, _ = self.larger.get(scope["path"], (self.max_bytes, None))
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             await self._reject(scope, receive, send)
             return
         seen = 0
@@ -59,7 +68,7 @@ class BodySizeLimit:
             nonlocal seen
             message = await self._receive_by(task, deadline, receive)
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > max_bytes:
                 raise BodyTooLarge
             return message
 
@@ -102,7 +111,10 @@ class BodySizeLimit:
         self._sweeper = loop.call_later(self._sweep_every, self._sweep) if self._receiving else None
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = PlainTextResponse(f"Request body over {self.max_bytes} bytes.", status_code=413)
+        _, refusal = self.larger.get(scope["path"], (0, None))
+        response = refusal or PlainTextResponse(
+            f"Request body over {self.max_bytes} bytes.", status_code=413
+        )
         await response(scope, receive, send)
 
 

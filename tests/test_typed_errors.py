@@ -72,6 +72,14 @@ CASES: dict[str, Case] = {
     "BindPhoneNumberResult": _mutation(
         'bindPhoneNumber(input: {code: "p"})', "bindPhoneNumber", "factors.bind_phone"
     ),
+    "LoginByPhoneCodeResult": _mutation(
+        f'loginByPhoneCode(input: {{app: "shop-mp", code: "p", client: {CLIENT}}})',
+        "loginByPhoneCode",
+        "phone_login.login",
+    ),
+    "UpdateProfileResult": _mutation(
+        'updateProfile(input: {nickname: "n"})', "updateProfile", "profiles.update"
+    ),
     "RegisterResult": _mutation(
         'registerWithPassword(input: {username: "u", password: "p", app: "shop-mp", '
         f"client: {CLIENT}}})",

@@ -15,7 +15,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.accounts import announce
+from gateway.accounts import announce, avatars
 from gateway.accounts.model import AccountStatus, AccountView, IdentityKind, username_digest
 from gateway.accounts.tables import (
     Account,
@@ -159,6 +159,7 @@ async def erase(
         .all()
     )
     await _forget_identities(s, list(identities), reserve_until)
+    await avatars.forget(s, ids)
     now = utcnow()
     await s.execute(
         update(Account)

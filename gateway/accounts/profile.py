@@ -7,6 +7,8 @@ grey avatar): that must never overwrite a real one.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Literal
 
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,3 +45,17 @@ async def keep_profile(
     if result.rowcount:  # type: ignore[attr-defined]
         changed(s, [account_key(account_id)])  # the same profile again broadcasts nothing
     return True
+
+
+ProfileField = Literal["nickname", "avatar_url"]
+
+
+async def set_profile(
+    s: AsyncSession, account_id: uuid.UUID, changes: Mapping[ProfileField, str | None]
+) -> None:
+    """What the person set themselves (``updateProfile``): written as given, real or not."""
+    if not changes:
+        return
+    values: dict[str, str | None] = {str(k): v for k, v in changes.items()}
+    await s.execute(update(Account).where(col(Account.id) == account_id).values(**values))
+    changed(s, [account_key(account_id)])

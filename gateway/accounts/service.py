@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.accounts import (
     at_once,
+    avatars,
     credentials,
     graph,
     lifecycle,
@@ -48,6 +49,10 @@ from gateway.store.driver import SyncDriver
 from gateway.store.secretbox import SealError, SecretBox
 
 log = logging.getLogger(__name__)
+
+
+ProfileField = profile.ProfileField
+"""What ``set_profile`` may change: ``nickname``, ``avatar_url``."""
 
 
 class SessionKey(NamedTuple):
@@ -143,6 +148,32 @@ class AccountGraph:
         self, s: AsyncSession, account_id: uuid.UUID, nickname: str | None, avatar: str | None
     ) -> bool:
         return await profile.keep_profile(s, account_id, nickname, avatar)
+
+    # -- the profile a person sets (updateProfile, the avatar upload) ------------------------
+    async def set_profile(
+        self,
+        s: AsyncSession,
+        account_id: uuid.UUID,
+        changes: Mapping[profile.ProfileField, str | None],
+    ) -> None:
+        await profile.set_profile(s, account_id, changes)
+
+    async def add_avatar(
+        self, s: AsyncSession, account_id: uuid.UUID, media_type: str, data: bytes
+    ) -> uuid.UUID:
+        return await avatars.add(s, account_id, media_type, data)
+
+    async def choose_avatar(
+        self, s: AsyncSession, account_id: uuid.UUID, avatar_id: uuid.UUID
+    ) -> str | None:
+        return await avatars.choose(s, account_id, avatar_id)
+
+    async def forget_avatars(self, s: AsyncSession, account_id: uuid.UUID) -> None:
+        await avatars.forget(s, [account_id])
+
+    async def avatar(self, avatar_id: uuid.UUID) -> tuple[str, bytes] | None:
+        """An avatar's media type and bytes, for serving."""
+        return await avatars.read(self._db, avatar_id)
 
     # -- reads (batched by the API's DataLoaders) -------------------------------------------
     async def accounts(self, ids: Sequence[uuid.UUID]) -> list[AccountView | None]:

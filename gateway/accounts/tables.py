@@ -86,3 +86,18 @@ class WechatSession(SQLModel, table=True):
     # wx.login is sealed with it (WeChat rotates the key at every wx.login)
     previous_key_sealed: str | None = Field(default=None, max_length=256)
     previous_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Avatar(SQLModel, table=True):
+    """A profile picture a person uploaded, re-encoded (no metadata), served at a URL named
+    by its id. ``in_use``: the account's current avatar; an account keeps at most it and one
+    upload not yet chosen. Erased with the account."""
+
+    __tablename__ = "avatars"
+
+    id: uuid.UUID = id_field()
+    account_id: uuid.UUID = Field(foreign_key="accounts.id", index=True)
+    media_type: str = Field(max_length=32)
+    data: bytes = Field(sa_type=sa.LargeBinary, nullable=False)
+    in_use: bool = Field(default=False)
+    created_at: datetime = at_field()

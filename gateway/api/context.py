@@ -25,7 +25,9 @@ from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
 from gateway.partners.lookups import PartnerLookups
 from gateway.partners.registry import PartnerView
+from gateway.profiles.service import Profiles
 from gateway.rights.factors import Factors
+from gateway.rights.phone_login import PhoneLogin
 from gateway.rights.service import Rights
 from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
@@ -50,6 +52,8 @@ class ApiServices:
     partner_events: EventFeed
     rights: Rights
     factors: Factors
+    phone_login: PhoneLogin
+    profiles: Profiles
 
 
 class Loaders:
@@ -131,6 +135,12 @@ class Context:
             return
         if self._viewer.account is not None:
             self.loaders.accounts.prime(self._viewer.account_id, self._viewer.account)
+
+    @property
+    def is_partner(self) -> bool:
+        """The caller authenticated with a partner token (not a frontend: trusted documents
+        do not bind it)."""
+        return self._partner is not None
 
     @property
     def token_rejection(self) -> TokenRejected | None:

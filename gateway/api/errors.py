@@ -49,6 +49,9 @@ class ErrorCode(Enum):
     ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
     REAUTHENTICATION_REQUIRED = "REAUTHENTICATION_REQUIRED"
     TOO_EXPENSIVE = "TOO_EXPENSIVE"
+    CONTENT_REJECTED = "CONTENT_REJECTED"
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+    INVALID_IMAGE = "INVALID_IMAGE"
 
 
 @strawberry.interface(description="An expected failure: branch on `code`, show `message`.")
@@ -176,6 +179,14 @@ class TooExpensiveError(Error):
     pass
 
 
+@strawberry.type(
+    description="The content was refused: CONTENT_REJECTED (WeChat's content check judged the "
+    "text risky; `field` names it), IMAGE_TOO_LARGE or INVALID_IMAGE (an avatar)."
+)
+class ContentRejectedError(Error):
+    field: str | None = None
+
+
 _BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
     errors.InvalidInput: InvalidInputError,
     errors.InvalidState: InvalidInputError,
@@ -213,6 +224,9 @@ _BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
     errors.AccountDisabled: AccountDisabledError,
     errors.ReauthenticationRequired: ReauthenticationRequiredError,
     errors.TooExpensive: TooExpensiveError,
+    errors.ContentRejected: ContentRejectedError,
+    errors.ImageTooLarge: ContentRejectedError,
+    errors.InvalidImage: ContentRejectedError,
 }
 
 

@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 
 from gateway import playground
 from gateway.api.context import ApiServices, Context, Loaders
+from gateway.api.trusted import NOT_FOUND, DocumentRefused, TrustedDocuments
 from gateway.compat.strawberry import (
     CannotGetOperationTypeError,
     GraphQLView,
@@ -186,10 +187,25 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+def _refusal(scope: Scope, refused: DocumentRefused) -> Response:
+    """Apollo's answer to an unknown hash (200, so its clients retry with the text); a 400 for
+    a document a trusted-only gateway will not run."""
+    log.info("refused GraphQL document: %s", refused.code)
+    body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code}}]}
+    return JSONResponse(body, status_code=200 if refused.code == NOT_FOUND else 400)
+
+
 class GatewayGraphQL(GraphQLView):
-    def __init__(self, *args: Any, in_progress: InProgressLimit, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        in_progress: InProgressLimit,
+        trusted: TrustedDocuments | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._in_progress = in_progress
+        self._trusted = trusted or TrustedDocuments({}, only=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The body is read whole first, then the request waits for a slot (gateway.limits)."""
@@ -216,6 +232,8 @@ class GatewayGraphQL(GraphQLView):
         except TokenRejected as rejected:
             accept = Request(scope).headers.get("accept", "")
             await _unauthorized(rejected, accept)(scope, receive, send)
+        except DocumentRefused as refused:
+            await _refusal(scope, refused)(scope, receive, send)
 
     async def _lean(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         """A plain JSON POST, answered without strawberry's general request handling (content
@@ -227,7 +245,10 @@ class GatewayGraphQL(GraphQLView):
             await _bad_request(scope, "Acceptable: application/json.", 406)(scope, receive, send)
             return
         try:
-            operation = _single_operation(decode_json(body))
+            data = decode_json(body)
+            if isinstance(data, dict):
+                self._trusted.resolve(data)  # a hash sent for the text (gateway.api.trusted)
+            operation = _single_operation(data)
         except HTTPException as exc:
             await _bad_request(scope, exc.reason, exc.status_code)(scope, receive, send)
             return
@@ -237,6 +258,7 @@ class GatewayGraphQL(GraphQLView):
         sub = await self.get_sub_response(request)
         context = await self.get_context(request, sub)
         await context.authenticate()
+        self._trusted.admit(operation.query, frontend=not context.is_partner)
         try:
             result = await execute_over_post(self.schema, operation, context)
         except CannotGetOperationTypeError as exc:  # strawberry's view answers it so, too
@@ -248,8 +270,10 @@ class GatewayGraphQL(GraphQLView):
         await _send(send, answer, sub)
 
     async def before_operation(self, context: Context) -> None:
-        """Authenticate once per request, before anything runs."""
+        """Authenticate once per request, before anything runs. Off the lean path (GET,
+        batches, other bodies) a trusted-only gateway takes no document from a frontend."""
         await context.authenticate()
+        self._trusted.admit(None, frontend=not context.is_partner)
 
     def after_operation(self, context: Context) -> None:
         """When a field needed the caller and the token was not live, the answer is a 401."""

@@ -20,6 +20,7 @@ from strawberry.tools import merge_types
 
 from gateway.api.account_mutations import AccountMutation
 from gateway.api.mutations import Mutation
+from gateway.api.profile_mutations import ProfileMutation
 from gateway.api.queries import Query
 from gateway.api.rights_mutations import RightsMutation
 from gateway.api.wechat_mutations import WechatMutation
@@ -137,7 +138,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
     return LeanSchema(
         query=Query,
         mutation=merge_types(
-            "Mutation", (Mutation, WechatMutation, AccountMutation, RightsMutation)
+            "Mutation", (Mutation, WechatMutation, AccountMutation, RightsMutation, ProfileMutation)
         ),
         extensions=extensions,
         execution_context_class=LeanExecutionContext,

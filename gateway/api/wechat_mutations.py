@@ -5,12 +5,13 @@ from __future__ import annotations
 import strawberry
 
 from gateway.api import results
-from gateway.api.mutations import ClientInput, client_info
+from gateway.api.mutations import ClientInput, LoginSuccess, client_info, login_success
 from gateway.api.rights_mutations import ReauthenticationInput, proof_of
 from gateway.api.types import Account, Info, changed_account
 from gateway.errors import InvalidInput, NotLoggedIn, UpstreamUnavailable
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.rights.factors import Factors
+from gateway.rights.phone_login import PhoneLogin
 
 
 @strawberry.input(description="Exactly what wx.getUserInfo gave the mini-program.")
@@ -36,6 +37,16 @@ class BindPhoneNumberInput:
     code: str
     client: ClientInput | None = None
     reauthentication: ReauthenticationInput | None = None
+
+
+@strawberry.input(description="A one-tap login with the phone number WeChat verified.")
+class LoginByPhoneCodeInput:
+    app: str = strawberry.field(description="The mini-program's key; the bearer token's app.")
+    code: str = strawberry.field(
+        description='The code from <button open-type="getPhoneNumber"> (or '
+        "getRealtimePhoneNumber), not from wx.login."
+    )
+    client: ClientInput
 
 
 @strawberry.type
@@ -68,6 +79,25 @@ class WechatMutation:
         )
         account = await changed_account(info, outcome.account_id)
         return BindUnionIdSuccess(account=account, merged=outcome.merged, linked=outcome.linked)
+
+    @results.mutation(
+        "LoginByPhoneCodeResult",
+        LoginSuccess,
+        NotLoggedIn,
+        InvalidInput,
+        PhoneLogin.login,
+        description="Log in with the phone number: the caller (the silent login's bearer token) "
+        "gets the phone when nobody holds it, and a new login replacing the silent one "
+        "(`isNewAccount`: the phone was bound now). A phone on another account is "
+        "PHONE_CONFLICT and changes nothing. Needs a recent login, like bindPhoneNumber.",
+    )
+    async def login_by_phone_code(self, info: Info, input: LoginByPhoneCodeInput) -> LoginSuccess:
+        viewer = await info.context.require_viewer()
+        client = client_info(info, input.client)
+        outcome = await info.context.services.phone_login.login(
+            viewer, input.app, input.code, client
+        )
+        return await login_success(info, outcome.tokens, is_new_account=outcome.is_new_account)
 
     @results.mutation(
         "BindPhoneNumberResult",

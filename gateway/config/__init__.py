@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.config.sections import (
     AccountsModel,
+    ApiModel,
     AppConfig,
     AppKind,
     AppModel,
@@ -27,6 +28,7 @@ from gateway.config.sections import (
     PartnerModel,
     PasswordsModel,
     PerformanceModel,
+    ProfileModel,
     ThrottleModel,
     TokenLifetimes,
     owasp_memory_floor_kib,
@@ -39,6 +41,7 @@ __all__ = [
     "SANDBOX_WECHAT_API_BASE",
     "SERVE_WORKERS_ENV",
     "AccountsModel",
+    "ApiModel",
     "AppConfig",
     "AppKind",
     "AuditModel",
@@ -48,6 +51,7 @@ __all__ = [
     "PartnerModel",
     "PasswordsModel",
     "PerformanceModel",
+    "ProfileModel",
     "Settings",
     "ThrottleModel",
     "TokenLifetimes",
@@ -130,7 +134,17 @@ class GatewayConfig:
     accounts: AccountsModel = field(default_factory=AccountsModel)
     audit: AuditModel = field(default_factory=AuditModel)
     events: EventsModel = field(default_factory=EventsModel)
+    profile: ProfileModel = field(default_factory=ProfileModel)
+    api: ApiModel = field(default_factory=ApiModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
+
+    @property
+    def trusted_documents_file(self) -> Path | None:
+        """``[api] trusted_documents_file``, relative to the config file's folder."""
+        path = self.api.trusted_documents_file
+        if path is None or path.is_absolute() or self.settings.config is None:
+            return path
+        return self.settings.config.parent / path
 
     @property
     def database_url(self) -> str:
@@ -275,6 +289,8 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         accounts=file.accounts,
         audit=file.audit,
         events=file.events,
+        profile=file.profile,
+        api=file.api,
         performance=file.performance,
     )
 

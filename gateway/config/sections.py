@@ -9,6 +9,7 @@ import base64
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import (
     BaseModel,
@@ -194,6 +195,29 @@ class AuditModel(BaseModel):
     retention_days: int = Field(default=180, ge=1, le=3650)
 
 
+class ApiModel(BaseModel):
+    """The GraphQL API for frontends: ``trusted_documents_only`` runs only the SDK's documents
+    and those of ``trusted_documents_file`` (JSON of sha256 hex -> document; relative to the
+    config file) for frontend callers (``gateway.api.trusted``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trusted_documents_only: bool = False
+    trusted_documents_file: Path | None = None
+
+
+class ProfileModel(BaseModel):
+    """What a person may put in their profile. ``msg_sec_check``: nicknames go through WeChat's
+    content check first (mini-programs must, for text users publish); ``public_url``: the
+    origin avatar URLs are built on, when the gateway's own (as requests reach it) is not the
+    one phones see, e.g. behind a proxy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    msg_sec_check: bool = False
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+$")
+
+
 class PerformanceModel(BaseModel):
     """``fast_paths = false`` sends every login and refresh down the transactional (reference)
     path, never the one-statement (PostgreSQL) or writer-thread (SQLite) copies: to compare
@@ -308,4 +332,6 @@ class FileModel(BaseModel):
     accounts: AccountsModel = Field(default_factory=AccountsModel)
     audit: AuditModel = Field(default_factory=AuditModel)
     events: EventsModel = Field(default_factory=EventsModel)
+    profile: ProfileModel = Field(default_factory=ProfileModel)
+    api: ApiModel = Field(default_factory=ApiModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)

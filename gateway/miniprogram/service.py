@@ -29,7 +29,7 @@ from gateway.errors import (
     declares,
 )
 from gateway.sessions.model import Viewer
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.wechat import crypto
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
@@ -71,7 +71,9 @@ class MiniProgramSessions:
         self._app_tokens = app_tokens
         self._login = login
 
-    def _app(self, viewer: Viewer) -> AppConfig:
+    @declares(UnsupportedAppKind)
+    def app_of(self, viewer: Viewer) -> AppConfig:
+        """The viewer's mini-program (the session's app); other apps have no WeChat session."""
         app = self._config.app(viewer.app_key)
         if app is None or app.kind != AppKind.MINIPROGRAM:
             raise UnsupportedAppKind()
@@ -103,7 +105,7 @@ class MiniProgramSessions:
         signature: str | None,
         client: ClientInfo,
     ) -> BindOutcome:
-        app = self._app(viewer)
+        app = self.app_of(viewer)
         if len(encrypted_data) > _MAX_ENCRYPTED or len(iv) > 64:
             raise InvalidInput("encryptedData", "encryptedData or iv is too long.")
         if not app.platform:
@@ -215,29 +217,52 @@ class MiniProgramSessions:
         """True when the phone was newly linked; a phone on another account is a conflict.
         Only once the viewer is re-authenticated (``gateway.rights.factors``; a launch login is
         recent): ``reauthenticated`` says how, for the audit trail."""
-        app = self._app(viewer)
+        app = self.app_of(viewer)
+        phone = await self.verified_phone(app, code)
+        async with self._db.transaction() as s:
+            return await self.link_phone(s, viewer, app, phone, client, reauthenticated)
+
+    @declares(InvalidInput, WECHAT_CALL, WatermarkMismatch)
+    async def verified_phone(self, app: AppConfig, code: str) -> str:
+        """The phone number (E.164) WeChat verified for a phone button's ``code``."""
         check_code(code)
         phone = await self._app_tokens.call(
             app, lambda token: self._wechat.phone_number(token, code)
         )
         if phone.watermark_appid and phone.watermark_appid != app.appid:
             raise WatermarkMismatch()
-        key = IdentityKey.phone(phone.e164)
-        async with self._db.transaction() as s:
-            try:
-                added = await self._accounts.link(s, viewer.account_id, [key], app.key)
-            except AccountConflict:
-                raise PhoneConflict() from None
-            record(
-                s,
-                "bind_phone",
-                client,
-                account_id=viewer.account_id,
-                session_id=viewer.session_id,
-                app_key=app.key,
-                linked=bool(added),
-                reauthenticated=reauthenticated,
+        return phone.e164
+
+    @declares(PhoneConflict)
+    async def link_phone(
+        self,
+        s: UnitOfWork,
+        viewer: Viewer,
+        app: AppConfig,
+        phone: str,
+        client: ClientInfo,
+        reauthenticated: str,
+    ) -> bool:
+        """The one rule for a phone joining an account, in the caller's unit of work (a phone
+        login opens its session in the same one): linked to the viewer's account unless another
+        account holds it (``PhoneConflict``: numbers are recycled, so never a move or a merge);
+        True when newly linked. Audited as ``bind_phone``."""
+        try:
+            added = await self._accounts.link(
+                s, viewer.account_id, [IdentityKey.phone(phone)], app.key
             )
+        except AccountConflict:
+            raise PhoneConflict() from None
+        record(
+            s,
+            "bind_phone",
+            client,
+            account_id=viewer.account_id,
+            session_id=viewer.session_id,
+            app_key=app.key,
+            linked=bool(added),
+            reauthenticated=reauthenticated,
+        )
         return bool(added)
 
 

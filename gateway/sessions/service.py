@@ -190,6 +190,11 @@ class Sessions:
         """Inside the caller's transaction: every other live session of the account."""
         return await repository.revoke_others(s, viewer.account_id, viewer.session_id, utcnow())
 
+    async def end(self, s: UnitOfWork, viewer: Viewer) -> None:
+        """Inside the caller's transaction: the viewer's own session (a login that replaces
+        it, such as a phone login's over the silent login's)."""
+        await repository.revoke(s, viewer.session_id, utcnow(), viewer.account_id)
+
     async def revoke(self, viewer: Viewer, session_id: uuid.UUID, client: ClientInfo) -> bool:
         """Revoke one session of the viewer's own account; False when there is no such one."""
         async with self._db.transaction() as s:

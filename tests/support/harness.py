@@ -129,7 +129,7 @@ def _toml_table(name: str, values: dict[str, Any] | None) -> str:
 
 Configure = Callable[..., GatewayConfig]
 """What the ``configure`` fixture returns: ``make(database_url, *, throttle=, passwords=,
-redis_url=, tokens=, accounts=, performance=)``."""
+redis_url=, tokens=, accounts=, performance=, profile=)``."""
 
 
 def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
@@ -148,11 +148,12 @@ def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure
         tokens: dict[str, Any] | None = None,
         accounts: dict[str, Any] | None = None,
         performance: dict[str, Any] | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> GatewayConfig:
         path = tmp_path / f"gateway-{next(files)}.toml"
         text = APPS_TOML + _toml_table("throttle", throttle) + _toml_table("passwords", passwords)
         text += _toml_table("tokens", tokens) + _toml_table("accounts", accounts)
-        text += _toml_table("performance", performance)
+        text += _toml_table("performance", performance) + _toml_table("profile", profile)
         path.write_text(text, encoding="utf-8")
         settings = Settings(
             database_url=database_url,

@@ -45,4 +45,30 @@ const BIND_PHONE_NUMBER = `mutation GatewayBindPhoneNumber($input: BindPhoneNumb
   }
 }`;
 
-module.exports = { LOGIN_BY_CODE, REFRESH_TOKEN, LOGOUT, BIND_UNION_ID, BIND_PHONE_NUMBER };
+/** The phone button's code signs the silent login's account up with that phone (bearer). */
+const LOGIN_BY_PHONE_CODE = `mutation GatewayLoginByPhoneCode($input: LoginByPhoneCodeInput!) {
+  loginByPhoneCode(input: $input) {
+    __typename
+    ... on LoginSuccess { ${TOKENS} isNewAccount }
+    ${ERROR}
+  }
+}`;
+
+/** `avatar`: what the upload endpoint answered (the uploaded picture's id). */
+const UPDATE_PROFILE = `mutation GatewayUpdateProfile($input: UpdateProfileInput!) {
+  updateProfile(input: $input) {
+    __typename
+    ... on UpdateProfileSuccess { account { id nickname avatarUrl } }
+    ${ERROR}
+  }
+}`;
+
+module.exports = {
+  LOGIN_BY_CODE,
+  REFRESH_TOKEN,
+  LOGOUT,
+  BIND_UNION_ID,
+  BIND_PHONE_NUMBER,
+  LOGIN_BY_PHONE_CODE,
+  UPDATE_PROFILE,
+};

@@ -1,12 +1,24 @@
 'use strict';
 
 const { GatewayError } = require('./errors');
-const { postGraphQL, dataOf, tokenErrorCode } = require('./transport');
+const { postGraphQL, dataOf, tokenErrorCode, isTokenRejection } = require('./transport');
 const { createSessionStore } = require('./session-store');
 const { createSession } = require('./session');
+const { createVisibility } = require('./visibility');
 const { defaultClientFacts, normalizeFacts } = require('./client-facts');
-const { wxCall, isOk } = require('./wx-call');
-const { LOGOUT, BIND_UNION_ID, BIND_PHONE_NUMBER } = require('./documents');
+const { wxCall, isTimeout } = require('./wx-call');
+const { checkUserInfoDetail, checkPhoneDetail } = require('./details');
+const { checkProfile, uploadAvatar } = require('./profile');
+const {
+  LOGOUT,
+  BIND_UNION_ID,
+  BIND_PHONE_NUMBER,
+  LOGIN_BY_PHONE_CODE,
+  UPDATE_PROFILE,
+} = require('./documents');
+
+/** The default bound on wx.login, wx.checkSession and each request (milliseconds). */
+const DEFAULT_TIMEOUT_MS = 15000;
 
 const SESSION_EXPIRED_MESSAGE =
   'The WeChat session had expired, so the user is logged in again: fetch the user info again ' +
@@ -14,7 +26,8 @@ const SESSION_EXPIRED_MESSAGE =
   'sealed with the old session_key and cannot be decrypted.';
 
 /**
- * createGatewayClient({ endpoint, app, wx?, storageKey?, client?, timeout? }) → gw.
+ * createGatewayClient({ endpoint, app, wx?, storageKey?, client?, timeout?, avatarUploadUrl? })
+ * → gw.
  *
  * @param {object} options
  * @param {string} options.endpoint the gateway's GraphQL URL, e.g. https://id.example.com/graphql
@@ -22,12 +35,19 @@ const SESSION_EXPIRED_MESSAGE =
  * @param {object} [options.wx] the `wx` API object (default: the global `wx`); `uni` works too
  * @param {string} [options.storageKey] default `gateway.session`
  * @param {object} [options.client] overrides the `{ platform, channel, deviceParam }` facts
- * @param {number} [options.timeout] wx.request timeout in milliseconds
+ * @param {number} [options.timeout] bound on wx.login, wx.checkSession and each request (ms)
+ * @param {string} [options.avatarUploadUrl] default: the endpoint's `/graphql` → `/avatars`
+ * @param {boolean} [options.documentHashes] default true: the SDK's own operations are sent
+ *   by their SHA-256 (trusted documents), the text only when the gateway asks for it
  */
 function createGatewayClient(options) {
   const config = checkOptions(options || {});
   const wx = config.wx;
-  const target = { endpoint: config.endpoint, timeout: config.timeout };
+  const target = {
+    endpoint: config.endpoint,
+    timeout: config.timeout,
+    persisted: config.documentHashes ? { off: false, unknown: {} } : null,
+  };
   const listeners = [];
   let facts = null;
   let last = null;
@@ -46,25 +66,42 @@ function createGatewayClient(options) {
   }
 
   const store = createSessionStore(wx, config.storageKey);
+  const visibility = createVisibility(wx);
   const session = createSession(
-    { wx, target, app: config.app, facts: clientFacts, store },
+    { wx, target, app: config.app, facts: clientFacts, store, visibility },
     changed
   );
   const initial = session.load();
   last = { loggedIn: Boolean(initial), accountId: initial ? initial.accountId : null };
 
-  /** One authorized round trip, with one renewal on a 401; null token: NOT_LOGGED_IN. */
-  async function authorized(operation, mayLogin) {
-    let token = await session.accessToken(mayLogin);
+  /**
+   * One authorized round trip `send(token)` → answer, with one renewal on the gateway's 401
+   * (a proxy's plain 401 is an HTTP_ERROR, not a reason to spend a refresh token); no token:
+   * NOT_LOGGED_IN. A logout meanwhile means no login for this call.
+   */
+  async function authorizedAnswer(send, mayLogin) {
+    const p = session.policy(mayLogin);
+    let token = await session.accessToken(p);
     if (!token) throw notLoggedIn();
-    let answer = await postGraphQL(wx, target, operation, token);
-    if (answer.status === 401) {
-      token = await session.tokenAfterRejection(token, mayLogin);
+    let answer = await send(token);
+    if (isTokenRejection(answer)) {
+      token = await session.tokenAfterRejection(token, p);
       if (!token) throw notLoggedIn();
-      answer = await postGraphQL(wx, target, operation, token);
+      answer = await send(token);
     }
-    if (answer.status === 401) throw rejectedToken(answer);
-    return dataOf(answer);
+    if (isTokenRejection(answer)) throw rejectedToken(answer);
+    return answer;
+  }
+
+  /** An authorized GraphQL operation: its answer, data checked. */
+  async function graphQL(operation, mayLogin) {
+    const answer = await authorizedAnswer((token) => postGraphQL(wx, target, operation, token), mayLogin);
+    dataOf(answer);
+    return answer;
+  }
+
+  function authorized(operation, mayLogin) {
+    return graphQL(operation, mayLogin).then((answer) => answer.body.data);
   }
 
   /** GraphQL as the logged-in user: logs in, refreshes and re-logs in as needed. */
@@ -77,7 +114,7 @@ function createGatewayClient(options) {
 
   async function bindUnionId(detail) {
     checkUserInfoDetail(detail);
-    if (!(await wechatSessionAlive(wx))) throw await sessionExpired();
+    if (!(await wechatSessionAlive(wx, config.timeout))) throw await sessionExpired();
     const input = {
       encryptedData: detail.encryptedData,
       iv: detail.iv,
@@ -126,14 +163,57 @@ function createGatewayClient(options) {
   }
 
   /**
+   * The one-tap "log in with my phone number": makes sure the silent login happened (the
+   * caller is its account), then `loginByPhoneCode` with the button's code. A phone nobody
+   * holds is bound to this account, which gets new tokens; a phone on another account
+   * rejects PHONE_CONFLICT and the login stays as it was.
+   */
+  async function loginWithPhone(detail) {
+    checkPhoneDetail(detail);
+    const started = session.logouts();
+    const input = { app: config.app, code: detail.code, client: clientFacts() };
+    const operation = { query: LOGIN_BY_PHONE_CODE, variables: { input } };
+    let answer;
+    try {
+      answer = await graphQL(operation, true);
+    } catch (error) {
+      if (error.code !== 'REAUTHENTICATION_REQUIRED') throw error;
+      await session.login();
+      answer = await graphQL(operation, true);
+    }
+    const result = answer.body.data.loginByPhoneCode;
+    session.adoptLogin(result, answer, started);
+    return { account: result.account, isNewAccount: result.isNewAccount };
+  }
+
+  /**
+   * Sets the nickname and/or the avatar: `avatarTempPath` (from `<button
+   * open-type="chooseAvatar">`) is uploaded with wx.uploadFile first, then `updateProfile`.
+   */
+  async function updateProfile(profile) {
+    const input = checkProfile(profile || {});
+    input.client = clientFacts();
+    if (profile.avatarTempPath) {
+      input.avatar = await uploadAvatar(wx, config, profile.avatarTempPath, authorizedAnswer);
+    }
+    const data = await request({ query: UPDATE_PROFILE, variables: { input } });
+    return { account: data.updateProfile.account };
+  }
+
+  /**
    * Ends this session (or, with `everywhere`, every session of the account) at the gateway
-   * and forgets the local state in any case. Never logs in to log out: a state that is
-   * already dead resolves `{ revokedSessions: 0 }`; an unreachable gateway rejects (the
-   * local state is forgotten all the same).
+   * and forgets the local state in any case. Wins over a login or refresh in flight: its
+   * answer is dropped (a fresh session ended) and nothing begun before logs in again. Never
+   * logs in to log out: a state that is already dead resolves `{ revokedSessions: 0 }`; an
+   * unreachable gateway rejects (the local state is forgotten all the same).
    */
   async function logout(opts) {
     const everywhere = Boolean(opts && opts.everywhere);
-    if (!session.load()) return { revokedSessions: 0 };
+    session.cut();
+    if (!session.load()) {
+      session.forget();
+      return { revokedSessions: 0 };
+    }
     const variables = { everywhere, client: clientFacts() };
     try {
       const data = await authorized({ query: LOGOUT, variables }, false);
@@ -160,6 +240,8 @@ function createGatewayClient(options) {
     request,
     bindUnionId,
     bindPhoneNumber,
+    loginWithPhone,
+    updateProfile,
     logout,
     isLoggedIn: () => session.isLoggedIn(),
     onChange,
@@ -177,13 +259,20 @@ function checkOptions(options) {
   if (!wx || typeof wx.request !== 'function') {
     throw new TypeError('createGatewayClient found no `wx`: pass { wx } (or uni-app\'s uni)');
   }
+  const timeout = options.timeout === undefined ? DEFAULT_TIMEOUT_MS : options.timeout;
+  if (typeof timeout !== 'number' || !(timeout > 0) || timeout > 2147483647) {
+    throw new TypeError('createGatewayClient: `timeout` is a number of milliseconds (> 0)');
+  }
   return {
     endpoint: options.endpoint,
     app: options.app,
     wx,
     storageKey: options.storageKey || 'gateway.session',
     client: options.client || {},
-    timeout: options.timeout,
+    timeout,
+    uploadTimeout: Math.max(timeout, 60000),
+    documentHashes: options.documentHashes !== false,
+    avatarUploadUrl: options.avatarUploadUrl || options.endpoint.replace(/\/graphql\/?$/, '') + '/avatars',
   };
 }
 
@@ -192,34 +281,15 @@ function globalWx() {
   return typeof wx !== 'undefined' ? wx : undefined; // eslint-disable-line no-undef
 }
 
-/** wx.checkSession: true while WeChat still holds the session_key valid. */
-function wechatSessionAlive(wx) {
-  return wxCall(wx, 'checkSession', {}).then(
+/** wx.checkSession: true while WeChat still holds the session_key valid; TIMEOUT when stuck. */
+function wechatSessionAlive(wx, timeoutMs) {
+  return wxCall(wx, 'checkSession', {}, timeoutMs).then(
     () => true,
-    () => false
+    (failure) => {
+      if (!isTimeout(failure)) return false;
+      throw new GatewayError('TIMEOUT', 'wx.checkSession did not answer in time', { cause: failure });
+    }
   );
-}
-
-function checkUserInfoDetail(detail) {
-  if (detail && detail.errMsg && !isOk(detail.errMsg)) {
-    throw new GatewayError('USER_DENIED', 'The user did not share the user info: ' + detail.errMsg);
-  }
-  if (!detail || !detail.encryptedData || !detail.iv) {
-    throw new GatewayError('INVALID_INPUT', 'bindUnionId needs the detail of wx.getUserInfo');
-  }
-}
-
-function checkPhoneDetail(detail) {
-  if (!detail || !isOk(detail.errMsg)) {
-    const why = detail && detail.errMsg ? detail.errMsg : 'no detail';
-    throw new GatewayError('USER_DENIED', 'The user did not share the phone number: ' + why);
-  }
-  if (!detail.code) {
-    throw new GatewayError(
-      'INVALID_INPUT',
-      'The getPhoneNumber detail has no code (it needs base library 2.21.2 or later)'
-    );
-  }
 }
 
 function notLoggedIn() {

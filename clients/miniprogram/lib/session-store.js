@@ -4,7 +4,11 @@
  * The login state, under one storage key, holding only these fields: never a session_key,
  * openid, unionid or user info (the gateway never sends them anyway).
  *
- * `expiresAt` and `refreshExpiresAt` are epoch milliseconds. Storage is read at every use, so
+ * `expiresAt` and `refreshExpiresAt` are epoch milliseconds on this phone's clock, converted
+ * from the gateway's at receipt (see `stateFrom`), so a phone clock that is wrong by an hour
+ * or a month judges expiry as the gateway does. An empty `refreshToken` means it may have
+ * been spent by a refresh whose answer was lost in the background: never send it again, log
+ * in afresh. Storage is read at every use, so
  * pages (and a second client on the same key) see one state; when the platform's storage
  * throws (quota, private mode), the state lives in memory from then on.
  */
@@ -76,15 +80,33 @@ function parseTime(iso) {
   return isNaN(ms) ? 0 : ms;
 }
 
-/** A state from a LoginSuccess or RefreshSuccess. */
-function stateFrom(success) {
+/**
+ * A state from a LoginSuccess or RefreshSuccess and the answer that carried it. The gateway's
+ * times are its clock's: each is moved by (this phone's clock at receipt - the gateway's clock
+ * then, from the answer's `Date` header), which turns them into lifetimes taken at receipt
+ * on this phone's clock. Without a `Date` header the phone's clock is trusted as it is.
+ */
+function stateFrom(success, answer) {
+  const shift = clockShift(answer);
+  const local = (iso) => {
+    const ms = parseTime(iso);
+    return ms ? ms + shift : 0;
+  };
   return {
     accessToken: success.accessToken,
     refreshToken: success.refreshToken,
-    expiresAt: parseTime(success.expiresAt),
-    refreshExpiresAt: parseTime(success.refreshExpiresAt),
+    expiresAt: local(success.expiresAt),
+    refreshExpiresAt: local(success.refreshExpiresAt),
     accountId: success.account ? success.account.id : null,
   };
 }
 
-module.exports = { createSessionStore, stateFrom, parseTime, FIELDS };
+/** This phone's clock minus the gateway's, at the answer's receipt (0 when unknown). */
+function clockShift(answer) {
+  if (!answer || typeof answer.serverNow !== 'number' || typeof answer.receivedAt !== 'number') {
+    return 0;
+  }
+  return answer.receivedAt - answer.serverNow;
+}
+
+module.exports = { createSessionStore, stateFrom, clockShift, parseTime, FIELDS };

@@ -2,13 +2,19 @@
 
 // examples/miniprogram run as DevTools would run it (App, Page, getApp and wx as globals), its
 // sandbox wrapper included, against a real sandbox gateway: the example a developer opens works.
-const { describe, it, before, after } = require('node:test');
+const { describe, it: nodeIt, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const Module = require('node:module');
 const path = require('node:path');
+const fs = require('node:fs');
+const os = require('node:os');
+
+/** A 1×1 PNG, the picture chooseAvatar would give. */
+const PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 const { createFakeWx } = require('./support/fake-wx');
-const { startGateway, stopGateway, skipUnlessGateway } = require('./support/gateway-process');
+const { startGateway, stopGateway, gatewayTests, skipWithoutMutation } = require('./support/gateway-process');
 
 const EXAMPLE = path.resolve(__dirname, '..', '..', '..', 'examples', 'miniprogram');
 
@@ -24,10 +30,12 @@ function resolveSdkFromExample() {
 
 /** The mini-program runtime's globals; `toasts` and `modals` record what the user saw. */
 function installRuntime(wx) {
-  const seen = { toasts: [], modals: [] };
+  const seen = { toasts: [], modals: [], privacy: null };
   wx.showToast = ({ title }) => seen.toasts.push(title);
   wx.showModal = ({ title, content }) => seen.modals.push(`${title}: ${content}`);
   wx.stopPullDownRefresh = () => {};
+  // WeChat calls this listener when a privacy API is first used (the phone button, ...)
+  wx.onNeedPrivacyAuthorization = (listener) => (seen.privacy = listener);
   let app = null;
   let pageDef = null;
   Object.assign(globalThis, {
@@ -47,18 +55,23 @@ function instantiate(def) {
   return page;
 }
 
-describe('examples/miniprogram against a real sandbox gateway', { skip: skipUnlessGateway() }, () => {
+describe('examples/miniprogram against a real sandbox gateway', () => {
+  const { it, skip } = gatewayTests(nodeIt);
   let gateway;
   let restore;
   before(async () => {
+    if (skip) return;
     gateway = await startGateway();
     restore = resolveSdkFromExample();
   });
   after(async () => {
+    if (shared) shared.page.onUnload();
     restore && restore();
     for (const name of ['wx', 'App', 'getApp', 'Page']) delete globalThis[name];
     if (gateway) await stopGateway(gateway);
   });
+
+  let shared = null; // the app and page of the first test, for the next
 
   it('logs in at launch, shows the viewer, links profile and phone, logs out', async () => {
     // The fake's own login/getUserInfo are unused: the example's sandbox wrapper mints codes.
@@ -77,12 +90,28 @@ describe('examples/miniprogram against a real sandbox gateway', { skip: skipUnle
     assert.equal(page.data.loggedIn, true);
     assert.match(page.data.sandboxUser, /^dev-/);
 
+    // The privacy consent WeChat asks for before the phone button: the page's popup answers it.
+    const answers = [];
+    runtime.seen.privacy((answer) => answers.push(answer), { referrer: 'getPhoneNumber' });
+    assert.equal(page.data.privacyShown, true);
+    page.onAgreePrivacy();
+    assert.deepEqual(answers, [{ buttonId: 'agree-privacy', event: 'agree' }]);
+    assert.equal(page.data.privacyShown, false);
+
     await page.onUserInfo({ detail: { errMsg: 'getUserInfo:ok' } });
     await page.onPhoneNumber({ detail: { errMsg: 'getPhoneNumber:ok' } });
-    await page.onPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } });
     assert.deepEqual(runtime.seen.modals, []);
     assert.equal(runtime.seen.toasts.length, 2);
     assert.match(runtime.seen.toasts[1], /Phone linked/);
+    // Every error is shown: a refusal as a toast, the rest in a dialog with the code.
+    await page.onPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } });
+    assert.match(runtime.seen.toasts[2], /did not share/);
+    await page.onPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail no permission', errno: 102 } });
+    assert.equal(runtime.seen.modals.length, 1);
+    assert.match(runtime.seen.modals[0], /^PHONE_UNAVAILABLE: .*errno 102/);
+    await page.onNicknameSubmit({ detail: { value: { nickname: 'x'.repeat(65) } } });
+    assert.match(runtime.seen.modals[1], /^INVALID_INPUT: /);
+    runtime.seen.modals.length = 0;
     const kinds = page.data.viewer.identities.map((i) => i.kind).sort();
     assert.deepEqual(kinds, ['PHONE', 'WECHAT_OPENID', 'WECHAT_UNIONID']);
 
@@ -90,6 +119,25 @@ describe('examples/miniprogram against a real sandbox gateway', { skip: skipUnle
     assert.equal(page.data.loggedIn, false);
     assert.equal(page.data.viewer, null);
     assert.equal(app.gw.isLoggedIn(), false);
-    page.onUnload();
+    shared = { wx, runtime, app, page };
+  });
+
+  it('the first screen logs in with the phone; avatar and nickname are saved', async (t) => {
+    if (await skipWithoutMutation(t, gateway, 'loginByPhoneCode')) return;
+    if (await skipWithoutMutation(t, gateway, 'updateProfile')) return;
+    const { runtime, page } = shared;
+    runtime.seen.toasts.length = 0;
+    await page.onPhoneLogin({ detail: { errMsg: 'getPhoneNumber:ok' } });
+    assert.deepEqual(runtime.seen.modals, []);
+    assert.equal(page.data.loggedIn, true);
+    assert.ok(page.data.viewer.identities.some((i) => i.kind === 'PHONE'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-example-'));
+    const avatar = path.join(dir, 'avatar.png');
+    fs.writeFileSync(avatar, Buffer.from(PNG, 'base64'));
+    await page.onChooseAvatar({ detail: { avatarUrl: avatar } });
+    await page.onNicknameSubmit({ detail: { value: { nickname: 'Ada' } } });
+    assert.deepEqual(runtime.seen.modals, []);
+    assert.equal(page.data.viewer.nickname, 'Ada');
+    assert.match(page.data.viewer.avatarUrl, /^http/);
   });
 });

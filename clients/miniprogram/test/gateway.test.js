@@ -1,22 +1,24 @@
 'use strict';
 
 // The SDK against a real `gateway serve` in sandbox mode, through a simulated `wx`.
-const { describe, it, before, after } = require('node:test');
+const { describe, it: nodeIt, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 
 const { createGatewayClient, GatewayError } = require('..');
 const { createFakeWx } = require('./support/fake-wx');
-const { startGateway, stopGateway, skipUnlessGateway } = require('./support/gateway-process');
+const { startGateway, stopGateway, gatewayTests, skipWithoutMutation } = require('./support/gateway-process');
 
 const KEY = 'gateway.session';
 const ALLOWED = ['accessToken', 'accountId', 'expiresAt', 'refreshExpiresAt', 'refreshToken'];
 const VIEWER = { query: '{ viewer { id } }' };
 
-describe('against a real sandbox gateway', { skip: skipUnlessGateway() }, () => {
+describe('against a real sandbox gateway', () => {
+  const { it, skip } = gatewayTests(nodeIt);
   let gateway;
   let users = 0;
 
   before(async () => {
+    if (skip) return;
     gateway = await startGateway();
   });
   after(async () => {
@@ -260,7 +262,152 @@ describe('against a real sandbox gateway', { skip: skipUnlessGateway() }, () => 
     const down = createGatewayClient({ endpoint: 'http://127.0.0.1:1/graphql', app: 'shop-mp', wx });
     await assert.rejects(down.request(VIEWER), { code: 'NETWORK_ERROR' });
   });
+
+  it('a phone clock a month fast: logged in right after login, no refresh per request', async () => {
+    const realNow = Date.now;
+    Date.now = () => realNow() + 30 * 24 * 3600 * 1000;
+    try {
+      const { wx, gw } = setup();
+      await gw.login();
+      assert.equal(gw.isLoggedIn(), true);
+      for (let i = 0; i < 5; i += 1) await gw.request(VIEWER);
+      assert.equal(wx.count('refreshToken'), 0);
+      assert.equal(wx.count('loginByCode'), 1);
+      assert.equal(wx.wxLogins, 1);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('a refresh lost in the background: no resend, a fresh login on show, no reuse detected', async () => {
+    const { wx, gw } = setup();
+    const { account } = await gw.login();
+    edit(wx, { expiresAt: Date.now() - 1000 });
+    wx.resetCounts();
+    wx.whenSent('refreshToken', () => wx.hide()); // the user leaves while it is on the way
+    wx.dropNextAnswer('refreshToken'); // the gateway rotates; the answer never arrives
+    const pending = gw.request(VIEWER);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(wx.count('refreshToken'), 1);
+    assert.equal(wx.count('loginByCode'), 0, 'nothing while hidden');
+    wx.show(); // long after the grace window, in real life
+    assert.equal((await pending).viewer.id, account.id);
+    assert.equal(wx.count('refreshToken'), 1, 'the possibly spent token was never resent');
+    assert.equal(wx.count('loginByCode'), 1);
+    assert.equal(wx.wxLogins, 1, 'a fresh wx.login');
+    // No refresh_reuse: the rotated session was not revoked; it simply lives until it expires.
+    const data = await gw.request({ query: '{ viewer { sessions { current } } }' });
+    assert.equal(data.viewer.sessions.length, 2);
+  });
+
+  it('logout during the launch login wins: logged out, the fresh session ended', async () => {
+    const { wx, gw } = setup();
+    const release = wx.holdLogins();
+    const launch = gw.login();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(await gw.logout(), { revokedSessions: 0 });
+    release();
+    await assert.rejects(launch, { code: 'NOT_LOGGED_IN' });
+    assert.equal(gw.isLoggedIn(), false);
+    assert.equal(wx.storage.size, 0);
+    const deadline = Date.now() + 5000;
+    let ended;
+    while (Date.now() < deadline && !(ended = wx.sent.find((s) => s.names.includes('logout')))) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(ended, 'the fresh session is ended at the gateway');
+    let status = 0;
+    while (Date.now() < deadline && status !== 401) {
+      const res = await fetch(gateway.endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: ended.header.Authorization },
+        body: JSON.stringify(VIEWER),
+      });
+      status = res.status;
+      if (status !== 401) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(status, 401);
+  });
+
+  it("the SDK's own operations reach the gateway by hash alone (trusted documents)", async (t) => {
+    const probe = await fetch(gateway.endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: '0'.repeat(64) } } }),
+    });
+    const answer = await probe.json().catch(() => ({}));
+    const code = answer.errors && answer.errors[0].extensions && answer.errors[0].extensions.code;
+    if (code !== 'PERSISTED_QUERY_NOT_FOUND') {
+      t.skip("this gateway takes no persistedQuery hashes yet (the server half's trusted documents)");
+      return;
+    }
+    const { wx, gw } = setup();
+    await gw.login();
+    edit(wx, { expiresAt: Date.now() - 1000 });
+    await gw.request(VIEWER);
+    await gw.logout();
+    const own = wx.sent.filter((s) => !s.names.includes('viewer'));
+    assert.deepEqual(own.map((s) => s.names[0]), ['loginByCode', 'refreshToken', 'logout']);
+    for (const s of own) {
+      assert.equal(s.data.query, undefined, `${s.names[0]} went without its text`);
+      assert.match(s.data.extensions.persistedQuery.sha256Hash, /^[0-9a-f]{64}$/);
+    }
+  });
+
+  it('loginWithPhone: the silent login first, then the phone signs that account up', async (t) => {
+    if (await skipWithoutMutation(t, gateway, 'loginByPhoneCode')) return;
+    const { wx, gw } = setup();
+    const phone = `1370013${String(process.pid % 10000).padStart(4, '0')}`;
+    const result = await gw.loginWithPhone(await wx.phoneButton(phone));
+    assert.equal(wx.count('loginByCode'), 1, 'the silent login happened first');
+    assert.equal(wx.count('loginByPhoneCode'), 1);
+    assert.equal(result.account.id, stored(wx).accountId);
+    const data = await gw.request({ query: '{ viewer { identities { kind } } }' });
+    assert.ok(data.viewer.identities.some((i) => i.kind === 'PHONE'));
+    const other = setup(); // the same phone from another person: a conflict, nobody moves
+    await other.gw.login();
+    const before = stored(other.wx);
+    await assert.rejects(other.gw.loginWithPhone(await other.wx.phoneButton(phone)), {
+      code: 'PHONE_CONFLICT',
+    });
+    assert.equal(stored(other.wx).accountId, before.accountId);
+    assert.equal(other.gw.isLoggedIn(), true);
+  });
+
+  it('updateProfile: the avatar through wx.uploadFile, then the nickname and avatar set', async (t) => {
+    if (await skipWithoutMutation(t, gateway, 'updateProfile')) return;
+    const { wx, gw } = setup();
+    const files = tempImages();
+    const result = await gw.updateProfile({ nickname: 'Ada', avatarTempPath: files.png });
+    assert.equal(result.account.nickname, 'Ada');
+    assert.match(result.account.avatarUrl, /^https?:\/\//);
+    const upload = wx.sent.find((s) => s.names.includes('upload'));
+    assert.match(upload.header.Authorization, /^Bearer /);
+    const picture = await fetch(result.account.avatarUrl);
+    assert.equal(picture.status, 200);
+    assert.match(picture.headers.get('content-type'), /^image\/png/);
+    await assert.rejects(gw.updateProfile({ avatarTempPath: files.big }), { code: 'IMAGE_TOO_LARGE' });
+    await assert.rejects(gw.updateProfile({ avatarTempPath: files.text }), { code: 'INVALID_IMAGE' });
+    await assert.rejects(gw.updateProfile({ nickname: 'a\u0007b' }), { code: 'INVALID_INPUT' });
+  });
 });
+
+/** A real 1×1 PNG, a file over 1 MiB, and a text file, in a temp directory. */
+function tempImages() {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-sdk-avatar-'));
+  const png = Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+    'base64'
+  );
+  const files = { png: path.join(dir, 'a.png'), big: path.join(dir, 'big.png'), text: path.join(dir, 'a.txt') };
+  fs.writeFileSync(files.png, png);
+  fs.writeFileSync(files.big, Buffer.concat([png, Buffer.alloc(1024 * 1024 + 1)]));
+  fs.writeFileSync(files.text, 'not a picture');
+  return files;
+}
 
 /** wx.getUserInfo as a promise (the fake answers from /sandbox/open-data). */
 function getUserInfo(wx) {

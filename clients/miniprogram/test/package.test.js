@@ -44,12 +44,40 @@ test('the runtime code stays within ES2017 and requires nothing outside lib/', (
   }
 });
 
-test('the declarations type-check against a usage file (tsc --noEmit)', () => {
-  const tsc = require.resolve('typescript/bin/tsc');
-  const project = path.join(__dirname, 'types', 'tsconfig.json');
+function tsc(project) {
+  const bin = require.resolve('typescript/bin/tsc');
   try {
-    execFileSync(process.execPath, [tsc, '-p', project], { encoding: 'utf8', stdio: 'pipe' });
+    execFileSync(process.execPath, [bin, '-p', path.join(__dirname, 'types', project)], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
   } catch (error) {
-    assert.fail(`tsc failed:\n${error.stdout}${error.stderr}`);
+    assert.fail(`tsc -p test/types/${project} failed:\n${error.stdout}${error.stderr}`);
   }
+}
+
+test('the declarations type-check on their own (tsc --strict, skipLibCheck off)', () => tsc('.'));
+
+// Each platform's own declarations as a developer has them (devDependencies, pinned in
+// package-lock.json), its API object passed as `wx` under --strict.
+test('types: the real wx of miniprogram-api-typings is a WxLike', () => tsc('wx'));
+test("types: Taro's Taro (@tarojs/taro) is a WxLike", () => tsc('taro'));
+test("types: uni-app's uni (@dcloudio/types) is a WxLike", () => tsc('uni'));
+
+test("GatewayServerErrorCode in index.d.ts is schema.graphql's ErrorCode (no drift)", () => {
+  const script = path.join(root, 'scripts', 'error-codes.js');
+  try {
+    execFileSync(process.execPath, [script, '--check'], { encoding: 'utf8', stdio: 'pipe' });
+  } catch (error) {
+    assert.fail(`${error.stdout}${error.stderr}`);
+  }
+});
+
+test('the error-code generator reads the enum and notices a drift', () => {
+  const { errorCodesOf, render } = require('../scripts/error-codes');
+  const sdl = 'enum ErrorCode {\n  """doc"""\n  A_B\n  C @deprecated(reason: "x")\n}\n';
+  assert.deepEqual(errorCodesOf(sdl), ['A_B', 'C']);
+  const current = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8');
+  assert.notEqual(render(current, ['A_B', 'C']), current);
+  assert.throws(() => errorCodesOf('type Query { a: Int }'), /no `enum ErrorCode`/);
 });

@@ -8,50 +8,8 @@ const { createGatewayClient } = require('..');
 const { parseTime } = require('../lib/session-store');
 const { defaultClientFacts } = require('../lib/client-facts');
 
-const HOUR = 3600 * 1000;
-const iso = (ms) => new Date(ms).toISOString();
+const { scriptedWx, tokens, ok } = require('./support/scripted-wx');
 
-function tokens(n) {
-  return {
-    __typename: n.typename || 'LoginSuccess',
-    accessToken: `at-${n.id}`,
-    refreshToken: `rt-${n.id}`,
-    expiresAt: iso(Date.now() + HOUR),
-    refreshExpiresAt: iso(Date.now() + 24 * HOUR),
-    isNewAccount: false,
-    account: { id: 'acc-1' },
-  };
-}
-
-/** A wx whose request answers come from `answer(fieldName, body, header)`. */
-function scriptedWx(answer, extra) {
-  const storage = new Map();
-  const wx = {
-    calls: [],
-    logins: 0,
-    login({ success }) {
-      wx.logins += 1;
-      setImmediate(() => success({ code: `code-${wx.logins}` }));
-    },
-    checkSession: ({ success }) => setImmediate(success),
-    request(options) {
-      const field = /\{\s*(\w+)/.exec(options.data.query.replace(/^[^{]*/, ''))[1];
-      wx.calls.push(field);
-      setImmediate(() => {
-        const res = answer(field, options.data, options.header);
-        if (res === 'fail') options.fail({ errMsg: 'request:fail timeout' });
-        else options.success(res);
-      });
-    },
-    getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
-    setStorageSync: (key, value) => storage.set(key, value),
-    removeStorageSync: (key) => storage.delete(key),
-    storage,
-  };
-  return Object.assign(wx, extra);
-}
-
-const ok = (data) => ({ statusCode: 200, data: { data } });
 const client = (wx, more) =>
   createGatewayClient(Object.assign({ endpoint: 'https://gw.example/graphql', app: 'shop-mp', wx }, more));
 

@@ -57,8 +57,12 @@ ERRMSG: Final = {
     45011: "api minute-quota reach limit, mustslower, retry next minute",
     47001: "data format error",
     48001: "api unauthorized",
+    61010: "user is not active in this mini-program",
     87009: "invalid signature",
 }
+
+RISKY_WORDS: Final = ("违禁", "risky")
+"""Text the emulated msg_sec_check judges risky (label 20001), so a refusal can be tried."""
 
 
 def error_body(errcode: int) -> Body:
@@ -277,6 +281,27 @@ async def getuserphonenumber(request: Request, state: SandboxState) -> Body:
     }
 
 
+async def msg_sec_check(request: Request, state: SandboxState) -> Body:
+    """Version 2 only; the author must be a user the app has seen log in (61010 otherwise).
+    Text holding one of ``RISKY_WORDS`` is risky; anything else passes."""
+    appid = state.resolve_app_token(request.query_params.get("access_token", "")).appid
+    body = await _json_object(request)
+    content, openid = _text(body, "content"), _text(body, "openid")
+    if body.get("version") != 2 or body.get("scene") not in (1, 2, 3, 4) or not content:
+        raise WeChatError(47001)
+    if (appid, openid) not in state.session_keys:
+        raise WeChatError(61010)
+    risky = any(word in content.lower() for word in RISKY_WORDS)
+    suggest, label = ("risky", 20001) if risky else ("pass", 100)
+    return {
+        "errcode": 0,
+        "errmsg": "ok",
+        "result": {"suggest": suggest, "label": label},
+        "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label}],
+        "trace_id": secrets.token_hex(12),
+    }
+
+
 def wechat_routes(state: SandboxState) -> list[Route]:
     """All emulated WeChat endpoints, bound to one emulator's state."""
     table: list[tuple[str, Handler, str]] = [
@@ -288,5 +313,6 @@ def wechat_routes(state: SandboxState) -> list[Route]:
         ("/wxa/checksession", checksession, "GET"),
         ("/wxa/resetusersessionkey", resetusersessionkey, "GET"),
         ("/wxa/business/getuserphonenumber", getuserphonenumber, "POST"),
+        ("/wxa/msg_sec_check", msg_sec_check, "POST"),
     ]
     return [_route(state, path, handler, method) for path, handler, method in table]

@@ -1,4 +1,5 @@
-// Type-checked by test/package.test.js (tsc --noEmit): what a TypeScript mini-program writes.
+// Type-checked by test/package.test.js (tsc --noEmit, skipLibCheck off): the declarations on
+// their own, with the SDK's WxLike as the API object (test/types/{wx,taro,uni} use the real ones).
 import {
   createGatewayClient,
   GatewayError,
@@ -8,6 +9,7 @@ import {
   type UserInfoDetail,
   type WxLike,
 } from 'wechat-identity-gateway-miniprogram';
+import { firstScreen } from './shared';
 
 declare const wx: WxLike;
 
@@ -47,3 +49,4 @@ async function page(userInfo: UserInfoDetail, phone: PhoneNumberDetail): Promise
 }
 
 void page;
+void firstScreen;
