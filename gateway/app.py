@@ -126,13 +126,16 @@ def _lifespan(
             _freeze_startup()
             purge = asyncio.create_task(_maintenance(config, svc))
             app.state.purge_task = purge
+            events = asyncio.create_task(svc.events.run())  # account events' webhooks
+            app.state.events_task = events
             try:
                 yield
             finally:
                 gc.unfreeze()  # what served is garbage now: collectable again
-                purge.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purge
+                for task in (events, purge):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     return lifespan
 

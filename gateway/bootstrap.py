@@ -18,7 +18,9 @@ from gateway.config import SERVE_WORKERS_ENV, GatewayConfig
 from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import HashParameters, PasswordHashing
 from gateway.credentials.service import Passwords
+from gateway.events.delivery import Sender
 from gateway.events.feed import EventFeed
+from gateway.events.worker import DeliveryWorker
 from gateway.keyfiles import Secrets, load_secrets
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.partners.auth import PartnerAuth
@@ -28,6 +30,7 @@ from gateway.partners.oauth import TokenEndpoint
 from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import Partners
 from gateway.partners.tokens import PartnerTokens
+from gateway.partners.webhooks import WebhookSecrets
 from gateway.profiles.images import ImageWorkers
 from gateway.profiles.service import Profiles
 from gateway.rights.factors import Factors
@@ -74,6 +77,7 @@ class Services:
     partners: Partners
     token_endpoint: TokenEndpoint
     api: ApiServices
+    events: DeliveryWorker  # the app runs it in the background (``DeliveryWorker.run``)
 
 
 @asynccontextmanager
@@ -126,7 +130,8 @@ def _assemble(
     login = WechatLogin(config, db, accounts, wechat, exchanges, sessions, states, shared)
     app_tokens = AppTokens(wechat, SharedTokens(redis, box) if redis else None)
     throttle = _throttle(config, redis)
-    partners = Partners(db, config.partners)
+    webhook_secrets = WebhookSecrets(secrets.secret_key)
+    partners = Partners(db, config.partners, webhook_secrets.seal)
     partner_tokens = PartnerTokens(secrets.signing_keys, ISSUER)
     passwords = Passwords(
         db,
@@ -157,7 +162,23 @@ def _assemble(
         profiles=Profiles(config, db, accounts, wechat, app_tokens, ImageWorkers()),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
-    return Services(config, secrets, db, http, redis, partners, endpoint, api)
+    events = _events(config, db, partners, webhook_secrets, stack)
+    return Services(config, secrets, db, http, redis, partners, endpoint, api, events)
+
+
+def _events(
+    config: GatewayConfig,
+    db: Database,
+    partners: Partners,
+    webhook_secrets: WebhookSecrets,
+    stack: AsyncExitStack,
+) -> DeliveryWorker:
+    """Webhook delivery: its own HTTP clients (never WeChat's), under the URL policy."""
+    settings = config.events
+    sender = Sender(config.webhook_policy, settings.timeout_seconds, settings.concurrency)
+    stack.push_async_callback(sender.aclose)
+    rules = Entitlements(config.apps)
+    return DeliveryWorker(db, partners, webhook_secrets, rules, sender, settings)
 
 
 def _sessions(

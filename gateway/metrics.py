@@ -56,6 +56,27 @@ HTTP_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
+# account events' webhooks (gateway.events): what is waiting, what arrived, what gave up
+EVENTS_PENDING = Gauge(
+    "gateway_events_pending",
+    "Webhook deliveries waiting to be sent or retried (all processes share one queue)",
+    multiprocess_mode="livemax",
+)
+EVENTS_DELIVERED = Counter("gateway_events_delivered_total", "Webhook deliveries a partner took")
+EVENTS_FAILED = Counter(
+    "gateway_events_failed_total", "Webhook deliveries given up after their last retry"
+)
+EVENT_ATTEMPTS = Counter(
+    "gateway_event_attempts_total",
+    "Webhook attempts by result (delivered, retry, failed)",
+    ["result"],
+)
+EVENT_DELIVERY_SECONDS = Histogram(
+    "gateway_event_delivery_seconds",
+    "From an event's change to its webhook's acceptance by the partner",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120, 600, 3600),
+)
+
 
 async def metrics(_: Request) -> Response:
     registry = REGISTRY

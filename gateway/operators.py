@@ -1,5 +1,5 @@
-"""``gateway accounts ...``, ``gateway audit ...`` and ``gateway partners ...``: the operators'
-tools.
+"""``gateway accounts ...`` and ``gateway audit ...``: the operators' tools (partners and
+account events: ``partner_operators``).
 
 Each command builds the gateway's services (the composition root, as the server does) and calls
 the rights use case, so an operator's action follows the same rules and lands in the same audit
@@ -32,33 +32,6 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: Any) -> None:
     _add_account_parsers(sub)
-    _add_partner_parsers(sub)
-
-
-def _add_partner_parsers(sub: Any) -> None:
-    partners = sub.add_parser("partners", help="manage partner services (client credentials)")
-    psub = partners.add_subparsers(dest="partners_command", required=True, metavar="ACTION")
-    add = psub.add_parser("add", help="register a partner; prints its secret once")
-    add.add_argument("client_id")
-    add.add_argument("--apps", default="", help="comma-separated app keys it may see")
-    add.add_argument("--platforms", default="", help="comma-separated open platforms")
-    add.add_argument(
-        "--scopes",
-        default="accounts:lookup",
-        help="comma-separated scopes (accounts:lookup, accounts:lookup-username, "
-        "accounts:lookup-phone, identities:identifiers, identities:all-apps)",
-    )
-    add.add_argument(
-        "--rate-limit",
-        type=integer("--rate-limit", 1, 1_000_000),
-        default=600,
-        help="lookups per minute",
-    )
-    psub.add_parser("list", help="list partners")
-    rotate = psub.add_parser("rotate-secret", help="issue a new secret; the old one stops working")
-    rotate.add_argument("client_id")
-    disable = psub.add_parser("disable", help="refuse this partner's tokens from now on")
-    disable.add_argument("client_id")
 
 
 def _add_account_parsers(sub: Any) -> None:
@@ -108,9 +81,6 @@ def _with_json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(config: GatewayConfig, args: argparse.Namespace) -> None:
-    if args.command == "partners":
-        _partners(config, args)
-        return
     _warn_if_unheard(config, args)
     try:
         if args.command == "accounts":
@@ -304,52 +274,3 @@ async def _prune(svc: Services, config: GatewayConfig, args: argparse.Namespace)
         f"{pruned.events} account event(s) older than {kept} days removed"
         f" ({pruned.undelivered} of their webhook deliveries still pending, given up)"
     )
-
-
-def _partners(config: GatewayConfig, args: argparse.Namespace) -> None:
-    """Partners straight on their registry (no WeChat, no account services needed)."""
-    from gateway.partners.registry import Partners, RegistryError
-    from gateway.store.db import Database, create_engine
-
-    def split(value: str) -> list[str]:
-        return [v.strip() for v in value.split(",") if v.strip()]
-
-    async def run() -> None:
-        db = Database(create_engine(config.database_url))
-        registry = Partners(db)
-        try:
-            if args.partners_command == "add":
-                unknown = set(split(args.apps)) - {a.key for a in config.apps}
-                if unknown:
-                    raise RegistryError(f"no such app {sorted(unknown)}")
-                secret = await registry.add(
-                    args.client_id,
-                    split(args.apps),
-                    split(args.platforms),
-                    split(args.scopes),
-                    args.rate_limit,
-                )
-                print(
-                    f"client_id={args.client_id}\nclient_secret={secret}\n"
-                    "(shown once; only its hash is stored)"
-                )
-            elif args.partners_command == "rotate-secret":
-                print(f"client_secret={await registry.rotate_secret(args.client_id)}")
-            elif args.partners_command == "disable":
-                await registry.disable(args.client_id)
-                print(f"{args.client_id} disabled")
-            else:
-                for p in await registry.all():
-                    state = "disabled" if p.disabled else "active"
-                    print(
-                        f"{p.client_id}\t{state}\t{p.source}\tapps={','.join(sorted(p.apps))}"
-                        f"\tplatforms={','.join(sorted(p.platforms))}"
-                        f"\tscopes={','.join(sorted(p.scopes))}"
-                    )
-        except RegistryError as exc:
-            print(f"gateway: {exc.message}", file=sys.stderr)
-            raise SystemExit(1) from None
-        finally:
-            await db.dispose()
-
-    asyncio.run(run())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from tests.support.harness import (
     truncate,
 )
 from tests.support.partners import World, build_world
+from tests.support.webhooks import SECRET, Start, started
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -139,3 +141,17 @@ def workdir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def gateway(
+    database_url: str, make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Start:
+    """Account events' tests: ``gateway(toml)`` runs the gateway with these ``[[partners]]``
+    and ``[events]`` (``tests.support.webhooks``)."""
+    monkeypatch.setenv("TEST_WEBHOOK_SECRET", SECRET)
+
+    def start(toml: str) -> AbstractAsyncContextManager[Harness]:
+        return started(database_url, make_config, tmp_path, monkeypatch, toml)
+
+    return start

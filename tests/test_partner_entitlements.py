@@ -16,6 +16,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -556,19 +557,27 @@ async def test_a_batch_of_100_answers_in_key_order(gw: Harness) -> None:
     assert (await batch(crm, "shop-mp", []))["items"] == []
 
 
+_COUNTING: ContextVar[bool] = ContextVar("counting", default=False)
+
+
 @contextmanager
 def statements(gw: Harness) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine sends while the block runs."""
+    """Every SQL statement the app's engine sends for what the block does (the requests it
+    makes run in its context; the background tasks started with the app, such as the events'
+    delivery worker, do not)."""
     seen: list[str] = []
     engine = gw.app.state.services.db.engine.sync_engine
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
+        if _COUNTING.get():
+            seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
+    token = _COUNTING.set(True)
     try:
         yield seen
     finally:
+        _COUNTING.reset(token)
         event.remove(engine, "before_cursor_execute", count)
 
 

@@ -33,6 +33,7 @@ from gateway.config.sections import (
     TokenLifetimes,
     owasp_memory_floor_kib,
 )
+from gateway.webhook_urls import RefusedUrl, UrlPolicy
 
 __all__ = [
     "DEFAULT_SQLITE_FILE",
@@ -168,6 +169,15 @@ class GatewayConfig:
             return Path(match.group(1)).resolve().parent
         return Path.cwd()
 
+    @property
+    def webhook_policy(self) -> UrlPolicy:
+        """Where partners' webhooks may go: loopback in sandbox mode or when allowed, private
+        networks when allowed (``gateway.webhook_urls``)."""
+        allowed = self.events
+        return UrlPolicy(
+            self.sandbox or allowed.allow_http_loopback, allowed.allow_private_networks
+        )
+
     def app(self, key: str) -> AppConfig | None:
         return next((a for a in self.apps if a.key == key), None)
 
@@ -206,6 +216,19 @@ def _check_partners(file: FileModel) -> None:
         unknown = set(partner.apps) - keys
         if unknown:
             raise ConfigError(f"{where}.apps: no such app {sorted(unknown)}")
+        _check_webhook(file, partner.webhook_url, f"{where}.webhook_url")
+
+
+def _check_webhook(file: FileModel, url: str | None, where: str) -> None:
+    """What can be said of a config partner's webhook URL without DNS (every delivery checks
+    the rest on the addresses it resolves)."""
+    if url is None:
+        return
+    allowed = file.events
+    try:
+        UrlPolicy(allowed.allow_http_loopback, allowed.allow_private_networks).form(url)
+    except RefusedUrl as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _check_unique(apps: list[AppModel]) -> None:

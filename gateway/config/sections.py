@@ -5,6 +5,7 @@ environment into them; a bad value stops the process with one line naming the fi
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -194,13 +195,6 @@ class AuditModel(BaseModel):
     retention_days: int = Field(default=180, ge=1, le=3650)
 
 
-class EventsModel(BaseModel):
-    """Account events for partners (``gateway.events``): how long they are kept, webhook
-    deliveries and the pull feed alike, before the maintenance task prunes them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    retention_days: int = Field(default=30, ge=1, le=3650)
 class ApiModel(BaseModel):
     """The GraphQL API for frontends: ``trusted_documents_only`` runs only the SDK's documents
     and those of ``trusted_documents_file`` (JSON of sha256 hex -> document; relative to the
@@ -246,6 +240,24 @@ class PartnerModel(BaseModel):
     platforms: list[str] = Field(default_factory=list)
     scopes: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    # account events by webhook (``gateway.events``): where, and the variable holding the
+    # ``whsec_...`` signing secret (the file never holds it)
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    webhook_secret_env: str | None = None
+    webhook_secret: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _webhook(self) -> PartnerModel:
+        if self.webhook_url is None:
+            return self
+        value = os.environ.get(self.webhook_secret_env or "")
+        if not value or not _is_webhook_secret(value):
+            raise ValueError(
+                "webhook_url needs webhook_secret_env naming a set variable holding a "
+                "whsec_ secret (whsec_ and base64 of 24 to 64 bytes)"
+            )
+        self.webhook_secret = SecretStr(value)
+        return self
 
     @model_validator(mode="after")
     def _check(self) -> PartnerModel:
@@ -261,6 +273,51 @@ class PartnerModel(BaseModel):
                     "needs `secret` or `secret_env` naming a set variable (16+ characters)"
                 )
             self.secret = SecretStr(value)
+        return self
+
+
+def _is_webhook_secret(value: str) -> bool:
+    """``whsec_`` and the base64 of 24 to 64 random bytes, as the Standard Webhooks libraries
+    read it (a secret they would refuse is refused here, at start-up)."""
+    if not value.startswith("whsec_"):
+        return False
+    try:
+        raw = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        return False
+    return 24 <= len(raw) <= 64
+
+
+DEFAULT_RETRY_SECONDS = (5.0, 30.0, 120.0, 600.0, 3600.0, 10800.0, 36000.0)
+
+
+class EventsModel(BaseModel):
+    """Account events for partners (``gateway.events``): how long they are kept, webhook
+    deliveries and the pull feed alike, before the maintenance task prunes them; the webhooks'
+    retry schedule (the n-th delay waited after the n-th failed attempt; after the last, the
+    delivery is failed), how long one attempt may take, how often an idle worker looks for
+    work, and which URLs may receive (no SSRF: plain http and non-public addresses only when
+    allowed here)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retention_days: int = Field(default=30, ge=1, le=3650)
+
+    retry_seconds: tuple[float, ...] = Field(default=DEFAULT_RETRY_SECONDS, max_length=30)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # a claimed delivery not recorded within this (its process died) is tried again
+    lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    concurrency: int = Field(default=16, ge=1, le=1000)  # webhooks in flight per process
+    allow_http_loopback: bool = False
+    allow_private_networks: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> EventsModel:
+        if any(not 0 < delay <= 7 * 24 * 3600 for delay in self.retry_seconds):
+            raise ValueError("retry_seconds: every delay must be > 0 and at most a week")
+        if self.lease_seconds <= self.timeout_seconds:
+            raise ValueError("lease_seconds must be longer than timeout_seconds")
         return self
 
 

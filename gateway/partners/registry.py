@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -62,13 +63,24 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+Seal = Callable[[str, str], str]
+"""``seal(client_id, webhook_secret)``: the secret as stored (``partners.webhooks``)."""
+
+
 class Partners:
     """``configured``: the config file's partners, synced before first use (None: the CLI,
-    which must neither add nor disable config partners)."""
+    which must neither add nor disable config partners); ``seal`` seals their webhook
+    secrets."""
 
-    def __init__(self, db: Database, configured: tuple[PartnerModel, ...] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        configured: tuple[PartnerModel, ...] | None = None,
+        seal: Seal | None = None,
+    ) -> None:
         self._db = db
         self._configured = configured
+        self._seal = seal
         self._synced = configured is None
         self._lock = asyncio.Lock()
 
@@ -100,12 +112,20 @@ class Partners:
                     list(p.scopes),
                 )
                 row.rate_limit_per_minute = p.rate_limit_per_minute
+                row.webhook_url, row.webhook_secret_sealed = self._webhook(p)
                 row.source, row.disabled_at, row.updated_at = "config", None, utcnow()
                 s.add(row)
             names = {p.client_id for p in configured}
             for row in rows.values():
                 if row.source == "config" and row.client_id not in names and not row.disabled_at:
                     row.disabled_at = utcnow()  # removed from the config: no more tokens
+
+    def _webhook(self, p: PartnerModel) -> tuple[str | None, str | None]:
+        if p.webhook_url is None or p.webhook_secret is None:
+            return None, None
+        if self._seal is None:
+            raise RegistryError("config partners' webhooks need the gateway's secret key")
+        return p.webhook_url, self._seal(p.client_id, p.webhook_secret.get_secret_value())
 
     async def authenticate(self, client_id: str, secret: str) -> PartnerView | None:
         """Constant time whether or not the client exists; None for anything wrong."""
@@ -133,9 +153,11 @@ class Partners:
         platforms: list[str],
         scopes: list[str],
         rate_limit_per_minute: int = 600,
+        webhook: tuple[str, str] | None = None,
         secret: str | None = None,
     ) -> str:
-        """Register a partner; its client secret (``secret``, or a new one) is returned once."""
+        """Register a partner; its client secret (``secret``, or a new one) is returned once.
+        ``webhook``: its URL and sealed signing secret."""
         unknown = set(scopes) - ALL
         if unknown:
             raise RegistryError(f"unknown scopes {sorted(unknown)}")
@@ -154,6 +176,8 @@ class Partners:
                     scopes=scopes,
                     rate_limit_per_minute=rate_limit_per_minute,
                     source="cli",
+                    webhook_url=webhook[0] if webhook else None,
+                    webhook_secret_sealed=webhook[1] if webhook else None,
                 )
             )
         return secret
@@ -174,6 +198,12 @@ class Partners:
         """A partner's sealed webhook secret, if it has one."""
         row = await self._row(client_id)
         return row.webhook_secret_sealed if row else None
+
+    async def with_secrets(self) -> list[tuple[PartnerView, str | None]]:
+        """Every partner with its sealed webhook secret: what the delivery worker reads."""
+        async with self._db.reader() as s:
+            rows = (await s.execute(select(Partner).order_by(col(Partner.client_id)))).scalars()
+            return [(PartnerView.of(r), r.webhook_secret_sealed) for r in rows]
 
     async def _update(self, client_id: str, **values: object) -> None:
         async with self._db.transaction() as s:
