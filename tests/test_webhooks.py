@@ -14,8 +14,9 @@ import pytest
 from gateway.events.render import opaque_id
 from gateway.outbox import EventType
 from tests.support.accounts import open_data
+from tests.support.events import whole_feed
 from tests.support.harness import Harness, MakeConfig, metric, running, sandbox_for
-from tests.support.partners import partner_config
+from tests.support.partners import partner_config, partner_token
 from tests.support.webhooks import (
     SECRET,
     Receiver,
@@ -181,3 +182,25 @@ async def test_a_merge_through_two_miniprograms_of_one_platform_arrives_as_accou
     assert receiver.forged == []
     created = sorted(d["accountId"] for d in of("account.created"))
     assert created == sorted([shop["account"]["id"], club["account"]["id"]])
+
+
+async def test_the_pull_feed_holds_the_same_events_as_the_webhook(gateway: Start) -> None:
+    """One id everywhere (``webhook-id`` = the feed node's ``id``), the same bodies, the same
+    order per account: a partner may switch from one to the other without a gap or a twin."""
+    receiver = Receiver()
+    async with receiving(receiver), gateway(events_toml() + hooked_toml(receiver.url)) as gw:
+        for user in ("ivy", "jon"):
+            await gw.login("shop-mp", user)
+            await gw.login("club-mp", user)  # another app, an account the partner knows
+        token = await partner_token(gw, "hooked", "hooked-secret-0123456789")
+        edges = await whole_feed(gw, token)
+        await until(lambda: len(receiver.accepted) == len(edges), "every event by webhook")
+    fed = [(e["node"]["id"], e["node"]["type"], e["node"]["data"]) for e in edges]
+    hooked = [(a.id, a.type, a.data) for a in receiver.accepted]
+    assert sorted(fed, key=str) == sorted(hooked, key=str)
+    assert [t for _, t, _ in fed] == ["account.created", "identity.linked"] * 2
+    for account in {d["accountId"] for _, _, d in fed}:
+        assert [i for i, _, d in fed if d["accountId"] == account] == [
+            i for i, _, d in hooked if d["accountId"] == account
+        ]
+    assert receiver.forged == []
