@@ -222,7 +222,8 @@ def _cors(config: GatewayConfig) -> list[Middleware]:
             allow_origins=origins,
             allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type", "x-request-id"],
-            expose_headers=["x-request-id", "www-authenticate"],
+            # date: the SDK measures token expiry by the server's clock, not the phone's
+            expose_headers=["x-request-id", "www-authenticate", "date"],
             max_age=600,
         )
     ]

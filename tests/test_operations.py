@@ -78,6 +78,14 @@ async def test_cors_only_for_listed_origins(database_url: str, make_config: Make
         refused = await gw.client.options(
             "/graphql", headers={"origin": "https://evil.example.com", **preflight}
         )
+        answer = await gw.client.post(
+            "/graphql",
+            json={"query": "{ sandbox }"},
+            headers={"origin": "https://shop.example.com"},
+        )
+    # the SDK in a browser build (uni-app or Taro H5) reads the server's clock from Date
+    exposed = answer.headers["access-control-expose-headers"].lower().split(",")
+    assert "date" in [h.strip() for h in exposed]
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
     assert "access-control-allow-origin" not in refused.headers
