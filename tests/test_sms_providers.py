@@ -4,13 +4,17 @@ examples exactly, and each adapter, against an in-test emulation of its provider
 right outcome: success, ``SmsUnavailable`` (with a wait) or ``SmsRejected``.
 
 Published examples used:
-- Aliyun SMS, "HTTP协议及签名 / 签名机制" (help.aliyun.com, SMS → 签名机制; also
-  alibabacloud.com/help/zh/sms/signature-method): ``SendSms`` with AccessKeyId ``testId``,
+- Aliyun SMS, "签名机制" (signature method; alibabacloud.com/help/zh/sms/signature-method, the
+  older "HTTP协议及签名" page on help.aliyun.com): ``SendSms`` with AccessKeyId ``testId``,
   secret ``testSecret``, nonce ``45e25e9b-…``, timestamp ``2017-07-12T02:42:19Z`` →
   ``Signature=zJDF%2BLrzhj%2FThnlvIToysFRq6t4%3D``.
-- Tencent Cloud API, "Signature v3" / "签名方法 v3" (cloud.tencent.com/document/api/213/30654):
-  CVM ``DescribeInstances``, timestamp 1551113065, SecretKey ``Gu5t9xGARNpq86cd98joQYCN3EXAMPLE``
-  → payload hash ``35e9c5b0…``, canonical request hash ``5ffe6a04…``, signature ``72e494ea…``.
+- Tencent Cloud API, "Signature v3" / "签名方法 v3" (cloud.tencent.com/document/api/213/30654; in
+  English e.g. tencentcloud.com/document/product/1026/31038): CVM ``DescribeInstances``,
+  timestamp 1551113065. The English edition signs ``content-type;host`` with SecretKey
+  ``Gu5t9xGARNpq86cd98joQYCN3EXAMPLE`` → payload hash ``35e9c5b0…``, canonical request hash
+  ``5ffe6a04…``, signature ``72e494ea…``; the current Chinese edition also signs
+  ``x-tc-action`` (as the adapter does) → canonical request hash ``7019a55b…``,
+  SecretSigning ``b596b923…``, signature ``10b1a37a…``.
 """
 
 from __future__ import annotations
@@ -104,6 +108,39 @@ def test_tencent_signer_reproduces_the_published_signature_v3_example() -> None:
         1551113065,
     )
     assert authorization == TENCENT_DOC_AUTHORIZATION
+
+
+# The current (Chinese) edition of the page signs x-tc-action too, with its value lower-cased,
+# and masks the example keys as 32 asterisks; it prints the derived keys, so the vector holds.
+TENCENT_DOC3_HEADERS = {**TENCENT_DOC_HEADERS, "x-tc-action": "DescribeInstances"}
+TENCENT_DOC3_CANONICAL = (
+    "POST\n/\n\ncontent-type:application/json; charset=utf-8\nhost:cvm.tencentcloudapi.com\n"
+    "x-tc-action:describeinstances\n\ncontent-type;host;x-tc-action\n"
+    "35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064"
+)
+TENCENT_DOC3_MASKED_KEY = "*" * 32
+
+
+def test_tencent_signer_reproduces_the_current_example_with_x_tc_action() -> None:
+    canonical = tencent.canonical_request(TENCENT_DOC3_HEADERS, TENCENT_DOC_PAYLOAD)
+    assert canonical == TENCENT_DOC3_CANONICAL
+    assert tencent.string_to_sign(1551113065, "cvm", canonical).endswith(
+        "\n7019a55be8395899b900fb5564e4200d984910f34794a27cb3fb7d10ff6a1e84"
+    )
+    key = tencent.signing_key(TENCENT_DOC3_MASKED_KEY, "2019-02-25", "cvm")
+    assert key.hex() == "b596b923aad85185e2d1f6659d2a062e0a86731226e021e61bfe06f7ed05f5af"
+    authorization = tencent.authorization(
+        "AKID" + "*" * 32,
+        TENCENT_DOC3_MASKED_KEY,
+        "cvm",
+        TENCENT_DOC3_HEADERS,
+        TENCENT_DOC_PAYLOAD,
+        1551113065,
+    )
+    assert authorization.endswith(
+        "SignedHeaders=content-type;host;x-tc-action, "
+        "Signature=10b1a37a7301a02ca19a647ad722d5e43b4b3cff309d421d85b46093f6ab6c4f"
+    )
 
 
 def test_tencent_credential_date_is_utc_not_local() -> None:

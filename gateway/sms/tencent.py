@@ -1,9 +1,10 @@
 """Tencent Cloud SMS (API 3.0, ``sms``, version 2021-01-11): ``SendSms`` for one code.
 
 Signing is TC3-HMAC-SHA256 (Tencent Cloud's "Signature v3" / "签名方法 v3"); the signer is
-tested against that page's worked example (``DescribeInstances`` on CVM, timestamp
-1551113065: the published canonical request hash and signature). The adapter signs
-``content-type``, ``host`` and ``x-tc-action``, as the current page recommends.
+tested against both editions of that page's worked example (``DescribeInstances`` on CVM,
+timestamp 1551113065: the published canonical request, its hash, the derived key and the
+signature). The adapter signs ``content-type``, ``host`` and ``x-tc-action``, as the current
+edition does, so the action cannot be swapped under a captured signature.
 
 Settings (``[sms.tencent]``, wired by the config section into ``TencentSettings``):
 
@@ -117,10 +118,16 @@ def string_to_sign(timestamp: int, service: str, canonical: str) -> str:
     return f"{ALGORITHM}\n{timestamp}\n{scope}\n{_sha256_hex(canonical.encode())}"
 
 
+def signing_key(secret_key: str, day: str, service: str) -> bytes:
+    """Step 3, first half: the key derived through date, service and ``tc3_request``
+    (``SecretSigning``), so a leaked signature is worth one day of one service only."""
+    return _hmac(_hmac(_hmac(f"TC3{secret_key}".encode(), day), service), "tc3_request")
+
+
 def signature(secret_key: str, timestamp: int, service: str, to_sign: str) -> str:
-    """Step 3: the key derived through date, service and ``tc3_request``, then HMAC-SHA256."""
+    """Step 3: HMAC-SHA256 of the string to sign with the derived key, in hex."""
     day = credential_scope(timestamp, service).split("/")[0]
-    key = _hmac(_hmac(_hmac(f"TC3{secret_key}".encode(), day), service), "tc3_request")
+    key = signing_key(secret_key, day, service)
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
 
