@@ -3,8 +3,9 @@
 Signing is the RPC signature (``SignatureMethod=HMAC-SHA1``, ``SignatureVersion=1.0``):
 Aliyun's "HTTP协议及签名 / 签名机制" page for SMS publishes a worked ``SendSms`` example with
 its exact signature, so the signer is tested byte for byte against it
-(``tests/test_sms_providers.py``); the newer ``ACS3-HMAC-SHA256`` has no such published
-vector for this API. The request is a ``POST`` with a form body, not a ``GET`` with the
+(``tests/test_sms_providers.py``). ``ACS3-HMAC-SHA256`` (V3) is Aliyun's current scheme; moving
+to it would change ``rpc_signature`` and its test only, once there is a published vector to
+hold it to. The request is a ``POST`` with a form body, not a ``GET`` with the
 parameters in the URL, so the code never lands in an access log or a proxy's URL history.
 
 Settings (``[sms.aliyun]``, wired by the config section into ``AliyunSettings``):
