@@ -136,8 +136,11 @@ def prepare(schema: Any, document: str) -> DocumentNode | None:
     """``document`` parsed and validated exactly as a request's would be (the same parse
     options, strawberry's starting rules plus this schema's, the same caches), when it holds
     one operation and passes; ``None`` otherwise, and the request path answers it."""
+    extra = _EXTRA_RULES.get(id(schema))
+    if extra is None:  # not a schema of ``build_schema``: its rules are not known here
+        return None
     start = ExecutionContext(query=document, schema=schema, allowed_operations=OVER_POST)
-    rules = start.validation_rules + _EXTRA_RULES[id(schema)]
+    rules = start.validation_rules + extra
     try:
         parsed = _parse(document, max_tokens=MAX_TOKENS)
     except GraphQLError:
