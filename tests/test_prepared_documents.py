@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from joserfc import jwt
 from strawberry.http import GraphQLRequestData
 
@@ -111,7 +112,9 @@ def expired(gw: Harness, token: str) -> str:
     )
 
 
-async def test_the_fast_path_answers_as_the_reference_does(make_gw: Make, tmp_path: Path) -> None:
+async def test_the_fast_path_answers_as_the_reference_does(
+    make_gw: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manifest = write_manifest(tmp_path, VIEWER, APPS)
     gw = await make_gw(f'\n[api]\ntrusted_documents_file = "{manifest.name}"\n')
     paths = Paths(gw)
@@ -159,6 +162,16 @@ async def test_the_fast_path_answers_as_the_reference_does(make_gw: Make, tmp_pa
     assert answer["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
     assert (await paths.same(VIEWER))["data"]["viewer"] is None
     assert (await paths.same(APPS, {}))["data"]["apps"]
+
+    # an unexpected failure (here the token check itself): masked the same way, with its path
+    async def broken(token: str) -> None:
+        raise RuntimeError("the session store is on fire")
+
+    monkeypatch.setattr(gw.app.state.api.sessions, "authenticate", broken)
+    answer = await paths.same(VIEWER, None, token)
+    assert answer["errors"][0]["message"] == "Internal server error."
+    assert "fire" not in str(answer)
+    monkeypatch.undo()
     # an operation the document does not have: the reference path answers it, both times
     await paths.same(VIEWER, None, token, name="Other", fast=False)
     await paths.same(VIEWER, None, token, name="AppViewer")
