@@ -132,8 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     p.add_argument(
         "--only",
-        help="comma-separated rows: floor,login,merge,viewer,password,refresh,eventloop,memory,"
-        "latency,scale (default: all)",
+        help="comma-separated rows: floor,login,merge,viewer,trusted,password,refresh,eventloop,"
+        "memory,latency,scale (default: all)",
     )
     return p
 

@@ -19,6 +19,7 @@ from bench.measure import Meter, Row, Target, fmt_ms, fmt_rate, mint, post, trus
 from bench.merge import MergeRow
 from bench.options import Options, Section
 from bench.stack import APP_KEY, Stack
+from bench.trusted import TrustedRow
 from gateway.credentials.passwords import default_threads
 
 CLIENT = '{platform: "bench"}'
@@ -97,6 +98,7 @@ class Scenarios:
             ("login", self.logins),
             ("merge", MergeRow(self.opts, self.stack, self.meter).run),
             ("viewer", self.viewer),
+            ("trusted", TrustedRow(self.opts, self.stack, self.meter).run),
             ("password", self.passwords),
             ("refresh", self.refresh),
             ("eventloop", self.event_loop),

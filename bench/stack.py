@@ -8,6 +8,8 @@ and files (the benchmark's app config, the signing keys, the database under test
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -22,6 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 # the benchmark's mini-program, on an open platform so that logins carry a unionid too
 APP_KEY = "bench-mp"
+TRUSTED_VIEWER = "query BenchViewer { viewer { id } }"
+"""The trusted-document row's viewer (bench/trusted.py), listed by the benchmark's manifest;
+not the viewer row's text, which stays unlisted."""
 APPID = "wxbench0000000001"
 PLATFORM = "bench-platform"
 # an official account on the same open platform: the merging-login row (bench/merge.py)
@@ -43,6 +48,7 @@ class Stack:
         # 32 hex digits, as WeChat's (a leading "-" would read as an option in argv)
         self.secret = secrets.token_hex(16)
         self.config = tmp / "bench-apps.toml"
+        self.documents = tmp / "bench-documents.json"
         self.keys = tmp / "signing-keys.json"
         self.emulator: procs.Proc | None = None
         self.slow_emulator: procs.Proc | None = None
@@ -74,6 +80,8 @@ class Stack:
 
     def write_config(self) -> None:
         """The GATEWAY_CONFIG every server reads; the access TTL outlives the viewer rows."""
+        manifest = {hashlib.sha256(TRUSTED_VIEWER.encode()).hexdigest(): TRUSTED_VIEWER}
+        self.documents.write_text(json.dumps(manifest), encoding="utf-8")
         self.config.write_text(
             "# written by the benchmark harness\n"
             "[[apps]]\n"
@@ -92,6 +100,9 @@ class Stack:
             'name = "Benchmark official account"\n\n'
             "[tokens]\n"
             "access_ttl_seconds = 3600  # outlives the run\n\n"
+            "# the trusted-document row's viewer (bench/trusted.py)\n"
+            "[api]\n"
+            f'trusted_documents_file = "{self.documents}"\n\n'
             "# the harness registers its users from one address, many at once\n"
             "[throttle]\n"
             "failure_factor = 1000\n"

@@ -169,6 +169,7 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
                 trusted=TrustedDocuments.load(
                     config.trusted_documents_file, only=config.api.trusted_documents_only
                 ),
+                prepared=config.performance.fast_paths,
             ),
             methods=["GET", "POST"],
         ),

@@ -35,7 +35,9 @@ from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.http import GraphQLRequestData
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from gateway.compat import sqlalchemy as compat_sa
@@ -263,6 +265,84 @@ async def test_executing_over_post() -> None:
         "an operationName the document does not have raises CannotGetOperationTypeError, "
         "with as_http_error_reason()",
     )
+
+
+async def test_executing_a_prepared_document_is_what_strawberry_executes() -> None:
+    """gateway.api.prepared runs a document parsed and validated before through
+    ``execute_document``: the same answer, execution context class, resolve info and
+    operation extensions as ``Schema.execute``, and errors processed as strawberry does."""
+
+    from strawberry.schema.schema import Schema as StrawberrySchema
+
+    source = inspect.getsource(StrawberrySchema._execute_operation)
+    assume(
+        all(
+            name in source
+            for name in ("execute_function(", "self._schema", "middleware=middleware_manager",
+                         "is_awaitable=optimized_is_awaitable", "execution_context_class_kwargs",
+                         "**custom_context_kwargs", "root_value=execution_context.root_value")
+        ),
+        "strawberry",
+        "Schema._execute_operation calls the execute function on Schema._schema with the "
+        "middleware, optimized_is_awaitable, the execution context class and the operation "
+        "extensions, as execute_document does",
+    )  # fmt: skip
+    seen: list[Any] = []
+
+    class Recording(StrawberryGraphQLCoreExecutionContext):
+        def build_response(self, data: Any) -> Any:
+            seen.append(self.operation_extensions)
+            return super().build_response(data)
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def shout(self, info: strawberry.Info, word: str) -> str:
+            if word == "boom":
+                raise ValueError("boom")
+            return f"{word}!" + str(sorted(info.context))
+
+    schema = strawberry.Schema(query=Query, execution_context_class=Recording)
+    text = "query Shout($w: String!) { shout(word: $w) }"
+    for word in ("hi", "boom"):
+        reference = await schema.execute(
+            text, variable_values={"w": word}, context_value={"c": 1},
+            operation_extensions={"x": 1},
+        )  # fmt: skip
+        prepared = compat_sb.execute_document(
+            schema, parse(text), "Shout", {"w": word}, {"c": 1}, {"x": 1}
+        )
+        prepared = await prepared if inspect.isawaitable(prepared) else prepared
+        assume(
+            (prepared.data, [e.formatted for e in prepared.errors or ()])
+            == (reference.data, [e.formatted for e in reference.errors or ()])
+            and seen[-2:] == [{"x": 1}, {"x": 1}],
+            "strawberry",
+            "execute_document answers as Schema.execute does, through the schema's "
+            "execution context class, with the operation extensions",
+        )
+    hinted = strawberry.Schema(query=Query, config=StrawberryConfig(disable_field_suggestions=True))
+    error = GraphQLError("Cannot query field 'shot'. Did you mean 'shout'?")
+    context = ExecutionContext(query="{ shot }", schema=hinted, allowed_operations=())
+    compat_sb.process_errors(hinted, [error], context)
+    assume(
+        "Did you mean" not in error.message,
+        "strawberry",
+        "BaseSchema._process_errors drops field suggestions when the schema disables them",
+    )
+
+
+def test_the_gateways_extensions_need_no_middleware() -> None:
+    """execute_document passes no middleware: strawberry would pass the extensions that
+    implement ``resolve``, and the gateway's implement none."""
+    from gateway.api.schema import build_schema
+
+    for extension in build_schema().get_extensions():
+        assume(
+            not extension._implements_resolve(),
+            "strawberry",
+            "SchemaExtension._implements_resolve() is false for an extension without resolve",
+        )
 
 
 async def test_an_extension_steers_parsing_and_validation() -> None:

@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 
 from gateway import playground
 from gateway.api.context import ApiServices, Context, Loaders
+from gateway.api.prepared import PreparedDocuments
 from gateway.api.trusted import NOT_FOUND, DocumentRefused, TrustedDocuments
 from gateway.compat.strawberry import (
     CannotGetOperationTypeError,
@@ -201,11 +202,15 @@ class GatewayGraphQL(GraphQLView):
         *args: Any,
         in_progress: InProgressLimit,
         trusted: TrustedDocuments | None = None,
+        prepared: bool = True,
         **kwargs: Any,
     ) -> None:
+        """``prepared``: trusted documents take their fast path (gateway.api.prepared);
+        ``[performance] fast_paths = false`` turns it off with the others."""
         super().__init__(*args, **kwargs)
         self._in_progress = in_progress
         self._trusted = trusted or TrustedDocuments({}, only=False)
+        self.prepared = PreparedDocuments(self.schema, self._trusted.texts() if prepared else [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The body is read whole first, then the request waits for a slot (gateway.limits)."""
@@ -259,8 +264,12 @@ class GatewayGraphQL(GraphQLView):
         context = await self.get_context(request, sub)
         await context.authenticate()
         self._trusted.admit(operation.query, frontend=not context.is_partner)
+        prepared = self.prepared.find(operation)
         try:
-            result = await execute_over_post(self.schema, operation, context)
+            if prepared is not None:
+                result = await self.prepared.execute(prepared, operation, context)
+            else:
+                result = await execute_over_post(self.schema, operation, context)
         except CannotGetOperationTypeError as exc:  # strawberry's view answers it so, too
             await _bad_request(scope, exc.as_http_error_reason(), 400)(scope, receive, send)
             return

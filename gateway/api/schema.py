@@ -8,15 +8,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode, parse
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
+    parse,
 )
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from gateway.api.account_mutations import AccountMutation
 from gateway.api.mutations import Mutation
@@ -25,6 +28,7 @@ from gateway.api.queries import Query
 from gateway.api.rights_mutations import RightsMutation
 from gateway.api.wechat_mutations import WechatMutation
 from gateway.compat.strawberry import (
+    OVER_POST,
     LeanExecutionContext,
     LeanSchema,
     graphql_schema,
@@ -73,6 +77,15 @@ _parse = functools.lru_cache(maxsize=512)(parse)
 _validate = functools.lru_cache(maxsize=512)(validate)
 
 
+def mask_errors(result: Any) -> None:
+    """Replace the unexpected errors of ``result`` (any result type: all have ``errors``) by
+    what a client may see of them; shared by the operation hook and trusted documents' path
+    (gateway.api.prepared), so the rule is written once."""
+    errors = getattr(result, "errors", None)
+    if errors:
+        result.errors = [_masked(e) for e in errors]
+
+
 class GatewayExtension(SchemaExtension):
     """Every per-request guard in one extension: token limit, cached parse, the depth/alias
     rules, cached validation, masked errors. Strawberry builds a context manager per hook per
@@ -89,10 +102,7 @@ class GatewayExtension(SchemaExtension):
         context.parse_options["max_tokens"] = MAX_TOKENS
         context.validation_rules = context.validation_rules + self._rules
         yield
-        result = context.result
-        errors = getattr(result, "errors", None)  # every result type has ``errors``
-        if errors:
-            result.errors = [_masked(e) for e in errors]  # type: ignore[union-attr]
+        mask_errors(context.result)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -117,6 +127,30 @@ def _operations(context: Any) -> int:
     return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
 
 
+_EXTRA_RULES: dict[int, tuple[type[ASTValidationRule], ...]] = {}
+"""Each schema's rules beyond strawberry's own (``id`` of a schema ``_schema`` built: they
+live as long as the process)."""
+
+
+def prepare(schema: Any, document: str) -> DocumentNode | None:
+    """``document`` parsed and validated exactly as a request's would be (the same parse
+    options, strawberry's starting rules plus this schema's, the same caches), when it holds
+    one operation and passes; ``None`` otherwise, and the request path answers it."""
+    extra = _EXTRA_RULES.get(id(schema))
+    if extra is None:  # not a schema of ``build_schema``: its rules are not known here
+        return None
+    start = ExecutionContext(query=document, schema=schema, allowed_operations=OVER_POST)
+    rules = start.validation_rules + extra
+    try:
+        parsed = _parse(document, max_tokens=MAX_TOKENS)
+    except GraphQLError:
+        return None
+    start.graphql_document = parsed
+    if _operations(start) != 1 or _validate(graphql_schema(schema), parsed, rules):
+        return None
+    return parsed
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     return _schema(settings.max_query_depth, settings.max_aliases, settings.introspection)
@@ -132,19 +166,20 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     )
-    extensions: list[Any] = [lambda: GatewayExtension(limit_rules)]
-    if not introspection:
-        extensions.append(DisableIntrospection)
-    return LeanSchema(
+    # strawberry's DisableIntrospection adds this one rule; one extension is cheaper than two
+    rules = limit_rules if introspection else (*limit_rules, NoSchemaIntrospectionCustomRule)
+    schema = LeanSchema(
         query=Query,
         mutation=merge_types(
             "Mutation", (Mutation, WechatMutation, AccountMutation, RightsMutation, ProfileMutation)
         ),
-        extensions=extensions,
+        extensions=[lambda: GatewayExtension(rules)],
         execution_context_class=LeanExecutionContext,
         # without introspection, "did you mean ...?" hints would leak the schema piecemeal
         config=StrawberryConfig(auto_camel_case=True, disable_field_suggestions=not introspection),
     )
+    _EXTRA_RULES[id(schema)] = rules
+    return schema
 
 
 def export_sdl() -> str:

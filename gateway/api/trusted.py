@@ -75,6 +75,9 @@ class TrustedDocuments:
         """The SDK's operations and the manifest's (a bad manifest stops start-up)."""
         return cls({**sdk_documents(), **(manifest(path) if path else {})}, only=only)
 
+    def texts(self) -> list[str]:
+        return list(self._documents.values())
+
     def resolve(self, data: dict[str, Any]) -> None:
         """Fill in ``query`` from ``extensions.persistedQuery.sha256Hash`` (Apollo's form);
         with both, the hash must be the text's."""

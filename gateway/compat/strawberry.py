@@ -44,9 +44,11 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.http import GraphQLRequestData
+from strawberry.schema._graphql_core import execute as graphql_execute
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
@@ -68,8 +70,10 @@ __all__ = [
     "OperationNotAllowed",
     "PreExecutionError",
     "camel_case",
+    "execute_document",
     "execute_over_post",
     "graphql_schema",
+    "process_errors",
     "provided_operation_name",
     "validate",
 ]
@@ -205,10 +209,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return response
 
 
-def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
+def graphql_schema(schema: BaseSchema) -> GraphQLSchema:
     """The graphql-core schema strawberry built. Assumes (strawberry 0.341.x) it is kept in
     the private attribute ``Schema._schema``; strawberry offers no public accessor."""
-    return schema._schema
+    return schema._schema  # type: ignore[attr-defined, no-any-return]
 
 
 def provided_operation_name(context: ExecutionContext) -> str | None:
@@ -256,6 +260,48 @@ def execute_over_post(
         allowed_operation_types=OVER_POST,
         operation_extensions=operation.extensions,
     )
+
+
+def execute_document(
+    schema: BaseSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    context: Any,
+    operation_extensions: dict[str, Any] | None,
+) -> Any:
+    """What ``Schema.execute`` runs once parsing and validation are done, for a document
+    parsed and validated before (gateway.api.prepared): graphql-core's ``execute`` (an
+    awaitable or a result), exactly as strawberry calls it.
+
+    Assumes (strawberry 0.341.x, ``Schema._execute_operation``) that strawberry executes with
+    the function ``strawberry.schema._graphql_core.execute`` (graphql-core's, incremental
+    delivery being off), on ``Schema._schema``, with its ``execution_context_class`` as
+    graphql-core's ``executor_class``, ``is_awaitable=strawberry.execution.
+    optimized_is_awaitable``, the request's ``operation_extensions`` as a keyword of the
+    execution context, no root value, and as middleware only the extensions that implement
+    ``resolve`` (the gateway's implement none: tests/test_compat.py)."""
+    return graphql_execute(
+        graphql_schema(schema),
+        document,
+        root_value=None,
+        middleware=None,
+        variable_values=variables,
+        operation_name=operation_name,
+        context_value=context,
+        is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # strawberry passes it so
+        executor_class=schema.execution_context_class,  # type: ignore[attr-defined]
+        operation_extensions=operation_extensions,
+    )
+
+
+def process_errors(
+    schema: BaseSchema, errors: list[GraphQLError], context: ExecutionContext
+) -> None:
+    """What strawberry does with a result's errors before extensions see them: drop "did you
+    mean" hints when the schema disables suggestions, then ``process_errors`` (its logger).
+    Assumes (strawberry 0.341.x) ``BaseSchema._process_errors(errors, execution_context)``."""
+    schema._process_errors(errors, context)
 
 
 class OperationNotAllowed(Exception):

@@ -1,0 +1,119 @@
+"""Trusted documents' fast path: parsed and validated once, then executed by graphql-core.
+
+A trusted document (gateway.api.trusted) is one of a small fixed set, so its parse and
+validation are done once, when the view is built, with the very functions, options and rules
+a request's would use (``gateway.api.schema.prepare``). A request for it then skips
+strawberry's per-request machinery (execution context, extension runner, the parse and
+validation stages and their cache lookups, which hash the whole document tree) and goes
+straight to graphql-core's executor, as strawberry itself calls it
+(``gateway.compat.strawberry.execute_document``), with the same context object; its result
+is logged and masked as strawberry and ``GatewayExtension`` do it. The two paths are proved
+equal, answer for answer, by tests/test_prepared_documents.py.
+
+Anything the prepared document does not cover goes down the reference path: a document
+that does not validate (its errors are the reference's to give), and a request naming an
+operation the document does not have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any
+
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionContext, ExecutionResult
+
+from gateway.api.schema import mask_errors, prepare
+from gateway.compat.strawberry import (
+    OVER_POST,
+    PreExecutionError,
+    execute_document,
+    process_errors,
+)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A trusted document, parsed and validated, and the name of its one operation."""
+
+    document: DocumentNode
+    name: str | None
+
+    def serves(self, operation_name: str | None) -> bool:
+        """Whether a request naming ``operation_name`` runs this document's operation."""
+        return operation_name is None or operation_name == self.name
+
+
+class PreparedDocuments:
+    """Every trusted document that prepares, by its text (a request's, or the one a hash
+    resolved to: then the very same string, and the lookup is an identity check)."""
+
+    def __init__(self, schema: Any, documents: list[str]) -> None:
+        self._schema = schema
+        self._by_text: dict[str, Prepared] = {}
+        for text in documents:
+            document = prepare(schema, text)
+            if document is not None:
+                self._by_text[text] = Prepared(document, _operation_name(document))
+
+    def __len__(self) -> int:
+        return len(self._by_text)
+
+    def find(self, operation: GraphQLRequestData) -> Prepared | None:
+        prepared = self._by_text.get(operation.query) if operation.query else None
+        if prepared is None or not prepared.serves(operation.operation_name):
+            return None
+        return prepared
+
+    async def execute(
+        self, prepared: Prepared, operation: GraphQLRequestData, context: Any
+    ) -> ExecutionResult:
+        """What ``Schema.execute`` answers for this request, without parsing or validating.
+
+        An exception out of graphql-core itself (not a resolver's: those are errors of the
+        result) is answered as strawberry does, unmasked: its operation hook never resumes."""
+        try:
+            result = execute_document(
+                self._schema,
+                prepared.document,
+                prepared.name,
+                operation.variables,
+                context,
+                operation.extensions,
+            )
+            if isawaitable(result):
+                result = await result
+        except Exception as exc:
+            error = exc if isinstance(exc, GraphQLError) else _coerced(exc)
+            self._process([error], operation, context)
+            return PreExecutionError(data=None, errors=[error])
+        if result.errors:
+            self._process(result.errors, operation, context)  # before masking, as strawberry
+            mask_errors(result)
+        return ExecutionResult(data=result.data, errors=result.errors)
+
+    def _process(
+        self, errors: list[GraphQLError], operation: GraphQLRequestData, context: Any
+    ) -> None:
+        """Strawberry's processing of errors (hints dropped, then logged), as its path does."""
+        execution = ExecutionContext(
+            query=operation.query,
+            schema=self._schema,
+            allowed_operations=OVER_POST,
+            context=context,
+            variables=operation.variables,
+            provided_operation_name=operation.operation_name,
+            operation_extensions=operation.extensions,
+        )
+        process_errors(self._schema, errors, execution)
+
+
+def _coerced(exc: Exception) -> GraphQLError:
+    return GraphQLError(str(exc), original_error=exc)
+
+
+def _operation_name(document: DocumentNode) -> str | None:
+    (operation,) = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return operation.name.value if operation.name else None

@@ -1,0 +1,194 @@
+"""Trusted documents' fast path (gateway.api.prepared) answers exactly as the reference path.
+
+"A rule is written once; where speed needs a second path, a test proves it equal to the
+reference": every request here is sent twice on the same state, once with the view's
+prepared documents (parsed and validated once, executed by graphql-core directly) and once
+with none (strawberry's full path, the reference), and the two answers must be the same:
+status, the headers a client reads, and the body (data and errors). Values that differ by
+nature between two calls (fresh tokens and their times) are compared by shape.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from strawberry.http import GraphQLRequestData
+
+from gateway.api.http import GatewayGraphQL
+from gateway.api.prepared import PreparedDocuments
+from gateway.api.trusted import sdk_documents
+from tests import test_trusted_documents as trusted_tests
+from tests.support.harness import Harness
+from tests.test_sessions import _gateway_key, _segments
+from tests.test_trusted_documents import Make, persisted, sha, write_manifest
+
+make_gw = trusted_tests.make_gw  # the fixture: a gateway on a config of the test's own
+
+VIEWER = "query AppViewer { viewer { id nickname identities { kind app { key } } } }"
+APPS = "{ apps { key name kind } }"
+FRESH = {"accessToken", "refreshToken", "expiresAt", "refreshExpiresAt"}
+
+
+def sdk(field: str) -> str:
+    (document,) = [d for d in sdk_documents().values() if f"{field}(" in d]
+    return document
+
+
+def view(gw: Harness) -> GatewayGraphQL:
+    for route in gw.app.routes:
+        endpoint = getattr(route, "app", None)
+        if isinstance(endpoint, GatewayGraphQL):
+            return endpoint
+    raise AssertionError("no GraphQL view")
+
+
+def shape(value: Any) -> Any:
+    """The answer with fresh tokens and their times replaced by a marker."""
+    if isinstance(value, dict):
+        return {k: "<fresh>" if k in FRESH and v else shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(v) for v in value]
+    return value
+
+
+def seen(answer: httpx.Response) -> tuple[int, str, str | None, Any]:
+    return (
+        answer.status_code,
+        answer.headers["content-type"],
+        answer.headers.get("www-authenticate"),
+        shape(answer.json()),
+    )
+
+
+class Paths:
+    """Posts each request down the fast path, then the reference path."""
+
+    def __init__(self, gw: Harness) -> None:
+        self.gw = gw
+        self.view = view(gw)
+        self.fast = self.view.prepared
+        self.reference = PreparedDocuments(self.view.schema, [])
+
+    async def post(self, body: dict[str, Any], token: str | None) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return await self.gw.client.post("/graphql", json=body, headers=headers)
+
+    async def same(
+        self,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        *,
+        by_hash: bool = True,
+        name: str | None = None,
+        fast: bool = True,
+    ) -> Any:
+        """Both answers, asserted equal; the fast one's body."""
+        body: dict[str, Any] = {"variables": variables} if variables is not None else {}
+        if name is not None:
+            body["operationName"] = name
+        body = persisted(sha(document), **body) if by_hash else {**body, "query": document}
+        request = GraphQLRequestData(document, variables, name, None, "http")
+        assert (self.fast.find(request) is not None) is fast, document
+        self.view.prepared = self.fast
+        first = await self.post(body, token)
+        self.view.prepared = self.reference
+        second = await self.post(body, token)
+        self.view.prepared = self.fast
+        assert seen(first) == seen(second), (first.text, second.text)
+        return first.json()
+
+
+def expired(gw: Harness, token: str) -> str:
+    header, claims = _segments(token)
+    now = int(time.time())
+    return jwt.encode(
+        header, {**claims, "iat": now - 3600, "exp": now - 60}, _gateway_key(gw, header["kid"])
+    )
+
+
+async def test_the_fast_path_answers_as_the_reference_does(
+    make_gw: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = write_manifest(tmp_path, VIEWER, APPS)
+    gw = await make_gw(f'\n[api]\ntrusted_documents_file = "{manifest.name}"\n')
+    paths = Paths(gw)
+    assert len(paths.fast) == len(sdk_documents()) + 2  # every listed document prepared
+
+    client = {"platform": "ios"}
+    login = await gw.login("shop-mp", "ann")  # ann returns in every login below
+    token = login["accessToken"]
+
+    # the SDK's operations: successes (typed results), typed errors, request errors
+    async def code() -> dict[str, Any]:
+        return {
+            "input": {"app": "shop-mp", "code": await gw.mint("shop-mp", "ann"), "client": client}
+        }
+
+    for variables in (
+        {"input": {"app": "shop-mp", "code": "no-such-code", "client": client}},
+        {"input": {"app": "no-such-app", "code": "x", "client": client}},
+        {},  # a required variable missing: a request error, no data
+        {"input": {"app": 42}},  # a variable of the wrong type
+    ):
+        await paths.same(sdk("loginByCode"), variables)
+    answer = await paths.same(sdk("refreshToken"), {"refreshToken": "nonsense", "client": client})
+    assert answer["data"]["refreshToken"]["code"] == "INVALID_REFRESH_TOKEN"
+    answer = await paths.same(sdk("logout"), {"everywhere": False})
+    assert answer["data"]["logout"]["code"] == "NOT_LOGGED_IN"
+    answer = await paths.same(sdk("updateProfile"), {"input": {"nickname": "x" * 65}}, token)
+    assert answer["data"]["updateProfile"]["code"] == "INVALID_INPUT"
+    answer = await paths.same(sdk("updateProfile"), {"input": {"nickname": "Ann"}}, token)
+    assert answer["data"]["updateProfile"]["account"]["nickname"] == "Ann"
+    for field in ("bindPhoneNumber", "bindUnionId", "loginByPhoneCode"):
+        await paths.same(sdk(field), {"input": {}})  # missing input fields: request errors
+    # a login, by text and by hash: a fresh code for each post
+    for by_hash in (True, False):
+        first = await _both_logins(paths, sdk("loginByCode"), code, by_hash)
+        assert first["data"]["loginByCode"]["isNewAccount"] is False
+
+    # the app's own documents: the viewer with a live, an expired and a forged token
+    answer = await paths.same(VIEWER, None, token)
+    assert answer["data"]["viewer"]["nickname"] == "Ann"
+    await paths.same(VIEWER, None, token, by_hash=False)
+    answer = await paths.same(VIEWER, None, expired(gw, token))
+    assert answer["errors"][0]["extensions"]["code"] == "TOKEN_EXPIRED"
+    answer = await paths.same(VIEWER, None, token[:-4] + "AAAA")
+    assert answer["errors"][0]["extensions"]["code"] == "INVALID_TOKEN"
+    assert (await paths.same(VIEWER))["data"]["viewer"] is None
+    assert (await paths.same(APPS, {}))["data"]["apps"]
+
+    # an unexpected failure (here the token check itself): masked the same way, with its path
+    async def broken(token: str) -> None:
+        raise RuntimeError("the session store is on fire")
+
+    monkeypatch.setattr(gw.app.state.api.sessions, "authenticate", broken)
+    answer = await paths.same(VIEWER, None, token)
+    assert answer["errors"][0]["message"] == "Internal server error."
+    assert "fire" not in str(answer)
+    monkeypatch.undo()
+    # an operation the document does not have: the reference path answers it, both times
+    await paths.same(VIEWER, None, token, name="Other", fast=False)
+    await paths.same(VIEWER, None, token, name="AppViewer")
+
+
+async def _both_logins(paths: Paths, document: str, code: Any, by_hash: bool) -> Any:
+    """A login down each path, each with a fresh code of the same returning user."""
+    answers = []
+    for prepared in (paths.fast, paths.reference):
+        paths.view.prepared = prepared
+        variables = await code()
+        body = (
+            persisted(sha(document), variables=variables)
+            if by_hash
+            else {"query": document, "variables": variables}
+        )
+        answers.append(await paths.post(body, None))
+    paths.view.prepared = paths.fast
+    assert seen(answers[0]) == seen(answers[1]), (answers[0].text, answers[1].text)
+    return answers[0].json()
