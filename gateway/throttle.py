@@ -362,15 +362,18 @@ class WindowLimit:
         self._local: dict[tuple[str, int], int] = {}
         self.health = Degraded("Redis (registration limits)", "registrations refused until back")
 
-    async def spend(self, key: str, what: str, whose: str = "from this address") -> None:
-        """Count one event, or raise ``RateLimited`` (with the seconds left) over the limit."""
+    async def spend(self, key: str, what: str, whose: str = "from this address") -> int:
+        """Count one event, or raise ``RateLimited`` (with the seconds left) over the limit;
+        the events of this window so far, this one included."""
         now = self._clock()
         window = int(now // self._window)
-        if await self._add(key, window) > self._limit:
+        used = await self._add(key, window)
+        if used > self._limit:
             raise RateLimited(
                 f"Too many {what} {whose}; retry later.",
                 retry_after=round(self._window - now % self._window, 1),
             )
+        return used
 
     async def _add(self, key: str, window: int) -> int:
         if self._redis is None:

@@ -129,7 +129,7 @@ def _toml_table(name: str, values: dict[str, Any] | None) -> str:
 
 Configure = Callable[..., GatewayConfig]
 """What the ``configure`` fixture returns: ``make(database_url, *, throttle=, passwords=,
-redis_url=, tokens=, accounts=, performance=, profile=)``."""
+redis_url=, tokens=, accounts=, performance=, profile=, sms=)``."""
 
 
 def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
@@ -149,11 +149,13 @@ def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure
         accounts: dict[str, Any] | None = None,
         performance: dict[str, Any] | None = None,
         profile: dict[str, Any] | None = None,
+        sms: dict[str, Any] | None = None,
     ) -> GatewayConfig:
         path = tmp_path / f"gateway-{next(files)}.toml"
         text = APPS_TOML + _toml_table("throttle", throttle) + _toml_table("passwords", passwords)
         text += _toml_table("tokens", tokens) + _toml_table("accounts", accounts)
         text += _toml_table("performance", performance) + _toml_table("profile", profile)
+        text += _toml_table("sms", sms)
         path.write_text(text, encoding="utf-8")
         settings = Settings(
             database_url=database_url,
