@@ -95,8 +95,8 @@ async def _gql(
 ) -> dict[str, Any]:
     answer = await client.post(f"{url}/graphql", json={"query": query, "variables": variables})
     assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body["data"]
+    data: dict[str, Any] = answer.json()["data"]
+    return data
 
 
 async def test_two_processes_share_the_limits_through_redis(
