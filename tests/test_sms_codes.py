@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.sms.provider import SmsMessage, SmsUnavailable
 from tests.support.harness import Configure, Harness, running
@@ -177,3 +178,36 @@ async def test_sign_up_off_refuses_an_unknown_number(
     async with running(config) as closed:
         refused = await code_login(closed, PHONE)
         assert refused["code"] == "INVALID_CREDENTIALS", refused
+
+
+def counted(result: str) -> float:
+    return REGISTRY.get_sample_value("gateway_sms_codes_total", {"result": result}) or 0.0
+
+
+async def test_the_hourly_budget_warns_at_80_percent_then_refuses(
+    database_url: str, configure: Configure, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = configure(database_url, sms={"provider": "sandbox", "hourly_budget": 5})
+    sent, budget = counted("sent"), counted("budget")
+    async with running(config) as small:
+        for n in range(5):
+            answer = await request_code(small, f"1380013800{n}")
+            assert answer["__typename"] == "RequestSmsCodeSuccess", answer
+        over = await request_code(small, "13800138009")
+    assert over["code"] == "RATE_LIMITED", over
+    assert over["retryAfterSeconds"] > 0
+    (warning,) = [r for r in caplog.records if "budget" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert "80%" in warning.getMessage()
+    assert (counted("sent") - sent, counted("budget") - budget) == (5, 1)
+
+
+async def test_refusals_are_counted_by_reason(gw: Harness) -> None:
+    before = {reason: counted(reason) for reason in ("phone", "country")}
+    await request_code(gw, PHONE)
+    await request_code(gw, PHONE)
+    await request_code(gw, "+1 650 253 0000")
+    assert {reason: counted(reason) - n for reason, n in before.items()} == {
+        "phone": 1,
+        "country": 1,
+    }
