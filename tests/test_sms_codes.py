@@ -4,12 +4,14 @@ the limits against SMS pumping; no enumeration; a provider outage is a typed ans
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
+from gateway.config import ConfigError
 from gateway.sms.provider import SmsMessage, SmsUnavailable
 from tests.support.harness import Configure, Harness, running
 from tests.support.sms import bind, code_login, last_code, request_code, sms_login
@@ -211,3 +213,14 @@ async def test_refusals_are_counted_by_reason(gw: Harness) -> None:
         "phone": 1,
         "country": 1,
     }
+
+
+@pytest.mark.parametrize("name", ["aliyun", "tencent"])
+async def test_a_cloud_provider_without_its_adapter_is_a_config_error(
+    database_url: str, configure: Configure, name: str
+) -> None:
+    if importlib.util.find_spec(f"gateway.sms.{name}") is not None:
+        pytest.skip(f"gateway.sms.{name} is in this build")
+    with pytest.raises(ConfigError, match="no adapter"):
+        async with running(configure(database_url, sms={"provider": name})):
+            pass

@@ -51,7 +51,8 @@ class CodeStore:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     async def issue(self, phone: str, purpose: Purpose) -> str:
-        """A new code for ``phone``, replacing any earlier one (only the newest is valid)."""
+        """A new code for ``phone``, replacing any earlier one (only the newest is valid);
+        expired codes of any number are deleted on the way."""
         code = f"{secrets.randbelow(1_000_000):06d}"
         row = SmsCodeRow(
             phone=phone,
@@ -61,6 +62,10 @@ class CodeStore:
         )
         async with self._db.transaction() as s:
             await s.execute(delete(SmsCodeRow).where(*_of(phone, purpose)))
+            # the dead codes of every number go too: a number is personal data, kept no
+            # longer than its code lives (the index on expires_at finds them)
+            dead = col(SmsCodeRow.expires_at) <= self._clock()
+            await s.execute(delete(SmsCodeRow).where(dead))
             s.add(row)
         return code
 
