@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
+_COUNTS = "SMS codes"  # (in the health log: "Redis (SMS codes limits)")
 BUDGET_WARNING = 0.8  # of the hourly budget: one warning line when it is reached
 
 
@@ -32,15 +33,15 @@ class SmsLimits:
     def __init__(self, redis: Redis | None, settings: SmsModel, clock: Callable[[], float]) -> None:
         self._countries = frozenset(settings.countries)
         self._phone = [
-            (f"sms-phone-{seconds}", WindowLimit(redis, limit, float(seconds), clock))
+            (f"sms-phone-{seconds}", WindowLimit(redis, limit, float(seconds), clock, _COUNTS))
             for seconds, limit in (
                 (60, settings.per_phone_minute),
                 (3600, settings.per_phone_hour),
                 (86400, settings.per_phone_day),
             )
         ]
-        self._address = WindowLimit(redis, settings.per_address_hour, 3600.0, clock)
-        self._budget = WindowLimit(redis, settings.hourly_budget, 3600.0, clock)
+        self._address = WindowLimit(redis, settings.per_address_hour, 3600.0, clock, _COUNTS)
+        self._budget = WindowLimit(redis, settings.hourly_budget, 3600.0, clock, _COUNTS)
         self._warn_at = max(1, int(settings.hourly_budget * BUDGET_WARNING))
 
     def check_country(self, phone: str) -> None:
