@@ -71,7 +71,7 @@ class SmsCodes:
         self._limits.check_country(phone)
         if not await self._captcha.passed(captcha_ticket, client):
             SMS_CODES.labels("captcha").inc()
-            raise InvalidInput("captchaTicket", "The captcha was not solved; solve it again.")
+            raise InvalidInput("captcha_ticket", "The captcha was not solved; solve it again.")
         await self._limits.spend(phone, client.ip or "unknown")
         code = await self._store.issue(phone, purpose)
         await _send(provider, SmsMessage(phone, code))
