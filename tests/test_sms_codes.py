@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from gateway.audit import ClientInfo
 from gateway.config import ConfigError
 from gateway.sms.provider import SmsMessage, SmsUnavailable
 from tests.support.harness import Configure, Harness, running
@@ -224,3 +225,24 @@ async def test_a_cloud_provider_without_its_adapter_is_a_config_error(
     with pytest.raises(ConfigError, match="no adapter"):
         async with running(configure(database_url, sms={"provider": name})):
             pass
+
+
+class Refusing:
+    """A captcha check (``gateway.sms.captcha.CaptchaCheck``) that wants the ticket "solved"."""
+
+    async def passed(self, ticket: str | None, client: ClientInfo) -> bool:
+        return ticket == "solved"
+
+
+async def test_the_captcha_hook_is_asked_before_sending(
+    gw: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gw.app.state.services.api.sms, "_captcha", Refusing())
+    refused = await request_code(gw, PHONE)
+    assert (refused["code"], refused["field"]) == ("INVALID_INPUT", "captcha_ticket")
+    assert (await gw.client.get("/sandbox/sms", params={"phone": PHONE})).json()["messages"] == []
+    body = await gw.gql(
+        'mutation { requestSmsCode(input: {phone: "13800138000", purpose: LOGIN, app: "shop-mp",'
+        ' captchaTicket: "solved"}) { __typename } }'
+    )
+    assert body["data"]["requestSmsCode"]["__typename"] == "RequestSmsCodeSuccess"
