@@ -246,3 +246,18 @@ async def test_the_captcha_hook_is_asked_before_sending(
         ' captchaTicket: "solved"}) { __typename } }'
     )
     assert body["data"]["requestSmsCode"]["__typename"] == "RequestSmsCodeSuccess"
+
+
+async def test_the_allow_list_lets_other_countries_in(
+    database_url: str, configure: Configure
+) -> None:
+    config = configure(database_url, sms={"provider": "sandbox", "countries": ["+86", "+1"]})
+    async with running(config) as wide:
+        sent = await request_code(wide, "+1 650 253 0000")
+        assert sent["__typename"] == "RequestSmsCodeSuccess", sent
+        assert await last_code(wide.client, "+16502530000")
+
+
+def test_a_calling_code_must_look_like_one(database_url: str, configure: Configure) -> None:
+    with pytest.raises(ConfigError, match="countries"):
+        configure(database_url, sms={"countries": ["86"]})
