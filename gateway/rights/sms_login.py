@@ -85,6 +85,8 @@ class SmsLogin:
         return LoginOutcome(tokens, is_new_account=resolution.is_new)
 
     async def _failed(self, app: AppConfig, client: ClientInfo, reason: str) -> None:
+        """Audit a refused SMS login, as a refused password login is: without the account
+        (a wrong code says nothing about whose number it is)."""
         LOGINS.labels("sms", reason).inc()
         async with self._db.transaction() as s:
             record(s, "login_failed", client, app_key=app.key, door="sms", reason=reason)
