@@ -261,3 +261,17 @@ async def test_the_allow_list_lets_other_countries_in(
 def test_a_calling_code_must_look_like_one(database_url: str, configure: Configure) -> None:
     with pytest.raises(ConfigError, match="countries"):
         configure(database_url, sms={"countries": ["86"]})
+
+
+async def test_one_client_address_gets_so_many_codes_an_hour(
+    database_url: str, configure: Configure
+) -> None:
+    config = configure(database_url, sms={"provider": "sandbox", "per_address_hour": 2})
+    before = counted("address")
+    async with running(config) as narrow:
+        for phone in ("13800138000", "13800138001"):
+            assert (await request_code(narrow, phone))["__typename"] == "RequestSmsCodeSuccess"
+        third = await request_code(narrow, "13800138002")
+    assert third["code"] == "RATE_LIMITED", third
+    assert 0 < third["retryAfterSeconds"] <= 3600
+    assert counted("address") - before == 1
