@@ -186,6 +186,10 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         from gateway import sandbox_routes
 
         routes += [*sandbox_routes.routes(), Mount("/sandbox/wechat", app=emulator)]
+    if config.sms_provider == "sandbox":
+        from gateway import sandbox_routes
+
+        routes += sandbox_routes.sms_routes()
     return routes
 
 

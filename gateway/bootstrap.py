@@ -7,7 +7,8 @@ and this module fills it.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,17 @@ from gateway.rights.factors import Factors
 from gateway.rights.phone_login import PhoneLogin
 from gateway.rights.reauthentication import Reauthentication
 from gateway.rights.service import Rights
+from gateway.rights.sms_login import SmsLogin
 from gateway.sessions.cache import TokenCache
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import AccessTokens, successor_key
+from gateway.sms.captcha import NoCaptcha
+from gateway.sms.codes import CodeStore
+from gateway.sms.limits import SmsLimits
+from gateway.sms.provider import SmsProvider
+from gateway.sms.providers import provider_named
+from gateway.sms.sandbox import SandboxSms
+from gateway.sms.service import SmsCodes
 from gateway.store import broadcast, shared_state
 from gateway.store.db import Database, create_engine
 from gateway.store.secretbox import SecretBox
@@ -78,6 +87,7 @@ class Services:
     token_endpoint: TokenEndpoint
     api: ApiServices
     events: DeliveryWorker  # the app runs it in the background (``DeliveryWorker.run``)
+    sandbox_sms: SandboxSms | None = None  # ``GET /sandbox/sms`` reads it when in use
 
 
 @asynccontextmanager
@@ -105,7 +115,8 @@ async def services(
             config.database_url, settings.redis_url, redis, processes
         )
         stack.push_async_callback(db.broadcast.close)
-        yield _assemble(config, secrets, db, http, redis, stack)
+        clock = sandbox.state.sandbox.now if sandbox is not None else time.time
+        yield _assemble(config, secrets, db, http, redis, stack, clock)
 
 
 def _assemble(
@@ -115,6 +126,7 @@ def _assemble(
     http: HttpClient,
     redis: Redis | None,
     stack: AsyncExitStack,
+    clock: Callable[[], float],
 ) -> Services:
     hashing = PasswordHashing(HashParameters(**config.passwords.model_dump()))
     stack.callback(hashing.close)
@@ -145,6 +157,8 @@ def _assemble(
     miniprogram = MiniProgramSessions(config, db, accounts, wechat, app_tokens, login)
     reauthentication = Reauthentication(config, passwords, login)
     rules, rate = Entitlements(config.apps), PartnerRate(redis)
+    provider = provider_named(config.sms_provider, config.sms, clock)
+    sms = _sms(config, secrets, db, redis, provider, clock)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -160,10 +174,34 @@ def _assemble(
         factors=Factors(reauthentication, passwords, login, miniprogram, accounts),
         phone_login=PhoneLogin(db, reauthentication, login, miniprogram, sessions),
         profiles=Profiles(config, db, accounts, wechat, app_tokens, ImageWorkers()),
+        sms=sms,
+        sms_login=SmsLogin(
+            config, db, accounts, sessions, sms, reauthentication, miniprogram, login
+        ),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
-    return Services(config, secrets, db, http, redis, partners, endpoint, api, events)
+    sandbox_sms = provider if isinstance(provider, SandboxSms) else None
+    return Services(config, secrets, db, http, redis, partners, endpoint, api, events, sandbox_sms)
+
+
+def _sms(
+    config: GatewayConfig,
+    secrets: Secrets,
+    db: Database,
+    redis: Redis | None,
+    provider: SmsProvider | None,
+    clock: Callable[[], float],
+) -> SmsCodes:
+    """SMS codes on ``clock`` (the sandbox's in sandbox mode: hours and days of limits and
+    expiry can be tested); the limits shared through Redis when configured. A captcha check
+    is plugged in here (README, "SMS codes")."""
+    settings = config.sms
+    store = CodeStore(
+        db, secrets.secret_key, clock, settings.code_ttl_seconds, settings.max_attempts
+    )
+    limits = SmsLimits(redis, settings, clock)
+    return SmsCodes(config, provider, store, limits, NoCaptcha())
 
 
 def _events(

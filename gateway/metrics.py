@@ -48,6 +48,11 @@ REQUESTS_WAITING = Gauge(
     "GraphQL requests waiting for a slot (GATEWAY_MAX_IN_PROGRESS requests run at once)",
     multiprocess_mode="livesum",
 )
+SMS_CODES = Counter(
+    "gateway_sms_codes_total",
+    "SMS codes: sent, or refused by reason (phone, address, country, budget, captcha, provider)",
+    ["result"],
+)
 THROTTLED = Counter("gateway_throttled_total", "Password attempts refused by the throttle")
 HTTP_SECONDS = Histogram(
     "gateway_http_request_seconds",

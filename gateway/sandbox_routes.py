@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.config import GatewayConfig
+from gateway.errors import InvalidInput
 from gateway.partners import scopes
 from gateway.partners.registry import RegistryError
 from gateway.partners.webhooks import WebhookSecrets, new_webhook_secret
@@ -184,3 +185,25 @@ def routes() -> list[BaseRoute]:
         Route("/sandbox/webhooks", receiver.receive, methods=["POST"]),
         Route("/sandbox/webhooks/{partner}", receiver.receive, methods=["POST"]),
     ]
+
+
+async def sms_messages(request: Request) -> Response:
+    """``GET /sandbox/sms?phone=…``: what the sandbox SMS provider sent to that number, the
+    newest last (the code a person would read on their phone)."""
+    from gateway.sms import phones  # (only where the sandbox provider is in use)
+
+    sent = request.app.state.services.sandbox_sms
+    try:
+        phone = phones.normalise(request.query_params.get("phone", ""))
+    except InvalidInput:
+        return JSONResponse({"error": "give ?phone=<a phone number>"}, status_code=400)
+    messages = [
+        {"phone": m.phone, "code": m.code, "text": m.text, "sentAt": m.sent_at}
+        for m in sent.messages(phone)
+    ]
+    return JSONResponse({"phone": phone, "messages": messages})
+
+
+def sms_routes() -> list[BaseRoute]:
+    """Mounted whenever ``[sms] provider`` is the sandbox's, in sandbox mode or not."""
+    return [Route("/sandbox/sms", sms_messages, methods=["GET"])]

@@ -345,7 +345,8 @@ def _unavailable() -> TemporarilyUnavailable:
 
 class WindowLimit:
     """At most ``limit`` events per key in fixed windows of ``window`` seconds (registrations
-    per address, personal-data exports per account), counted in Redis when set so replicas
+    per address, personal-data exports per account, SMS codes; ``counts`` names them in the
+    health log), counted in Redis when set so replicas
     share it; Redis down fails closed."""
 
     def __init__(
@@ -354,23 +355,27 @@ class WindowLimit:
         limit: int,
         window: float,
         clock: Callable[[], float] = time.time,
+        counts: str = "registrations",
     ) -> None:
         self._redis = redis
         self._limit = limit
         self._window = window
         self._clock = clock
         self._local: dict[tuple[str, int], int] = {}
-        self.health = Degraded("Redis (registration limits)", "registrations refused until back")
+        self.health = Degraded(f"Redis ({counts} limits)", f"{counts} refused until back")
 
-    async def spend(self, key: str, what: str, whose: str = "from this address") -> None:
-        """Count one event, or raise ``RateLimited`` (with the seconds left) over the limit."""
+    async def spend(self, key: str, what: str, whose: str = "from this address") -> int:
+        """Count one event, or raise ``RateLimited`` (with the seconds left) over the limit;
+        the events of this window so far, this one included."""
         now = self._clock()
         window = int(now // self._window)
-        if await self._add(key, window) > self._limit:
+        used = await self._add(key, window)
+        if used > self._limit:
             raise RateLimited(
                 f"Too many {what} {whose}; retry later.",
                 retry_after=round(self._window - now % self._window, 1),
             )
+        return used
 
     async def _add(self, key: str, window: int) -> int:
         if self._redis is None:

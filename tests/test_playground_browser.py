@@ -331,3 +331,18 @@ def demo_webhook_secret(home: Path) -> str:
             "SELECT webhook_secret_sealed FROM partners WHERE client_id = ?", (DEMO_PARTNER,)
         ).fetchone()
     return WebhookSecrets(key).open(DEMO_PARTNER, sealed)
+
+
+def test_the_panel_fetches_the_last_sms_code_and_logs_in_with_it(
+    sandbox_gateway: str, open_playground: OpenPlayground
+) -> None:
+    from playwright.sync_api import expect
+
+    visit: Visit = open_playground(sandbox_gateway)
+    page = visit.page
+    page.select_option("#pg-app", "shop-mp")
+    page.click("#pg-sms")
+    expect(page.locator("#pg-status")).to_contain_text("SMS code sent to", timeout=TIMEOUT_MS)
+    page.click(".graphiql-execute-button")
+    expect(page.locator(".result-window")).to_contain_text('"LoginSuccess"', timeout=TIMEOUT_MS)
+    assert visit.problems == []

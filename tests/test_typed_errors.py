@@ -77,6 +77,22 @@ CASES: dict[str, Case] = {
         "loginByPhoneCode",
         "phone_login.login",
     ),
+    "RequestSmsCodeResult": _mutation(
+        'requestSmsCode(input: {phone: "13800138000", purpose: LOGIN, app: "shop-mp"})',
+        "requestSmsCode",
+        "sms.request",
+    ),
+    "LoginBySmsCodeResult": _mutation(
+        f'loginBySmsCode(input: {{phone: "13800138000", code: "123456", app: "shop-mp", '
+        f"client: {CLIENT}}})",
+        "loginBySmsCode",
+        "sms_login.login",
+    ),
+    "BindPhoneBySmsResult": _mutation(
+        'bindPhoneBySms(input: {phone: "13800138000", code: "123456"})',
+        "bindPhoneBySms",
+        "sms_login.bind",
+    ),
     "UpdateProfileResult": _mutation(
         'updateProfile(input: {nickname: "n"})', "updateProfile", "profiles.update"
     ),

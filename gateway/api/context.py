@@ -29,9 +29,11 @@ from gateway.profiles.service import Profiles
 from gateway.rights.factors import Factors
 from gateway.rights.phone_login import PhoneLogin
 from gateway.rights.service import Rights
+from gateway.rights.sms_login import SmsLogin
 from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import TokenRejected
+from gateway.sms.service import SmsCodes
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat_login.service import WechatLogin
 
@@ -54,6 +56,8 @@ class ApiServices:
     factors: Factors
     phone_login: PhoneLogin
     profiles: Profiles
+    sms: SmsCodes
+    sms_login: SmsLogin
 
 
 class Loaders:

@@ -26,6 +26,7 @@ from gateway.api.mutations import Mutation
 from gateway.api.profile_mutations import ProfileMutation
 from gateway.api.queries import Query
 from gateway.api.rights_mutations import RightsMutation
+from gateway.api.sms_mutations import SmsMutation
 from gateway.api.wechat_mutations import WechatMutation
 from gateway.compat.strawberry import (
     OVER_POST,
@@ -171,7 +172,15 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
     schema = LeanSchema(
         query=Query,
         mutation=merge_types(
-            "Mutation", (Mutation, WechatMutation, AccountMutation, RightsMutation, ProfileMutation)
+            "Mutation",
+            (
+                Mutation,
+                WechatMutation,
+                AccountMutation,
+                RightsMutation,
+                ProfileMutation,
+                SmsMutation,
+            ),
         ),
         extensions=[lambda: GatewayExtension(rules)],
         execution_context_class=LeanExecutionContext,

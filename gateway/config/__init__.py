@@ -29,6 +29,7 @@ from gateway.config.sections import (
     PasswordsModel,
     PerformanceModel,
     ProfileModel,
+    SmsModel,
     ThrottleModel,
     TokenLifetimes,
     owasp_memory_floor_kib,
@@ -53,6 +54,7 @@ __all__ = [
     "PerformanceModel",
     "ProfileModel",
     "Settings",
+    "SmsModel",
     "ThrottleModel",
     "TokenLifetimes",
     "load_config",
@@ -137,6 +139,7 @@ class GatewayConfig:
     profile: ProfileModel = field(default_factory=ProfileModel)
     api: ApiModel = field(default_factory=ApiModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
+    sms: SmsModel = field(default_factory=SmsModel)
 
     @property
     def trusted_documents_file(self) -> Path | None:
@@ -145,6 +148,11 @@ class GatewayConfig:
         if path is None or path.is_absolute() or self.settings.config is None:
             return path
         return self.settings.config.parent / path
+
+    @property
+    def sms_provider(self) -> str | None:
+        """``[sms] provider``; the sandbox's in sandbox mode when unset; None: SMS is off."""
+        return self.sms.provider or ("sandbox" if self.sandbox else None)
 
     @property
     def database_url(self) -> str:
@@ -292,6 +300,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         profile=file.profile,
         api=file.api,
         performance=file.performance,
+        sms=file.sms,
     )
 
 

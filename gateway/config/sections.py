@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -321,6 +322,41 @@ class EventsModel(BaseModel):
         return self
 
 
+class SmsProviderModel(BaseModel):
+    """``[sms.aliyun]`` / ``[sms.tencent]``: the adapters' own keys (sign name, template id,
+    the names of the environment variables holding the keys); each adapter validates them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class SmsModel(BaseModel):
+    """``[sms]``: one-time codes by SMS (``gateway.sms``). ``provider`` defaults to
+    ``sandbox`` in sandbox mode and to none (SMS off) otherwise; the sandbox provider needs no
+    other key. The limits are against SMS pumping: every message costs money."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: Literal["sandbox", "aliyun", "tencent"] | None = None
+    signup: bool = True  # a code for a phone nobody holds logs in to a new account
+    countries: tuple[str, ...] = Field(default=("+86",), min_length=1)
+    hourly_budget: int = Field(default=1000, ge=1, le=10_000_000)  # codes sent, all numbers
+    code_ttl_seconds: int = Field(default=300, ge=60, le=3600)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    per_phone_minute: int = Field(default=1, ge=1, le=100)
+    per_phone_hour: int = Field(default=5, ge=1, le=1000)
+    per_phone_day: int = Field(default=10, ge=1, le=10_000)
+    per_address_hour: int = Field(default=20, ge=1, le=1_000_000)
+    aliyun: SmsProviderModel | None = None
+    tencent: SmsProviderModel | None = None
+
+    @model_validator(mode="after")
+    def _calling_codes(self) -> SmsModel:
+        for code in self.countries:
+            if not (code.startswith("+") and code[1:].isdigit() and len(code) <= 4):
+                raise ValueError(f"countries: {code!r} is not a calling code like '+86'")
+        return self
+
+
 class FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -335,3 +371,4 @@ class FileModel(BaseModel):
     profile: ProfileModel = Field(default_factory=ProfileModel)
     api: ApiModel = Field(default_factory=ApiModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
+    sms: SmsModel = Field(default_factory=SmsModel)

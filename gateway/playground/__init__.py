@@ -155,6 +155,7 @@ _BUTTONS = (
     ("pg-refresh", "Refresh token", "rotate the tokens with refreshToken"),
     ("pg-open-data", "Open data", "wx.getUserInfo data for the BindUnionId tab"),
     ("pg-phone", "Phone code", "a getPhoneNumber code for the BindPhoneNumber tab"),
+    ("pg-sms", "SMS code", "requestSmsCode for 13800138000, then its code for LoginBySmsCode"),
     ("pg-oauth", "OAuth code", "an OAuth code and its state (authorizationUrl) for LoginByCode"),
 )
 

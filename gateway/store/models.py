@@ -178,3 +178,17 @@ class PartnerEventRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=256)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = at_field()
+
+
+class SmsCodeRow(SQLModel, table=True):
+    """The one live SMS code of a number for a purpose (``gateway.sms.codes``): its HMAC, never
+    the code; a new request replaces it. ``expires_at`` is seconds since the epoch on the SMS
+    clock (the sandbox's, where it has one), so expiry can be tested without waiting."""
+
+    __tablename__ = "sms_codes"
+
+    phone: str = Field(max_length=20, primary_key=True)
+    purpose: str = Field(max_length=8, primary_key=True)
+    code_hash: str = Field(max_length=64)
+    expires_at: float = Field(index=True)
+    attempts: int = Field(default=0)

@@ -128,8 +128,8 @@ def _toml_table(name: str, values: dict[str, Any] | None) -> str:
 
 
 Configure = Callable[..., GatewayConfig]
-"""What the ``configure`` fixture returns: ``make(database_url, *, throttle=, passwords=,
-redis_url=, tokens=, accounts=, performance=, profile=)``."""
+"""What the ``configure`` fixture returns: ``make(database_url, *, redis_url=, **tables)``, each
+table of the TOML file by name (``throttle=``, ``passwords=``, ``sms=``...)."""
 
 
 def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
@@ -142,18 +142,12 @@ def make_configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure
     def make(
         database_url: str,
         *,
-        throttle: dict[str, Any] | None = None,
-        passwords: dict[str, Any] | None = None,
         redis_url: str | None = None,
-        tokens: dict[str, Any] | None = None,
-        accounts: dict[str, Any] | None = None,
-        performance: dict[str, Any] | None = None,
-        profile: dict[str, Any] | None = None,
+        **tables: dict[str, Any] | None,
     ) -> GatewayConfig:
+        """``tables``: TOML tables by name (``throttle``, ``passwords``, ``sms``...)."""
         path = tmp_path / f"gateway-{next(files)}.toml"
-        text = APPS_TOML + _toml_table("throttle", throttle) + _toml_table("passwords", passwords)
-        text += _toml_table("tokens", tokens) + _toml_table("accounts", accounts)
-        text += _toml_table("performance", performance) + _toml_table("profile", profile)
+        text = APPS_TOML + "".join(_toml_table(name, values) for name, values in tables.items())
         path.write_text(text, encoding="utf-8")
         settings = Settings(
             database_url=database_url,

@@ -69,6 +69,19 @@
     ""
   ].join("\n");
 
+  var SMS_REQUEST = "mutation($phone: String!, $app: String!) { requestSmsCode(input: " +
+    "{phone: $phone, purpose: LOGIN, app: $app}) { __typename ... on Error { code message } } }";
+  var SMS_LOGIN = [
+    "# A phone number and the SMS code sent to it. Sandbox: the panel's \"SMS code\" button.",
+    "mutation LoginBySmsCode($phone: String!, $code: String!, $app: String!) {",
+    "  loginBySmsCode(input: {phone: $phone, code: $code, app: $app, client: {platform: \"web\"}}) {",
+    "    __typename",
+    "    ... on LoginSuccess { accessToken refreshToken isNewAccount account { id } }",
+    "    ... on Error { code message }",
+    "  }",
+    "}",
+    ""
+  ].join("\n");
   var BIND_PHONE = [
     "# The code from <button open-type=\"getPhoneNumber\">. Sandbox: the panel's \"Phone code\" button.",
     "mutation BindPhoneNumber($code: String!) {",
@@ -382,6 +395,19 @@
       say("A getPhoneNumber code for 13800138000 is in the variables: press ▶ to run BindPhoneNumber.");
     }
 
+    // The sandbox SMS provider keeps what it sends: request a code, read it back.
+    async function smsCode() {
+      var c = choice();
+      var number = "13800138000";
+      typed((await gql(SMS_REQUEST, { phone: number, app: c.app })).requestSmsCode);
+      var answer = await fetch(base + "/sms?phone=" + encodeURIComponent(number));
+      var body = await answer.json();
+      if (!answer.ok) throw new Error("sms: " + (body.error || answer.status));
+      var last = body.messages[body.messages.length - 1];
+      openExample("LoginBySmsCode", SMS_LOGIN, json({ phone: number, code: last.code, app: c.app }));
+      say("The SMS code sent to " + number + " is in the variables: press ▶ to run LoginBySmsCode.");
+    }
+
     async function oauth() {
       var c = choice();
       var app = SCOPES[c.kind] ? c.app : "news-oa";
@@ -410,6 +436,7 @@
     button("pg-refresh", refresh);
     button("pg-open-data", openData);
     button("pg-phone", phone);
+    button("pg-sms", smsCode);
     button("pg-oauth", oauth);
     webhooks(base);
   }

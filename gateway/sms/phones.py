@@ -1,0 +1,33 @@
+"""Phone numbers as people type them (``138 0013 8000``, ``+86 138-0013-8000``), parsed and
+normalised to E.164 (``+8613800138000``), the one form the account graph, the limits and the
+providers know a number by: two spellings of one number are one identity and one counter.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from gateway.errors import InvalidInput
+
+DEFAULT_REGION = "CN"  # a number without a +country is Chinese: the gateway's users are
+MAX_LENGTH = 32
+
+
+def normalise(raw: str, field: str = "phone") -> str:
+    """The E.164 form of ``raw``; ``InvalidInput`` naming ``field`` when it is not a valid
+    number (a GraphQL ``String``: the parse is ours, so the error is typed, never a
+    validation error)."""
+    if len(raw) > MAX_LENGTH:
+        raise InvalidInput(field, f"{field} is not a phone number.")
+    try:
+        number = phonenumbers.parse(raw, DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(field, f"{field} is not a phone number.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput(field, f"{field} is not a valid phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def calling_code(e164: str) -> str:
+    """``+86`` for ``+8613800138000``: what the ``[sms] countries`` allow-list names."""
+    return f"+{phonenumbers.parse(e164).country_code}"
