@@ -158,6 +158,9 @@ def _assemble(
     reauthentication = Reauthentication(config, passwords, login)
     rules, rate = Entitlements(config.apps), PartnerRate(redis)
     provider = provider_named(config.sms_provider, config.sms, clock)
+    closing = getattr(provider, "aclose", None)  # a cloud adapter's own HTTP client
+    if closing is not None:
+        stack.push_async_callback(closing)
     sms = _sms(config, secrets, db, redis, provider, clock)
     api = ApiServices(
         config=config,

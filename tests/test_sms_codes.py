@@ -4,7 +4,6 @@ the limits against SMS pumping; no enumeration; a provider outage is a typed ans
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from gateway.audit import ClientInfo
 from gateway.config import ConfigError
 from gateway.sms.provider import SmsMessage, SmsUnavailable
 from tests.support.harness import Configure, Harness, running
+from tests.support.processes import free_port
 from tests.support.sms import bind, code_login, last_code, request_code, sms_login
 
 PHONE = "13800138000"
@@ -216,14 +216,39 @@ async def test_refusals_are_counted_by_reason(gw: Harness) -> None:
     }
 
 
+CLOUD_TABLES = {
+    "aliyun": {"sign_name": "Demo", "template_code": "SMS_1", "access_key_id_env": "TEST_SMS_ID",
+               "access_key_secret_env": "TEST_SMS_KEY"},
+    "tencent": {"sdk_app_id": "1400000000", "sign_name": "Demo", "template_id": "1",
+                "secret_id_env": "TEST_SMS_ID", "secret_key_env": "TEST_SMS_KEY"},
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ["aliyun", "tencent"])
-async def test_a_cloud_provider_without_its_adapter_is_a_config_error(
-    database_url: str, configure: Configure, name: str
+async def test_a_cloud_provider_unreachable_answers_upstream_unavailable(
+    database_url: str, configure: Configure, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if importlib.util.find_spec(f"gateway.sms.{name}") is not None:
-        pytest.skip(f"gateway.sms.{name} is in this build")
-    with pytest.raises(ConfigError, match="no adapter"):
-        async with running(configure(database_url, sms={"provider": name})):
+    """The configured adapter, through the real route: its provider refusing connections (a
+    closed local port) is a typed outage with a wait, never a 500."""
+    monkeypatch.setenv("TEST_SMS_ID", "id-0123456789")
+    monkeypatch.setenv("TEST_SMS_KEY", "key-0123456789")
+    monkeypatch.setenv(f"GATEWAY_SMS_{name.upper()}_BASE", f"http://127.0.0.1:{free_port()}")
+    sms = {"provider": name, name: CLOUD_TABLES[name]}
+    async with running(configure(database_url, sms=sms)) as gw:
+        refused = await request_code(gw, PHONE)
+    assert refused["code"] == "UPSTREAM_UNAVAILABLE", refused
+    assert refused["retryAfterSeconds"] > 0
+
+
+@pytest.mark.parametrize("name", ["aliyun", "tencent"])
+async def test_a_cloud_provider_without_its_keys_stops_start_up(
+    database_url: str, configure: Configure, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEST_SMS_KEY", raising=False)
+    monkeypatch.setenv("TEST_SMS_ID", "id-0123456789")
+    sms = {"provider": name, name: CLOUD_TABLES[name]}
+    with pytest.raises(ConfigError, match="TEST_SMS_KEY"):
+        async with running(configure(database_url, sms=sms)):
             pass
 
 

@@ -45,6 +45,7 @@ from typing import Any
 
 import httpx
 
+from gateway.config import SmsModel
 from gateway.sms import cloud
 from gateway.sms.provider import SmsMessage, SmsRejected, SmsUnavailable
 
@@ -140,6 +141,10 @@ class AliyunSms:
             settings.timeout_seconds, connect=min(settings.timeout_seconds, 2.0)
         )
 
+    async def aclose(self) -> None:
+        """Close the client it was given (``provider`` gives it one of its own)."""
+        await self._client.aclose()
+
     @classmethod
     def from_settings(
         cls,
@@ -225,3 +230,11 @@ def outcome(status: int, answer: Any, code: str = "") -> None:
     if result.startswith("Throttling") or status >= 500:
         raise SmsUnavailable(f"aliyun: {result}: {message}", cloud.RETRY_AFTER_OUTAGE)
     raise SmsRejected(f"aliyun: {result}: {message}")
+
+
+def provider(settings: SmsModel) -> AliyunSms:
+    """``[sms] provider = "aliyun"``: the adapter from ``[sms.aliyun]`` (its keys read now from
+    the environment variables it names: a missing one stops start-up), with an HTTP client of
+    its own, which :meth:`AliyunSms.aclose` closes at shutdown."""
+    table = settings.aliyun.model_dump() if settings.aliyun else {}
+    return AliyunSms.from_settings(AliyunSettings(**table), httpx.AsyncClient())

@@ -37,4 +37,7 @@ def provider_named(
             f"GATEWAY_CONFIG.sms.provider: {name!r} has no adapter in this build"
         ) from None
     build = cast(Callable[[SmsModel], SmsProvider], module.provider)
-    return build(settings)
+    try:
+        return build(settings)
+    except (TypeError, ValueError) as exc:  # a key missing from [sms.<name>] or the environment
+        raise ConfigError(f"GATEWAY_CONFIG.sms.{name}: {exc}") from None

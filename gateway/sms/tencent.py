@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from gateway.config import SmsModel
 from gateway.sms import cloud
 from gateway.sms.provider import SmsMessage, SmsRejected, SmsUnavailable
 
@@ -181,6 +182,10 @@ class TencentSms:
             settings.timeout_seconds, connect=min(settings.timeout_seconds, 2.0)
         )
 
+    async def aclose(self) -> None:
+        """Close the client it was given (``provider`` gives it one of its own)."""
+        await self._client.aclose()
+
     @classmethod
     def from_settings(
         cls,
@@ -294,3 +299,11 @@ def outcome(status: int, answer: Any, code: str = "") -> None:
         return
     log.warning("tencent SendSms: %s (HTTP %s, request %s)", result, status, request_id)
     raise failure(result, cloud.scrub(message, code))
+
+
+def provider(settings: SmsModel) -> TencentSms:
+    """``[sms] provider = "tencent"``: the adapter from ``[sms.tencent]`` (its keys read now from
+    the environment variables it names: a missing one stops start-up), with an HTTP client of
+    its own, which :meth:`TencentSms.aclose` closes at shutdown."""
+    table = settings.tencent.model_dump() if settings.tencent else {}
+    return TencentSms.from_settings(TencentSettings(**table), httpx.AsyncClient())

@@ -117,6 +117,8 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):  # an inline table, e.g. [sms]'s aliyun = {...}
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return ("true" if value else "false") if isinstance(value, bool) else repr(value)
 
 
