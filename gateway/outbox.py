@@ -108,7 +108,7 @@ async def append(
     ``seq`` is taken under the locks of the change, so one account's events are numbered in
     the order they happen. Changes are rare next to logins, so the round trip is cheap; the
     one-statement login writes its event inside its statement (:func:`insert_when`)."""
-    await execute_core(s, _INSERT, row(type, account_id, audience, data or {}))
+    await append_rows(s, [row(type, account_id, audience, data or {})])
 
 
 async def append_rows(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -75,15 +75,23 @@ async def created(s: AsyncSession, account_id: uuid.UUID, rows: Sequence[dict[st
 
 
 async def linked(s: AsyncSession, account_id: uuid.UUID, rows: Sequence[dict[str, Any]]) -> None:
-    """Identities attached to an existing account (``graph.identity_rows``)."""
+    """Identities attached to an existing account (``graph.identity_rows``), in one statement."""
     doors = await audience(s, account_id)
-    for r in rows:
-        key = _key(r)
-        kind = (
-            EventType.PHONE_BOUND if key.kind == IdentityKind.PHONE else EventType.IDENTITY_LINKED
+    events = [
+        row(
+            _door_event(_key(r), EventType.PHONE_BOUND, EventType.IDENTITY_LINKED),
+            account_id,
+            doors,
+            {"identity": identity(r["id"], _key(r), r["app_key"], r["created_at"])},
         )
-        data = {"identity": identity(r["id"], key, r["app_key"], r["created_at"])}
-        await append(s, kind, account_id, doors, data)
+        for r in rows
+    ]
+    await append_rows(s, events)
+
+
+def _door_event(key: IdentityKey, phone: EventType, other: EventType) -> EventType:
+    """A phone number's own event type (``phone.bound``/``phone.unbound``), else the other."""
+    return phone if key.kind == IdentityKind.PHONE else other
 
 
 async def unlinked(
@@ -96,9 +104,7 @@ async def unlinked(
 ) -> None:
     """Before the identity goes: its partners are still in the audience."""
     doors = await audience(s, account_id)
-    kind = (
-        EventType.PHONE_UNBOUND if key.kind == IdentityKind.PHONE else EventType.IDENTITY_UNLINKED
-    )
+    kind = _door_event(key, EventType.PHONE_UNBOUND, EventType.IDENTITY_UNLINKED)
     await append(s, kind, account_id, doors, {"identity": identity(id, key, app_key, linked_at)})
 
 
@@ -129,6 +135,5 @@ async def announce(
 
 async def deleted(s: AsyncSession, account_ids: Sequence[uuid.UUID], doors: Audience) -> None:
     """Erased: nothing personal, only the (pseudonymous) ids, each its own event so that a
-    partner keyed by a merged-away id erases too."""
-    for account_id in account_ids:
-        await append(s, EventType.ACCOUNT_DELETED, account_id, doors)
+    partner keyed by a merged-away id erases too; one statement for them all."""
+    await append_rows(s, [row(EventType.ACCOUNT_DELETED, i, doors, {}) for i in account_ids])

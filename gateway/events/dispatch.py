@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.outbox import view
+from gateway.outbox import AccountEvent, view
 from gateway.partners.entitlements import Entitlements
 from gateway.partners.registry import PartnerView
 from gateway.store.db import Database
@@ -38,30 +38,10 @@ async def dispatch_once(
     async with db.transaction() as s:
         if not await _exclusive(s):
             return 0
-        query = (
-            select(AccountEventRow)
-            .where(col(AccountEventRow.dispatched).is_(False))
-            .order_by(col(AccountEventRow.seq))
-            .limit(batch)
-        )
-        events = [view(r) for r in (await s.execute(query)).scalars()]
+        events = [view(r) for r in (await s.execute(_undispatched(batch))).scalars()]
         if not events:
             return 0
-        now = utcnow()
-        rows = [
-            {
-                "partner_id": p.client_id,
-                "event_seq": e.seq,
-                "account_id": e.account_id,
-                "status": PENDING if p.webhook_url else FEED,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for e in events
-            for p in live
-            if rules.sees(p, e.audience)
-        ]
+        rows = _partner_rows(events, live, rules)
         if rows:  # one insert, rows in event order: positions follow it
             await s.execute(insert(_PARTNER_EVENTS), rows)
         seqs = [e.seq for e in events]
@@ -71,6 +51,36 @@ async def dispatch_once(
             .values(dispatched=True)
         )
     return len(events)
+
+
+def _undispatched(batch: int) -> Any:
+    return (
+        select(AccountEventRow)
+        .where(col(AccountEventRow.dispatched).is_(False))
+        .order_by(col(AccountEventRow.seq))
+        .limit(batch)
+    )
+
+
+def _partner_rows(
+    events: Sequence[AccountEvent], partners: Sequence[PartnerView], rules: Entitlements
+) -> list[dict[str, Any]]:
+    """Each event for each partner entitled to it, in event order."""
+    now = utcnow()
+    return [
+        {
+            "partner_id": p.client_id,
+            "event_seq": e.seq,
+            "account_id": e.account_id,
+            "status": PENDING if p.webhook_url else FEED,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for e in events
+        for p in partners
+        if rules.sees(p, e.audience)
+    ]
 
 
 async def _exclusive(s: AsyncSession) -> bool:

@@ -105,9 +105,8 @@ def rpc_signature(method: str, params: Mapping[str, str], secret: str) -> str:
 
 def aliyun_phone(e164: str) -> str:
     """Aliyun's number format: mainland without ``+86``, others as digits with country code."""
-    if not e164.startswith("+") or not e164[1:].isdigit():
-        raise SmsRejected("phone number is not in E.164 form")
-    return e164[3:] if e164.startswith("+86") else e164[1:]
+    phone = cloud.e164(e164)
+    return phone[3:] if phone.startswith("+86") else phone[1:]
 
 
 def _timestamp(now: float) -> str:

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.sms.provider import SmsRejected
+
 TIMEOUT_SECONDS = 5.0
 """A send is on the path of a person waiting for a code: a provider slower than this is, for
 that person, down; the use case answers ``UPSTREAM_UNAVAILABLE`` and they may retry."""
@@ -74,3 +76,11 @@ def scrub(text: str, code: str) -> str:
     """``text`` (a provider's error message, which becomes a reason operators read) with the
     one-time code masked, should the provider echo the template parameters back."""
     return text.replace(code, "******") if code else text
+
+
+def e164(phone: str) -> str:
+    """``phone`` as both providers take it in: E.164 (``+`` and digits), else refused before
+    any call (the use case normalises numbers; an adapter used directly must not guess)."""
+    if not phone.startswith("+") or not phone[1:].isdigit():
+        raise SmsRejected("phone number is not in E.164 form")
+    return phone

@@ -151,10 +151,7 @@ def authorization(
     return f"{ALGORITHM} Credential={secret_id}/{scope}, SignedHeaders={names}, Signature={signed}"
 
 
-def tencent_phone(e164: str) -> str:
-    if not e164.startswith("+") or not e164[1:].isdigit():
-        raise SmsRejected("phone number is not in E.164 form")
-    return e164
+tencent_phone = cloud.e164  # Tencent takes E.164 as it is
 
 
 class TencentSms:
