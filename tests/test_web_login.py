@@ -206,3 +206,21 @@ async def test_approval_and_login_are_audited(gw: Site, database_url: str) -> No
     logins = [d for k, d in rows if k == "login" and d.get("door") == AMR]
     assert len(logins) == 1
     assert logins[0]["amr"] == AMR
+
+
+async def test_two_gateways_share_the_tickets(
+    gw: Site, database_url: str, workdir: Path, backend: str
+) -> None:
+    """The browser polls one gateway, the phone confirms through another on the same
+    database: the ticket, its answer and its wake-up cross over (NOTIFY on PostgreSQL: well
+    before the fallback read; that read on SQLite)."""
+    browser = gw.browser()
+    started = await gw.start(browser)
+    waiting = asyncio.create_task(gw.status(browser, started["ticket"], wait=20))
+    async with site(database_url, workdir) as other:
+        scanned = await other.scan(started["scene"], user="erin")
+        assert scanned.status_code == 200, scanned.text
+        bound = POLL_SECONDS - 1 if backend == "postgres" else POLL_SECONDS + 5
+        answered = await asyncio.wait_for(waiting, timeout=bound)
+    assert answered["status"] == "APPROVED"
+    assert answered["login"] is not None

@@ -252,6 +252,10 @@ class WebLogins:
     async def _follow(self, key: str, wait_seconds: float) -> Ticket | None:
         """The ticket once it has left WAITING/SCANNED, or when the wait is over."""
         with self.wakeups.watch(tickets.wake_name(key)) as changed:
+            if wait_seconds > 0:
+                # asking starts the broadcast's subscription (it starts lazily, at the first
+                # token check) and reads the SQLite file signal: other processes' changes
+                _ = self._db.broadcast.trusted
             found = await self._read(key)
             deadline = time.monotonic() + wait_seconds
             while found is not None and found.status in OPEN:

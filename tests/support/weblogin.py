@@ -109,7 +109,8 @@ class Site:
 async def site(database_url: str, workdir: Path) -> AsyncIterator[Site]:
     """Sandbox mode (the emulator, its clock, ``/sandbox/scan``) on ``database_url``."""
     keys = workdir / "keys.json"
-    write_keys_file(keys, SigningKeys([new_key()]))
+    if not keys.exists():  # a second gateway on the same database shares the first one's
+        write_keys_file(keys, SigningKeys([new_key()]))
     settings = Settings(
         database_url=database_url,
         secret_key="test-secret-key-0123456789-abcdefghijkl",
