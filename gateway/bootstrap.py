@@ -163,7 +163,8 @@ def _assemble(
     if closing is not None:
         stack.push_async_callback(closing)
     sms = _sms(config, secrets, db, redis, provider, clock)
-    web_logins = WebLogins(config, db, sessions, wechat, app_tokens, clock)
+    starts = WindowLimit(redis, config.web_scan.starts_per_minute, 60.0, clock, "web login codes")
+    web_logins = WebLogins(config, db, sessions, wechat, app_tokens, starts, clock)
     api = ApiServices(
         config=config,
         accounts=accounts,

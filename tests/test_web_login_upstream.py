@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 
 from gateway.weblogin.service import BINDING_COOKIE
-from tests.support.harness import MakeConfig, running
+from tests.support.harness import Configure, MakeConfig, running
 from tests.support.weblogin import START
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -100,3 +100,15 @@ async def test_an_answer_that_is_no_image_is_an_upstream_error(
     async with running(make_config(database_url), transport=transport) as gw:
         body = await gw.gql(START, {"app": "shop-mp"})
     assert body["data"]["startWebLogin"]["code"] == "UPSTREAM_ERROR"
+
+
+async def test_codes_started_per_address_are_limited(
+    database_url: str, configure: Configure
+) -> None:
+    transport, seen = wechat(image)
+    config = configure(database_url, web_scan={"starts_per_minute": 2})
+    async with running(config, transport=transport) as gw:
+        answers = [await gw.gql(START, {"app": "shop-mp"}) for _ in range(3)]
+    kinds = [a["data"]["startWebLogin"]["__typename"] for a in answers]
+    assert kinds == ["WebLoginStarted", "WebLoginStarted", "RateLimitedError"]
+    assert len(seen) == 2  # the refused start cost WeChat nothing

@@ -372,6 +372,8 @@ class WebScanModel(BaseModel):
     check_path: bool = True
     env_version: Literal["release", "trial", "develop"] = "release"
     code_width: int = Field(default=430, ge=280, le=1280)
+    # codes started per client address a minute: each costs a WeChat call and a row
+    starts_per_minute: int = Field(default=30, ge=1, le=100_000)
 
 
 class FileModel(BaseModel):

@@ -22,6 +22,8 @@ from gateway.errors import (
     WECHAT_CALL,
     AccountDisabled,
     InvalidInput,
+    RateLimited,
+    TemporarilyUnavailable,
     UnknownApp,
     UnsupportedAppKind,
     WebLoginDenied,
@@ -35,6 +37,7 @@ from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
 from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import WebLoginTicketRow
+from gateway.throttle import WindowLimit
 from gateway.weblogin import tickets
 from gateway.weblogin.tickets import OPEN, SECRET, Status, Ticket
 from gateway.weblogin.wakeups import Wakeups, until
@@ -88,6 +91,7 @@ class WebLogins:
         sessions: Sessions,
         wechat: WeChatClient,
         app_tokens: AppTokens,
+        starts: WindowLimit,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
@@ -96,6 +100,7 @@ class WebLogins:
         self._sessions = sessions
         self._wechat = wechat
         self._app_tokens = app_tokens
+        self._starts = starts
         self._clock = clock
         self.wakeups = Wakeups(db.broadcast)
 
@@ -103,13 +108,14 @@ class WebLogins:
     def ticket_seconds(self) -> int:
         return self._settings.ticket_seconds
 
-    @declares(UnknownApp, UnsupportedAppKind, WECHAT_CALL)
+    @declares(UnknownApp, UnsupportedAppKind, RateLimited, TemporarilyUnavailable, WECHAT_CALL)
     async def start(
         self, app_key: str, client: ClientInfo, binding: str | None, origin: str | None
     ) -> Started:
         """A ticket for ``app_key`` (a mini-program) and its code, for the browser that sent
         ``binding`` (its cookie; a new secret when it has none)."""
         app = self._miniprogram(app_key)
+        await self._starts.spend(f"web-scan:{client.ip}", "login codes")
         ticket, scene = tickets.new_secret(), tickets.new_scene()
         binding = binding if binding and SECRET.match(binding) else tickets.new_secret()
         image = await self._code(app, scene)
