@@ -155,7 +155,8 @@ START_ANY = """mutation($app: String!) { startWebLogin(input: {app: $app}) { __t
 
 
 async def test_approving_needs_a_login_in_the_scanned_mini_program(gw: Site) -> None:
-    started = await gw.start(gw.browser())
+    browser = gw.browser()
+    started = await gw.start(browser)
     phone = gw.browser()
     variables = {"scene": started["scene"], "approve": True}
     assert (await gw.gql(phone, APPROVE, variables))["code"] == "NOT_LOGGED_IN"
@@ -163,6 +164,9 @@ async def test_approving_needs_a_login_in_the_scanned_mini_program(gw: Site) -> 
     other = await gw.phone_login("club-mp", "alice")
     refused = await gw.gql(phone, APPROVE, variables, token=other)
     assert refused["code"] == "UNSUPPORTED_APP_KIND"
+    looked = await gw.gql(phone, REQUEST, {"scene": started["scene"]}, token=other)
+    assert looked["code"] == "UNSUPPORTED_APP_KIND"
+    assert (await gw.status(browser, started["ticket"]))["status"] == "WAITING"
     token = await gw.phone_login("shop-mp", "alice")
     bad = await gw.gql(phone, APPROVE, {"scene": "no such!", "approve": True}, token=token)
     assert bad["code"] == "INVALID_INPUT"

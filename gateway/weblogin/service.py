@@ -14,7 +14,7 @@ import hmac
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.audit import ClientInfo, record, storable
 from gateway.config import AppConfig, AppKind, GatewayConfig
@@ -179,14 +179,14 @@ class WebLogins:
         self._check_scene(scene)
         self._approver(viewer)
         now = self._clock()
+        waiting, where = (Status.WAITING.value,), {"scene": scene}
         async with self._db.transaction() as s:
-            moved = await tickets.move(
-                s, now, to=Status.SCANNED, where={"scene": scene}, from_states=(Status.WAITING,)
-            )
-            found = await tickets.by_scene(s, scene, now)
-        if moved is not None:
-            self.wakeups.wake(tickets.wake_name(moved))
-        return self._for_approver(viewer, found)
+            found = self._for_approver(viewer, await tickets.by_scene(s, scene, now))
+            moved = await tickets.move(s, now, to=Status.SCANNED, where=where, from_states=waiting)
+        if moved is None:
+            return found
+        self.wakeups.wake(tickets.wake_name(found.key))
+        return replace(found, status=Status.SCANNED)
 
     @declares(UnsupportedAppKind, InvalidInput, WebLoginExpired)
     async def decide(self, viewer: Viewer, scene: str, approve: bool, client: ClientInfo) -> Ticket:
