@@ -227,6 +227,9 @@ def _cors(config: GatewayConfig) -> list[Middleware]:
             allow_origins=origins,
             allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type", "x-request-id"],
+            # scan to log in: a listed site's page sends the binding cookie startWebLogin set
+            # (fetch with credentials: "include"); only these origins, never "*"
+            allow_credentials=True,
             # date: the SDK measures token expiry by the server's clock, not the phone's
             expose_headers=["x-request-id", "www-authenticate", "date"],
             max_age=600,

@@ -60,6 +60,7 @@ from gateway.throttle import (
     ThrottleStore,
     WindowLimit,
 )
+from gateway.weblogin.service import WebLogins
 from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import HttpClient, WeChatClient, http_client
 from gateway.wechat.oauth import OAuthStates
@@ -162,6 +163,8 @@ def _assemble(
     if closing is not None:
         stack.push_async_callback(closing)
     sms = _sms(config, secrets, db, redis, provider, clock)
+    starts = WindowLimit(redis, config.web_scan.starts_per_minute, 60.0, clock, "web login codes")
+    web_logins = WebLogins(config, db, sessions, wechat, app_tokens, starts, clock)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -181,6 +184,7 @@ def _assemble(
         sms_login=SmsLogin(
             config, db, accounts, sessions, sms, reauthentication, miniprogram, login
         ),
+        web_logins=web_logins,
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)

@@ -357,6 +357,25 @@ class SmsModel(BaseModel):
         return self
 
 
+class WebScanModel(BaseModel):
+    """``[web_scan]``: scan to log in with the mini-program (``gateway.weblogin``). ``page``
+    is the mini-program page the code opens (it reads ``scene`` from its query and calls
+    ``approveWebLogin``); ``check_path = false`` and ``env_version`` let a page not yet
+    published (``trial``, ``develop``) be scanned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    page: str = Field(
+        default="pages/weblogin/confirm", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+    )
+    ticket_seconds: int = Field(default=120, ge=30, le=600)
+    check_path: bool = True
+    env_version: Literal["release", "trial", "develop"] = "release"
+    code_width: int = Field(default=430, ge=280, le=1280)
+    # codes started per client address a minute: each costs a WeChat call and a row
+    starts_per_minute: int = Field(default=30, ge=1, le=100_000)
+
+
 class FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -372,3 +391,4 @@ class FileModel(BaseModel):
     api: ApiModel = Field(default_factory=ApiModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
     sms: SmsModel = Field(default_factory=SmsModel)
+    web_scan: WebScanModel = Field(default_factory=WebScanModel)

@@ -15,6 +15,7 @@ const { startGateway, stopGateway, gatewayTests, skipWithoutMutation } = require
 
 const EXAMPLE = path.resolve(__dirname, '..', '..', '..', 'examples', 'miniprogram');
 const PAGE = path.join(EXAMPLE, 'pages', 'index', 'index');
+const CONFIRM = path.join(EXAMPLE, 'pages', 'weblogin', 'confirm');
 const PNG =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
@@ -37,6 +38,9 @@ function installDom() {
   };
 }
 
+/** The query the next rendered page is opened with (its onLoad's `options`). */
+let openedWith = {};
+
 /** Page({...}) as a component, the way miniprogram-simulate renders one. */
 function pageAsComponent(def) {
   const methods = {};
@@ -46,7 +50,7 @@ function pageAsComponent(def) {
     methods,
     lifetimes: {
       attached() {
-        if (def.onLoad) def.onLoad.call(this, {});
+        if (def.onLoad) def.onLoad.call(this, openedWith);
       },
       detached() {
         if (def.onUnload) def.onUnload.call(this);
@@ -54,6 +58,8 @@ function pageAsComponent(def) {
     },
   });
 }
+
+const simulate = () => require('miniprogram-simulate');
 
 /** Polls `check` until it holds (the page's promises settle over the network). */
 async function until(check, what) {
@@ -78,6 +84,7 @@ describe('examples/miniprogram rendered by miniprogram-simulate, against a sandb
     gateway = await startGateway();
     undo.push(installDom());
     const simulate = require('miniprogram-simulate');
+    // (the confirm page's test renders a second page with it)
     const original = Module._resolveFilename;
     Module._resolveFilename = function resolve(request, ...rest) {
       if (request === 'wechat-identity-gateway-miniprogram') return require.resolve('..');
@@ -151,5 +158,36 @@ describe('examples/miniprogram rendered by miniprogram-simulate, against a sandb
     tap('nickname-form', 'submit', { value: { nickname: 'Ada' } });
     await until(() => /nickname Ada/.test(text()), 'the nickname');
     assert.deepEqual(seen.modals, []);
+  });
+
+  it('the scan-to-log-in confirm page: shows which site asks, approves, the browser is logged in', async () => {
+    const post = async (query, variables, cookie) => {
+      const headers = { 'content-type': 'application/json', origin: 'https://pc.example.com' };
+      if (cookie) headers.cookie = cookie;
+      const res = await fetch(gateway.endpoint, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      return { body: await res.json(), cookie: (res.headers.get('set-cookie') || '').split(';')[0] };
+    };
+    const start = await post('mutation { startWebLogin(input: {app: "shop-mp"}) { ... on WebLoginStarted { ticket scene } } }');
+    const { ticket, scene } = start.body.data.startWebLogin;
+    openedWith = { scene: encodeURIComponent(scene) };
+    const confirm = simulate().render(simulate().load(CONFIRM, { compiler: 'simulate' }));
+    confirm.attach(document.createElement('parent-wrapper'));
+    try {
+      const shown = () => confirm.dom.textContent;
+      await until(() => /pc\.example\.com/.test(shown()), 'which site asks');
+      assert.match(shown(), /Log in on a website\?/);
+      confirm.querySelector('#approve').dispatchEvent('tap', { detail: {} });
+      await until(() => /logged in on the website/.test(shown()), 'the answer');
+      const status = await post(
+        'query($t: String!) { webLoginStatus(ticket: $t) { ... on WebLoginState { status login { account { id } } } } }',
+        { t: ticket },
+        start.cookie
+      );
+      assert.equal(status.body.data.webLoginStatus.status, 'APPROVED');
+      assert.ok(status.body.data.webLoginStatus.login, 'the browser that showed the code is logged in');
+    } finally {
+      confirm.detach();
+      openedWith = {};
+    }
   });
 });
