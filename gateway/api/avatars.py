@@ -85,7 +85,7 @@ async def _the_file(request: Request) -> bytes:
                 raise InvalidInput("file", "The form holds no file.")
             data = await upload.read(MAX_BYTES + 1)
     except MultiPartException as exc:
-        raise InvalidInput("file", f"Unreadable form: {exc.message}") from None
+        raise InvalidInput("file", "Unreadable form: %(reason)s", reason=exc.message) from None
     if len(data) > MAX_BYTES:
         raise ImageTooLarge()
     return data

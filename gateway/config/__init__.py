@@ -25,6 +25,7 @@ from gateway.config.sections import (
     ConfigError,
     EventsModel,
     FileModel,
+    I18nModel,
     PartnerModel,
     PasswordsModel,
     PerformanceModel,
@@ -49,6 +50,7 @@ __all__ = [
     "ConfigError",
     "EventsModel",
     "GatewayConfig",
+    "I18nModel",
     "PartnerModel",
     "PasswordsModel",
     "PerformanceModel",
@@ -140,6 +142,7 @@ class GatewayConfig:
     api: ApiModel = field(default_factory=ApiModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
     sms: SmsModel = field(default_factory=SmsModel)
+    i18n: I18nModel = field(default_factory=I18nModel)
 
     @property
     def trusted_documents_file(self) -> Path | None:
@@ -301,6 +304,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         api=file.api,
         performance=file.performance,
         sms=file.sms,
+        i18n=file.i18n,
     )
 
 

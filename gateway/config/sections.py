@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    field_validator,
     model_validator,
 )
 
@@ -357,6 +358,21 @@ class SmsModel(BaseModel):
         return self
 
 
+class I18nModel(BaseModel):
+    """``[i18n]``: the language of messages people read (``gateway.i18n``) when the request's
+    ``Accept-Language`` names none the gateway speaks. Codes never change with it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_locale: Literal["zh-CN", "en"] = "zh-CN"
+
+    @field_validator("default_locale", mode="before")
+    @classmethod
+    def _bcp47(cls, value: object) -> object:
+        """``zh_CN`` (gettext's spelling) is taken for ``zh-CN``."""
+        return "zh-CN" if value == "zh_CN" else value
+
+
 class FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -372,3 +388,4 @@ class FileModel(BaseModel):
     api: ApiModel = Field(default_factory=ApiModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
     sms: SmsModel = Field(default_factory=SmsModel)
+    i18n: I18nModel = Field(default_factory=I18nModel)

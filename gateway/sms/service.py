@@ -14,6 +14,7 @@ import logging
 from gateway.audit import ClientInfo
 from gateway.config import GatewayConfig
 from gateway.errors import (
+    N_,
     InvalidCode,
     InvalidInput,
     RateLimited,
@@ -31,7 +32,7 @@ from gateway.sms.limits import SmsLimits
 from gateway.sms.provider import SmsMessage, SmsProvider, SmsRejected, SmsUnavailable
 
 log = logging.getLogger(__name__)
-WRONG_CODE = "The SMS code is wrong, used or expired; request a new one."
+WRONG_CODE = N_("The SMS code is wrong, used or expired; request a new one.")
 
 
 class SmsCodes:
@@ -79,7 +80,7 @@ class SmsCodes:
 
     def _ready(self, app_key: str) -> SmsProvider:
         if self._config.app(app_key) is None:
-            raise UnknownApp(f"No app is configured with key {app_key[:64]!r}.")
+            raise UnknownApp("No app is configured with key %(key)s.", key=repr(app_key[:64]))
         if self._provider is None:
             raise InvalidInput("phone", "This gateway sends no SMS ([sms] provider is not set).")
         return self._provider
