@@ -116,8 +116,10 @@ def _gettext_call(call: ast.Call) -> tuple[str, str] | None:
     if name != "gettext" or len(call.args) != 3:
         return None
     domain, message = call.args[1], call.args[2]
-    if all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in (domain, message)):
-        return str(domain.value), str(message.value)  # type: ignore[union-attr]
+    if not (isinstance(domain, ast.Constant) and isinstance(message, ast.Constant)):
+        return None
+    if isinstance(domain.value, str) and isinstance(message.value, str):
+        return domain.value, message.value
     return None
 
 
