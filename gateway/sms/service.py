@@ -65,8 +65,10 @@ class SmsCodes:
         purpose: Purpose,
         client: ClientInfo,
         captcha_ticket: str | None = None,
+        locale: str = "zh-CN",
     ) -> None:
-        """Send a new code to the number, after the captcha hook and the limits."""
+        """Send a new code to the number, after the captcha hook and the limits; ``locale``:
+        the language of the text (the requester's)."""
         provider = self._ready(app_key)
         phone = phones.normalise(raw_phone)
         self._limits.check_country(phone)
@@ -75,7 +77,8 @@ class SmsCodes:
             raise InvalidInput("captcha_ticket", "The captcha was not solved; solve it again.")
         await self._limits.spend(phone, client.ip or "unknown")
         code = await self._store.issue(phone, purpose)
-        await _send(provider, SmsMessage(phone, code))
+        minutes = self._config.sms.code_ttl_seconds // 60
+        await _send(provider, SmsMessage(phone, code, locale, minutes))
         SMS_CODES.labels("sent").inc()
 
     def _ready(self, app_key: str) -> SmsProvider:
