@@ -150,3 +150,15 @@ async def test_the_sandbox_sms_is_in_the_requesters_language(
     assert "5 分钟内有效" in chinese
     assert english.startswith("Your verification code is ")
     assert "valid for 5 minutes" in english
+
+
+async def test_the_avatar_upload_refuses_in_the_request_language(gw: Harness) -> None:
+    answers = [
+        await gw.client.post("/avatars", headers=headers)
+        for headers in ({}, {"accept-language": "en"})
+    ]
+    assert [a.status_code for a in answers] == [401, 401]
+    zh, en = (a.json()["error"] for a in answers)
+    assert zh["code"] == en["code"] == "NOT_LOGGED_IN"
+    assert zh["message"].startswith("请先登录")
+    assert en["message"].startswith("Log in first")
