@@ -5,7 +5,8 @@ Two halves:
 1. The catalogues (every ``gateway/i18n/locales/<zh_CN|en>/LC_MESSAGES/<domain>.po``, every
    domain, those added later included): both languages hold the same message ids, each with a
    non-empty ``msgstr``, no ``fuzzy`` entry, and the same ``%(name)s`` placeholders as its id.
-2. The code against them: the message ids the sources use are in their domain's catalogue.
+2. The code against them: the message ids the sources use are in their domain's catalogue,
+   and no error's message is an f-string (it would have no id).
    ``errors``: every error class's ``default_message``/``retry_message``, every string literal
    given to an error class's call, and every ``N_("...")`` (Babel's extractor); any domain:
    ``gettext(locale, "<domain>", "...")`` calls with literal arguments; Jinja2 templates under
@@ -98,13 +99,16 @@ def _error_classes() -> dict[str, tuple[str, ...]]:
     }
 
 
-def _literal_arguments(call: ast.Call, name: str) -> Iterator[str]:
+def _message_arguments(call: ast.Call, name: str) -> list[ast.expr]:
     """The message given to an error class: its first positional argument (``InvalidInput``:
     its second, after the field) or ``message=``."""
     position = 1 if name == "InvalidInput" else 0
     candidates = [call.args[position]] if len(call.args) > position else []
-    candidates += [k.value for k in call.keywords if k.arg == "message"]
-    for node in candidates:
+    return candidates + [k.value for k in call.keywords if k.arg == "message"]
+
+
+def _literal_arguments(call: ast.Call, name: str) -> Iterator[str]:
+    for node in _message_arguments(call, name):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             yield node.value
 
@@ -121,6 +125,24 @@ def _gettext_call(call: ast.Call) -> tuple[str, str] | None:
     if isinstance(domain.value, str) and isinstance(message.value, str):
         return domain.value, message.value
     return None
+
+
+def formatted_messages(sources: Path) -> Iterator[str]:
+    """An f-string (or ``%``/``format``) message given to an error class has no catalogue id:
+    what varies goes in named ``%(name)s`` parameters instead."""
+    classes = _error_classes()
+    for path in sorted(sources.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = isinstance(node, ast.Call) and (
+                getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            )
+            if not (isinstance(node, ast.Call) and name in classes):
+                continue
+            for argument in _message_arguments(node, str(name)):
+                marked = isinstance(argument, ast.Call) and getattr(argument.func, "id", "") == "N_"
+                if isinstance(argument, ast.JoinedStr | ast.BinOp | ast.Call) and not marked:
+                    where = f"{path.relative_to(sources.parent)}:{node.lineno}"
+                    yield f"{where}: {name}'s message is built in code; use %(name)s parameters"
 
 
 def code_ids(sources: Path) -> dict[str, set[str]]:
@@ -180,7 +202,11 @@ def _missing(domain: str, used: Iterable[str], known: set[str]) -> Iterator[str]
 def problems(locales: Path | None = None, sources: Path | None = None) -> list[str]:
     locales = locales or ROOT / "gateway" / "i18n" / "locales"
     sources = sources or ROOT / "gateway"
-    return [*catalogue_problems(locales), *code_problems(locales, sources)]
+    return [
+        *catalogue_problems(locales),
+        *code_problems(locales, sources),
+        *formatted_messages(sources),
+    ]
 
 
 def main() -> int:

@@ -85,7 +85,9 @@ def test_a_message_the_code_uses_but_no_catalogue_has_fails(locales: Path, tmp_p
         "from gateway.errors import InvalidInput, N_\n"
         "OTHER = N_('A marked message nobody translated.')\n"
         "def f() -> None:\n"
-        "    raise InvalidInput('x', 'A brand new message.')\n",
+        "    raise InvalidInput('x', 'A brand new message.')\n"
+        "def g(n: int) -> None:\n"
+        "    raise InvalidInput('x', f'Built {n} times.')\n",
         encoding="utf-8",
     )
     (sources / "templates" / "page.html").write_text(
@@ -95,3 +97,4 @@ def test_a_message_the_code_uses_but_no_catalogue_has_fails(locales: Path, tmp_p
     assert "'A brand new message.' is used in the code but missing" in found
     assert "'A marked message nobody translated.'" in found
     assert "'A page text nobody translated.'" in found
+    assert "gateway/feature.py:6: InvalidInput's message is built in code" in found
