@@ -26,6 +26,7 @@ Exception tree::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
@@ -53,9 +54,22 @@ class GatewayError(Exception):
                 raise TypeError(f"two error classes for code {cls.code}")
             _BY_CODE[cls.code] = cls
 
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
+    def __init__(self, message: str | None = None, **params: object) -> None:
+        """``message``: English, and the id of its translations in the ``errors`` catalogue
+        (gateway.i18n), so a literal, never an f-string: what varies goes in ``params``,
+        named by ``%(name)s`` placeholders. ``message`` is the English text with them filled
+        in; the API answers it in the request's language (gateway.api.errors)."""
+        self.template = message or self.default_message
+        self.params = params
+        self.message = self.template % params if params else self.template
         super().__init__(self.message)
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` as an id of the ``errors`` catalogue where it is not written straight
+    into an error's call (a constant, a table): scripts/i18n_check.py finds it. Answers it
+    unchanged, as gettext's ``gettext_noop``."""
+    return message
 
 
 def error_class(code: str) -> type[GatewayError]:
@@ -70,14 +84,25 @@ def all_error_classes() -> tuple[type[GatewayError], ...]:
 class _WithField(GatewayError):
     default_field: ClassVar[str | None] = None
 
-    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str | None = None, *, field: str | None = None, **params: object
+    ) -> None:
+        super().__init__(message, **params)
         self.field = field or self.default_field
 
 
 class _WithRetry(GatewayError):
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    """``retry_message`` (with ``%(seconds)s``, whole seconds rounded up) is the message when
+    none is given and the wait is known."""
+
+    retry_message: ClassVar[str] = ""
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, **params: object
+    ) -> None:
+        if message is None and retry_after is not None and self.retry_message:
+            message, params = self.retry_message, {"seconds": max(math.ceil(retry_after), 1)}
+        super().__init__(message, **params)
         self.retry_after = retry_after
 
 
@@ -85,8 +110,8 @@ class _WithRetry(GatewayError):
 class InvalidInput(GatewayError):
     code = "INVALID_INPUT"
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, message: str, **params: object) -> None:
+        super().__init__(message, **params)
         self.field = field
 
 
@@ -127,6 +152,7 @@ class RiskBlocked(GatewayError):
 class RateLimited(_WithRetry):
     code = "RATE_LIMITED"
     default_message = "Too many requests; wait and retry."
+    retry_message = "Too many requests; retry in %(seconds)s seconds."
 
 
 class AppMisconfigured(GatewayError):
@@ -258,11 +284,13 @@ class NoPassword(GatewayError):
 class Throttled(_WithRetry):
     code = "THROTTLED"
     default_message = "Too many failed attempts: wait before trying again."
+    retry_message = "Too many failed attempts: try again in %(seconds)s seconds."
 
 
 class TemporarilyUnavailable(_WithRetry):
     code = "TEMPORARILY_UNAVAILABLE"
     default_message = "Briefly unavailable; try again shortly."
+    retry_message = "Briefly unavailable; try again in %(seconds)s seconds."
 
 
 # -- the account graph -------------------------------------------------------------------------

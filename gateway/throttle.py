@@ -29,6 +29,7 @@ The in-process store serves one process; ``RedisThrottleStore`` shares counts ac
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -364,17 +365,16 @@ class WindowLimit:
         self._local: dict[tuple[str, int], int] = {}
         self.health = Degraded(f"Redis ({counts} limits)", f"{counts} refused until back")
 
-    async def spend(self, key: str, what: str, whose: str = "from this address") -> int:
+    async def spend(self, key: str, refusal: str) -> int:
         """Count one event, or raise ``RateLimited`` (with the seconds left) over the limit;
-        the events of this window so far, this one included."""
+        the events of this window so far, this one included. ``refusal``: its message, a
+        catalogue id (``N_``) with ``%(seconds)s``."""
         now = self._clock()
         window = int(now // self._window)
         used = await self._add(key, window)
         if used > self._limit:
-            raise RateLimited(
-                f"Too many {what} {whose}; retry later.",
-                retry_after=round(self._window - now % self._window, 1),
-            )
+            wait = round(self._window - now % self._window, 1)
+            raise RateLimited(refusal, retry_after=wait, seconds=max(math.ceil(wait), 1))
         return used
 
     async def _add(self, key: str, window: int) -> int:

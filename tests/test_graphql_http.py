@@ -121,7 +121,7 @@ async def test_graphql_response_json_request_error_is_400_without_data(
     body = response.json()
     assert "data" not in body
     assert body["errors"]
-    assert body["errors"][0]["message"] != "Internal server error."
+    assert body["errors"][0]["message"] != MASKED
 
 
 @pytest.mark.parametrize("query", [SYNTAX_ERROR, VALIDATION_ERROR], ids=["syntax", "validation"])
@@ -350,8 +350,9 @@ async def test_no_field_suggestions_when_introspection_is_off(
 
 # --- masking -------------------------------------------------------------------------------
 
-MASKED = "Internal server error."
-UNAVAILABLE = "Service temporarily unavailable; retry shortly."
+# in zh-CN, the default language (tests/test_messages_i18n.py: the English)
+MASKED = "服务器内部错误。"
+UNAVAILABLE = "服务暂时不可用，请稍后重试。"  # noqa: RUF001
 VIEWER_KINDS = "{ viewer { id identities { kind } } }"
 MARKER = "LEAKMARK-future-kind"
 

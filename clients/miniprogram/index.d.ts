@@ -84,6 +84,12 @@ export interface GatewayClientOptions {
    * follows only when the gateway does not know the hash. `false`: always the text.
    */
   documentHashes?: boolean;
+  /**
+   * The `Accept-Language` of every request, so the gateway's error messages come in it
+   * (`zh-CN`, `en`). Default: WeChat's language (`wx.getAppBaseInfo().language`, `zh_CN` sent
+   * as `zh-CN`); `null`: none (the gateway's `[i18n] default_locale` applies).
+   */
+  language?: string | null;
 }
 
 export interface GraphQLOperation<V = Record<string, unknown>> {

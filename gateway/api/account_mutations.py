@@ -78,7 +78,7 @@ def _uuid_of(global_id: strawberry.ID, type_name: str) -> uuid.UUID:
             raise ValueError(type_name)
         return uuid.UUID(parsed.node_id)
     except Exception:
-        raise NotFound(f"Not a {type_name} id.", field="id") from None
+        raise NotFound("Not a %(type)s id.", field="id", type=type_name) from None
 
 
 @strawberry.type

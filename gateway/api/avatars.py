@@ -19,36 +19,46 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from gateway import i18n
 from gateway.api.context import ApiServices
-from gateway.errors import GatewayError, ImageTooLarge, InvalidImage, InvalidInput, NotLoggedIn
+from gateway.api.errors import DOMAIN, message
+from gateway.errors import N_, GatewayError, ImageTooLarge, InvalidImage, InvalidInput, NotLoggedIn
 from gateway.profiles.images import MAX_BYTES
 from gateway.sessions.tokens import TokenRejected
 
 BODY_LIMIT = MAX_BYTES + 64 * 1024
 """The largest upload body: the file's 1 MiB and room for the multipart framing."""
 IMMUTABLE = "public, max-age=31536000, immutable"
+_RENEW = N_("Refresh the token (TOKEN_EXPIRED), or log in again (INVALID_TOKEN).")
 _STATUS = {ImageTooLarge: 413, InvalidImage: 422, NotLoggedIn: 401}
 
 
-def refusal(error: GatewayError) -> JSONResponse:
-    """A failure as JSON with its stable code (the GraphQL ``ErrorCode``)."""
+def refusal(error: GatewayError, locale: str = i18n.DEFAULT_LOCALE) -> JSONResponse:
+    """A failure as JSON with its stable code (the GraphQL ``ErrorCode``), its message in
+    ``locale``."""
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, NotLoggedIn) else None
-    body = {"error": {"code": error.code, "message": error.message}}
+    body = {"error": {"code": error.code, "message": message(error, locale)}}
     return JSONResponse(body, status_code=_STATUS.get(type(error), 400), headers=headers)
 
 
 TOO_LARGE = refusal(ImageTooLarge())
-"""What the body-size limit answers for ``/avatars`` (``gateway.limits``)."""
+"""What the body-size limit answers for ``/avatars`` (``gateway.limits``), before any
+request is read: in ``gateway.i18n.DEFAULT_LOCALE``."""
+
+
+def _locale(request: Request) -> str:
+    default = request.app.state.api.config.i18n.default_locale
+    return i18n.negotiate(request.headers.get("accept-language"), default)
 
 
 def _origin(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _unauthorized(rejected: TokenRejected) -> Response:
+def _unauthorized(rejected: TokenRejected, locale: str) -> Response:
     """As ``/graphql`` answers a token that is not live (RFC 6750), so a client renews the
     token the same way for both: the challenge, and the code in ``errors[0].extensions``."""
-    message = "Refresh the token (TOKEN_EXPIRED), or log in again (INVALID_TOKEN)."
+    message = i18n.gettext(locale, DOMAIN, _RENEW)
     challenge = f'Bearer error="invalid_token", error_description="{rejected.code}"'
     body = {
         "error": {"code": rejected.code, "message": message},
@@ -61,16 +71,16 @@ async def upload_avatar(request: Request) -> Response:
     api: ApiServices = request.app.state.api
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return refusal(NotLoggedIn())
+        return refusal(NotLoggedIn(), _locale(request))
     try:
         viewer = await api.sessions.authenticate(token.strip())
     except TokenRejected as rejected:
-        return _unauthorized(rejected)
+        return _unauthorized(rejected, _locale(request))
     try:
         data = await _the_file(request)
         uploaded = await api.profiles.upload_avatar(viewer, data, _origin(request))
     except (InvalidInput, ImageTooLarge, InvalidImage) as error:
-        return refusal(error)
+        return refusal(error, _locale(request))
     return JSONResponse({"avatar": uploaded.id, "url": uploaded.url})
 
 
@@ -85,7 +95,7 @@ async def _the_file(request: Request) -> bytes:
                 raise InvalidInput("file", "The form holds no file.")
             data = await upload.read(MAX_BYTES + 1)
     except MultiPartException as exc:
-        raise InvalidInput("file", f"Unreadable form: {exc.message}") from None
+        raise InvalidInput("file", "Unreadable form: %(reason)s", reason=exc.message) from None
     if len(data) > MAX_BYTES:
         raise ImageTooLarge()
     return data

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
+from gateway import i18n
 from gateway.accounts.model import AccountView, IdentityKey, IdentityView
 from gateway.accounts.service import AccountGraph
 from gateway.addresses import client_address
@@ -114,6 +115,14 @@ class Context:
 
     def __post_init__(self) -> None:
         self.reads = LoaderReads(self.loaders)
+
+    @functools.cached_property
+    def locale(self) -> str:
+        """The language of this request's messages: its ``Accept-Language``, or ``[i18n]
+        default_locale``. Negotiated on first use (an error answered), once per request: a
+        request that succeeds never pays for it."""
+        header = self.request.headers.get("accept-language")
+        return i18n.negotiate(header, self.services.config.i18n.default_locale)
 
     async def authenticate(self) -> None:
         """Once, before the operation runs. No bearer token: anonymous. A token that is not

@@ -8,7 +8,10 @@ from typing import Any
 
 import strawberry
 
-from gateway import errors
+from gateway import errors, i18n
+
+DOMAIN = "errors"
+"""The catalogue of error messages (gateway/i18n/locales/*/LC_MESSAGES/errors.po)."""
 
 
 @strawberry.enum(description="Stable, machine-readable reasons for an expected failure.")
@@ -252,10 +255,18 @@ def graphql_type(error: type[errors.GatewayError]) -> type[Error]:
     return _BINDINGS[error]
 
 
-def to_graphql(exc: errors.GatewayError) -> Error:
-    """The typed result for a declared error."""
+def message(exc: errors.GatewayError, locale: str) -> str:
+    """``exc``'s message in ``locale``: its English text is the catalogue's id, its parameters
+    are filled in after translation. A message missing from the catalogue stays English."""
+    text = i18n.gettext(locale, DOMAIN, exc.template)
+    return text % exc.params if exc.params else text
+
+
+def to_graphql(exc: errors.GatewayError, locale: str = i18n.DEFAULT_LOCALE) -> Error:
+    """The typed result for a declared error, its message in ``locale`` (its code never
+    changes with the language)."""
     cls = _BINDINGS[type(exc)]
-    fields: dict[str, Any] = {"code": ErrorCode(exc.code), "message": exc.message}
+    fields: dict[str, Any] = {"code": ErrorCode(exc.code), "message": message(exc, locale)}
     names = {f.name for f in dataclasses.fields(cls)}
     if "field" in names:
         fields["field"] = exc.field

@@ -20,8 +20,9 @@ from starlette.types import Message, Receive, Scope, Send
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.types import ExecutionResult
 
-from gateway import playground
+from gateway import i18n, playground
 from gateway.api.context import ApiServices, Context, Loaders
+from gateway.api.errors import DOMAIN
 from gateway.api.prepared import PreparedDocuments
 from gateway.api.trusted import NOT_FOUND, DocumentRefused, TrustedDocuments
 from gateway.compat.strawberry import (
@@ -32,6 +33,7 @@ from gateway.compat.strawberry import (
     PreExecutionError,
     execute_over_post,
 )
+from gateway.errors import N_
 from gateway.limits import InProgressLimit
 from gateway.sessions.tokens import TokenRejected
 
@@ -54,22 +56,29 @@ def _is_request_error(result: ExecutionResult) -> bool:
 
 
 _TOKEN_MESSAGES = {
-    "TOKEN_EXPIRED": "The access token has expired: refresh it (refreshToken) and retry.",
-    "INVALID_TOKEN": "The access token is not valid (revoked, or not ours): log in again.",
+    "TOKEN_EXPIRED": N_("The access token has expired: refresh it (refreshToken) and retry."),
+    "INVALID_TOKEN": N_("The access token is not valid (revoked, or not ours): log in again."),
 }
 
 
-def _unauthorized(rejected: TokenRejected, accept: str) -> Response:
+def _unauthorized(rejected: TokenRejected, request: Request) -> Response:
     """RFC 6750 §3: 401 with ``WWW-Authenticate: Bearer error="invalid_token"``, and a GraphQL
-    error body whose ``extensions.code`` tells an expired token from an invalid one."""
+    error body whose ``extensions.code`` tells an expired token from an invalid one. The body's
+    message is in the request's language; the header's ``error_description`` stays English
+    (RFC 6750 allows only printable ASCII there, and it is for developers)."""
     message = _TOKEN_MESSAGES[rejected.code]
-    body = {"errors": [{"message": message, "extensions": {"code": rejected.code}}]}
+    default = request.app.state.api.config.i18n.default_locale
+    locale = i18n.negotiate(request.headers.get("accept-language"), default)
+    shown = i18n.gettext(locale, DOMAIN, message)
+    body = {"errors": [{"message": shown, "extensions": {"code": rejected.code}}]}
     challenge = f'Bearer error="invalid_token", error_description="{message}"'
     return JSONResponse(
         body,
         status_code=401,
         headers={"WWW-Authenticate": challenge},
-        media_type=GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json",
+        media_type=GRAPHQL_RESPONSE
+        if GRAPHQL_RESPONSE in request.headers.get("accept", "")
+        else "application/json",
     )
 
 
@@ -235,8 +244,7 @@ class GatewayGraphQL(GraphQLView):
             )
             await response(scope, receive, send)
         except TokenRejected as rejected:
-            accept = Request(scope).headers.get("accept", "")
-            await _unauthorized(rejected, accept)(scope, receive, send)
+            await _unauthorized(rejected, Request(scope))(scope, receive, send)
         except DocumentRefused as refused:
             await _refusal(scope, refused)(scope, receive, send)
 

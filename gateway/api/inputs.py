@@ -56,7 +56,7 @@ def _check(value: Any, path: str, name: str) -> None:
 
 def _check_string(value: str, path: str, name: str) -> None:
     if UNSTORABLE.search(value):
-        raise InvalidInput(path, f"{path} contains a NUL or an unpaired surrogate.")
+        raise InvalidInput(path, "%(name)s contains a NUL or an unpaired surrogate.", name=path)
     limit = LIMITS.get(name, DEFAULT_LIMIT)
     if len(value) > limit:
-        raise InvalidInput(path, f"{path} is longer than {limit}.")
+        raise InvalidInput(path, "%(name)s is longer than %(limit)s.", name=path, limit=limit)

@@ -235,7 +235,7 @@ class PartnerQuery:
     )
     async def accounts_by_openids(self, info: Info, app: str, openids: list[str]) -> BatchLookup:
         if len(openids) > MAX_BATCH:
-            raise InvalidInput("openids", f"at most {MAX_BATCH} openids per request")
+            raise InvalidInput("openids", "at most %(count)s openids per request", count=MAX_BATCH)
         request = _request(info, self.me, "accountsByOpenids", scopes.LOOKUP)
         found = await info.context.services.partner_lookups.lookup(
             info.context.reads,

@@ -91,7 +91,7 @@ class PreparedDocuments:
             return PreExecutionError(data=None, errors=[error])
         if result.errors:
             self._process(result.errors, operation, context)  # before masking, as strawberry
-            mask_errors(result)
+            mask_errors(result, context)
         return ExecutionResult(data=result.data, errors=result.errors)
 
     def _process(

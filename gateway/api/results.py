@@ -15,9 +15,11 @@ import strawberry
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
+from gateway.api.context import Context
 from gateway.api.errors import Error, graphql_type, to_graphql
 from gateway.api.inputs import check_arguments
 from gateway.errors import ErrorSpec, GatewayError, InvalidInput, expand
+from gateway.i18n import DEFAULT_LOCALE
 
 _UNIONS: dict[str, tuple[Any, tuple[type[GatewayError], ...]]] = {}
 
@@ -29,25 +31,25 @@ class TypedErrors(FieldExtension):
         self.declared = declared
         self.checks_input = InvalidInput in declared
 
-    def _check(self, arguments: dict[str, Any]) -> Error | None:
+    def _check(self, arguments: dict[str, Any], info: Info[Any, Any]) -> Error | None:
         """Every string argument is storable and bounded (``gateway.api.inputs``)."""
         if not (self.checks_input and arguments):
             return None
         try:
             check_arguments(arguments)
         except InvalidInput as exc:
-            return to_graphql(exc)
+            return to_graphql(exc, _locale(info))
         return None
 
     def resolve(
         self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any
     ) -> Any:
-        if refused := self._check(kwargs):
+        if refused := self._check(kwargs, info):
             return refused
         try:
             return next_(source, info, **kwargs)
         except self.declared as exc:
-            return to_graphql(exc)
+            return to_graphql(exc, _locale(info))
 
     async def resolve_async(
         self,
@@ -56,12 +58,19 @@ class TypedErrors(FieldExtension):
         info: Info[Any, Any],
         **kwargs: Any,
     ) -> Any:
-        if refused := self._check(kwargs):
+        if refused := self._check(kwargs, info):
             return refused
         try:
             return await next_(source, info, **kwargs)
         except self.declared as exc:
-            return to_graphql(exc)
+            return to_graphql(exc, _locale(info))
+
+
+def _locale(info: Info[Any, Any]) -> str:
+    """The request's language, negotiated only now that an error is answered (once per
+    request: ``Context.locale`` keeps it)."""
+    context = info.context
+    return context.locale if isinstance(context, Context) else DEFAULT_LOCALE
 
 
 def result_union(name: str, success: type, declared: tuple[type[GatewayError], ...]) -> Any:

@@ -21,7 +21,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from gateway import i18n
 from gateway.api.account_mutations import AccountMutation
+from gateway.api.context import Context
+from gateway.api.errors import DOMAIN
 from gateway.api.mutations import Mutation
 from gateway.api.profile_mutations import ProfileMutation
 from gateway.api.queries import Query
@@ -38,11 +41,13 @@ from gateway.compat.strawberry import (
     validate,
 )
 from gateway.config import Settings
+from gateway.errors import N_
 from gateway.sessions.tokens import TokenRejected
 from gateway.store.db import is_unavailable
 
 log = logging.getLogger("gateway.api")
-MASKED = "Internal server error."
+MASKED = N_("Internal server error.")
+UNAVAILABLE = N_("Service temporarily unavailable; retry shortly.")
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
@@ -52,10 +57,10 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError | TokenRejected)
 
 
-def _masked(error: GraphQLError) -> GraphQLError:
-    """What the client sees of an unexpected error: nothing of it, but where it happened; a
-    lost database is a retryable ``UNAVAILABLE`` error, logged as a one-line warning (an
-    outage is not a bug: no traceback per request while it lasts)."""
+def _masked(error: GraphQLError, context: Any) -> GraphQLError:
+    """What the client sees of an unexpected error: nothing of it, but where it happened, in
+    the request's language; a lost database is a retryable ``UNAVAILABLE`` error, logged as a
+    one-line warning (an outage is not a bug: no traceback per request while it lasts)."""
     if not _is_unexpected(error):
         return error
     unavailable = is_unavailable(error.original_error)
@@ -63,8 +68,9 @@ def _masked(error: GraphQLError) -> GraphQLError:
         log.warning("unavailable at %s: %s", error.path, type(error.original_error).__name__)
     else:
         log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+    locale = context.locale if isinstance(context, Context) else i18n.DEFAULT_LOCALE
     return GraphQLError(
-        "Service temporarily unavailable; retry shortly." if unavailable else MASKED,
+        i18n.gettext(locale, DOMAIN, UNAVAILABLE if unavailable else MASKED),
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
@@ -79,13 +85,13 @@ _parse = functools.lru_cache(maxsize=512)(parse)
 _validate = functools.lru_cache(maxsize=512)(validate)
 
 
-def mask_errors(result: Any) -> None:
+def mask_errors(result: Any, context: Any) -> None:
     """Replace the unexpected errors of ``result`` (any result type: all have ``errors``) by
     what a client may see of them; shared by the operation hook and trusted documents' path
     (gateway.api.prepared), so the rule is written once."""
     errors = getattr(result, "errors", None)
     if errors:
-        result.errors = [_masked(e) for e in errors]
+        result.errors = [_masked(e, context) for e in errors]
 
 
 class GatewayExtension(SchemaExtension):
@@ -104,7 +110,7 @@ class GatewayExtension(SchemaExtension):
         context.parse_options["max_tokens"] = MAX_TOKENS
         context.validation_rules = context.validation_rules + self._rules
         yield
-        mask_errors(context.result)
+        mask_errors(context.result, context.context)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context

@@ -84,6 +84,7 @@ class SmsMutation:
             Purpose(input.purpose.value),
             client_info(info, input.client),
             input.captcha_ticket,
+            info.context.locale,
         )
         return RequestSmsCodeSuccess(sent=True)
 

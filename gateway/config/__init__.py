@@ -25,6 +25,7 @@ from gateway.config.sections import (
     ConfigError,
     EventsModel,
     FileModel,
+    I18nModel,
     PartnerModel,
     PasswordsModel,
     PerformanceModel,
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigError",
     "EventsModel",
     "GatewayConfig",
+    "I18nModel",
     "PartnerModel",
     "PasswordsModel",
     "PerformanceModel",
@@ -143,6 +145,7 @@ class GatewayConfig:
     performance: PerformanceModel = field(default_factory=PerformanceModel)
     sms: SmsModel = field(default_factory=SmsModel)
     web_scan: WebScanModel = field(default_factory=WebScanModel)
+    i18n: I18nModel = field(default_factory=I18nModel)
 
     @property
     def trusted_documents_file(self) -> Path | None:
@@ -305,6 +308,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         performance=file.performance,
         sms=file.sms,
         web_scan=file.web_scan,
+        i18n=file.i18n,
     )
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    field_validator,
     model_validator,
 )
 
@@ -376,6 +377,21 @@ class WebScanModel(BaseModel):
     starts_per_minute: int = Field(default=30, ge=1, le=100_000)
 
 
+class I18nModel(BaseModel):
+    """``[i18n]``: the language of messages people read (``gateway.i18n``) when the request's
+    ``Accept-Language`` names none the gateway speaks. Codes never change with it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_locale: Literal["zh-CN", "en"] = "zh-CN"
+
+    @field_validator("default_locale", mode="before")
+    @classmethod
+    def _bcp47(cls, value: object) -> object:
+        """``zh_CN`` (gettext's spelling) is taken for ``zh-CN``."""
+        return "zh-CN" if value == "zh_CN" else value
+
+
 class FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -392,3 +408,4 @@ class FileModel(BaseModel):
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
     sms: SmsModel = Field(default_factory=SmsModel)
     web_scan: WebScanModel = Field(default_factory=WebScanModel)
+    i18n: I18nModel = Field(default_factory=I18nModel)

@@ -133,15 +133,17 @@ def is_common(folded: str) -> bool:
 def check_policy(password: str, username: str) -> None:
     """Length, not a common password, not the username (ASVS 6.2)."""
     if len(password) < MIN_LENGTH:
-        raise _weak(f"at least {MIN_LENGTH} characters are required.")
+        raise WeakPassword(
+            "Choose another password: at least %(count)s characters are required.",
+            count=MIN_LENGTH,
+        )
     if len(password) > MAX_LENGTH:
-        raise _weak(f"at most {MAX_LENGTH} characters are allowed.")
+        raise WeakPassword(
+            "Choose another password: at most %(count)s characters are allowed.",
+            count=MAX_LENGTH,
+        )
     folded = unicodedata.normalize("NFKC", password).casefold()
     if is_common(folded):
-        raise _weak("this is one of the most common passwords.")
+        raise WeakPassword("Choose another password: this is one of the most common passwords.")
     if username and username in folded:
-        raise _weak("the password must not contain the username.")
-
-
-def _weak(why: str) -> WeakPassword:
-    return WeakPassword(f"Choose another password: {why}")
+        raise WeakPassword("Choose another password: it must not contain the username.")

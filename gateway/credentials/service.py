@@ -20,6 +20,7 @@ from gateway.credentials.passwords import (
     check_policy,
 )
 from gateway.errors import (
+    N_,
     CredentialExists,
     InvalidCredentials,
     InvalidInput,
@@ -63,7 +64,10 @@ class Passwords:
     async def register(
         self, app: AppConfig, raw_username: str, password: str, client: ClientInfo
     ) -> IssuedTokens:
-        await self._registrations.spend(f"register:{client.ip}", "registrations")
+        await self._registrations.spend(
+            f"register:{client.ip}",
+            N_("Too many registrations from this address; retry in %(seconds)s seconds."),
+        )
         username = normalize_username(raw_username)
         check_policy(password, username)
         # per address, like a login's: only failures count (a taken username answers whether it

@@ -96,7 +96,7 @@ def position(given: str | None) -> int:
 @declares(InvalidInput)
 def page_size(first: int) -> int:
     if not 1 <= first <= MAX_PAGE:
-        raise InvalidInput("first", f"`first` must be between 1 and {MAX_PAGE}.")
+        raise InvalidInput("first", "`first` must be between 1 and %(max)s.", max=MAX_PAGE)
     return first
 
 

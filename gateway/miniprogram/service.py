@@ -15,6 +15,7 @@ from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
 from gateway.errors import (
+    N_,
     WECHAT_CALL,
     GatewayError,
     InvalidEncryptedData,
@@ -110,7 +111,8 @@ class MiniProgramSessions:
             raise InvalidInput("encryptedData", "encryptedData or iv is too long.")
         if not app.platform:
             raise NoUnionid(
-                f"App {app.key!r} is not bound to an open platform: WeChat gives it no unionid."
+                "App %(app)s is not bound to an open platform: WeChat gives it no unionid.",
+                app=repr(app.key),
             )
         keys = await self._wechat_session(app, viewer)
         openid = keys.openid
@@ -270,7 +272,7 @@ WATERMARK_FRESH_SECONDS = 300
 """Data opened with the previous session_key is taken only when WeChat made it this recently:
 older data could be replayed from a session the user has since left."""
 
-_FETCH_AGAIN = (
+_FETCH_AGAIN = N_(
     "This data was sealed with a WeChat session that has since changed: call wx.login (and "
     "loginByCode) before wx.getUserInfo, then send the new data."
 )

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from gateway.accounts.model import IdentityKey, IdentityKind, IdentityView, normalize_username
 from gateway.config import AppConfig
-from gateway.errors import InvalidInput, NotEntitled, declares
+from gateway.errors import N_, InvalidInput, NotEntitled, declares
 from gateway.outbox import Audience
 from gateway.partners import scopes
 from gateway.partners.registry import PartnerView
@@ -31,8 +31,8 @@ class VisibleIdentity:
     unionid: str | None
 
 
-def not_entitled(what: str) -> NotEntitled:
-    return NotEntitled(f"This partner is not entitled to {what}.")
+def not_entitled(template: str, **params: object) -> NotEntitled:
+    return NotEntitled(template, **params)
 
 
 class Entitlements:
@@ -47,20 +47,27 @@ class Entitlements:
     @declares(NotEntitled)
     def check_scope(partner: PartnerView, scope: str) -> None:
         if scope not in partner.scopes:
-            raise not_entitled(f"the {scope} scope")
+            raise not_entitled(
+                N_("This partner is not entitled to the %(scope)s scope."), scope=scope
+            )
 
     @declares(NotEntitled, InvalidInput)
     def openid_key(self, partner: PartnerView, app_key: str, openid: str) -> IdentityKey:
         app = self._by_key.get(app_key)
         if app is None or app.key not in partner.apps:
-            raise not_entitled(f"app {app_key!r}")
+            raise not_entitled(
+                N_("This partner is not entitled to app %(app)s."), app=repr(app_key)
+            )
         _check_subject(openid, "openid")
         return IdentityKey(IdentityKind.WECHAT_OPENID, app.appid, openid)
 
     @declares(NotEntitled, InvalidInput)
     def unionid_key(self, partner: PartnerView, platform: str, unionid: str) -> IdentityKey:
         if platform not in partner.platforms:
-            raise not_entitled(f"platform {platform!r}")
+            raise not_entitled(
+                N_("This partner is not entitled to platform %(platform)s."),
+                platform=repr(platform),
+            )
         _check_subject(unionid, "unionid")
         return IdentityKey(IdentityKind.WECHAT_UNIONID, platform, unionid)
 
@@ -132,4 +139,4 @@ def audience_of(identities: Sequence[IdentityView]) -> Audience:
 
 def _check_subject(value: str, name: str) -> None:
     if not value or len(value) > 128 or not value.isascii():
-        raise InvalidInput(name, f"{name} is empty, too long or not ASCII.")
+        raise InvalidInput(name, "%(name)s is empty, too long or not ASCII.", name=name)

@@ -64,7 +64,7 @@ class PartnerLookups:
         try:
             pairs = make_keys(self._rules)
             if len(pairs) > MAX_BATCH:
-                raise InvalidInput("keys", f"at most {MAX_BATCH} keys per request")
+                raise InvalidInput("keys", "at most %(count)s keys per request", count=MAX_BATCH)
             await self._admit(request, len(pairs))
         except (NotEntitled, RateLimited) as exc:
             await self._audit_refusal(request, exc.code)

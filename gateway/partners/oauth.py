@@ -171,6 +171,7 @@ def _usable_client_id(client_id: str) -> bool:
 
 def _throttled(exc: Throttled | TemporarilyUnavailable) -> Response:
     throttled = isinstance(exc, Throttled)
+    # English on purpose: RFC 6749's error_description is for the partner's developers
     body = {
         "error": "slow_down" if throttled else "temporarily_unavailable",
         "error_description": exc.message,

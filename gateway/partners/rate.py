@@ -30,8 +30,9 @@ class PartnerRate:
         if used is not None and used > per_minute:
             retry = 60 - self._clock() % 60
             raise RateLimited(
-                f"Over {per_minute} lookups a minute for this partner.",
+                "Over %(count)s lookups a minute for this partner.",
                 retry_after=round(retry, 1),
+                count=per_minute,
             )
 
     async def _add(self, client_id: str, window: int, cost: int) -> int | None:

@@ -52,7 +52,9 @@ def checked_nickname(nickname: str) -> str | None:
     """The nickname as stored (trimmed; empty clears it), or ``InvalidInput``."""
     text = nickname.strip()
     if len(text) > MAX_NICKNAME:
-        raise InvalidInput("nickname", f"A nickname is at most {MAX_NICKNAME} characters.")
+        raise InvalidInput(
+            "nickname", "A nickname is at most %(count)s characters.", count=MAX_NICKNAME
+        )
     if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in text):
         raise InvalidInput("nickname", "A nickname may not hold control characters.")
     return text or None

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 from gateway.config import GatewayConfig
 from gateway.credentials.service import Passwords
-from gateway.errors import InvalidCredentials, InvalidInput, ReauthenticationRequired, declares
+from gateway.errors import N_, InvalidCredentials, InvalidInput, ReauthenticationRequired, declares
 from gateway.sessions.model import Viewer
 from gateway.store.models import utcnow
 from gateway.wechat_login.service import WechatLogin
 
-TOO_NEW = (
+TOO_NEW = N_(
     "This password or WeChat was added too recently to confirm it is you: log in again, or "
     "confirm with a way in the account had before this login."
 )

@@ -18,7 +18,7 @@ from gateway.accounts.model import AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph
 from gateway.audit import AuditQuery, AuditView, ClientInfo, record, record_by
 from gateway.config import GatewayConfig
-from gateway.errors import NotFound, RateLimited, TemporarilyUnavailable, declares
+from gateway.errors import N_, NotFound, RateLimited, TemporarilyUnavailable, declares
 from gateway.rights import documents
 from gateway.rights.reauthentication import Proof, Reauthentication
 from gateway.sessions.model import Viewer
@@ -103,7 +103,8 @@ class Rights:
         ``[accounts] personal_data_interval_seconds``, counted across replicas in Redis."""
         if self._exports is not None:
             await self._exports.spend(
-                f"personal-data:{account_id}", "personal data exports", "for this account"
+                f"personal-data:{account_id}",
+                N_("You asked for your data a moment ago; try again in %(seconds)s seconds."),
             )
         return await self.personal_data(account_id)
 

@@ -17,7 +17,7 @@ from gateway.accounts.model import AccountGone, IdentityKey
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, GatewayConfig
-from gateway.errors import InvalidCode, InvalidCredentials, UnknownApp, declares
+from gateway.errors import N_, InvalidCode, InvalidCredentials, UnknownApp, declares
 from gateway.metrics import LOGINS
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.rights.reauthentication import Proof, Reauthentication
@@ -28,7 +28,7 @@ from gateway.sms.service import SmsCodes
 from gateway.store.db import Database, UnitOfWork
 from gateway.wechat_login.service import LoginOutcome, WechatLogin
 
-NO_ACCOUNT = "No account has this phone number; log in another way and bind it."
+NO_ACCOUNT = N_("No account has this phone number; log in another way and bind it.")
 
 
 class SmsLogin:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from gateway.config import SmsModel
-from gateway.errors import InvalidInput, RateLimited
+from gateway.errors import N_, InvalidInput, RateLimited
 from gateway.metrics import SMS_CODES
 from gateway.sms.phones import calling_code
 from gateway.throttle import WindowLimit
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _COUNTS = "SMS codes"  # (in the health log: "Redis (SMS codes limits)")
 BUDGET_WARNING = 0.8  # of the hourly budget: one warning line when it is reached
+_PER_PHONE = N_("Too many codes for this number; retry in %(seconds)s seconds.")
+_PER_ADDRESS = N_("Too many codes from this network; retry in %(seconds)s seconds.")
+_BUDGET = N_("Too many codes are being sent right now; retry in %(seconds)s seconds.")
 
 
 class SmsLimits:
@@ -49,14 +52,14 @@ class SmsLimits:
         code = calling_code(phone)
         if code not in self._countries:
             SMS_CODES.labels("country").inc()
-            raise InvalidInput("phone", f"This gateway sends no SMS to {code} numbers.")
+            raise InvalidInput("phone", "This gateway sends no SMS to %(code)s numbers.", code=code)
 
     async def spend(self, phone: str, address: str) -> None:
         """Count one code for ``phone`` requested from ``address``, or refuse it."""
         for prefix, limit in self._phone:
-            await _counted("phone", limit.spend(f"{prefix}:{phone}", "codes", "for this number"))
-        await _counted("address", self._address.spend(f"sms-ip:{address}", "codes"))
-        used = await _counted("budget", self._budget.spend("sms-budget", "codes", "right now"))
+            await _counted("phone", limit.spend(f"{prefix}:{phone}", _PER_PHONE))
+        await _counted("address", self._address.spend(f"sms-ip:{address}", _PER_ADDRESS))
+        used = await _counted("budget", self._budget.spend("sms-budget", _BUDGET))
         if used == self._warn_at:
             log.warning(
                 "SMS hourly budget %d%% spent (%d codes); [sms] hourly_budget refuses the rest",

@@ -18,13 +18,13 @@ def normalise(raw: str, field: str = "phone") -> str:
     number (a GraphQL ``String``: the parse is ours, so the error is typed, never a
     validation error)."""
     if len(raw) > MAX_LENGTH:
-        raise InvalidInput(field, f"{field} is not a phone number.")
+        raise InvalidInput(field, "%(name)s is not a phone number.", name=field)
     try:
         number = phonenumbers.parse(raw, DEFAULT_REGION)
     except phonenumbers.NumberParseException:
-        raise InvalidInput(field, f"{field} is not a phone number.") from None
+        raise InvalidInput(field, "%(name)s is not a phone number.", name=field) from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput(field, f"{field} is not a valid phone number.")
+        raise InvalidInput(field, "%(name)s is not a valid phone number.", name=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -12,12 +12,15 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class SmsMessage:
-    """One code for one number. ``phone`` is E.164 (``+8613800138000``); ``locale`` chooses
-    the template where a provider has one per language (``zh-CN`` or ``en``)."""
+    """One code for one number. ``phone`` is E.164 (``+8613800138000``); ``locale`` (the
+    requester's ``Accept-Language``, or ``[i18n] default_locale``) chooses the template where a
+    provider has one per language (``zh-CN`` or ``en``), and the sandbox's text; the code is
+    valid ``minutes``."""
 
     phone: str
     code: str
     locale: str = "zh-CN"
+    minutes: int = 5
 
 
 class SmsUnavailable(Exception):

@@ -9,6 +9,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway import i18n
 from gateway.sms.provider import SmsMessage
 
 KEPT = 20  # messages remembered per number
@@ -33,7 +34,16 @@ class SandboxSms:
         self._sent: defaultdict[str, deque[SentMessage]] = defaultdict(lambda: deque(maxlen=KEPT))
 
     async def send(self, message: SmsMessage) -> None:
-        text = f"Your verification code is {message.code}. It is valid for 5 minutes."
+        """The text from the ``sms`` catalogue, in the requester's language. Only the sandbox
+        renders one: Aliyun's and Tencent's texts are their approved templates (one per
+        language, chosen by ``locale``: ``[sms.<provider>] template_codes`` / ``template_ids``),
+        whose one parameter is the code."""
+        text = i18n.gettext(
+            message.locale,
+            "sms",
+            "Your verification code is %(code)s. It is valid for %(minutes)s minutes; "
+            "do not share it with anyone.",
+        ) % {"code": message.code, "minutes": message.minutes}
         sent = SentMessage(message.phone, message.code, text, self._clock())
         self._sent[message.phone].append(sent)
 

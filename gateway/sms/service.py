@@ -14,6 +14,7 @@ import logging
 from gateway.audit import ClientInfo
 from gateway.config import GatewayConfig
 from gateway.errors import (
+    N_,
     InvalidCode,
     InvalidInput,
     RateLimited,
@@ -31,7 +32,7 @@ from gateway.sms.limits import SmsLimits
 from gateway.sms.provider import SmsMessage, SmsProvider, SmsRejected, SmsUnavailable
 
 log = logging.getLogger(__name__)
-WRONG_CODE = "The SMS code is wrong, used or expired; request a new one."
+WRONG_CODE = N_("The SMS code is wrong, used or expired; request a new one.")
 
 
 class SmsCodes:
@@ -64,8 +65,10 @@ class SmsCodes:
         purpose: Purpose,
         client: ClientInfo,
         captcha_ticket: str | None = None,
+        locale: str = "zh-CN",
     ) -> None:
-        """Send a new code to the number, after the captcha hook and the limits."""
+        """Send a new code to the number, after the captcha hook and the limits; ``locale``:
+        the language of the text (the requester's)."""
         provider = self._ready(app_key)
         phone = phones.normalise(raw_phone)
         self._limits.check_country(phone)
@@ -74,12 +77,13 @@ class SmsCodes:
             raise InvalidInput("captcha_ticket", "The captcha was not solved; solve it again.")
         await self._limits.spend(phone, client.ip or "unknown")
         code = await self._store.issue(phone, purpose)
-        await _send(provider, SmsMessage(phone, code))
+        minutes = self._config.sms.code_ttl_seconds // 60
+        await _send(provider, SmsMessage(phone, code, locale, minutes))
         SMS_CODES.labels("sent").inc()
 
     def _ready(self, app_key: str) -> SmsProvider:
         if self._config.app(app_key) is None:
-            raise UnknownApp(f"No app is configured with key {app_key[:64]!r}.")
+            raise UnknownApp("No app is configured with key %(key)s.", key=repr(app_key[:64]))
         if self._provider is None:
             raise InvalidInput("phone", "This gateway sends no SMS ([sms] provider is not set).")
         return self._provider

@@ -140,7 +140,7 @@ class WebLogins:
     def _miniprogram(self, app_key: str) -> AppConfig:
         app = self._config.app(app_key)
         if app is None:
-            raise UnknownApp(f"No app is configured with key {app_key[:64]!r}.")
+            raise UnknownApp("No app is configured with key %(key)s.", key=repr(app_key[:64]))
         if app.kind != AppKind.MINIPROGRAM:
             raise UnsupportedAppKind("Scan to log in needs a mini-program app (its code).")
         return app
@@ -243,7 +243,9 @@ class WebLogins:
         if not ticket or len(ticket) > 64:
             raise InvalidInput("ticket", "ticket is empty or too long.")
         if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
-            raise InvalidInput("waitSeconds", f"waitSeconds is between 0 and {MAX_WAIT_SECONDS}.")
+            raise InvalidInput(
+                "waitSeconds", "waitSeconds is between 0 and %(most)s.", most=MAX_WAIT_SECONDS
+            )
         key = tickets.digest(ticket)
         found = await self._follow(key, wait_seconds)
         if found is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.errors import (
+    N_,
     WECHAT_CALL,
     AppMisconfigured,
     CodeUsed,
@@ -40,24 +41,30 @@ class _Meaning:
     retryable: bool = False
 
 
-BUSY = _Meaning(UpstreamUnavailable, "WeChat is busy or unreachable; try again shortly.", True)
+BUSY = _Meaning(UpstreamUnavailable, N_("WeChat is busy or unreachable; try again shortly."), True)
 
 ERRCODES: dict[int, _Meaning] = {
     -1: BUSY,
-    40029: _Meaning(InvalidCode, "The code is invalid or expired; call wx.login for a new one."),
-    42003: _Meaning(InvalidCode, "The code has expired; ask the user to authorize again."),
-    40163: _Meaning(CodeUsed, "The code was already used; call wx.login for a new one."),
-    40226: _Meaning(RiskBlocked, "WeChat risk control blocked this user's login."),
-    45011: _Meaning(RateLimited, "WeChat rate-limited this user; wait a minute and retry."),
-    40013: _Meaning(AppMisconfigured, "The gateway's appid for this app is rejected by WeChat."),
-    40125: _Meaning(AppMisconfigured, "The gateway's secret for this app is rejected by WeChat."),
-    41008: _Meaning(InvalidCode, "The code is missing."),
-    48001: _Meaning(UpstreamError, "This scope does not allow reading the user's profile."),
-    41030: _Meaning(
-        AppMisconfigured, "WeChat knows no such published page ([web_scan] page, check_path)."
+    40029: _Meaning(
+        InvalidCode, N_("The code is invalid or expired; call wx.login for a new one.")
     ),
-    40169: _Meaning(UpstreamError, "WeChat refused the scene of the mini-program code."),
-    45009: _Meaning(RateLimited, "WeChat's daily quota for this call is spent; retry later."),
+    42003: _Meaning(InvalidCode, N_("The code has expired; ask the user to authorize again.")),
+    40163: _Meaning(CodeUsed, N_("The code was already used; call wx.login for a new one.")),
+    40226: _Meaning(RiskBlocked, N_("WeChat risk control blocked this user's login.")),
+    45011: _Meaning(RateLimited, N_("WeChat rate-limited this user; wait a minute and retry.")),
+    40013: _Meaning(
+        AppMisconfigured, N_("The gateway's appid for this app is rejected by WeChat.")
+    ),
+    40125: _Meaning(
+        AppMisconfigured, N_("The gateway's secret for this app is rejected by WeChat.")
+    ),
+    41008: _Meaning(InvalidCode, N_("The code is missing.")),
+    48001: _Meaning(UpstreamError, N_("This scope does not allow reading the user's profile.")),
+    41030: _Meaning(
+        AppMisconfigured, N_("WeChat knows no such published page ([web_scan] page, check_path).")
+    ),
+    40169: _Meaning(UpstreamError, N_("WeChat refused the scene of the mini-program code.")),
+    45009: _Meaning(RateLimited, N_("WeChat's daily quota for this call is spent; retry later.")),
 }
 
 # The app access token was rejected: the owner refreshes it once and the call is retried once.
@@ -65,9 +72,14 @@ STALE_APP_TOKEN = frozenset({40001, 42001})
 
 
 def _upstream(
-    error: type[GatewayError], message: str, errcode: int | None, retryable: bool
+    error: type[GatewayError],
+    message: str,
+    errcode: int | None,
+    retryable: bool,
+    /,
+    **params: object,
 ) -> GatewayError:
-    exc = error(message)
+    exc = error(message, **params)
     exc.errcode = errcode
     exc.retryable = retryable
     return exc
@@ -77,20 +89,35 @@ def from_errcode(errcode: int) -> GatewayError:
     """WeChat answered ``errcode``. ``str()`` never includes secrets, codes or session keys."""
     meaning = ERRCODES.get(errcode)
     if meaning is None:
-        return _upstream(UpstreamError, f"WeChat answered errcode {errcode}.", errcode, False)
+        return _upstream(
+            UpstreamError,
+            N_("WeChat answered errcode %(errcode)s."),
+            errcode,
+            False,
+            errcode=errcode,
+        )
     return _upstream(meaning.error, meaning.message, errcode, meaning.retryable)
 
 
 def unavailable(why: str) -> GatewayError:
     return _upstream(
-        UpstreamUnavailable, f"WeChat is unreachable ({why}); try again shortly.", None, True
+        UpstreamUnavailable,
+        N_("WeChat is unreachable (%(why)s); try again shortly."),
+        None,
+        True,
+        why=why,
     )
 
 
 def malformed(why: str) -> GatewayError:
-    return _upstream(UpstreamError, f"WeChat answered something unreadable ({why}).", None, False)
+    return _upstream(
+        UpstreamError, N_("WeChat answered something unreadable (%(why)s)."), None, False, why=why
+    )
 
 
-def restored(code: str, message: str, errcode: int | None) -> GatewayError:
-    """An outcome another process remembered (shared single-flight), as the same class."""
-    return _upstream(error_class(code), message, errcode, False)
+def restored(
+    code: str, message: str, errcode: int | None, params: dict[str, object] | None = None
+) -> GatewayError:
+    """An outcome another process remembered (shared single-flight), as the same class:
+    ``message`` is the catalogue id, filled in with ``params``."""
+    return _upstream(error_class(code), message, errcode, False, **(params or {}))

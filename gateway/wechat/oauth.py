@@ -66,11 +66,17 @@ def authorization_url(
     """The URL to send the browser to; WeChat checks the redirect domain against the app."""
     allowed = _SCOPES.get(app.kind)
     if allowed is None:
-        raise UnsupportedAppKind(f"App {app.key!r} ({app.kind}) has no browser authorization page.")
+        raise UnsupportedAppKind(
+            "App %(app)s (%(kind)s) has no browser authorization page.",
+            app=repr(app.key),
+            kind=app.kind.value,
+        )
     scopes, path = allowed
     scope = scope or sorted(scopes)[0]
     if scope not in scopes:
-        raise InvalidInput("scope", f"scope must be one of {', '.join(sorted(scopes))}.")
+        raise InvalidInput(
+            "scope", "scope must be one of %(scopes)s.", scopes=", ".join(sorted(scopes))
+        )
     parts = urlsplit(redirect_uri)
     if parts.scheme not in ("https", "http") or not parts.netloc or len(redirect_uri) > 1024:
         raise InvalidInput("redirectUri", "redirectUri must be an absolute http(s) URL.")

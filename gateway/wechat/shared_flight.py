@@ -122,10 +122,21 @@ class SharedFlight(Generic[T]):
         data = json.loads(stored)
         if "error" in data:
             err = data["error"]
-            raise restored(err["code"], err["message"], err.get("errcode"))
+            raise restored(
+                err["code"],
+                err.get("template", err["message"]),
+                err.get("errcode"),
+                err.get("params"),
+            )
         return self._decode(key, data["ok"])
 
 
 def _encode_error(exc: GatewayError) -> str:
-    error = {"code": exc.code, "message": exc.message, "errcode": exc.errcode}
+    error = {
+        "code": exc.code,
+        "message": exc.message,
+        "errcode": exc.errcode,
+        "template": exc.template,
+        "params": exc.params,
+    }
     return json.dumps({"error": error})

@@ -105,7 +105,7 @@ class WechatLogin:
         app = self._config.app(key)
         if app is None:
             shown = key if len(key) <= 64 else key[:64] + "…"
-            raise UnknownApp(f"No app is configured with key {shown!r}.")
+            raise UnknownApp("No app is configured with key %(key)s.", key=repr(shown))
         return app
 
     @declares(UnknownApp, InvalidInput, InvalidState)

@@ -29,6 +29,19 @@ function appBaseInfo(wx) {
   return tryCall(wx, 'getAppBaseInfo') || {};
 }
 
+/**
+ * The person's WeChat language as an `Accept-Language` tag (`zh_CN` → `zh-CN`), so the
+ * gateway's messages come in it: wx.getAppBaseInfo's `language`, else the deprecated
+ * wx.getSystemInfoSync's. Null when neither says anything usable.
+ */
+function defaultLanguage(wx) {
+  const language = appBaseInfo(wx).language || (tryCall(wx, 'getSystemInfoSync') || {}).language;
+  if (typeof language !== 'string' || !/^[A-Za-z]{2,3}([_-][A-Za-z0-9]{1,8}){0,3}$/.test(language)) {
+    return null;
+  }
+  return language.replace(/_/g, '-');
+}
+
 function launchScene(wx) {
   const launch = tryCall(wx, 'getLaunchOptionsSync');
   return launch && launch.scene !== undefined ? launch.scene : null;
@@ -53,4 +66,4 @@ function normalizeFacts(facts) {
   return clean;
 }
 
-module.exports = { defaultClientFacts, normalizeFacts };
+module.exports = { defaultClientFacts, defaultLanguage, normalizeFacts };

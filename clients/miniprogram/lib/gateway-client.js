@@ -5,7 +5,7 @@ const { postGraphQL, dataOf, tokenErrorCode, isTokenRejection } = require('./tra
 const { createSessionStore } = require('./session-store');
 const { createSession } = require('./session');
 const { createVisibility } = require('./visibility');
-const { defaultClientFacts, normalizeFacts } = require('./client-facts');
+const { defaultClientFacts, defaultLanguage, normalizeFacts } = require('./client-facts');
 const { wxCall, isTimeout } = require('./wx-call');
 const { checkUserInfoDetail, checkPhoneDetail } = require('./details');
 const { checkProfile, uploadAvatar } = require('./profile');
@@ -42,6 +42,8 @@ const SESSION_EXPIRED_MESSAGE =
  * @param {string} [options.avatarUploadUrl] default: the endpoint's `/graphql` → `/avatars`
  * @param {boolean} [options.documentHashes] default true: the SDK's own operations are sent
  *   by their SHA-256 (trusted documents), the text only when the gateway asks for it
+ * @param {string|null} [options.language] the `Accept-Language` of every request (the
+ *   gateway's messages come in it); default: WeChat's language (wx.getAppBaseInfo); null: none
  */
 function createGatewayClient(options) {
   const config = checkOptions(options || {});
@@ -49,6 +51,7 @@ function createGatewayClient(options) {
   const target = {
     endpoint: config.endpoint,
     timeout: config.timeout,
+    language: config.language,
     persisted: config.documentHashes ? { off: false, unknown: {} } : null,
   };
   const listeners = [];
@@ -299,6 +302,7 @@ function checkOptions(options) {
     timeout,
     uploadTimeout: Math.max(timeout, 60000),
     documentHashes: options.documentHashes !== false,
+    language: options.language === undefined ? defaultLanguage(wx) : options.language || null,
     avatarUploadUrl: options.avatarUploadUrl || options.endpoint.replace(/\/graphql\/?$/, '') + '/avatars',
   };
 }

@@ -63,6 +63,11 @@ function uploadErrorMessage(body) {
  * `config.avatarUploadUrl` → the gateway's id for it. `authorizedAnswer(send, mayLogin)` is the
  * client's round trip with one renewal on the gateway's 401.
  */
+function languageHeader(language, header) {
+  if (language) header['Accept-Language'] = language;
+  return header;
+}
+
 async function uploadAvatar(wx, config, filePath, authorizedAnswer) {
   const send = (token) =>
     wxCall(
@@ -72,7 +77,7 @@ async function uploadAvatar(wx, config, filePath, authorizedAnswer) {
         url: config.avatarUploadUrl,
         filePath,
         name: 'file',
-        header: { Authorization: 'Bearer ' + token },
+        header: languageHeader(config.language, { Authorization: 'Bearer ' + token }),
         timeout: config.uploadTimeout,
       },
       config.uploadTimeout

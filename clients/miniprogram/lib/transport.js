@@ -35,6 +35,7 @@ function postGraphQL(wx, target, operation, accessToken) {
 function sendGraphQL(wx, target, data, accessToken) {
   const header = { 'content-type': 'application/json', accept: 'application/json' };
   if (accessToken) header.Authorization = 'Bearer ' + accessToken;
+  if (target.language) header['Accept-Language'] = target.language;
   const options = { url: target.endpoint, method: 'POST', header, data, dataType: 'json' };
   if (target.timeout) options.timeout = target.timeout;
   return wxCall(wx, 'request', options, target.timeout).then(answerOf, (failure) => {

@@ -263,6 +263,26 @@ describe('against a real sandbox gateway', () => {
     await assert.rejects(down.request(VIEWER), { code: 'NETWORK_ERROR' });
   });
 
+  it("the gateway's messages come in WeChat's language, the code alike", async () => {
+    const unknownApp = {
+      query: `query { authorizationUrl(app: "no-such-app", redirectUri: "https://x.example/cb") {
+        __typename ... on Error { code message } } }`,
+    };
+    const messages = {};
+    for (const language of ['zh_CN', 'en']) {
+      const { wx } = setup();
+      wx.getAppBaseInfo = () => ({ version: '8.0.50', language });
+      const gw = createGatewayClient({ endpoint: gateway.endpoint, app: 'shop-mp', wx });
+      await assert.rejects(gw.request(unknownApp), (error) => {
+        assert.equal(error.code, 'UNKNOWN_APP');
+        messages[language] = error.message;
+        return true;
+      });
+    }
+    assert.match(messages.zh_CN, /未配置/);
+    assert.match(messages.en, /No app is configured/);
+  });
+
   it('a phone clock a month fast: logged in right after login, no refresh per request', async () => {
     const realNow = Date.now;
     Date.now = () => realNow() + 30 * 24 * 3600 * 1000;

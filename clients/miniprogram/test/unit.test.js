@@ -122,6 +122,19 @@ test('client facts: getSystemInfoSync when getDeviceInfo is missing; overrides w
   assert.deepEqual(sent, { platform: 'android', channel: 'poster', deviceParam: 'Mi 10; Android 12; 8.0.30' });
 });
 
+test("Accept-Language: WeChat's language as a tag, an explicit one, or none", async () => {
+  const headers = async (base, more) => {
+    const wx = scriptedWx(() => ok({ loginByCode: tokens({ id: 1 }) }), base);
+    await client(wx, more).login();
+    return wx.sent[0].header['Accept-Language'];
+  };
+  assert.equal(await headers({ getAppBaseInfo: () => ({ language: 'zh_CN' }) }), 'zh-CN');
+  assert.equal(await headers({ getAppBaseInfo: () => ({}), getSystemInfoSync: () => ({ language: 'en' }) }), 'en');
+  assert.equal(await headers({ getAppBaseInfo: () => ({ language: 'zh_CN' }) }, { language: 'en-GB' }), 'en-GB');
+  assert.equal(await headers({ getAppBaseInfo: () => ({ language: 'zh_CN' }) }, { language: null }), undefined);
+  assert.equal(await headers({ getAppBaseInfo: () => ({ language: 'zh CN; evil' }) }), undefined);
+});
+
 test('gateway times with microseconds parse to milliseconds', () => {
   assert.equal(parseTime('2026-11-27T00:11:05.871095+00:00'), Date.UTC(2026, 10, 27, 0, 11, 5, 871));
   assert.equal(parseTime('2026-11-27T08:11:05+08:00'), Date.UTC(2026, 10, 27, 0, 11, 5));
