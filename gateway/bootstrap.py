@@ -60,6 +60,8 @@ from gateway.throttle import (
     ThrottleStore,
     WindowLimit,
 )
+from gateway.web.context import WebServices
+from gateway.web.pages import Pages
 from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import HttpClient, WeChatClient, http_client
 from gateway.wechat.oauth import OAuthStates
@@ -87,6 +89,7 @@ class Services:
     token_endpoint: TokenEndpoint
     api: ApiServices
     events: DeliveryWorker  # the app runs it in the background (``DeliveryWorker.run``)
+    web: WebServices  # the pages' routes (``gateway.web``)
     sandbox_sms: SandboxSms | None = None  # ``GET /sandbox/sms`` reads it when in use
 
 
@@ -185,7 +188,16 @@ def _assemble(
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
     sandbox_sms = provider if isinstance(provider, SandboxSms) else None
-    return Services(config, secrets, db, http, redis, partners, endpoint, api, events, sandbox_sms)
+    web = _web(config, secrets)
+    return Services(
+        config, secrets, db, http, redis, partners, endpoint, api, events, web, sandbox_sms
+    )
+
+
+def _web(config: GatewayConfig, secrets: Secrets) -> WebServices:
+    """The pages (``gateway.web``): templates, CSP and CSRF keyed from the secret key."""
+    pages = Pages(config, secrets.secret_key)
+    return WebServices(config=config, pages=pages)
 
 
 def _sms(
