@@ -8,13 +8,21 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from gateway.config import GatewayConfig
+from gateway.credentials.service import Passwords
+from gateway.web.browser import BrowserSessions
 from gateway.web.pages import Pages
+from gateway.wechat.oauth import OAuthStates
+from gateway.wechat_login.service import WechatLogin
 
 
 @dataclass
 class WebServices:
     config: GatewayConfig
     pages: Pages
+    browser: BrowserSessions
+    passwords: Passwords
+    wechat_login: WechatLogin
+    oauth_states: OAuthStates
 
 
 def web_services(request: Request) -> WebServices:
