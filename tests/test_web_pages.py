@@ -1,6 +1,6 @@
 """The pages' shared frame (gateway.web.pages): headers, language, CSRF, the error page, the
 origin. Through a small app of test routes on the real ``Pages`` (the hosted login page's
-own tests are in test_web_login.py)."""
+own tests are in test_web_login_page.py)."""
 
 from __future__ import annotations
 
