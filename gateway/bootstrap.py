@@ -64,6 +64,7 @@ from gateway.throttle import (
 from gateway.web.browser import BrowserSessions
 from gateway.web.context import WebServices
 from gateway.web.pages import Pages
+from gateway.weblogin.service import WebLogins
 from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import HttpClient, WeChatClient, http_client
 from gateway.wechat.oauth import OAuthStates
@@ -167,6 +168,7 @@ def _assemble(
     if closing is not None:
         stack.push_async_callback(closing)
     sms = _sms(config, secrets, db, redis, provider, clock)
+    web_logins = WebLogins(config, db, sessions, wechat, app_tokens, clock)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -186,6 +188,7 @@ def _assemble(
         sms_login=SmsLogin(
             config, db, accounts, sessions, sms, reauthentication, miniprogram, login
         ),
+        web_logins=web_logins,
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
