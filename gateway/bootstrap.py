@@ -193,7 +193,7 @@ def _assemble(
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
     sandbox_sms = provider if isinstance(provider, SandboxSms) else None
-    web = _web(config, secrets, db, accounts, passwords, login, states)
+    web = _web(config, secrets, db, accounts, passwords, login, states, web_logins)
     return Services(
         config, secrets, db, http, redis, partners, endpoint, api, events, web, sandbox_sms
     )
@@ -207,6 +207,7 @@ def _web(
     passwords: Passwords,
     login: WechatLogin,
     states: OAuthStates,
+    scan: WebLogins,
 ) -> WebServices:
     """The pages (``gateway.web``): templates, CSP and CSRF keyed from the secret key; the
     browser's login session, a login session of its own kind (``sessions.browser``)."""
@@ -218,6 +219,7 @@ def _web(
         passwords=passwords,
         wechat_login=login,
         oauth_states=states,
+        scan=scan,
     )
 
 
