@@ -74,7 +74,7 @@ def main() -> None:
     port = _free_port()
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
-        proc = subprocess.Popen(command, env=env, cwd=folder)
+        proc = subprocess.Popen(command, env=env, cwd=folder)  # noqa: S603 (our own command)
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_ready(base, proc)
