@@ -199,3 +199,21 @@ async def test_an_unknown_wechat_app_is_an_error_page(browser: httpx.AsyncClient
         answer = await browser.get("/login/wechat", params={"app": app})
         assert answer.status_code == 400
         assert "location" not in answer.headers
+
+
+async def test_the_page_lets_its_form_post_redirect_on_where_next_leads(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    """OIDC's authorize sends the browser on to the site; the login page's form-action must
+    allow it (Chromium checks it on every redirect after a form POST)."""
+
+    def origins(target: str) -> list[str]:
+        return ["https://rp.example"] if target.startswith("/oauth/authorize") else []
+
+    gw.app.state.web.redirect_origins = origins
+    onward = await browser.get("/login", params={"next": "/oauth/authorize?client_id=x"})
+    assert onward.headers["content-security-policy"].endswith(
+        "form-action 'self' https://rp.example"
+    )
+    plain = await browser.get("/login", params={"next": "/account"})
+    assert plain.headers["content-security-policy"].endswith("form-action 'self'")

@@ -90,7 +90,8 @@ def _form(
         "websites": websites,
         "scan_apps": [key for key, _ in _apps(web, AppKind.MINIPROGRAM)],
     }
-    return web.pages.render(request, "login.html", context, status=status)
+    origins = web.redirect_origins(target) if target else ()
+    return web.pages.render(request, "login.html", context, status=status, form_origins=origins)
 
 
 def _apps(web: WebServices, kind: AppKind) -> list[tuple[str, str]]:
