@@ -217,3 +217,18 @@ async def test_the_page_lets_its_form_post_redirect_on_where_next_leads(
     )
     plain = await browser.get("/login", params={"next": "/account"})
     assert plain.headers["content-security-policy"].endswith("form-action 'self'")
+
+
+async def test_logging_in_again_ends_the_browsers_previous_session(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await registered(gw, "twice")
+    await _submit(browser, "twice")
+    first = browser.cookies[COOKIE]
+    page = await browser.get("/login", params={"prompt": "login"})
+    form = {CSRF_FIELD: _token(page.text), "username": "twice", "password": GOOD_PASSWORD}
+    assert (await browser.post("/login", data=form)).status_code == 303
+    assert browser.cookies[COOKIE] != first
+    assert (await browser.get("/login/done")).status_code == 200
+    browser.cookies.set(COOKIE, first, domain="gw.test")
+    assert (await browser.get("/login/done")).status_code == 303  # the old one is over

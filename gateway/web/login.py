@@ -114,7 +114,9 @@ async def login_submit(request: Request) -> Response:
             raise InvalidInput("username", "username and password are required")
         device = request.cookies.get(devices.COOKIE)
         account_id = await web.passwords.check(BROWSER_APP, username, password, client, device)
-        await web.browser.start(response, account_id, ["pwd"], client, door="password")
+        await web.browser.start(
+            response, account_id, ["pwd"], client, request=request, door="password"
+        )
     except AccountGone:  # erased since the password was read: the name is gone
         status, message = _FAILURES[InvalidCredentials]
         return _form(request, web, target, error=message, username=username, status=status)
