@@ -26,6 +26,7 @@ from gateway.errors import (
 from gateway.sessions.browser import BROWSER_APP
 from gateway.web.browser import browser_client
 from gateway.web.context import WebServices, web_services
+from gateway.web.documents import PAGE_DOCUMENTS
 
 DONE = "/login/done"
 MAX_NEXT = 2048
@@ -89,6 +90,7 @@ def _form(
         "username": username,
         "websites": websites,
         "scan_apps": [key for key, _ in _apps(web, AppKind.MINIPROGRAM)],
+        "scan_documents": PAGE_DOCUMENTS,
     }
     origins = web.redirect_origins(target) if target else ()
     return web.pages.render(request, "login.html", context, status=status, form_origins=origins)
