@@ -36,6 +36,7 @@ from gateway.config.sections import (
     WebScanModel,
     owasp_memory_floor_kib,
 )
+from gateway.config.web import WebModel
 from gateway.webhook_urls import RefusedUrl, UrlPolicy
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "SmsModel",
     "ThrottleModel",
     "TokenLifetimes",
+    "WebModel",
     "WebScanModel",
     "load_config",
     "load_settings",
@@ -144,6 +146,7 @@ class GatewayConfig:
     api: ApiModel = field(default_factory=ApiModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
     sms: SmsModel = field(default_factory=SmsModel)
+    web: WebModel = field(default_factory=WebModel)
     web_scan: WebScanModel = field(default_factory=WebScanModel)
     i18n: I18nModel = field(default_factory=I18nModel)
 
@@ -307,6 +310,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         api=file.api,
         performance=file.performance,
         sms=file.sms,
+        web=file.web,
         web_scan=file.web_scan,
         i18n=file.i18n,
     )

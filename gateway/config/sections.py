@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.config.web import WebModel
+
 
 class ConfigError(Exception):
     """A configuration fault; its message is one line that names the field and no secret."""
@@ -407,5 +409,6 @@ class FileModel(BaseModel):
     api: ApiModel = Field(default_factory=ApiModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
     sms: SmsModel = Field(default_factory=SmsModel)
+    web: WebModel = Field(default_factory=WebModel)
     web_scan: WebScanModel = Field(default_factory=WebScanModel)
     i18n: I18nModel = Field(default_factory=I18nModel)
