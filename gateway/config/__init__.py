@@ -32,6 +32,7 @@ from gateway.config.sections import (
     SmsModel,
     ThrottleModel,
     TokenLifetimes,
+    WebModel,
     owasp_memory_floor_kib,
 )
 from gateway.webhook_urls import RefusedUrl, UrlPolicy
@@ -57,6 +58,7 @@ __all__ = [
     "SmsModel",
     "ThrottleModel",
     "TokenLifetimes",
+    "WebModel",
     "load_config",
     "load_settings",
     "owasp_memory_floor_kib",
@@ -140,6 +142,7 @@ class GatewayConfig:
     api: ApiModel = field(default_factory=ApiModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
     sms: SmsModel = field(default_factory=SmsModel)
+    web: WebModel = field(default_factory=WebModel)
 
     @property
     def trusted_documents_file(self) -> Path | None:
@@ -301,6 +304,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         api=file.api,
         performance=file.performance,
         sms=file.sms,
+        web=file.web,
     )
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    field_validator,
     model_validator,
 )
 
@@ -357,6 +358,27 @@ class SmsModel(BaseModel):
         return self
 
 
+ISSUER_PATTERN = r"^https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~!$&()*+=:@%/-]*)?$"
+"""An http(s) URL without query, fragment, spaces or quotes: it goes into headers and JSON."""
+
+
+class WebModel(BaseModel):
+    """``[web]``: the pages the gateway serves to browsers (``gateway.web``). ``issuer``: the
+    origin websites know the gateway by (OpenID Connect's ``iss``); unset, the origin each
+    request reaches it at (scheme, host, port; behind trusted proxies, what they forward).
+    ``session_days``: how long a browser stays logged in (its session cookie's Max-Age)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str | None = Field(default=None, pattern=ISSUER_PATTERN)
+    session_days: int = Field(default=7, ge=1, le=400)
+
+    @field_validator("issuer")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+
 class FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -372,3 +394,4 @@ class FileModel(BaseModel):
     api: ApiModel = Field(default_factory=ApiModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
     sms: SmsModel = Field(default_factory=SmsModel)
+    web: WebModel = Field(default_factory=WebModel)
