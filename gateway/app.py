@@ -27,7 +27,7 @@ from gateway.api import avatars
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.api.trusted import TrustedDocuments
-from gateway.bootstrap import Services, services
+from gateway.bootstrap import Services, oidc_services, services
 from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
 from gateway.events.retention import prune_expired
 from gateway.limits import BodySizeLimit, InProgressLimit
@@ -35,6 +35,7 @@ from gateway.logs import RequestLog
 from gateway.metrics import metrics
 from gateway.rights.service import purge_periodically
 from gateway.store import migrate
+from gateway.oidc import routes as oidc_routes
 from gateway.web import routes as web_routes
 from gateway.wechat.client import HttpClient
 
@@ -121,6 +122,7 @@ def _lifespan(
             app.state.services = svc
             app.state.api = svc.api
             app.state.web = svc.web
+            app.state.oidc = oidc_services(svc)
             await _sync_partners(svc)
             if config.sandbox:
                 await _sandbox_partner(svc)
@@ -184,6 +186,7 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         Route("/avatars/{name}", avatars.serve_avatar, methods=["GET"]),
         *playground.routes(),
         *web_routes.routes(),
+        *oidc_routes.routes(),
     ]
     if emulator is not None:
         from gateway import sandbox_routes
@@ -264,8 +267,10 @@ async def _sandbox_partner(svc: Services) -> None:
 
 
 async def oauth_token(request: Request) -> Response:
+    """Relying parties' code and refresh grants (``gateway.oidc``), partners' client
+    credentials (``partners.oauth``)."""
     svc: Services = request.app.state.services
-    return await svc.token_endpoint(request)
+    return await oidc_routes.token_dispatch(request, svc.token_endpoint)
 
 
 def _announce(config: GatewayConfig) -> None:

@@ -26,9 +26,8 @@ from gateway.events.feed import EventFeed
 from gateway.events.worker import DeliveryWorker
 from gateway.keyfiles import Secrets, load_secrets
 from gateway.miniprogram.service import MiniProgramSessions
-from gateway.oidc.ports import Browser, Pages
 from gateway.oidc.server import Provider
-from gateway.oidc.service import OidcServices, request_origin
+from gateway.oidc.service import OidcServices
 from gateway.oidc.subjects import Subjects, pairwise_key
 from gateway.partners.auth import PartnerAuth
 from gateway.partners.entitlements import Entitlements
@@ -69,6 +68,7 @@ from gateway.throttle import (
 )
 from gateway.web.browser import BrowserSessions
 from gateway.web.context import WebServices
+from gateway.web.origins import issuer
 from gateway.web.pages import Pages
 from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import HttpClient, WeChatClient, http_client
@@ -308,7 +308,7 @@ def _throttle(config: GatewayConfig, redis: Redis | None) -> Throttle:
     )
 
 
-def oidc_services(svc: Services, pages: Pages, browser: Browser) -> OidcServices:
+def oidc_services(svc: Services) -> OidcServices:
     """The OpenID Connect provider (``gateway.oidc``) on the services built already: the
     registry read through its few seconds' cache, codes and consents, login sessions, and the
     hosted pages' renderer and browser session."""
@@ -324,7 +324,7 @@ def oidc_services(svc: Services, pages: Pages, browser: Browser) -> OidcServices
         keys=svc.secrets.signing_keys,
         provider=Provider(svc.secrets.signing_keys),
         throttle=_throttle(svc.config, svc.redis),
-        issuer=request_origin,
-        pages=pages,
-        browser=browser,
+        issuer=lambda request: issuer(request, svc.config),
+        pages=svc.web.pages,
+        browser=svc.web.browser,
     )

@@ -130,7 +130,11 @@ async def _consent(
         "redirect_host": urlsplit(grant.redirect_uri).netloc,
     }
     return svc.pages.render(
-        request, "oidc_consent.html", context, domain="oidc", form_origins=[_origin(grant.redirect_uri)]
+        request,
+        "oidc_consent.html",
+        context,
+        domain="oidc",
+        form_origins=[_origin(grant.redirect_uri)],
     )
 
 

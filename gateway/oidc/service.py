@@ -14,7 +14,7 @@ from gateway.audit import ClientInfo
 from gateway.clients.grants import Codes, Consents
 from gateway.clients.registry import Clients
 from gateway.config import GatewayConfig
-from gateway.oidc.ports import Browser, Pages
+from gateway.oidc.ports import BrowserSessions, Pages
 from gateway.oidc.server import Prefetched, Provider
 from gateway.oidc.subjects import Subjects
 from gateway.sessions.keys import SigningKeys
@@ -38,7 +38,7 @@ class OidcServices:
     throttle: Throttle
     issuer: Issuer
     pages: Pages
-    browser: Browser
+    browser: BrowserSessions
 
     def prefetched(self, request: Request) -> Prefetched:
         return Prefetched(issuer=self.issuer(request))
@@ -54,8 +54,3 @@ def web_client(request: Request) -> ClientInfo:
     return ClientInfo(
         "web", ip=client_address(request.scope), user_agent=request.headers.get("user-agent")
     )
-
-
-def request_origin(request: Request) -> str:
-    """``scheme://host[:port]`` the request reached the gateway at (until ``[web] issuer``)."""
-    return f"{request.url.scheme}://{request.url.netloc}"

@@ -96,9 +96,7 @@ async def _prefetch_grant(svc: OidcServices, fetched: Prefetched, fields: dict[s
         fetched.user = Subject(account, svc.subjects.sub(view, account))
 
 
-async def _issue(
-    svc: OidcServices, fields: dict[str, str], client: ClientInfo
-) -> IssuedTokens:
+async def _issue(svc: OidcServices, fields: dict[str, str], client: ClientInfo) -> IssuedTokens:
     """Spend the code (open the session) or rotate the refresh token: ``invalid_grant`` for
     a code used before (its first tokens revoked), expired, or a spent or revoked token."""
     try:
