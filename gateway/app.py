@@ -33,9 +33,9 @@ from gateway.events.retention import prune_expired
 from gateway.limits import BodySizeLimit, InProgressLimit
 from gateway.logs import RequestLog
 from gateway.metrics import metrics
+from gateway.oidc import routes as oidc_routes
 from gateway.rights.service import purge_periodically
 from gateway.store import migrate
-from gateway.oidc import routes as oidc_routes
 from gateway.web import routes as web_routes
 from gateway.wechat.client import HttpClient
 

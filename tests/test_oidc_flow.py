@@ -6,15 +6,21 @@ logging in on the hosted page) is in test_oidc_live.py."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from gateway.audit import ClientInfo
+from gateway.clients.registry import ClientView
 from tests.support.harness import Harness
 from tests.support.oidc import (
     ORIGIN,
+    authorize_params,
     browser_of,
     code_for,
     exchange,
@@ -94,3 +100,267 @@ async def test_discovery_names_the_origin_as_issuer(rp: httpx.AsyncClient) -> No
     assert body["jwks_uri"] == f"{ORIGIN}/.well-known/jwks.json"
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert body["id_token_signing_alg_values_supported"] == ["ES256"]
+
+
+def _error_page(response: httpx.Response) -> None:
+    """An HTML error page: never a redirect, so no URL the request named is followed."""
+    assert response.status_code == 400, response.text
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+
+
+async def test_an_unknown_client_or_redirect_uri_is_an_error_page_never_a_redirect(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-bob")
+    client, _ = await register(gw)
+    _, challenge = pkce()
+    params = authorize_params(client, challenge)
+    evil = params | {"redirect_uri": "https://evil.example/callback"}
+    _error_page(await browser.get("/oauth/authorize", params=evil))
+    prefix = params | {"redirect_uri": client.redirect_uris[0] + "/more"}
+    _error_page(await browser.get("/oauth/authorize", params=prefix))
+    unknown = evil | {"client_id": "no-such-client"}
+    _error_page(await browser.get("/oauth/authorize", params=unknown))
+
+
+async def test_a_public_client_must_use_pkce_s256_and_plain_is_refused(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-carol")
+    client, secret = await register(gw, public=True)
+    assert secret is None
+    without = redirected(await browser.get("/oauth/authorize", params=authorize_params(client)))
+    assert without["error"] == "invalid_request"
+    verifier, _ = pkce()
+    plain = authorize_params(client, code_challenge=verifier, code_challenge_method="plain")
+    assert redirected(await browser.get("/oauth/authorize", params=plain))["error"] == (
+        "invalid_request"
+    )
+    implicit = authorize_params(client, code_challenge=verifier)  # no method: plain by default
+    assert redirected(await browser.get("/oauth/authorize", params=implicit))["error"] == (
+        "invalid_request"
+    )
+    verifier, challenge = pkce()
+    code, _ = await code_for(browser, client, challenge)
+    missing = await exchange(rp, client, None, code)  # no verifier: refused
+    assert missing.status_code == 400
+    wrong = await exchange(rp, client, None, code, pkce()[0])
+    assert wrong.json()["error"] == "invalid_grant"
+
+
+async def test_a_reused_code_is_refused_and_revokes_what_the_first_use_issued(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-dave")
+    client, secret = await register(gw)
+    code, _ = await code_for(browser, client)
+    first = await exchange(rp, client, secret, code)
+    assert first.status_code == 200, first.text
+    bearer = {"authorization": f"Bearer {first.json()['access_token']}"}
+    assert (await rp.get("/oauth/userinfo", headers=bearer)).status_code == 200
+    again = await exchange(rp, client, secret, code)
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
+    assert (await rp.get("/oauth/userinfo", headers=bearer)).status_code == 401
+    refreshed = await rp.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},
+        auth=(client.client_id, secret or ""),
+    )
+    assert refreshed.json()["error"] == "invalid_grant"
+
+
+async def test_a_code_is_only_for_its_client_and_secret(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-erin")
+    client, secret = await register(gw)
+    other, other_secret = await register(gw, "Other")
+    code, _ = await code_for(browser, client)
+    wrong_secret = await exchange(rp, client, "not-the-secret", code)
+    assert wrong_secret.status_code == 401
+    assert wrong_secret.json()["error"] == "invalid_client"
+    stolen = await rp.post(
+        "/oauth/token",
+        data={"grant_type": "authorization_code", "code": code,
+              "redirect_uri": client.redirect_uris[0]},
+        auth=(other.client_id, other_secret or ""),
+    )  # fmt: skip
+    assert stolen.json()["error"] == "invalid_grant"
+    assert (await exchange(rp, client, secret, code)).status_code == 200
+
+
+async def test_prompt_none_without_a_login_answers_login_required_with_the_state(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    client, _ = await register(gw)
+    params = authorize_params(client, prompt="none")
+    answer = redirected(await browser.get("/oauth/authorize", params=params))
+    assert answer["error"] == "login_required"
+    assert answer["state"] == params["state"]
+    assert "code" not in answer
+
+
+async def test_no_login_goes_to_the_hosted_login_page_and_back(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    client, _ = await register(gw)
+    response = await browser.get("/oauth/authorize", params=authorize_params(client))
+    assert response.status_code == 302
+    target = urlsplit(response.headers["location"])
+    assert target.path == "/login"
+    back = parse_qs(target.query)["next"][0]
+    assert back.startswith("/oauth/authorize?")
+    assert parse_qs(urlsplit(back).query)["client_id"] == [client.client_id]
+
+
+async def test_prompt_login_asks_again_and_wants_a_newer_login(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    account_id = await _person(gw, browser, "oidc-frank")
+    client, _ = await register(gw)
+    response = await browser.get(
+        "/oauth/authorize", params=authorize_params(client, prompt="login")
+    )
+    target = urlsplit(response.headers["location"])
+    query = parse_qs(target.query)
+    assert target.path == "/login"
+    assert query["prompt"] == ["login"]
+    back = query["next"][0]
+    assert "prompt=login" not in back
+    stale = await browser.get(back)  # the same old login: to the login page again
+    assert urlsplit(stale.headers["location"]).path == "/login"
+    await log_in(browser, account_id)
+    assert "code=" in (await browser.get(back)).headers["location"]
+
+
+async def test_pairwise_subjects_differ_per_client_and_first_party_sees_the_account_id(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    account_id = await _person(gw, browser, "oidc-grace")
+    subjects = []
+    for name, first_party in (("One", False), ("Two", False), ("Own", True)):
+        client, secret = await register(gw, name, first_party=first_party)
+        code = await _consented_code(gw, browser, client)
+        tokens = (await exchange(rp, client, secret, code)).json()
+        subjects.append((await id_token_claims(rp, tokens["id_token"]))[1]["sub"])
+    one, two, own = subjects
+    assert one != two
+    assert str(account_id) not in (one, two)
+    assert own == str(account_id)
+
+
+async def _consented_code(gw: Harness, browser: httpx.AsyncClient, client: ClientView) -> str:
+    """A code, through the consent page when the client needs one."""
+    params = authorize_params(client)
+    response = await browser.get("/oauth/authorize", params=params)
+    if response.status_code == 200:
+        response = await _allow(browser, response)
+    answer = redirected(response)
+    assert answer["state"] == params["state"]
+    return answer["code"]
+
+
+async def _allow(
+    browser: httpx.AsyncClient, page: httpx.Response, decision: str = "allow"
+) -> httpx.Response:
+    form = _form(page.text)
+    return await browser.post(
+        form["action"],
+        data={"csrf_token": form["csrf_token"], "decision": decision},
+        headers={"origin": ORIGIN},
+    )
+
+
+def _form(html: str) -> dict[str, str]:
+    action = re.search(r'<form method="post" action="([^"]+)"', html)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert action and token, html
+    return {"action": unescape(action.group(1)), "csrf_token": token.group(1)}
+
+
+async def test_consent_is_asked_once_remembered_and_revocable(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    account_id = await _person(gw, browser, "oidc-heidi")
+    client, secret = await register(gw, "Partner site", first_party=False)
+    params = authorize_params(client)
+    page = await browser.get("/oauth/authorize", params=params)
+    assert page.status_code == 200
+    assert "Partner site" in page.text
+    policy = page.headers["content-security-policy"]
+    assert "form-action 'self' https://shop.example" in policy
+    forged = await browser.post(
+        _form(page.text)["action"], data={"decision": "allow"}, headers={"origin": ORIGIN}
+    )
+    assert forged.status_code == 403  # no CSRF token: nothing granted
+    denied = redirected(await _allow(browser, page, "deny"))
+    assert denied["error"] == "access_denied"
+    assert denied["state"] == params["state"]
+    silent = authorize_params(client, prompt="none")
+    assert redirected(await browser.get("/oauth/authorize", params=silent))["error"] == (
+        "consent_required"
+    )
+    code = redirected(await _allow(browser, await browser.get("/oauth/authorize", params=params)))[
+        "code"
+    ]
+    tokens = (await exchange(rp, client, secret, code)).json()
+    again = await browser.get("/oauth/authorize", params=authorize_params(client))
+    assert "code=" in again.headers["location"]  # remembered: no page this time
+    consents = gw.app.state.oidc.consents
+    assert [c.client_id for c in await consents.of(account_id)] == [client.client_id]
+    assert await consents.revoke(account_id, client.client_id, ClientInfo("test"))
+    bearer = {"authorization": f"Bearer {tokens['access_token']}"}
+    assert (await rp.get("/oauth/userinfo", headers=bearer)).status_code == 401
+    assert (await browser.get("/oauth/authorize", params=params)).status_code == 200
+
+
+async def test_userinfo_claims_follow_the_scope_and_the_clients_entitlement(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-ivan")
+    client, secret = await register(gw, scopes=("openid",))
+    code, _ = await code_for(browser, client)
+    tokens = (await exchange(rp, client, secret, code)).json()
+    assert tokens["scope"] == "openid"
+    bearer = {"authorization": f"Bearer {tokens['access_token']}"}
+    info = (await rp.get("/oauth/userinfo", headers=bearer)).json()
+    assert set(info) == {"sub"}
+    assert (await rp.get("/oauth/userinfo")).status_code == 401
+
+
+async def test_logout_returns_only_to_a_registered_uri_and_ends_the_browser_login(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-judy")
+    back = "https://shop.example/bye"
+    client, secret = await register(gw, logout=(back,))
+    code, _ = await code_for(browser, client)
+    id_token = (await exchange(rp, client, secret, code)).json()["id_token"]
+    evil = {"id_token_hint": id_token, "post_logout_redirect_uri": "https://evil.example/"}
+    _error_page(await browser.get("/oauth/logout", params=evil))
+    assert (
+        "code="
+        in (await browser.get("/oauth/authorize", params=authorize_params(client))).headers[
+            "location"
+        ]
+    )
+    done = await browser.get(
+        "/oauth/logout",
+        params={"id_token_hint": id_token, "post_logout_redirect_uri": back, "state": "s1"},
+    )
+    assert done.status_code == 302
+    assert done.headers["location"] == f"{back}?state=s1"
+    after = await browser.get("/oauth/authorize", params=authorize_params(client))
+    assert urlsplit(after.headers["location"]).path == "/login"
+
+
+async def test_a_disabled_client_is_refused_with_an_error_page(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-ken")
+    client, _ = await register(gw)
+    clients = gw.app.state.oidc.clients
+    await clients.disable(client.client_id)
+    _error_page(await browser.get("/oauth/authorize", params=authorize_params(client)))

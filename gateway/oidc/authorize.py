@@ -11,7 +11,9 @@ account and client; then authlib issues the code, which is kept hashed for 60 se
 
 from __future__ import annotations
 
+import math
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -151,10 +153,10 @@ def _refusal(request: Request, svc: OidcServices, oauth: PlainRequest, error: An
 def _fresh(login: BrowserLogin, params: dict[str, str]) -> bool:
     """Whether the browser's login is recent enough for this request: newer than the moment
     ``prompt=login`` sent the person to log in again, and within ``max_age``."""
-    auth_time = epoch(login.auth_time)
-    after = params.get(AUTH_AFTER, "")
-    if after.isdigit():
-        return auth_time >= int(after)
+    auth_time = _seconds(login.auth_time)
+    after = _moment(params.get(AUTH_AFTER, ""))
+    if after is not None:
+        return auth_time > after
     if "login" in (params.get("prompt") or "").split():
         return False
     max_age = params.get("max_age", "")
@@ -170,10 +172,23 @@ def _to_login(request: Request, params: dict[str, str], again: bool) -> Response
     if again or after or "login" in (params.get("prompt") or "").split() or params.get("max_age"):
         query = [(k, v) for k, v in query if k not in ("prompt", "max_age")]
         # still not fresh after a login: keep the first moment
-        query.append((AUTH_AFTER, after if after.isdigit() else str(int(time.time()))))
+        moment = _moment(after)
+        query.append((AUTH_AFTER, f"{time.time() if moment is None else moment:.6f}"))
         target["prompt"] = "login"
     back = f"{request.url.path}?{urlencode(query)}"
     return RedirectResponse(f"/login?{urlencode({'next': back, **target})}", status_code=302)
+
+
+def _moment(value: str) -> float | None:
+    try:
+        moment = float(value)
+    except ValueError:
+        return None
+    return moment if math.isfinite(moment) else None
+
+
+def _seconds(value: datetime | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
 def _origin(uri: str) -> str:

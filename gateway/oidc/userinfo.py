@@ -8,8 +8,6 @@ gateway only links phone numbers it verified) when the client was registered wit
 
 from __future__ import annotations
 
-from typing import Any
-
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.core import UserInfo
