@@ -13,18 +13,20 @@ import re
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.config import GatewayConfig
+from gateway.config import AppConfig, GatewayConfig
 from gateway.errors import InvalidInput
 from gateway.partners import scopes
 from gateway.partners.registry import RegistryError
 from gateway.partners.webhooks import WebhookSecrets, new_webhook_secret
 from gateway.store.secretbox import SealError
+from gateway.web.pages import Pages
 from gateway.wechat.sandbox import SandboxApp
 
 log = logging.getLogger("gateway")
@@ -175,6 +177,67 @@ def _delivery(
     }
 
 
+def _open_app(request: Request, appid: str) -> AppConfig | None:
+    """A browser-OAuth app of this sandbox by appid (website or official account)."""
+    apps: tuple[AppConfig, ...] = request.app.state.services.config.apps
+    return next((a for a in apps if a.appid == appid and a.kind.value != "miniprogram"), None)
+
+
+def _back_home(request: Request, redirect_uri: str) -> bool:
+    """The emulator sends codes to this gateway only (never an open redirect)."""
+    pages: Pages = request.app.state.web.pages
+    home = pages.origin(request) + "/"
+    return redirect_uri.startswith(home) and len(redirect_uri) <= 1024
+
+
+async def wechat_authorize(request: Request) -> Response:
+    """``/sandbox/wechat-open/connect/{qrconnect,oauth2/authorize}``: WeChat's authorization
+    page, played: a form naming the made-up user who scans or agrees."""
+    pages: Pages = request.app.state.web.pages
+    query = request.query_params
+    app = _open_app(request, query.get("appid", ""))
+    redirect_uri = query.get("redirect_uri", "")
+    if app is None or not _back_home(request, redirect_uri):
+        return pages.error(request, "Unknown app", "This way of logging in is not offered here.")
+    context = {
+        "app_name": app.name,
+        "appid": app.appid,
+        "redirect_uri": redirect_uri,
+        "state": query.get("state", "")[:256],
+        "scope": query.get("scope", "")[:64],
+    }
+    return pages.render(request, "sandbox_authorize.html", context)
+
+
+async def wechat_authorized(request: Request) -> Response:
+    """``POST /sandbox/wechat-open/authorize``: a code for the made-up user, and back to the
+    gateway's callback with it and the state, as WeChat would."""
+    pages: Pages = request.app.state.web.pages
+    form = await request.form()
+    if not pages.check_csrf(request, form):
+        return pages.error(
+            request,
+            "Something went wrong",
+            "This page has expired. Reload it and try again.",
+            status=403,
+        )
+    fields = {k: v if isinstance(v, str) else "" for k, v in form.items()}
+    app = _open_app(request, fields.get("appid", ""))
+    redirect_uri, user = fields.get("redirect_uri", ""), fields.get("user", "").strip()[:64]
+    if app is None or not user or not _back_home(request, redirect_uri):
+        return pages.error(request, "Unknown app", "This way of logging in is not offered here.")
+    extra = {"scope": fields["scope"]} if fields.get("scope") else {}
+    http = request.app.state.services.http
+    answer = await http.post("/sandbox/codes", json={"appid": app.appid, "user": user, **extra})
+    if answer.status_code != 200:
+        return pages.error(
+            request, "WeChat login failed", "WeChat did not confirm the login. Try again."
+        )
+    query = urlencode({"code": answer.json()["code"], "state": fields.get("state", "")})
+    joiner = "&" if "?" in redirect_uri else "?"
+    return RedirectResponse(f"{redirect_uri}{joiner}{query}", status_code=303)
+
+
 def routes() -> list[BaseRoute]:
     receiver = Receiver()
     return [
@@ -184,6 +247,9 @@ def routes() -> list[BaseRoute]:
         Route("/sandbox/webhooks", receiver.list, methods=["GET"]),
         Route("/sandbox/webhooks", receiver.receive, methods=["POST"]),
         Route("/sandbox/webhooks/{partner}", receiver.receive, methods=["POST"]),
+        Route("/sandbox/wechat-open/connect/qrconnect", wechat_authorize, methods=["GET"]),
+        Route("/sandbox/wechat-open/connect/oauth2/authorize", wechat_authorize, methods=["GET"]),
+        Route("/sandbox/wechat-open/authorize", wechat_authorized, methods=["POST"]),
     ]
 
 

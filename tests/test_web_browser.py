@@ -1,7 +1,7 @@
 """The browser's login session (gateway.web.browser, gateway.sessions.browser): a login session
 of its own kind, so logout everywhere, a disable and a merge reach it by the paths that reach
 tokens. Driven through a small app of test routes on the real gateway's ``BrowserSessions``
-(the hosted login page's tests, which open it by a password, are in test_web_login.py)."""
+(the hosted login page's tests, which open it by a password, are in test_web_login_page.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The pages' shared frame (gateway.web.pages): headers, language, CSRF, the error page, the
 origin. Through a small app of test routes on the real ``Pages`` (the hosted login page's
-own tests are in test_web_login.py)."""
+own tests are in test_web_login_page.py)."""
 
 from __future__ import annotations
 
@@ -175,3 +175,34 @@ async def test_the_origin_is_where_the_gateway_is_reached_unless_configured(
     async with httpx.AsyncClient(base_url=BASE, transport=transport) as configured:
         answer = await configured.get("/where")
     assert answer.text == "https://id.example.com https://id.example.com"
+
+
+def _catalogue(locale: str) -> dict[str, str]:
+    from babel.messages.pofile import read_po
+
+    from gateway import i18n
+
+    with i18n.catalogue_path(locale, "web").open("rb") as fh:
+        return {str(m.id): str(m.string) for m in read_po(fh) if m.id}
+
+
+def test_every_message_the_pages_show_is_in_both_catalogues() -> None:
+    import gateway.web
+    from gateway.web import login
+
+    root = Path(gateway.web.__file__).parent
+    shown = set()
+    for template in (root / "templates").glob("*.html"):
+        shown |= set(re.findall(r'_\("([^"]+)"\)', template.read_text(encoding="utf-8")))
+    sources = [*root.glob("*.py"), root.parent / "sandbox_routes.py"]
+    for source in sources:
+        text = source.read_text(encoding="utf-8")
+        for call in re.findall(r"error\(\s*request,\s*((?:\"[^\"]+\",?\s*){1,2})", text):
+            shown |= set(re.findall(r'"([^"]+)"', call))
+    shown |= {message for _, message in login._FAILURES.values()} | {login._UNAVAILABLE[1]}
+    chinese, english = _catalogue("zh-CN"), _catalogue("en")
+    assert len(shown) > 30
+    assert shown <= set(chinese), shown - set(chinese)
+    assert set(chinese) == set(english)
+    assert all(chinese.values())
+    assert all(english[k] == k for k in english)

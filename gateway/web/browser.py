@@ -43,12 +43,15 @@ class BrowserSessions:
         account_id: uuid.UUID,
         amr: tuple[str, ...] | list[str],
         client: ClientInfo,
+        *,
+        replacing: uuid.UUID | None = None,
         **detail: object,
     ) -> BrowserLogin:
         """Log this browser in (``AccountDisabled`` for a disabled account): the session,
-        its audit row (``web_login``, with ``amr`` and the client's facts), the cookie."""
+        its audit row (``web_login``, with ``amr`` and the client's facts), the cookie.
+        ``replacing``: an API session the login opened on the way, ended as this begins."""
         cookie, login = await self._logins.start(
-            account_id, tuple(amr), client, self._days, **detail
+            account_id, tuple(amr), client, self._days, replacing, **detail
         )
         response.set_cookie(
             COOKIE,
