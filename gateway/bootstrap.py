@@ -192,6 +192,7 @@ def _assemble(
         sms_login=SmsLogin(
             config, db, accounts, sessions, sms, reauthentication, miniprogram, login
         ),
+        consents=Consents(db),
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
@@ -317,7 +318,7 @@ def oidc_services(svc: Services) -> OidcServices:
         config=svc.config,
         clients=Clients(svc.db),
         codes=Codes(svc.db, api.sessions),
-        consents=Consents(svc.db),
+        consents=api.consents,
         sessions=api.sessions,
         accounts=api.accounts,
         subjects=Subjects(pairwise_key(svc.secrets.secret_key)),

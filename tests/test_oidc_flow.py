@@ -364,3 +364,37 @@ async def test_a_disabled_client_is_refused_with_an_error_page(
     clients = gw.app.state.oidc.clients
     await clients.disable(client.client_id)
     _error_page(await browser.get("/oauth/authorize", params=authorize_params(client)))
+
+
+SITES = "{ viewer { authorizedSites { clientId name scopes grantedAt } } }"
+REVOKE_SITE = """
+mutation($clientId: String!) {
+  revokeSiteConsent(clientId: $clientId) {
+    __typename
+    ... on RevokeSiteConsentSuccess { revoked }
+    ... on Error { code }
+  }
+}"""
+
+
+async def test_the_viewer_lists_and_revokes_the_sites_it_consented_to(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    account = await registered(gw, "oidc-laura")
+    await log_in(browser, raw_id(account["account"]["id"]))
+    token = account["accessToken"]
+    client, secret = await register(gw, "Forum", first_party=False)
+    code = await _consented_code(gw, browser, client)
+    site_tokens = (await exchange(rp, client, secret, code)).json()
+    sites = (await gw.gql(SITES, token=token))["data"]["viewer"]["authorizedSites"]
+    assert [(s["clientId"], s["name"]) for s in sites] == [(client.client_id, "Forum")]
+    assert set(sites[0]["scopes"]) == {"openid", "profile", "phone"}
+    revoked = await gw.gql(REVOKE_SITE, {"clientId": client.client_id}, token=token)
+    assert revoked["data"]["revokeSiteConsent"] == {
+        "__typename": "RevokeSiteConsentSuccess", "revoked": True,
+    }  # fmt: skip
+    assert (await gw.gql(SITES, token=token))["data"]["viewer"]["authorizedSites"] == []
+    bearer = {"authorization": f"Bearer {site_tokens['access_token']}"}
+    assert (await rp.get("/oauth/userinfo", headers=bearer)).status_code == 401
+    again = await gw.gql(REVOKE_SITE, {"clientId": client.client_id}, token=token)
+    assert again["data"]["revokeSiteConsent"]["code"] == "NOT_FOUND"
