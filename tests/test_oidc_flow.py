@@ -64,12 +64,16 @@ async def test_code_flow_with_pkce_gives_a_signed_id_token_userinfo_refresh_and_
     answer = await exchange(rp, client, secret, code, verifier)
     assert answer.status_code == 200, answer.text
     tokens = answer.json()
-    assert tokens["token_type"] == "Bearer" and tokens["refresh_token"]
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["refresh_token"]
     header, claims = await id_token_claims(rp, tokens["id_token"])
-    assert header["alg"] == "ES256" and header["kid"]
-    assert claims["iss"] == ORIGIN and claims["aud"] == client.client_id
+    assert header["alg"] == "ES256"
+    assert header["kid"]
+    assert claims["iss"] == ORIGIN
+    assert claims["aud"] == client.client_id
     assert claims["sub"] == str(account_id)  # first-party: the account's own id
-    assert claims["nonce"] == asked["nonce"] and claims["amr"] == ["pwd"]
+    assert claims["nonce"] == asked["nonce"]
+    assert claims["amr"] == ["pwd"]
     assert claims["exp"] > claims["iat"] >= claims["auth_time"]
     bearer = {"authorization": f"Bearer {tokens['access_token']}"}
     info = (await rp.get("/oauth/userinfo", headers=bearer)).json()
@@ -276,7 +280,8 @@ async def _allow(
 def _form(html: str) -> dict[str, str]:
     action = re.search(r'<form method="post" action="([^"]+)"', html)
     token = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert action and token, html
+    assert action, html
+    assert token, html
     return {"action": unescape(action.group(1)), "csrf_token": token.group(1)}
 
 

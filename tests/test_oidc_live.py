@@ -70,6 +70,14 @@ def clients_cli(home: Path, *args: str) -> dict[str, Any]:
     return answer
 
 
+def clients_list(home: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "clients", "list"],
+        env=_env(), cwd=home, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
 async def _person(gateway: str, username: str) -> None:
     variables = {
         "username": username,
@@ -181,12 +189,9 @@ async def test_a_client_disabled_with_the_cli_is_refused_by_the_running_server_w
             await asyncio.sleep(0.05)  # a pause between polls, not a timing assumption
     shown = clients_cli(home, "show", added["client_id"])
     assert shown["disabled"] is True
-    listed = subprocess.run(
-        [sys.executable, "-m", "gateway", "clients", "list"],
-        env=_env(), cwd=home, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert added["client_id"] in listed.stdout
-    assert "secret" not in listed.stdout
+    listed = clients_list(home)
+    assert added["client_id"] in listed
+    assert "secret" not in listed
 
 
 async def test_rotate_secret_reaches_the_running_server(gateway: str, home: Path) -> None:
