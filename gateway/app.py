@@ -28,6 +28,7 @@ from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.api.trusted import TrustedDocuments
 from gateway.bootstrap import Services, oidc_services, services
+from gateway.clients.grants import Codes
 from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
 from gateway.events.retention import prune_expired
 from gateway.limits import BodySizeLimit, InProgressLimit
@@ -145,13 +146,15 @@ def _lifespan(
 
 
 async def _maintenance(config: GatewayConfig, svc: Services) -> None:
-    """Every ``purge_interval_seconds``: due deletions, then events past their retention."""
+    """Every ``purge_interval_seconds``: due deletions, then events past their retention and
+    authorization codes nobody redeemed."""
 
     async def prune_events() -> object:
         return await prune_expired(svc.db, config.events.retention_days)
 
+    codes = Codes(svc.db, svc.api.sessions)  # authorization codes never redeemed, long expired
     interval = config.accounts.purge_interval_seconds
-    await purge_periodically(svc.api.rights, interval, also=[prune_events])
+    await purge_periodically(svc.api.rights, interval, also=[prune_events, codes.prune])
 
 
 def _freeze_startup() -> None:

@@ -14,9 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
 from gateway.audit import ClientInfo
 from gateway.clients.registry import ClientView
+from gateway.store.models import AuditEvent
 from tests.support.harness import Harness
 from tests.support.oidc import (
     ORIGIN,
@@ -96,6 +99,18 @@ async def test_code_flow_with_pkce_gives_a_signed_id_token_userinfo_refresh_and_
         "/oauth/userinfo", headers={"authorization": f"Bearer {fresh['access_token']}"}
     )
     assert after.status_code == 401
+    events = await _audit(gw, account_id)
+    assert ("oidc_authorize", client.client_id) in events
+    assert ("oidc_token", client.client_id) in events
+    assert ("refresh", None) in events
+    assert ("logout", None) in events
+
+
+async def _audit(gw: Harness, account_id: uuid.UUID) -> list[tuple[str, str | None]]:
+    """The account's audit events: kind, and the client they name."""
+    async with gw.app.state.services.db.reader() as s:
+        rows = await s.execute(select(AuditEvent).where(col(AuditEvent.account_id) == account_id))
+        return [(e.kind, e.detail.get("client_id")) for e in rows.scalars()]
 
 
 async def test_discovery_names_the_origin_as_issuer(rp: httpx.AsyncClient) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, delete, select, update
 from sqlmodel import col
 
 from gateway.audit import ClientInfo, record
@@ -223,8 +223,6 @@ class Codes:
 
     async def prune(self, before: timedelta = timedelta(days=1)) -> None:
         """Codes never redeemed and long expired (redeemed ones name their session)."""
-        from sqlalchemy import delete
-
         cutoff = utcnow() - before
         async with self._db.transaction() as s:
             await s.execute(
