@@ -19,6 +19,8 @@ from sqlmodel import col
 
 from gateway.audit import ClientInfo
 from gateway.clients.registry import ClientView
+from gateway.config import ThrottleModel
+from gateway.oidc.authorize import redirect_origins
 from gateway.store.models import AuditEvent
 from tests.support.harness import Harness
 from tests.support.oidc import (
@@ -418,3 +420,28 @@ async def test_the_viewer_lists_and_revokes_the_sites_it_consented_to(
     assert (await rp.get("/oauth/userinfo", headers=bearer)).status_code == 401
     again = await gw.gql(REVOKE_SITE, {"clientId": client.client_id}, token=token)
     assert again["data"]["revokeSiteConsent"]["code"] == "NOT_FOUND"
+
+
+async def test_repeated_bad_client_secrets_are_throttled(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-mallory")
+    client, secret = await register(gw)
+    code, _ = await code_for(browser, client)
+    free = ThrottleModel().failure_factor
+    assert gw.config.throttle.failure_factor == free
+    for _ in range(free):
+        assert (await exchange(rp, client, "wrong-secret", code)).status_code == 401
+    held = await exchange(rp, client, secret, code)  # even the right secret must wait now
+    assert held.status_code == 429
+    assert held.json()["error"] == "slow_down"
+    assert int(held.headers["retry-after"]) > 0
+
+
+def test_the_login_page_may_post_on_to_an_authorize_requests_redirect_origin() -> None:
+    """web's login page names it in its CSP form-action (Chromium checks the redirects)."""
+    target = "/oauth/authorize?client_id=a&redirect_uri=https%3A%2F%2Fshop.example%3A8443%2Fcb"
+    assert redirect_origins(target) == ["https://shop.example:8443"]
+    assert redirect_origins("/oauth/authorize?redirect_uri=javascript%3Aalert(1)") == []
+    assert redirect_origins("/elsewhere?redirect_uri=https%3A%2F%2Fa.example%2F") == []
+    assert redirect_origins("https://evil.example/oauth/authorize?redirect_uri=https://a/") == []

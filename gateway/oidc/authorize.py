@@ -15,7 +15,7 @@ import math
 import time
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError
@@ -125,6 +125,14 @@ async def _consent(
         error.state = oauth.payload.state
         refused: Response = svc.provider.handle_error_response(oauth, error)
         return refused
+    return _consent_page(request, svc, grant, view, scopes)
+
+
+def _consent_page(
+    request: Request, svc: OidcServices, grant: Any, view: ClientView, scopes: set[str]
+) -> Response:
+    """What the site asks for, Allow or Deny; its form may post on to the site's origin (the
+    redirect after the POST: Chromium applies ``form-action`` to it)."""
     context = {
         "client_name": view.name,
         "scopes": [SCOPE_TEXT[s] for s in sorted(scopes) if s in SCOPE_TEXT],
@@ -132,12 +140,9 @@ async def _consent(
         "redirect_host": urlsplit(grant.redirect_uri).netloc,
     }
     return svc.pages.render(
-        request,
-        "oidc_consent.html",
-        context,
-        domain="oidc",
+        request, "oidc_consent.html", context, domain="oidc",
         form_origins=[_origin(grant.redirect_uri)],
-    )
+    )  # fmt: skip
 
 
 def _refusal(request: Request, svc: OidcServices, oauth: PlainRequest, error: Any) -> Response:
@@ -194,3 +199,17 @@ def _seconds(value: datetime | float) -> float:
 def _origin(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def redirect_origins(target: str) -> list[str]:
+    """The origin a login page's ``next`` may end at, for that page's CSP ``form-action``
+    (Chromium applies it to every redirect after the login form's POST): the ``redirect_uri``
+    of an authorize URL. Not checked against the client here: ``/oauth/authorize`` matches it
+    exactly before it redirects anywhere, so naming it in the CSP opens no redirect."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or parts.path != "/oauth/authorize":
+        return []
+    uris = parse_qs(parts.query).get("redirect_uri", [])
+    origin = _origin(uris[0]) if len(uris) == 1 else ""
+    scheme = urlsplit(origin).scheme
+    return [origin] if scheme in ("http", "https") and urlsplit(origin).hostname else []

@@ -7,7 +7,6 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.oidc.server import ID_TOKEN_SECONDS  # noqa: F401 (documented lifetime)
 from gateway.oidc.service import OidcServices
 
 SCOPES = ["openid", "profile", "phone", "offline_access"]

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from starlette.requests import Request
 
@@ -54,3 +57,18 @@ def web_client(request: Request) -> ClientInfo:
     return ClientInfo(
         "web", ip=client_address(request.scope), user_agent=request.headers.get("user-agent")
     )
+
+
+def client_credentials(request: Request, fields: dict[str, str]) -> tuple[str, str]:
+    """The client id and secret the request presents (either method), for the prefetch and
+    the throttle; authlib authenticates."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return "", ""
+        client_id, _, secret = decoded.partition(":")
+        return unquote(client_id), unquote(secret)
+    return fields.get("client_id", ""), fields.get("client_secret", "")

@@ -11,10 +11,6 @@ on a queue).
 
 from __future__ import annotations
 
-import base64
-import binascii
-from urllib.parse import unquote
-
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
 from starlette.requests import Request
@@ -37,7 +33,7 @@ from gateway.errors import (
     Throttled,
 )
 from gateway.oidc.server import Prefetched, Provider, Subject
-from gateway.oidc.service import OidcServices, web_client
+from gateway.oidc.service import OidcServices, client_credentials, web_client
 from gateway.sessions.model import IssuedTokens
 
 GRANTS = frozenset({"authorization_code", "refresh_token"})
@@ -47,7 +43,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 async def token(request: Request, svc: OidcServices) -> Response:
     form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
     fields = dict(form)
-    client_id, secret = _credentials(request, fields)
+    client_id, secret = client_credentials(request, fields)
     fetched = svc.prefetched(request)
     oauth = PlainRequest("POST", str(request.url), request.headers, [], form)
     view = await svc.clients.get(client_id) if client_id else None
@@ -109,21 +105,6 @@ async def _issue(svc: OidcServices, fields: dict[str, str], client: ClientInfo) 
         raise InvalidGrantError("the refresh token is not valid") from None
     except AccountDisabled:
         raise InvalidGrantError("the account cannot log in") from None
-
-
-def _credentials(request: Request, fields: dict[str, str]) -> tuple[str, str]:
-    """The client id and secret the request presents (either method), for the prefetch and
-    the throttle; authlib authenticates."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return "", ""
-        client_id, _, secret = decoded.partition(":")
-        return unquote(client_id), unquote(secret)
-    return fields.get("client_id", ""), fields.get("client_secret", "")
 
 
 def _throttle_keys(client_id: str, ip: str | None) -> tuple[list[str], list[str], list[str]]:

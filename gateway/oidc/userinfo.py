@@ -18,7 +18,7 @@ from gateway.accounts.model import IdentityKind
 from gateway.clients.grants import app_key, client_of
 from gateway.compat.authlib import PlainRequest, error_response
 from gateway.oidc.server import Provider
-from gateway.oidc.service import OidcServices, web_client
+from gateway.oidc.service import OidcServices, client_credentials, web_client
 from gateway.sessions.model import Viewer
 from gateway.sessions.tokens import TokenRejected
 from gateway.store.models import utcnow
@@ -79,9 +79,7 @@ async def revoke(request: Request, svc: OidcServices) -> Response:
     fields = dict(form)
     oauth = PlainRequest("POST", str(request.url), request.headers, [], form)
     fetched = svc.prefetched(request)
-    from gateway.oidc.token import _credentials  # one reading of the client's credentials
-
-    client_id, _ = _credentials(request, fields)
+    client_id, _ = client_credentials(request, fields)
     view = await svc.clients.get(client_id) if client_id else None
     if view is not None:
         fetched.clients[view.client_id] = view
