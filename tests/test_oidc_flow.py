@@ -445,3 +445,15 @@ def test_the_login_page_may_post_on_to_an_authorize_requests_redirect_origin() -
     assert redirect_origins("/oauth/authorize?redirect_uri=javascript%3Aalert(1)") == []
     assert redirect_origins("/elsewhere?redirect_uri=https%3A%2F%2Fa.example%2F") == []
     assert redirect_origins("https://evil.example/oauth/authorize?redirect_uri=https://a/") == []
+
+
+async def test_a_nonce_that_cannot_be_kept_is_refused_back_to_the_site(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-nia")
+    client, _ = await register(gw)
+    for nonce in ("n" * 256, "nul\x00byte"):
+        params = authorize_params(client, nonce=nonce)
+        answer = redirected(await browser.get("/oauth/authorize", params=params))
+        assert answer["error"] == "invalid_request"
+        assert answer["state"] == params["state"]

@@ -30,6 +30,7 @@ from gateway.sessions.model import IssuedTokens
 from gateway.store.models import utcnow
 
 ID_TOKEN_SECONDS = 3600
+NONCE_MAX = 255
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -221,6 +222,13 @@ class IdTokens(OpenIDCode):  # type: ignore[misc]
 
     def exists_nonce(self, nonce: str, request: Any) -> bool:
         return False  # a nonce is the client's to check; codes are single use anyway
+
+    def validate_openid_authorization_request(self, grant: Any, redirect_uri: str) -> None:
+        """A nonce is kept with the code until it is redeemed: printable, at most 255."""
+        nonce = grant.request.payload.data.get("nonce")
+        if nonce is not None and not (len(nonce) <= NONCE_MAX and nonce.isprintable()):
+            raise InvalidRequestError("nonce must be printable and at most 255 characters")
+        super().validate_openid_authorization_request(grant, redirect_uri)
 
     def resolve_client_private_key(self, client: GatewayClient) -> Any:
         return self._keys.current
