@@ -457,3 +457,17 @@ async def test_a_nonce_that_cannot_be_kept_is_refused_back_to_the_site(
         answer = redirected(await browser.get("/oauth/authorize", params=params))
         assert answer["error"] == "invalid_request"
         assert answer["state"] == params["state"]
+
+
+async def test_logout_without_an_id_token_hint_asks_on_the_hosted_page(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-oscar")
+    client, _ = await register(gw, logout=("https://shop.example/bye",))
+    asked = await browser.get(
+        "/oauth/logout", params={"post_logout_redirect_uri": "https://shop.example/bye"}
+    )
+    assert asked.status_code == 303
+    assert asked.headers["location"] == "/logout"
+    still = await browser.get("/oauth/authorize", params=authorize_params(client))
+    assert "code=" in still.headers["location"]  # nobody was logged out

@@ -1,7 +1,8 @@
 """``end_session_endpoint`` (OpenID Connect RP-Initiated Logout 1.0): ends the browser's
 login at the gateway, then returns to the site only at a ``post_logout_redirect_uri``
 registered for the client exactly (``state`` echoed); anything else is an error page, so the
-endpoint never becomes an open redirect."""
+endpoint never becomes an open redirect. Without an ``id_token_hint`` nothing says a site
+asked (another page could have sent the browser here): the hosted ``/logout`` page asks."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ async def logout(request: Request, svc: OidcServices) -> Response:
         items = list((await request.form()).multi_items())
     params = {k: v for k, v in items if isinstance(v, str)}
     hint = params.get("id_token_hint")
-    claims = _hint(svc, hint, svc.issuer(request)) if hint else {}
+    if not hint:  # nothing shows a site asked: the person confirms on the hosted page
+        return RedirectResponse("/logout", status_code=303)
+    claims = _hint(svc, hint, svc.issuer(request))
     if claims is None:
         return _refused(
             request, svc, "The sign-out request names a token this gateway did not issue."
