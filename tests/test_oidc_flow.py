@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from html import unescape
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -471,3 +472,31 @@ async def test_logout_without_an_id_token_hint_asks_on_the_hosted_page(
     assert asked.headers["location"] == "/logout"
     still = await browser.get("/oauth/authorize", params=authorize_params(client))
     assert "code=" in still.headers["location"]  # nobody was logged out
+
+
+def test_every_message_the_providers_pages_show_is_in_both_catalogues() -> None:
+    """The consent and logged-out pages, the error pages' titles and details, the scopes."""
+    from babel.messages.pofile import read_po
+
+    from gateway import i18n
+    from gateway.oidc import authorize
+
+    root = Path(authorize.__file__).parent
+    shown = set(authorize.SCOPE_TEXT.values())
+    for template in (root.parent / "web" / "templates").glob("oidc_*.html"):
+        shown |= set(re.findall(r'_\("([^"]+)"\)', template.read_text(encoding="utf-8")))
+    for source in root.glob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        for call in re.findall(
+            r'(?:error\(\s*request,|_refused\(\s*request,\s*svc,)\s*((?:"[^"]+",?\s*){1,2})', text
+        ):
+            shown |= set(re.findall(r'"([^"]+)"', call))
+    catalogues = {}
+    for locale in i18n.LOCALES:
+        with i18n.catalogue_path(locale, "oidc").open("rb") as fh:
+            catalogues[locale] = {str(m.id): str(m.string) for m in read_po(fh) if m.id}
+    assert len(shown) > 15
+    assert shown <= set(catalogues["zh-CN"]), shown - set(catalogues["zh-CN"])
+    assert set(catalogues["zh-CN"]) == set(catalogues["en"])
+    assert all(catalogues["zh-CN"].values())
+    assert all(catalogues["en"][k] == k for k in catalogues["en"])
