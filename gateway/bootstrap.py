@@ -26,6 +26,7 @@ from gateway.events.feed import EventFeed
 from gateway.events.worker import DeliveryWorker
 from gateway.keyfiles import Secrets, load_secrets
 from gateway.miniprogram.service import MiniProgramSessions
+from gateway.oidc.authorize import redirect_origins
 from gateway.oidc.server import Provider
 from gateway.oidc.service import OidcServices
 from gateway.oidc.subjects import Subjects, pairwise_key
@@ -70,6 +71,7 @@ from gateway.web.browser import BrowserSessions
 from gateway.web.context import WebServices
 from gateway.web.origins import issuer
 from gateway.web.pages import Pages
+from gateway.weblogin.service import WebLogins
 from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import HttpClient, WeChatClient, http_client
 from gateway.wechat.oauth import OAuthStates
@@ -173,6 +175,7 @@ def _assemble(
     if closing is not None:
         stack.push_async_callback(closing)
     sms = _sms(config, secrets, db, redis, provider, clock)
+    web_logins = WebLogins(config, db, sessions, wechat, app_tokens, clock)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -193,11 +196,12 @@ def _assemble(
             config, db, accounts, sessions, sms, reauthentication, miniprogram, login
         ),
         consents=Consents(db),
+        web_logins=web_logins,
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
     sandbox_sms = provider if isinstance(provider, SandboxSms) else None
-    web = _web(config, secrets, db, accounts, passwords, login, states)
+    web = _web(config, secrets, db, accounts, passwords, login, states, web_logins)
     return Services(
         config, secrets, db, http, redis, partners, endpoint, api, events, web, sandbox_sms
     )
@@ -211,6 +215,7 @@ def _web(
     passwords: Passwords,
     login: WechatLogin,
     states: OAuthStates,
+    scan: WebLogins,
 ) -> WebServices:
     """The pages (``gateway.web``): templates, CSP and CSRF keyed from the secret key; the
     browser's login session, a login session of its own kind (``sessions.browser``)."""
@@ -222,6 +227,7 @@ def _web(
         passwords=passwords,
         wechat_login=login,
         oauth_states=states,
+        scan=scan,
     )
 
 
@@ -314,6 +320,8 @@ def oidc_services(svc: Services) -> OidcServices:
     registry read through its few seconds' cache, codes and consents, login sessions, and the
     hosted pages' renderer and browser session."""
     api = svc.api
+    # the login page's CSP form-action names where an authorize request will redirect to
+    svc.web.redirect_origins = redirect_origins
     return OidcServices(
         config=svc.config,
         clients=Clients(svc.db),

@@ -1,5 +1,6 @@
-"""Sandbox-mode helpers on the gateway itself: mint a login code for a made-up user, and a
-webhook receiver (``/sandbox/webhooks``) with a demo partner whose events it receives.
+"""Sandbox-mode helpers on the gateway itself: mint a login code for a made-up user, play a
+scan of a web-login code (``/sandbox/scan``), and a webhook receiver (``/sandbox/webhooks``)
+with a demo partner whose events it receives.
 
 Mounted only in sandbox mode, which only exists when no real app is configured.
 """
@@ -20,8 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.addresses import client_address
+from gateway.audit import ClientInfo
 from gateway.config import AppConfig, GatewayConfig
-from gateway.errors import InvalidInput
+from gateway.errors import GatewayError, InvalidInput
 from gateway.partners import scopes
 from gateway.partners.registry import RegistryError
 from gateway.partners.webhooks import WebhookSecrets, new_webhook_secret
@@ -94,6 +97,32 @@ async def open_data(request: Request) -> Response:
     """``/sandbox/open-data?app=shop-mp&user=alice``: what wx.getUserInfo gives, for bindUnionId
     (log the user in first: the data is sealed with their latest session_key)."""
     return await _forward(request, "/sandbox/encrypted-data", {})
+
+
+async def scan(request: Request) -> Response:
+    """``/sandbox/scan?scene=…&user=alice``: play a phone that scans a web-login code and
+    confirms it: ``user`` logs in to the code's mini-program (a fresh sandbox code, as
+    ``wx.login`` would give), looks at the request, then approves (``&approve=false``
+    denies). Answers the login's state, or the typed error's code (409)."""
+    svc = request.app.state.services
+    scene, user = request.query_params.get("scene", ""), request.query_params.get("user", "")
+    if not scene or not user:
+        return JSONResponse({"error": "give ?scene=<the code's scene>&user=<any name>"}, 400)
+    approve = request.query_params.get("approve", "true") not in ("0", "false", "no")
+    client = ClientInfo(platform="sandbox", ip=client_address(request.scope))
+    web = svc.api.web_logins
+    try:
+        key = await web.app_of_scene(scene)
+        app = svc.config.app(key)
+        minted = await svc.http.post("/sandbox/codes", json={"appid": app.appid, "user": user[:64]})
+        outcome = await svc.api.wechat_login.login_by_code(key, minted.json()["code"], client)
+        viewer = await svc.api.sessions.authenticate(outcome.tokens.access_token)
+        await web.request(viewer, scene)
+        await web.decide(viewer, scene, approve, client)
+    except GatewayError as exc:
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=409)
+    status = "APPROVED" if approve else "DENIED"
+    return JSONResponse({"scene": scene, "user": user, "app": key, "status": status})
 
 
 async def ensure_demo_partner(svc: Any, origin: str | None) -> None:
@@ -244,6 +273,7 @@ def routes() -> list[BaseRoute]:
         Route("/sandbox/code", mint_code, methods=["GET", "POST"]),
         Route("/sandbox/phone-code", phone_code, methods=["GET", "POST"]),
         Route("/sandbox/open-data", open_data, methods=["GET", "POST"]),
+        Route("/sandbox/scan", scan, methods=["GET", "POST"]),
         Route("/sandbox/webhooks", receiver.list, methods=["GET"]),
         Route("/sandbox/webhooks", receiver.receive, methods=["POST"]),
         Route("/sandbox/webhooks/{partner}", receiver.receive, methods=["POST"]),

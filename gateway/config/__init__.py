@@ -32,9 +32,10 @@ from gateway.config.sections import (
     SmsModel,
     ThrottleModel,
     TokenLifetimes,
-    WebModel,
+    WebScanModel,
     owasp_memory_floor_kib,
 )
+from gateway.config.web import WebModel
 from gateway.webhook_urls import RefusedUrl, UrlPolicy
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "ThrottleModel",
     "TokenLifetimes",
     "WebModel",
+    "WebScanModel",
     "load_config",
     "load_settings",
     "owasp_memory_floor_kib",
@@ -143,6 +145,7 @@ class GatewayConfig:
     performance: PerformanceModel = field(default_factory=PerformanceModel)
     sms: SmsModel = field(default_factory=SmsModel)
     web: WebModel = field(default_factory=WebModel)
+    web_scan: WebScanModel = field(default_factory=WebScanModel)
 
     @property
     def trusted_documents_file(self) -> Path | None:
@@ -305,6 +308,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         performance=file.performance,
         sms=file.sms,
         web=file.web,
+        web_scan=file.web_scan,
     )
 
 

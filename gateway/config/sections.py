@@ -17,9 +17,10 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    field_validator,
     model_validator,
 )
+
+from gateway.config.web import WebModel
 
 
 class ConfigError(Exception):
@@ -358,25 +359,21 @@ class SmsModel(BaseModel):
         return self
 
 
-ISSUER_PATTERN = r"^https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~!$&()*+=:@%/-]*)?$"
-"""An http(s) URL without query, fragment, spaces or quotes: it goes into headers and JSON."""
-
-
-class WebModel(BaseModel):
-    """``[web]``: the pages the gateway serves to browsers (``gateway.web``). ``issuer``: the
-    origin websites know the gateway by (OpenID Connect's ``iss``); unset, the origin each
-    request reaches it at (scheme, host, port; behind trusted proxies, what they forward).
-    ``session_days``: how long a browser stays logged in (its session cookie's Max-Age)."""
+class WebScanModel(BaseModel):
+    """``[web_scan]``: scan to log in with the mini-program (``gateway.weblogin``). ``page``
+    is the mini-program page the code opens (it reads ``scene`` from its query and calls
+    ``approveWebLogin``); ``check_path = false`` and ``env_version`` let a page not yet
+    published (``trial``, ``develop``) be scanned."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    issuer: str | None = Field(default=None, pattern=ISSUER_PATTERN)
-    session_days: int = Field(default=7, ge=1, le=400)
-
-    @field_validator("issuer")
-    @classmethod
-    def _no_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
+    page: str = Field(
+        default="pages/weblogin/confirm", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+    )
+    ticket_seconds: int = Field(default=120, ge=30, le=600)
+    check_path: bool = True
+    env_version: Literal["release", "trial", "develop"] = "release"
+    code_width: int = Field(default=430, ge=280, le=1280)
 
 
 class FileModel(BaseModel):
@@ -395,3 +392,4 @@ class FileModel(BaseModel):
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
     sms: SmsModel = Field(default_factory=SmsModel)
     web: WebModel = Field(default_factory=WebModel)
+    web_scan: WebScanModel = Field(default_factory=WebScanModel)
