@@ -500,3 +500,34 @@ def test_every_message_the_providers_pages_show_is_in_both_catalogues() -> None:
     assert set(catalogues["zh-CN"]) == set(catalogues["en"])
     assert all(catalogues["zh-CN"].values())
     assert all(catalogues["en"][k] == k for k in catalogues["en"])
+
+
+async def test_a_public_client_exchanges_refreshes_and_revokes_by_its_access_token(
+    gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
+) -> None:
+    await _person(gw, browser, "oidc-pat")
+    client, _ = await register(gw, "SPA", public=True)
+    verifier, challenge = pkce()
+    code, _ = await code_for(browser, client, challenge)
+    tokens = (await exchange(rp, client, None, code, verifier)).json()
+    assert tokens["id_token"]
+    public = {"client_id": client.client_id}
+    renewed = await rp.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], **public},
+    )
+    assert renewed.status_code == 200, renewed.text
+    access = renewed.json()["access_token"]
+    bearer = {"authorization": f"Bearer {access}"}
+    assert (await rp.get("/oauth/userinfo", headers=bearer)).status_code == 200
+    revoked = await rp.post(
+        "/oauth/revoke", data={"token": access, "token_type_hint": "access_token", **public}
+    )
+    assert revoked.status_code == 200
+    assert (await rp.get("/oauth/userinfo", headers=bearer)).status_code == 401
+    stale = await rp.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": renewed.json()["refresh_token"],
+              **public},
+    )  # fmt: skip
+    assert stale.json()["error"] == "invalid_grant"
