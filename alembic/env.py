@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 # imported for their side effect: they register the tables on SQLModel.metadata
 import gateway.accounts.tables
+import gateway.clients.tables
 import gateway.store.models  # noqa: F401
 from gateway.store.db import create_engine
 

@@ -27,12 +27,14 @@ from gateway.api import avatars
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
 from gateway.api.trusted import TrustedDocuments
-from gateway.bootstrap import Services, services
+from gateway.bootstrap import Services, oidc_services, services
+from gateway.clients.grants import Codes
 from gateway.config import DEFAULT_SQLITE_FILE, GatewayConfig, load_config
 from gateway.events.retention import prune_expired
 from gateway.limits import BodySizeLimit, InProgressLimit
 from gateway.logs import RequestLog
 from gateway.metrics import metrics
+from gateway.oidc import routes as oidc_routes
 from gateway.rights.service import purge_periodically
 from gateway.store import migrate
 from gateway.web import documents as web_documents
@@ -122,6 +124,7 @@ def _lifespan(
             app.state.services = svc
             app.state.api = svc.api
             app.state.web = svc.web
+            app.state.oidc = oidc_services(svc)
             await _sync_partners(svc)
             if config.sandbox:
                 await _sandbox_partner(svc)
@@ -144,13 +147,15 @@ def _lifespan(
 
 
 async def _maintenance(config: GatewayConfig, svc: Services) -> None:
-    """Every ``purge_interval_seconds``: due deletions, then events past their retention."""
+    """Every ``purge_interval_seconds``: due deletions, then events past their retention and
+    authorization codes nobody redeemed."""
 
     async def prune_events() -> object:
         return await prune_expired(svc.db, config.events.retention_days)
 
+    codes = Codes(svc.db, svc.api.sessions)  # authorization codes never redeemed, long expired
     interval = config.accounts.purge_interval_seconds
-    await purge_periodically(svc.api.rights, interval, also=[prune_events])
+    await purge_periodically(svc.api.rights, interval, also=[prune_events, codes.prune])
 
 
 def _freeze_startup() -> None:
@@ -187,6 +192,7 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         Route("/avatars/{name}", avatars.serve_avatar, methods=["GET"]),
         *playground.routes(),
         *web_routes.routes(),
+        *oidc_routes.routes(),
     ]
     if emulator is not None:
         from gateway import sandbox_routes
@@ -270,8 +276,10 @@ async def _sandbox_partner(svc: Services) -> None:
 
 
 async def oauth_token(request: Request) -> Response:
+    """Relying parties' code and refresh grants (``gateway.oidc``), partners' client
+    credentials (``partners.oauth``)."""
     svc: Services = request.app.state.services
-    return await svc.token_endpoint(request)
+    return await oidc_routes.token_dispatch(request, svc.token_endpoint)
 
 
 def _announce(config: GatewayConfig) -> None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.accounts.service import AccountGraph
 from gateway.api.context import ApiServices
+from gateway.clients.grants import Codes, Consents
+from gateway.clients.registry import Clients
 from gateway.config import SERVE_WORKERS_ENV, GatewayConfig
 from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import HashParameters, PasswordHashing
@@ -24,6 +26,10 @@ from gateway.events.feed import EventFeed
 from gateway.events.worker import DeliveryWorker
 from gateway.keyfiles import Secrets, load_secrets
 from gateway.miniprogram.service import MiniProgramSessions
+from gateway.oidc.authorize import redirect_origins
+from gateway.oidc.server import Provider
+from gateway.oidc.service import OidcServices
+from gateway.oidc.subjects import Subjects, pairwise_key
 from gateway.partners.auth import PartnerAuth
 from gateway.partners.entitlements import Entitlements
 from gateway.partners.lookups import PartnerLookups
@@ -63,6 +69,7 @@ from gateway.throttle import (
 )
 from gateway.web.browser import BrowserSessions
 from gateway.web.context import WebServices
+from gateway.web.origins import issuer
 from gateway.web.pages import Pages
 from gateway.weblogin.service import WebLogins
 from gateway.wechat.app_token import AppTokens, SharedTokens
@@ -189,6 +196,7 @@ def _assemble(
         sms_login=SmsLogin(
             config, db, accounts, sessions, sms, reauthentication, miniprogram, login
         ),
+        consents=Consents(db),
         web_logins=web_logins,
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
@@ -305,4 +313,28 @@ def _throttle(config: GatewayConfig, redis: Redis | None) -> Throttle:
         account_policy=policy.slowing(t.account_delay_seconds, t.account_max_delay_seconds),
         address_policy=policy.for_addresses(t.address_failure_factor, t.address_window_seconds),
         max_delayed=t.max_delayed_attempts,
+    )
+
+
+def oidc_services(svc: Services) -> OidcServices:
+    """The OpenID Connect provider (``gateway.oidc``) on the services built already: the
+    registry read through its few seconds' cache, codes and consents, login sessions, and the
+    hosted pages' renderer and browser session."""
+    api = svc.api
+    # the login page's CSP form-action names where an authorize request will redirect to
+    svc.web.redirect_origins = redirect_origins
+    return OidcServices(
+        config=svc.config,
+        clients=Clients(svc.db),
+        codes=Codes(svc.db, api.sessions),
+        consents=api.consents,
+        sessions=api.sessions,
+        accounts=api.accounts,
+        subjects=Subjects(pairwise_key(svc.secrets.secret_key)),
+        keys=svc.secrets.signing_keys,
+        provider=Provider(svc.secrets.signing_keys),
+        throttle=_throttle(svc.config, svc.redis),
+        issuer=lambda request: issuer(request, svc.config),
+        pages=svc.web.pages,
+        browser=svc.web.browser,
     )

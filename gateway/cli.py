@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import logs, operators, partner_operators
+from gateway import client_operators, logs, operators, partner_operators
 from gateway.arguments import BadArgument, check_utf8, integer, number
 from gateway.config import SERVE_WORKERS_ENV, ConfigError, GatewayConfig, load_config, load_settings
 
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("show", help="print the public JWKS")
     operators.add_parsers(sub)
     partner_operators.add_parsers(sub)
+    client_operators.add_parsers(sub)
     sandbox = sub.add_parser("sandbox", help="run only the WeChat emulator (for tests and demos)")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=PORT, default=9000)
@@ -99,6 +100,7 @@ def _run(args: argparse.Namespace) -> None:
             "keys": _keys,
             "partners": partner_operators.run,
             "events": partner_operators.run,
+            "clients": client_operators.run,
             "accounts": operators.run,
             "audit": operators.run,
         }

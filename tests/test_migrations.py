@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import gateway.accounts.tables
+import gateway.clients.tables
 import gateway.store.models  # noqa: F401
 from gateway.store import migrate
 from gateway.store.db import create_engine

@@ -133,6 +133,9 @@ CASES: dict[str, Case] = {
         "revokeSession",
         "sessions.revoke",
     ),
+    "RevokeSiteConsentResult": _mutation(
+        'revokeSiteConsent(clientId: "c1")', "revokeSiteConsent", "consents.revoke"
+    ),
     "DeleteAccountResult": _mutation(
         'deleteAccount(input: {password: "p"})', "deleteAccount", "rights.delete_account"
     ),

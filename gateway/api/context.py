@@ -18,6 +18,7 @@ from gateway.accounts.model import AccountView, IdentityKey, IdentityView
 from gateway.accounts.service import AccountGraph
 from gateway.addresses import client_address
 from gateway.audit import ClientInfo, storable
+from gateway.clients.grants import Consents
 from gateway.config import GatewayConfig
 from gateway.credentials import devices
 from gateway.credentials.service import Passwords
@@ -61,6 +62,7 @@ class ApiServices:
     profiles: Profiles
     sms: SmsCodes
     sms_login: SmsLogin
+    consents: Consents  # websites' OpenID Connect consents (gateway.clients)
     web_logins: WebLogins
 
 

@@ -29,6 +29,7 @@ from gateway.api.mutations import Mutation
 from gateway.api.profile_mutations import ProfileMutation
 from gateway.api.queries import Query
 from gateway.api.rights_mutations import RightsMutation
+from gateway.api.site_mutations import SiteMutation
 from gateway.api.sms_mutations import SmsMutation
 from gateway.api.weblogin_mutations import WebLoginMutation, WebLoginQuery
 from gateway.api.wechat_mutations import WechatMutation
@@ -187,6 +188,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
                 RightsMutation,
                 ProfileMutation,
                 SmsMutation,
+                SiteMutation,
                 WebLoginMutation,
             ),
         ),

@@ -19,6 +19,7 @@ from gateway.accounts.model import AccountView, IdentityView
 from gateway.accounts.model import IdentityKind as DomainKind
 from gateway.api import results
 from gateway.api.context import Context
+from gateway.api.sites import AuthorizedSite, authorized_sites
 from gateway.config import AppConfig
 from gateway.errors import TooExpensive
 from gateway.rights.service import Rights
@@ -141,6 +142,10 @@ class Account(relay.Node):
     async def identities(self, info: Info) -> list[Identity]:
         views = await info.context.loaders.identities.load(uuid.UUID(self.id))
         return [Identity.from_view(v) for v in views]
+
+    @strawberry.field(description="Websites you allowed to log you in (your own account only).")
+    async def authorized_sites(self, info: Info) -> list[AuthorizedSite]:
+        return await authorized_sites(info, self.id)
 
     @strawberry.field(description="Your live login sessions (only on your own account).")
     async def sessions(self, info: Info) -> list[LoginSessionInfo]:
