@@ -146,6 +146,8 @@ def _assemble(
     wechat = WeChatClient(http, concurrency=config.settings.wechat_concurrency)
     box = SecretBox(secrets.secret_key)
     accounts = AccountGraph(db, box)
+    accounts.on_merge(Consents.adopt)  # a site's consent follows the person
+    accounts.on_erase(Consents.forget)
     sessions = _sessions(config, secrets, db, accounts)
     states = OAuthStates(secrets.secret_key)
     exchanges = SingleFlight[WechatFacts](

@@ -20,9 +20,12 @@ from sqlmodel import col
 
 from gateway.audit import ClientInfo
 from gateway.clients.registry import ClientView
+from gateway.clients.tables import OidcCode, OidcConsent
 from gateway.config import ThrottleModel
 from gateway.oidc.authorize import redirect_origins
+from gateway.rights.service import Operator
 from gateway.store.models import AuditEvent
+from tests.support.accounts import account_uuid, count, oa_login, two_accounts_of_dave
 from tests.support.harness import Harness
 from tests.support.oidc import (
     ORIGIN,
@@ -531,3 +534,42 @@ async def test_a_public_client_exchanges_refreshes_and_revokes_by_its_access_tok
               **public},
     )  # fmt: skip
     assert stale.json()["error"] == "invalid_grant"
+
+
+async def _consent(gw: Harness, browser: httpx.AsyncClient, account_id: uuid.UUID) -> str:
+    """The person logs in on the browser and consents to a new partner site: its client id."""
+    await log_in(browser, account_id)
+    client, _ = await register(gw, f"Site {uuid.uuid4().hex[:6]}", first_party=False)
+    await _consented_code(gw, browser, client)
+    return client.client_id
+
+
+async def test_an_erased_account_leaves_no_consent_or_code_behind(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    account_id = await _person(gw, browser, "oidc-erased")
+    await _consent(gw, browser, account_id)
+    assert await count(gw, OidcConsent, col(OidcConsent.account_id) == account_id) == 1
+    assert await count(gw, OidcCode, col(OidcCode.account_id) == account_id) == 1
+    await gw.app.state.api.rights.delete_now(account_id, Operator("ops", "request"))
+    assert await count(gw, OidcConsent, col(OidcConsent.account_id) == account_id) == 0
+    assert await count(gw, OidcCode, col(OidcCode.account_id) == account_id) == 0
+
+
+async def test_a_merge_carries_the_absorbed_accounts_consents_to_the_survivor(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    older, newer = await two_accounts_of_dave(gw, oa_first=True)
+    survivor, absorbed = account_uuid(older["account"]["id"]), account_uuid(newer["account"]["id"])
+    both = await _consent(gw, browser, survivor)
+    async with browser_of(gw) as other:
+        await log_in(other, absorbed)
+        client = await gw.app.state.oidc.clients.get(both)
+        await _consented_code(gw, other, client)
+        only_absorbed = await _consent(gw, other, absorbed)
+    await oa_login(gw, "dave", scope="snsapi_userinfo")  # the unionid proves one person
+    consents = gw.app.state.oidc.consents
+    assert sorted(c.client_id for c in await consents.of(survivor)) == sorted(
+        [both, only_absorbed]
+    )  # one live consent per site, none left on the merged account
+    assert await consents.of(absorbed) == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 
 ProfileField = profile.ProfileField
+EraseHook = Callable[[AsyncSession, list[uuid.UUID]], Awaitable[None]]
+"""``(session, erased account ids)``: forget what you keep per account."""
 """What ``set_profile`` may change: ``nickname``, ``avatar_url``."""
 
 
@@ -68,10 +70,16 @@ class AccountGraph:
         self._db = db
         self._box = box
         self._merge_hooks: list[merge.MergeHook] = []
+        self._erase_hooks: list[EraseHook] = []
 
     def on_merge(self, hook: merge.MergeHook) -> None:
         """Rows another owner keeps per account (login sessions) follow a merge."""
         self._merge_hooks.append(hook)
+
+    def on_erase(self, hook: EraseHook) -> None:
+        """Rows another owner keeps per account (a site's consents) go with an erasure, in
+        its transaction: nothing of the person outlives it."""
+        self._erase_hooks.append(hook)
 
     # -- resolving identifiers -------------------------------------------------------------
     async def owners(self, s: AsyncSession, keys: list[IdentityKey]) -> set[uuid.UUID]:
@@ -351,7 +359,10 @@ class AccountGraph:
         account = await lifecycle.locked(s, account_id)
         if account is None or account.status not in (AccountStatus.ACTIVE, AccountStatus.DISABLED):
             raise NotFound("No live account with this id.")
-        return await lifecycle.erase(s, account_id, reserve_until)
+        erased = await lifecycle.erase(s, account_id, reserve_until)
+        for hook in self._erase_hooks:
+            await hook(s, erased)
+        return erased
 
     async def still_due(self, s: AsyncSession, account_id: uuid.UUID, now: datetime) -> bool:
         """Locks the account: is its deletion still due (no login cancelled it meanwhile)?"""

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from gateway.audit import ClientInfo, record
@@ -235,6 +236,30 @@ class Codes:
 class Consents:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @staticmethod
+    async def adopt(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> None:
+        """A merge (the account graph's hook, in its transaction): the absorbed accounts'
+        consents now speak for the survivor, except for a site the survivor had consented to
+        already, whose one live consent stays the survivor's own."""
+        now = utcnow()
+        survivors = select(col(OidcConsent.client_id)).where(
+            col(OidcConsent.account_id) == survivor, col(OidcConsent.revoked_at).is_(None)
+        )
+        theirs = col(OidcConsent.account_id).in_(absorbed)
+        await s.execute(
+            update(OidcConsent)
+            .where(theirs, col(OidcConsent.client_id).in_(survivors))
+            .values(revoked_at=now)
+        )
+        await s.execute(update(OidcConsent).where(theirs).values(account_id=survivor))
+
+    @staticmethod
+    async def forget(s: AsyncSession, erased: list[uuid.UUID]) -> None:
+        """An erasure (the account graph's hook, in its transaction): the person's consents
+        and any authorization code still naming them go with it."""
+        await s.execute(delete(OidcConsent).where(col(OidcConsent.account_id).in_(erased)))
+        await s.execute(delete(OidcCode).where(col(OidcCode.account_id).in_(erased)))
 
     async def covers(self, account_id: uuid.UUID, client_id: str, scopes: set[str]) -> bool:
         """Whether the person's live consent to the client covers ``scopes``."""
