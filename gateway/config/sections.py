@@ -385,7 +385,7 @@ class I18nModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default_locale: Literal["zh-CN", "en"] = "zh-CN"
+    default_locale: Literal["zh-CN", "en"] = "en"
 
     @field_validator("default_locale", mode="before")
     @classmethod

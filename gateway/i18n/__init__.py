@@ -24,7 +24,7 @@ from babel.support import NullTranslations, Translations
 
 LOCALES = ("zh-CN", "en")
 """What the gateway speaks, as BCP 47 tags (``Accept-Language``, ``<html lang>``)."""
-DEFAULT_LOCALE = "zh-CN"
+DEFAULT_LOCALE = "en"
 _DIRECTORY = Path(__file__).parent / "locales"
 _FOLDER = {"zh-CN": "zh_CN", "en": "en"}
 
