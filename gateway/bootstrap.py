@@ -225,7 +225,7 @@ def _web(
     browser = BrowserSessions(BrowserLogins(db, accounts, secrets.secret_key), config)
     return WebServices(
         config=config,
-        pages=Pages(config, secrets.secret_key),
+        pages=Pages(config, secrets.secret_key, default_locale=config.i18n.default_locale),
         browser=browser,
         passwords=passwords,
         wechat_login=login,

@@ -387,7 +387,7 @@ async def test_a_merge_is_all_or_nothing(gw: Harness, monkeypatch: pytest.Monkey
         code = await gw.mint("news-oa", "dave", scope="snsapi_userinfo")
         body = await gw.gql(LOGIN_WITH_STATE, {"app": "news-oa", "code": code, "state": state})
     assert body["data"] is None
-    assert [e["message"] for e in body["errors"]] == ["服务器内部错误。"]  # zh-CN: the default
+    assert [e["message"] for e in body["errors"]] == ["Internal server error."]  # English: default
     assert "disk full" not in str(body)
 
     assert {i.id: i.account_id for i in await identities_in_db(gw)} == before

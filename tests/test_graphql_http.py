@@ -350,9 +350,9 @@ async def test_no_field_suggestions_when_introspection_is_off(
 
 # --- masking -------------------------------------------------------------------------------
 
-# in zh-CN, the default language (tests/test_messages_i18n.py: the English)
-MASKED = "服务器内部错误。"
-UNAVAILABLE = "服务暂时不可用，请稍后重试。"  # noqa: RUF001
+# in English, the default language (tests/test_messages_i18n.py: the Chinese)
+MASKED = "Internal server error."
+UNAVAILABLE = "Service temporarily unavailable; retry shortly."
 VIEWER_KINDS = "{ viewer { id identities { kind } } }"
 MARKER = "LEAKMARK-future-kind"
 

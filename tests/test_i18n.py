@@ -22,10 +22,11 @@ def test_the_best_supported_language_wins(header: str, expected: str) -> None:
     assert i18n.negotiate(header) == expected
 
 
-@pytest.mark.parametrize("header", [None, "", "fr, de;q=0.5", ",,;q=", "en;q=0"])
+@pytest.mark.parametrize("header", [None, "", "fr, de;q=0.5", ",,;q=", "en;q=0", "zh;q=0"])
 def test_nothing_usable_answers_the_default(header: str | None) -> None:
-    assert i18n.negotiate(header, default="en") == "en"
-    assert i18n.negotiate(header) == "zh-CN"
+    assert i18n.negotiate(header, default="zh-CN") == "zh-CN"
+    assert i18n.negotiate(header) == "en"
+    assert i18n.DEFAULT_LOCALE == "en"
 
 
 def test_a_missing_catalogue_answers_the_english_id() -> None:

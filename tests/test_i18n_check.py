@@ -73,9 +73,10 @@ def test_a_lost_placeholder_fails(locales: Path) -> None:
 
 
 def test_a_domain_added_in_one_language_only_fails(locales: Path) -> None:
-    page = locales / "en" / "LC_MESSAGES" / "web.po"
+    page = locales / "en" / "LC_MESSAGES" / "newfeature.po"
+    assert not (locales / "zh_CN" / "LC_MESSAGES" / "newfeature.po").exists()
     page.write_text('msgid ""\nmsgstr ""\n\nmsgid "Log in"\nmsgstr "Log in"\n', encoding="utf-8")
-    assert any(p.startswith("web: no zh_CN catalogue") for p in check.problems(locales))
+    assert any(p.startswith("newfeature: no zh_CN catalogue") for p in check.problems(locales))
 
 
 def test_a_message_the_code_uses_but_no_catalogue_has_fails(locales: Path, tmp_path: Path) -> None:

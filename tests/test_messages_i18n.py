@@ -1,5 +1,5 @@
 """Messages people read, in the request's language (issue 28, item 4), through GraphQL over
-HTTP: the same error in Chinese (the default) and in English with the same ``code``;
+HTTP: the same error in English (the default) and in Chinese with the same ``code``;
 ``[i18n] default_locale``; a nonsense ``Accept-Language``; the 401 body; the sandbox's SMS
 text. The catalogues' completeness is tests/test_i18n_check.py's."""
 
@@ -29,8 +29,8 @@ async def gw(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
 
 
 @pytest.fixture
-async def english(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
-    config = configure(database_url, sms={"provider": "sandbox"}, i18n={"default_locale": "en"})
+async def chinese(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
+    config = configure(database_url, sms={"provider": "sandbox"}, i18n={"default_locale": "zh-CN"})
     async with running(config) as harness:
         yield harness
 
@@ -49,32 +49,38 @@ async def ask(
     return result
 
 
-async def test_the_same_error_in_chinese_by_default_and_in_english_on_request(
+async def test_the_same_error_in_english_by_default_and_in_chinese_on_request(
     gw: Harness,
 ) -> None:
-    chinese = await ask(gw, UNKNOWN_APP)
-    english = await ask(gw, UNKNOWN_APP, "en-US,en;q=0.9")
+    english = await ask(gw, UNKNOWN_APP)
+    chinese = await ask(gw, UNKNOWN_APP, "zh-CN,zh;q=0.9")
     assert chinese["code"] == english["code"] == "UNKNOWN_APP"
-    assert chinese["message"] == "未配置标识为 'no-such-app' 的应用。"
     assert english["message"] == "No app is configured with key 'no-such-app'."
+    assert chinese["message"] == "未配置标识为 'no-such-app' 的应用。"
     assert (await ask(gw, UNKNOWN_APP, "zh-TW, en;q=0.5"))["message"] == chinese["message"]
+    assert (await ask(gw, UNKNOWN_APP, "en-US,en;q=0.9"))["message"] == english["message"]
 
 
 async def test_a_nonsense_accept_language_falls_back_to_the_default(
-    gw: Harness, english: Harness
+    gw: Harness, chinese: Harness
 ) -> None:
+    for header in ("klingon", "*", ";;q=x,", "fr-FR, de;q=0.8", "zh;q=0"):
+        assert "No app" in (await ask(gw, UNKNOWN_APP, header))["message"], header
     for header in ("klingon", "*", ";;q=x,", "fr-FR, de;q=0.8", "en;q=0"):
-        assert "未配置" in (await ask(gw, UNKNOWN_APP, header))["message"], header
-        assert "No app" in (await ask(english, UNKNOWN_APP, header))["message"], header
+        assert "未配置" in (await ask(chinese, UNKNOWN_APP, header))["message"], header
 
 
-async def test_default_locale_en_makes_english_the_default_and_zh_still_wins_when_asked(
-    english: Harness,
+async def test_default_locale_zh_cn_makes_chinese_the_default_and_en_still_wins_when_asked(
+    chinese: Harness,
 ) -> None:
-    assert (await ask(english, UNKNOWN_APP))["message"].startswith("No app is configured")
-    chinese = await ask(english, UNKNOWN_APP, "zh-CN,zh;q=0.9")
-    assert chinese["code"] == "UNKNOWN_APP"
-    assert chinese["message"].startswith("未配置")
+    assert (await ask(chinese, UNKNOWN_APP))["message"].startswith("未配置")
+    english = await ask(chinese, UNKNOWN_APP, "en-US,en;q=0.9")
+    assert english["code"] == "UNKNOWN_APP"
+    assert english["message"].startswith("No app is configured")
+
+
+def test_the_default_locale_is_english(database_url: str, configure: Configure) -> None:
+    assert configure(database_url).i18n.default_locale == "en"
 
 
 @pytest.mark.parametrize("value", ["zh-CN", "zh_CN", "en"])
@@ -94,8 +100,8 @@ def test_an_unknown_default_locale_is_a_config_error(
 
 async def test_a_message_with_a_parameter_says_the_wait_in_either_language(gw: Harness) -> None:
     assert (await ask(gw, REQUEST, phone=PHONE))["__typename"] == "RequestSmsCodeSuccess"
-    chinese = await ask(gw, REQUEST, phone=PHONE)
-    english = await ask(gw, REQUEST, "en", phone=PHONE)
+    chinese = await ask(gw, REQUEST, "zh-CN", phone=PHONE)
+    english = await ask(gw, REQUEST, phone=PHONE)
     assert chinese["code"] == english["code"] == "RATE_LIMITED"
     seconds = chinese["retryAfterSeconds"]
     assert 0 < seconds <= 60
@@ -144,8 +150,8 @@ async def test_the_sandbox_sms_is_in_the_requesters_language(
 ) -> None:
     sms = {"provider": "sandbox", "per_phone_minute": 5}
     async with running(configure(database_url, sms=sms)) as gw:
-        chinese = await sandbox_texts(gw, None)
-        english = await sandbox_texts(gw, "en-GB")
+        chinese = await sandbox_texts(gw, "zh-CN")
+        english = await sandbox_texts(gw, None)
     assert chinese.startswith("您的验证码为 ")
     assert "5 分钟内有效" in chinese
     assert english.startswith("Your verification code is ")
@@ -155,7 +161,7 @@ async def test_the_sandbox_sms_is_in_the_requesters_language(
 async def test_the_avatar_upload_refuses_in_the_request_language(gw: Harness) -> None:
     answers = [
         await gw.client.post("/avatars", headers=headers)
-        for headers in ({}, {"accept-language": "en"})
+        for headers in ({"accept-language": "zh-CN"}, {})
     ]
     assert [a.status_code for a in answers] == [401, 401]
     zh, en = (a.json()["error"] for a in answers)

@@ -375,7 +375,7 @@ async def test_wechat_risk_control_on_a_phone_code_is_a_typed_answer(gw: Harness
     minted = await phone_code(gw, "shop-mp", "ria", "13600000001", errcode=40226)
     result = await bind_phone(gw, login["accessToken"], minted)
     assert (result["__typename"], result["code"]) == ("LoginBlockedError", "RISK_BLOCKED")
-    assert "风控" in result["message"]
+    assert "risk control" in result["message"]
 
 
 @pytest.mark.parametrize(

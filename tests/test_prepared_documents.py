@@ -171,7 +171,7 @@ async def test_the_fast_path_answers_as_the_reference_does(
 
     monkeypatch.setattr(gw.app.state.api.sessions, "authenticate", broken)
     answer = await paths.same(VIEWER, None, token)
-    assert answer["errors"][0]["message"] == "服务器内部错误。"  # zh-CN: the default
+    assert answer["errors"][0]["message"] == "Internal server error."  # English: the default
     assert "fire" not in str(answer)
     monkeypatch.undo()
     # an operation the document does not have: the reference path answers it, both times

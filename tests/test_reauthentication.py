@@ -230,7 +230,7 @@ async def test_a_password_bound_by_this_session_is_no_proof_for_it(make_gw: Any)
 
     too_new = await delete(gw, token, password=GOOD_PASSWORD)
     assert too_new["code"] == "REAUTHENTICATION_REQUIRED"
-    assert "时间太近" in too_new["message"]
+    assert "added too recently" in too_new["message"]
     assert (await link(gw, token, "solo-mp", "wendy", password=GOOD_PASSWORD))[
         "code"
     ] == "REAUTHENTICATION_REQUIRED"

@@ -273,4 +273,4 @@ async def test_an_undeclared_error_stays_masked(
     inject(gw, "sessions.refresh", errors.PhoneConflict("injected"), monkeypatch)
     body = await gw.gql(CASES["RefreshTokenResult"].document)
     assert body["data"] is None
-    assert body["errors"][0]["message"] == "服务器内部错误。"  # zh-CN: the default language
+    assert body["errors"][0]["message"] == "Internal server error."  # English: the default language

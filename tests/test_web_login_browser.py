@@ -113,11 +113,14 @@ def _session_cookie(tab: Tab) -> dict[str, Any] | None:
     return dict(found[0]) if found else None
 
 
-def test_the_page_is_chinese_by_default_english_by_header_and_by_the_switch(
+def test_the_page_is_english_by_default_chinese_by_header_and_english_by_the_switch(
     configured: tuple[str, Path], open_tab: Open
 ) -> None:
     base, _ = configured
-    chinese = open_tab(base)
+    other = open_tab(base, locale="fr-FR")  # a language the gateway does not speak
+    assert other.page.get_attribute("html", "lang") == "en"
+    assert other.page.inner_text("h1") == "Log in"
+    chinese = open_tab(base)  # the browser's language: zh-CN
     assert chinese.page.get_attribute("html", "lang") == "zh-CN"
     assert chinese.page.inner_text("h1") == "登录"
     chinese.page.click("a[hreflang=en]")
@@ -126,8 +129,8 @@ def test_the_page_is_chinese_by_default_english_by_header_and_by_the_switch(
     assert chinese.page.inner_text("h1") == "Log in"
     english = open_tab(base, locale="en-US")
     assert english.page.get_attribute("html", "lang") == "en"
-    assert chinese.foreign == english.foreign == []
-    assert chinese.problems == english.problems == []
+    assert other.foreign == chinese.foreign == english.foreign == []
+    assert other.problems == chinese.problems == english.problems == []
 
 
 def test_a_password_login_sets_the_cookie_and_lands_on_next(

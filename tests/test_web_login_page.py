@@ -50,20 +50,34 @@ async def _submit(
     )
 
 
-async def test_the_page_speaks_chinese_by_default_and_english_when_asked(
+async def test_the_page_speaks_english_by_default_and_chinese_when_asked(
     browser: httpx.AsyncClient,
 ) -> None:
-    chinese = await browser.get("/login")
-    assert chinese.status_code == 200
-    assert '<html lang="zh-CN">' in chinese.text
-    assert "密码登录" in chinese.text
-    english = await browser.get("/login", headers={"accept-language": "en-GB,en;q=0.8"})
+    english = await browser.get("/login")
+    assert english.status_code == 200
     assert '<html lang="en">' in english.text
     assert "Password login" in english.text
+    chinese = await browser.get("/login", headers={"accept-language": "zh-CN,zh;q=0.8"})
+    assert '<html lang="zh-CN">' in chinese.text
+    assert "密码登录" in chinese.text
     csp = english.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
     assert english.headers["x-frame-options"] == "DENY"
+
+
+async def test_default_locale_zh_cn_makes_the_page_chinese_unless_english_is_asked(
+    database_url: str, configure: Configure
+) -> None:
+    async with running(configure(database_url, i18n={"default_locale": "zh-CN"})) as chinese_gw:
+        transport = httpx.ASGITransport(app=chinese_gw.app)
+        async with httpx.AsyncClient(base_url=BASE, transport=transport) as client:
+            chinese = await client.get("/login")
+            english = await client.get("/login", headers={"accept-language": "en"})
+    assert '<html lang="zh-CN">' in chinese.text
+    assert "密码登录" in chinese.text
+    assert '<html lang="en">' in english.text
+    assert "Password login" in english.text
 
 
 async def test_a_password_login_sets_the_session_cookie_and_lands_on_next(
@@ -135,9 +149,10 @@ async def test_failures_are_messages_on_the_page_never_a_500(
     assert wrong.status_code == 401
     assert "Wrong username or password." in wrong.text
     assert 'value="typo-user"' in wrong.text
-    empty = await _submit(browser, "", "")
+    empty = await _submit(browser, "", "", **{"accept-language": "zh-CN"})
     assert empty.status_code == 400
     assert "请输入用户名和密码。" in empty.text
+    assert "Enter your username and password." in (await _submit(browser, "", "")).text
     codes = [(await _submit(browser, "typo-user", f"wrong-{i}")).status_code for i in range(11)]
     assert 429 in codes  # the password use case's throttling holds here too
     assert set(codes) <= {401, 429}

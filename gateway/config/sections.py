@@ -381,11 +381,12 @@ class WebScanModel(BaseModel):
 
 class I18nModel(BaseModel):
     """``[i18n]``: the language of messages people read (``gateway.i18n``) when the request's
-    ``Accept-Language`` names none the gateway speaks. Codes never change with it."""
+    ``Accept-Language`` names none the gateway speaks: English unless set to ``"zh-CN"``.
+    Codes never change with it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default_locale: Literal["zh-CN", "en"] = "zh-CN"
+    default_locale: Literal["zh-CN", "en"] = "en"
 
     @field_validator("default_locale", mode="before")
     @classmethod

@@ -6,7 +6,9 @@ for GraphQL error messages, ``sms`` for texts sent by SMS), kept as ``.po`` file
 never edit each other's catalogues. Message ids are the English text; the English catalogue
 still carries every message (a check in CI holds both languages complete), so a message
 reworded in English is reworded in its catalogue, not by editing code alone. Machine-readable
-codes never go through here: they do not change with the language.
+codes never go through here: they do not change with the language. A request's
+``Accept-Language`` picks the language (``negotiate``); without a usable one it is
+``[i18n] default_locale``, English (``DEFAULT_LOCALE``) unless a deployment chooses Chinese.
 
 Catalogues are compiled from the ``.po`` files in memory on first use (Babel), so no binary
 ``.mo`` file is committed or built.
@@ -24,7 +26,7 @@ from babel.support import NullTranslations, Translations
 
 LOCALES = ("zh-CN", "en")
 """What the gateway speaks, as BCP 47 tags (``Accept-Language``, ``<html lang>``)."""
-DEFAULT_LOCALE = "zh-CN"
+DEFAULT_LOCALE = "en"
 _DIRECTORY = Path(__file__).parent / "locales"
 _FOLDER = {"zh-CN": "zh_CN", "en": "en"}
 
