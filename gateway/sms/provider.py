@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.i18n import DEFAULT_LOCALE
+
 
 @dataclass(frozen=True)
 class SmsMessage:
@@ -19,7 +21,7 @@ class SmsMessage:
 
     phone: str
     code: str
-    locale: str = "zh-CN"
+    locale: str = DEFAULT_LOCALE
     minutes: int = 5
 
 

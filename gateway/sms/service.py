@@ -24,6 +24,7 @@ from gateway.errors import (
     UpstreamUnavailable,
     declares,
 )
+from gateway.i18n import DEFAULT_LOCALE
 from gateway.metrics import SMS_CODES
 from gateway.sms import phones
 from gateway.sms.captcha import CaptchaCheck
@@ -65,7 +66,7 @@ class SmsCodes:
         purpose: Purpose,
         client: ClientInfo,
         captcha_ticket: str | None = None,
-        locale: str = "zh-CN",
+        locale: str = DEFAULT_LOCALE,
     ) -> None:
         """Send a new code to the number, after the captcha hook and the limits; ``locale``:
         the language of the text (the requester's)."""
