@@ -35,6 +35,7 @@ from gateway.logs import RequestLog
 from gateway.metrics import metrics
 from gateway.rights.service import purge_periodically
 from gateway.store import migrate
+from gateway.web import routes as web_routes
 from gateway.wechat.client import HttpClient
 
 log = logging.getLogger("gateway")
@@ -119,6 +120,7 @@ def _lifespan(
         async with services(config, sandbox=emulator, http=http) as svc:
             app.state.services = svc
             app.state.api = svc.api
+            app.state.web = svc.web
             await _sync_partners(svc)
             if config.sandbox:
                 await _sandbox_partner(svc)
@@ -181,6 +183,7 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         Route("/avatars", avatars.upload_avatar, methods=["POST"]),
         Route("/avatars/{name}", avatars.serve_avatar, methods=["GET"]),
         *playground.routes(),
+        *web_routes.routes(),
     ]
     if emulator is not None:
         from gateway import sandbox_routes

@@ -39,6 +39,7 @@ from gateway.rights.phone_login import PhoneLogin
 from gateway.rights.reauthentication import Reauthentication
 from gateway.rights.service import Rights
 from gateway.rights.sms_login import SmsLogin
+from gateway.sessions.browser import BrowserLogins
 from gateway.sessions.cache import TokenCache
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import AccessTokens, successor_key
@@ -60,6 +61,10 @@ from gateway.throttle import (
     ThrottleStore,
     WindowLimit,
 )
+from gateway.web.browser import BrowserSessions
+from gateway.web.context import WebServices
+from gateway.web.pages import Pages
+from gateway.weblogin.service import WebLogins
 from gateway.wechat.app_token import AppTokens, SharedTokens
 from gateway.wechat.client import HttpClient, WeChatClient, http_client
 from gateway.wechat.oauth import OAuthStates
@@ -87,6 +92,7 @@ class Services:
     token_endpoint: TokenEndpoint
     api: ApiServices
     events: DeliveryWorker  # the app runs it in the background (``DeliveryWorker.run``)
+    web: WebServices  # the pages' routes (``gateway.web``)
     sandbox_sms: SandboxSms | None = None  # ``GET /sandbox/sms`` reads it when in use
 
 
@@ -162,6 +168,7 @@ def _assemble(
     if closing is not None:
         stack.push_async_callback(closing)
     sms = _sms(config, secrets, db, redis, provider, clock)
+    web_logins = WebLogins(config, db, sessions, wechat, app_tokens, clock)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -181,11 +188,37 @@ def _assemble(
         sms_login=SmsLogin(
             config, db, accounts, sessions, sms, reauthentication, miniprogram, login
         ),
+        web_logins=web_logins,
     )
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
     sandbox_sms = provider if isinstance(provider, SandboxSms) else None
-    return Services(config, secrets, db, http, redis, partners, endpoint, api, events, sandbox_sms)
+    web = _web(config, secrets, db, accounts, passwords, login, states)
+    return Services(
+        config, secrets, db, http, redis, partners, endpoint, api, events, web, sandbox_sms
+    )
+
+
+def _web(
+    config: GatewayConfig,
+    secrets: Secrets,
+    db: Database,
+    accounts: AccountGraph,
+    passwords: Passwords,
+    login: WechatLogin,
+    states: OAuthStates,
+) -> WebServices:
+    """The pages (``gateway.web``): templates, CSP and CSRF keyed from the secret key; the
+    browser's login session, a login session of its own kind (``sessions.browser``)."""
+    browser = BrowserSessions(BrowserLogins(db, accounts, secrets.secret_key), config)
+    return WebServices(
+        config=config,
+        pages=Pages(config, secrets.secret_key),
+        browser=browser,
+        passwords=passwords,
+        wechat_login=login,
+        oauth_states=states,
+    )
 
 
 def _sms(

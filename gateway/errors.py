@@ -20,6 +20,7 @@ Exception tree::
     │                NoPassword, Throttled, TemporarilyUnavailable
     ├── graph        IdentityConflict, PhoneConflict, NotFound, LastIdentity, NotEntitled
     ├── profile      ContentRejected (WeChat's msg_sec_check), ImageTooLarge, InvalidImage
+    ├── web login    WebLoginExpired, WebLoginPending, WebLoginDenied, WebLoginNotBound
     └── cost         TooExpensive (a second expensive field in one request)
 """
 
@@ -307,6 +308,29 @@ class ImageTooLarge(GatewayError):
 class InvalidImage(GatewayError):
     code = "INVALID_IMAGE"
     default_message = "Not a readable JPEG, PNG or WebP image."
+
+
+# -- scan to log in (gateway.weblogin) ---------------------------------------------------------
+class WebLoginExpired(GatewayError):
+    code = "WEB_LOGIN_EXPIRED"
+    default_message = (
+        "This login code is unknown, expired or already used: refresh the code on the website."
+    )
+
+
+class WebLoginPending(GatewayError):
+    code = "WEB_LOGIN_PENDING"
+    default_message = "Nobody has confirmed this login in the mini-program yet."
+
+
+class WebLoginDenied(GatewayError):
+    code = "WEB_LOGIN_DENIED"
+    default_message = "The login was refused in the mini-program."
+
+
+class WebLoginNotBound(GatewayError):
+    code = "WEB_LOGIN_NOT_BOUND"
+    default_message = "Only the browser that showed this login code can collect its login."
 
 
 # -- cost ----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Sandbox-mode helpers on the gateway itself: mint a login code for a made-up user, and a
-webhook receiver (``/sandbox/webhooks``) with a demo partner whose events it receives.
+"""Sandbox-mode helpers on the gateway itself: mint a login code for a made-up user, play a
+scan of a web-login code (``/sandbox/scan``), and a webhook receiver (``/sandbox/webhooks``)
+with a demo partner whose events it receives.
 
 Mounted only in sandbox mode, which only exists when no real app is configured.
 """
@@ -13,18 +14,22 @@ import re
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.config import GatewayConfig
-from gateway.errors import InvalidInput
+from gateway.addresses import client_address
+from gateway.audit import ClientInfo
+from gateway.config import AppConfig, GatewayConfig
+from gateway.errors import GatewayError, InvalidInput
 from gateway.partners import scopes
 from gateway.partners.registry import RegistryError
 from gateway.partners.webhooks import WebhookSecrets, new_webhook_secret
 from gateway.store.secretbox import SealError
+from gateway.web.pages import Pages
 from gateway.wechat.sandbox import SandboxApp
 
 log = logging.getLogger("gateway")
@@ -92,6 +97,32 @@ async def open_data(request: Request) -> Response:
     """``/sandbox/open-data?app=shop-mp&user=alice``: what wx.getUserInfo gives, for bindUnionId
     (log the user in first: the data is sealed with their latest session_key)."""
     return await _forward(request, "/sandbox/encrypted-data", {})
+
+
+async def scan(request: Request) -> Response:
+    """``/sandbox/scan?scene=…&user=alice``: play a phone that scans a web-login code and
+    confirms it: ``user`` logs in to the code's mini-program (a fresh sandbox code, as
+    ``wx.login`` would give), looks at the request, then approves (``&approve=false``
+    denies). Answers the login's state, or the typed error's code (409)."""
+    svc = request.app.state.services
+    scene, user = request.query_params.get("scene", ""), request.query_params.get("user", "")
+    if not scene or not user:
+        return JSONResponse({"error": "give ?scene=<the code's scene>&user=<any name>"}, 400)
+    approve = request.query_params.get("approve", "true") not in ("0", "false", "no")
+    client = ClientInfo(platform="sandbox", ip=client_address(request.scope))
+    web = svc.api.web_logins
+    try:
+        key = await web.app_of_scene(scene)
+        app = svc.config.app(key)
+        minted = await svc.http.post("/sandbox/codes", json={"appid": app.appid, "user": user[:64]})
+        outcome = await svc.api.wechat_login.login_by_code(key, minted.json()["code"], client)
+        viewer = await svc.api.sessions.authenticate(outcome.tokens.access_token)
+        await web.request(viewer, scene)
+        await web.decide(viewer, scene, approve, client)
+    except GatewayError as exc:
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=409)
+    status = "APPROVED" if approve else "DENIED"
+    return JSONResponse({"scene": scene, "user": user, "app": key, "status": status})
 
 
 async def ensure_demo_partner(svc: Any, origin: str | None) -> None:
@@ -175,15 +206,80 @@ def _delivery(
     }
 
 
+def _open_app(request: Request, appid: str) -> AppConfig | None:
+    """A browser-OAuth app of this sandbox by appid (website or official account)."""
+    apps: tuple[AppConfig, ...] = request.app.state.services.config.apps
+    return next((a for a in apps if a.appid == appid and a.kind.value != "miniprogram"), None)
+
+
+def _back_home(request: Request, redirect_uri: str) -> bool:
+    """The emulator sends codes to this gateway only (never an open redirect)."""
+    pages: Pages = request.app.state.web.pages
+    home = pages.origin(request) + "/"
+    return redirect_uri.startswith(home) and len(redirect_uri) <= 1024
+
+
+async def wechat_authorize(request: Request) -> Response:
+    """``/sandbox/wechat-open/connect/{qrconnect,oauth2/authorize}``: WeChat's authorization
+    page, played: a form naming the made-up user who scans or agrees."""
+    pages: Pages = request.app.state.web.pages
+    query = request.query_params
+    app = _open_app(request, query.get("appid", ""))
+    redirect_uri = query.get("redirect_uri", "")
+    if app is None or not _back_home(request, redirect_uri):
+        return pages.error(request, "Unknown app", "This way of logging in is not offered here.")
+    context = {
+        "app_name": app.name,
+        "appid": app.appid,
+        "redirect_uri": redirect_uri,
+        "state": query.get("state", "")[:256],
+        "scope": query.get("scope", "")[:64],
+    }
+    return pages.render(request, "sandbox_authorize.html", context)
+
+
+async def wechat_authorized(request: Request) -> Response:
+    """``POST /sandbox/wechat-open/authorize``: a code for the made-up user, and back to the
+    gateway's callback with it and the state, as WeChat would."""
+    pages: Pages = request.app.state.web.pages
+    form = await request.form()
+    if not pages.check_csrf(request, form):
+        return pages.error(
+            request,
+            "Something went wrong",
+            "This page has expired. Reload it and try again.",
+            status=403,
+        )
+    fields = {k: v if isinstance(v, str) else "" for k, v in form.items()}
+    app = _open_app(request, fields.get("appid", ""))
+    redirect_uri, user = fields.get("redirect_uri", ""), fields.get("user", "").strip()[:64]
+    if app is None or not user or not _back_home(request, redirect_uri):
+        return pages.error(request, "Unknown app", "This way of logging in is not offered here.")
+    extra = {"scope": fields["scope"]} if fields.get("scope") else {}
+    http = request.app.state.services.http
+    answer = await http.post("/sandbox/codes", json={"appid": app.appid, "user": user, **extra})
+    if answer.status_code != 200:
+        return pages.error(
+            request, "WeChat login failed", "WeChat did not confirm the login. Try again."
+        )
+    query = urlencode({"code": answer.json()["code"], "state": fields.get("state", "")})
+    joiner = "&" if "?" in redirect_uri else "?"
+    return RedirectResponse(f"{redirect_uri}{joiner}{query}", status_code=303)
+
+
 def routes() -> list[BaseRoute]:
     receiver = Receiver()
     return [
         Route("/sandbox/code", mint_code, methods=["GET", "POST"]),
         Route("/sandbox/phone-code", phone_code, methods=["GET", "POST"]),
         Route("/sandbox/open-data", open_data, methods=["GET", "POST"]),
+        Route("/sandbox/scan", scan, methods=["GET", "POST"]),
         Route("/sandbox/webhooks", receiver.list, methods=["GET"]),
         Route("/sandbox/webhooks", receiver.receive, methods=["POST"]),
         Route("/sandbox/webhooks/{partner}", receiver.receive, methods=["POST"]),
+        Route("/sandbox/wechat-open/connect/qrconnect", wechat_authorize, methods=["GET"]),
+        Route("/sandbox/wechat-open/connect/oauth2/authorize", wechat_authorize, methods=["GET"]),
+        Route("/sandbox/wechat-open/authorize", wechat_authorized, methods=["POST"]),
     ]
 
 

@@ -346,3 +346,26 @@ def test_the_panel_fetches_the_last_sms_code_and_logs_in_with_it(
     page.click(".graphiql-execute-button")
     expect(page.locator(".result-window")).to_contain_text('"LoginSuccess"', timeout=TIMEOUT_MS)
     assert visit.problems == []
+
+
+def test_the_panel_scans_a_web_login_code_and_this_browser_is_logged_in(
+    sandbox_gateway: str, open_playground: OpenPlayground
+) -> None:
+    from playwright.sync_api import expect
+
+    visit: Visit = open_playground(sandbox_gateway)
+    page = visit.page
+    page.select_option("#pg-app", "club-mp")
+    page.fill("#pg-user", "dora")
+    page.click("#pg-scan")
+    status = page.locator("#pg-status[data-account]")
+    expect(status).to_contain_text("Scanned and confirmed", timeout=TIMEOUT_MS)
+    code = page.locator("#pg-scan-code")
+    expect(code).to_be_visible()
+    assert (code.get_attribute("src") or "").startswith("data:image/png;base64,")
+    assert "club-mp" in (code.get_attribute("alt") or "")
+    page.click(".graphiql-execute-button")
+    result = page.locator(".result-window")
+    expect(result).to_contain_text(status.get_attribute("data-account") or "?", timeout=TIMEOUT_MS)
+    assert visit.foreign == []
+    assert visit.problems == []

@@ -156,6 +156,25 @@ CASES: dict[str, Case] = {
         'accountsByOpenids(app: "shop-mp", openids: ["o1"])', "accountsByOpenids"
     ),
     "PartnerEventsResult": _partner("events(first: 1)", "events", "partner_events.page"),
+    "StartWebLoginResult": _mutation(
+        'startWebLogin(input: {app: "shop-mp"})', "startWebLogin", "web_logins.start", "none"
+    ),
+    "ApproveWebLoginResult": _mutation(
+        'approveWebLogin(input: {scene: "s", approve: true})',
+        "approveWebLogin",
+        "web_logins.decide",
+    ),
+    "WebLoginRequestResult": Case(
+        f'{{ webLoginRequest(scene: "s") {{ {TAIL} }} }}',
+        ("webLoginRequest",),
+        "web_logins.request",
+    ),
+    "WebLoginStatusResult": Case(
+        f'{{ webLoginStatus(ticket: "t") {{ {TAIL} }} }}',
+        ("webLoginStatus",),
+        "web_logins.status",
+        "none",
+    ),
 }
 
 

@@ -145,6 +145,22 @@ export interface UpdateProfileResult {
   account: AccountRef & { nickname: string | null; avatarUrl: string | null };
 }
 
+/** A website asking to log in by scan: show it before asking the person to confirm. */
+export interface WebLoginRequest {
+  /** SCANNED while it waits for the answer; APPROVED or DENIED after confirmWebLogin. */
+  status: 'WAITING' | 'SCANNED' | 'APPROVED' | 'DENIED' | 'EXPIRED';
+  /** The mini-program whose code was scanned. */
+  app: { key: string; name: string };
+  /** The site that asks (its origin), when its browser said. */
+  origin: string | null;
+  /** The address the browser asks from. */
+  ip: string | null;
+  /** The browser that asks. */
+  userAgent: string | null;
+  requestedAt: string;
+  expiresAt: string;
+}
+
 export interface LoginStateChange {
   loggedIn: boolean;
   accountId: string | null;
@@ -167,6 +183,17 @@ export interface GatewayClient {
   loginWithPhone(detail: PhoneNumberDetail): Promise<LoginResult>;
   /** Uploads the avatar (wx.uploadFile) when given, then `updateProfile`. */
   updateProfile(profile: ProfileUpdate): Promise<UpdateProfileResult>;
+  /**
+   * Scan to log in: what asks to log in with the scanned code's `scene` (which site, from
+   * where); the browser's status becomes SCANNED. Rejects WEB_LOGIN_EXPIRED for a dead code.
+   */
+  webLoginRequest(scene: string): Promise<WebLoginRequest>;
+  /**
+   * Scan to log in: approve (default) or deny (`{ approve: false }`) the website login whose
+   * code carries `scene` (`options.scene` of the page, URL-encoded or not). Rejects
+   * WEB_LOGIN_EXPIRED for an unknown, expired or already answered code.
+   */
+  confirmWebLogin(scene: string, options?: { approve?: boolean }): Promise<WebLoginRequest>;
   /** Ends this session (or every session) and forgets the local state in any case; wins over a login in flight. */
   logout(options?: { everywhere?: boolean }): Promise<{ revokedSessions: number }>;
   isLoggedIn(): boolean;
@@ -214,7 +241,11 @@ export type GatewayServerErrorCode =
   | 'TOO_EXPENSIVE'
   | 'CONTENT_REJECTED'
   | 'IMAGE_TOO_LARGE'
-  | 'INVALID_IMAGE';
+  | 'INVALID_IMAGE'
+  | 'WEB_LOGIN_EXPIRED'
+  | 'WEB_LOGIN_PENDING'
+  | 'WEB_LOGIN_DENIED'
+  | 'WEB_LOGIN_NOT_BOUND';
 // END GENERATED
 
 /**

@@ -4,6 +4,7 @@ the viewer. ``ApiServices`` is this layer's port: the composition root fills it.
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import TokenRejected
 from gateway.sms.service import SmsCodes
+from gateway.weblogin.service import BINDING_COOKIE, WebLogins
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat_login.service import WechatLogin
 
@@ -58,6 +60,7 @@ class ApiServices:
     profiles: Profiles
     sms: SmsCodes
     sms_login: SmsLogin
+    web_logins: WebLogins
 
 
 class Loaders:
@@ -199,6 +202,30 @@ class Context:
             secure=self.request.url.scheme == "https",
         )
 
+    def scan_binding(self) -> str | None:
+        """The browser's scan-to-log-in binding secret (``gateway.weblogin``), if it has one."""
+        return self.request.cookies.get(BINDING_COOKIE)
+
+    def bind_scan(self, secret: str, max_age: int) -> None:
+        """Bind this browser to its scan tickets: only it collects their logins. Lax, so the
+        site's own pages (same site) send it; Secure whenever the gateway is not a sandbox
+        (browsers keep Secure cookies on http://localhost too)."""
+        sub: Response = self.request.state.sub_response
+        sub.set_cookie(
+            BINDING_COOKIE,
+            secret,
+            max_age=max_age,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=not self.services.config.sandbox,
+        )
+
+    def origin(self) -> str | None:
+        """The ``Origin`` a browser sent (which site asks), when it is a plain origin."""
+        origin = self.request.headers.get("origin", "")
+        return origin if _ORIGIN.fullmatch(origin) else None
+
     def client(self, platform: str, channel: str | None, device_param: str | None) -> ClientInfo:
         return ClientInfo(
             platform=platform,
@@ -207,6 +234,9 @@ class Context:
             ip=client_address(self.request.scope),
             user_agent=storable((self.request.headers.get("user-agent") or "")[:512]) or None,
         )
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]{1,200}(:[0-9]{1,5})?")
 
 
 def _bearer(request: Request) -> str | None:

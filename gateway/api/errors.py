@@ -52,6 +52,10 @@ class ErrorCode(Enum):
     CONTENT_REJECTED = "CONTENT_REJECTED"
     IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
     INVALID_IMAGE = "INVALID_IMAGE"
+    WEB_LOGIN_EXPIRED = "WEB_LOGIN_EXPIRED"
+    WEB_LOGIN_PENDING = "WEB_LOGIN_PENDING"
+    WEB_LOGIN_DENIED = "WEB_LOGIN_DENIED"
+    WEB_LOGIN_NOT_BOUND = "WEB_LOGIN_NOT_BOUND"
 
 
 @strawberry.interface(description="An expected failure: branch on `code`, show `message`.")
@@ -187,6 +191,15 @@ class ContentRejectedError(Error):
     field: str | None = None
 
 
+@strawberry.type(
+    description="A scan login cannot go on: WEB_LOGIN_EXPIRED (the code is unknown, expired "
+    "or used: show a new one), WEB_LOGIN_PENDING, WEB_LOGIN_DENIED or WEB_LOGIN_NOT_BOUND "
+    "(another browser's login)."
+)
+class WebLoginError(Error):
+    pass
+
+
 _BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
     errors.InvalidInput: InvalidInputError,
     errors.InvalidState: InvalidInputError,
@@ -227,6 +240,10 @@ _BINDINGS: dict[type[errors.GatewayError], type[Error]] = {
     errors.ContentRejected: ContentRejectedError,
     errors.ImageTooLarge: ContentRejectedError,
     errors.InvalidImage: ContentRejectedError,
+    errors.WebLoginExpired: WebLoginError,
+    errors.WebLoginPending: WebLoginError,
+    errors.WebLoginDenied: WebLoginError,
+    errors.WebLoginNotBound: WebLoginError,
 }
 
 

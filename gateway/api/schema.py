@@ -27,6 +27,7 @@ from gateway.api.profile_mutations import ProfileMutation
 from gateway.api.queries import Query
 from gateway.api.rights_mutations import RightsMutation
 from gateway.api.sms_mutations import SmsMutation
+from gateway.api.weblogin_mutations import WebLoginMutation, WebLoginQuery
 from gateway.api.wechat_mutations import WechatMutation
 from gateway.compat.strawberry import (
     OVER_POST,
@@ -170,7 +171,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
     # strawberry's DisableIntrospection adds this one rule; one extension is cheaper than two
     rules = limit_rules if introspection else (*limit_rules, NoSchemaIntrospectionCustomRule)
     schema = LeanSchema(
-        query=Query,
+        query=merge_types("Query", (Query, WebLoginQuery)),
         mutation=merge_types(
             "Mutation",
             (
@@ -180,6 +181,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
                 RightsMutation,
                 ProfileMutation,
                 SmsMutation,
+                WebLoginMutation,
             ),
         ),
         extensions=[lambda: GatewayExtension(rules)],

@@ -32,8 +32,10 @@ from gateway.config.sections import (
     SmsModel,
     ThrottleModel,
     TokenLifetimes,
+    WebScanModel,
     owasp_memory_floor_kib,
 )
+from gateway.config.web import WebModel
 from gateway.webhook_urls import RefusedUrl, UrlPolicy
 
 __all__ = [
@@ -57,6 +59,8 @@ __all__ = [
     "SmsModel",
     "ThrottleModel",
     "TokenLifetimes",
+    "WebModel",
+    "WebScanModel",
     "load_config",
     "load_settings",
     "owasp_memory_floor_kib",
@@ -140,6 +144,8 @@ class GatewayConfig:
     api: ApiModel = field(default_factory=ApiModel)
     performance: PerformanceModel = field(default_factory=PerformanceModel)
     sms: SmsModel = field(default_factory=SmsModel)
+    web: WebModel = field(default_factory=WebModel)
+    web_scan: WebScanModel = field(default_factory=WebScanModel)
 
     @property
     def trusted_documents_file(self) -> Path | None:
@@ -301,6 +307,8 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         api=file.api,
         performance=file.performance,
         sms=file.sms,
+        web=file.web,
+        web_scan=file.web_scan,
     )
 
 

@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.config.web import WebModel
+
 
 class ConfigError(Exception):
     """A configuration fault; its message is one line that names the field and no secret."""
@@ -357,6 +359,23 @@ class SmsModel(BaseModel):
         return self
 
 
+class WebScanModel(BaseModel):
+    """``[web_scan]``: scan to log in with the mini-program (``gateway.weblogin``). ``page``
+    is the mini-program page the code opens (it reads ``scene`` from its query and calls
+    ``approveWebLogin``); ``check_path = false`` and ``env_version`` let a page not yet
+    published (``trial``, ``develop``) be scanned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    page: str = Field(
+        default="pages/weblogin/confirm", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+    )
+    ticket_seconds: int = Field(default=120, ge=30, le=600)
+    check_path: bool = True
+    env_version: Literal["release", "trial", "develop"] = "release"
+    code_width: int = Field(default=430, ge=280, le=1280)
+
+
 class FileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -372,3 +391,5 @@ class FileModel(BaseModel):
     api: ApiModel = Field(default_factory=ApiModel)
     performance: PerformanceModel = Field(default_factory=PerformanceModel)
     sms: SmsModel = Field(default_factory=SmsModel)
+    web: WebModel = Field(default_factory=WebModel)
+    web_scan: WebScanModel = Field(default_factory=WebScanModel)

@@ -107,12 +107,48 @@ class Passwords:
     ) -> IssuedTokens:
         """A login; ``device_cookie`` from an earlier login of this username (see ``devices``)
         counts the attempt on that device alone."""
+        found, rehashed = await self._verified(
+            app.key, raw_username, password, client, device_cookie
+        )
+        return await self._open(app, found, rehashed, client)
+
+    @declares(InvalidInput, InvalidCredentials, Throttled, TemporarilyUnavailable)
+    async def check(
+        self,
+        app_key: str,
+        raw_username: str,
+        password: str,
+        client: ClientInfo,
+        device_cookie: str | None = None,
+    ) -> uuid.UUID:
+        """A login that opens no API session (the hosted login page opens a browser's,
+        ``sessions.browser``): throttled, audited on failure and rehashed as ``login``; the
+        account the password opens (a merged one's survivor)."""
+        found, rehashed = await self._verified(
+            app_key, raw_username, password, client, device_cookie
+        )
+        async with self._db.transaction() as s:
+            account_id = await self._accounts.survivor(s, found.identity.account_id)
+            if rehashed:
+                await self._accounts.set_password_hash(s, found.credential_id, rehashed)
+        return account_id
+
+    async def _verified(
+        self,
+        app_key: str,
+        raw_username: str,
+        password: str,
+        client: ClientInfo,
+        device_cookie: str | None,
+    ) -> tuple[PasswordRecord, str | None]:
+        """The username's credential when ``password`` matches (and its rehash, if due);
+        throttled before, the failure counted and audited after."""
         username = normalize_username(raw_username)
         keys, slow, addresses = self._keys(username, client, device_cookie)
         try:
             await self._throttle.admit(keys, slow, addresses)
         except (Throttled, TemporarilyUnavailable) as exc:
-            await self._failed(app, client, exc.code, None)
+            await self._failed(app_key, client, exc.code, None)
             raise
         found = await self._accounts.password_by_username(username)
         ok, rehashed = await self._hashing.verify(
@@ -121,11 +157,11 @@ class Passwords:
         if not ok or found is None:
             account_id = found.identity.account_id if found else None
             await self._throttle.failed(addresses)
-            await self._failed(app, client, "INVALID_CREDENTIALS", account_id)
+            await self._failed(app_key, client, "INVALID_CREDENTIALS", account_id)
             raise InvalidCredentials()
         LOGINS.labels("password", "ok").inc()
         await self._throttle.succeeded(forgive=keys, release=slow)
-        return await self._open(app, found, rehashed, client)
+        return found, rehashed
 
     async def _open(
         self, app: AppConfig, found: PasswordRecord, rehashed: str | None, client: ClientInfo
@@ -166,7 +202,7 @@ class Passwords:
         return self._devices.issue(normalize_username(raw_username))
 
     async def _failed(
-        self, app: AppConfig, client: ClientInfo, reason: str, account_id: uuid.UUID | None
+        self, app_key: str, client: ClientInfo, reason: str, account_id: uuid.UUID | None
     ) -> None:
         """Audit a refused password login; the account only when the username exists."""
         LOGINS.labels("password", reason).inc()
@@ -176,7 +212,7 @@ class Passwords:
                 "login_failed",
                 client,
                 account_id=account_id,
-                app_key=app.key,
+                app_key=app_key,
                 door="password",
                 reason=reason,
             )

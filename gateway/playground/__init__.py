@@ -157,6 +157,7 @@ _BUTTONS = (
     ("pg-phone", "Phone code", "a getPhoneNumber code for the BindPhoneNumber tab"),
     ("pg-sms", "SMS code", "requestSmsCode for 13800138000, then its code for LoginBySmsCode"),
     ("pg-oauth", "OAuth code", "an OAuth code and its state (authorizationUrl) for LoginByCode"),
+    ("pg-scan", "Scan", "startWebLogin's code, scanned and confirmed by the user, then the login"),
 )
 
 
@@ -179,6 +180,7 @@ def _panel(request: Request, apps: Sequence[DemoApp]) -> str:
 <label>user <input id="pg-user" value="alice" maxlength="64" autocomplete="off"></label>
 {buttons}
 <output id="pg-status" aria-live="polite">Pick an app, type any user name, press Log in.</output>
+<img id="pg-scan-code" hidden alt="">
 <details class="pg-terminal"><summary>terminal</summary>
 Mint a login code: <code>{esc(curl)}</code>, then run <code>loginByCode</code>.</details>
 {_WEBHOOKS}</section>

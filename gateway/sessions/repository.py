@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gateway.accounts.model import AccountView
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo
 from gateway.sessions.model import SessionView
@@ -61,6 +62,19 @@ LIVE_SESSION = (
         SESSIONS.c.expires_at > bindparam("now"),
     )
     .with_for_update(of=SESSIONS)
+)
+# a browser's session (``sessions.browser``): the live session of a cookie's digest, with its
+# account (the digest is an HMAC, never a refresh token's SHA-256: see that module)
+_BROWSER_SESSION = (
+    AccountGraph.join_account(
+        (SESSIONS.c.id.label("session_id"), SESSIONS.c.created_at), SESSIONS.c.account_id
+    )
+    .join(TOKENS, TOKENS.c.session_id == SESSIONS.c.id)
+    .where(
+        TOKENS.c.token_hash == bindparam("digest"),
+        SESSIONS.c.revoked_at.is_(None),
+        SESSIONS.c.expires_at > bindparam("now"),
+    )
 )
 # Core statements on the tables, no ORM unit of work (an ORM-enabled UPDATE also evaluates its
 # WHERE against the identity map)
@@ -225,6 +239,17 @@ async def live_token(db: Database, session_id: uuid.UUID, now: datetime) -> Live
     row = named_row(_LIVE_TOKEN, rows[0])
     account = AccountGraph.read_account(row)
     return LiveToken(row["app_key"], row["expires_at"], row["created_at"], account)
+
+
+async def browser_session(
+    db: Database, digest: str, now: datetime
+) -> tuple[uuid.UUID, datetime, AccountView] | None:
+    """The live session whose cookie has ``digest``: its id, when it began, its account."""
+    rows = await db.read(_BROWSER_SESSION, {"digest": digest, "now": now})
+    if not rows:
+        return None
+    row = named_row(_BROWSER_SESSION, rows[0])
+    return row["session_id"], row["created_at"], AccountGraph.read_account(row)
 
 
 async def sessions_of(

@@ -192,3 +192,26 @@ class SmsCodeRow(SQLModel, table=True):
     code_hash: str = Field(max_length=64)
     expires_at: float = Field(index=True)
     attempts: int = Field(default=0)
+
+
+class WebLoginTicketRow(SQLModel, table=True):
+    """A scan-to-log-in ticket (``gateway.weblogin``): what a browser waits on while a person
+    confirms in the mini-program. The ticket and the browser's binding secret are kept as
+    SHA-256 digests (both are 256-bit random, so a plain hash cannot be reversed); ``scene``
+    is what the mini-program code carries. Times are seconds on the web-login clock (the
+    sandbox's, where it has one); a row outlives its ``expires_at`` only until the next
+    ticket is started."""
+
+    __tablename__ = "web_login_tickets"
+
+    ticket_hash: str = Field(max_length=64, primary_key=True)
+    scene: str = Field(max_length=32, unique=True)
+    app_key: str = Field(max_length=64)
+    binding_hash: str = Field(max_length=64)
+    status: str = Field(max_length=12)
+    account_id: uuid.UUID | None = Field(default=None)
+    origin: str | None = Field(default=None, max_length=256)
+    ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    created_at: float
+    expires_at: float = Field(index=True)

@@ -11,8 +11,9 @@ import base64
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -23,6 +24,8 @@ from gateway.wechat import errors
 from gateway.wechat.errors import WeChatError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+Parse = Callable[[httpx.Response], T]
 
 
 @dataclass(frozen=True)
@@ -253,11 +256,41 @@ class WeChatClient:
         label = result.get("label") if isinstance(result, dict) else None
         return ContentVerdict(str(suggest), label if isinstance(label, int) else None)
 
+    async def get_unlimited_wxacode(
+        self,
+        access_token: str,
+        scene: str,
+        page: str,
+        *,
+        check_path: bool = True,
+        env_version: str = "release",
+        width: int = 430,
+    ) -> bytes:
+        """``wxacode.getUnlimited``: the image (PNG or JPEG bytes) of a mini-program code that
+        opens ``page`` with ``scene`` (at most 32 characters) in its query. WeChat answers the
+        image itself, or JSON with an errcode (41030: the page is not published)."""
+        return await self._retrying(
+            _image,
+            "POST",
+            "/wxa/getwxacodeunlimit",
+            params={"access_token": access_token},
+            json={
+                "scene": scene,
+                "page": page,
+                "check_path": check_path,
+                "env_version": env_version,
+                "width": width,
+            },
+        )
+
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return await self._retrying(_parse, method, path, **kwargs)
+
+    async def _retrying(self, parse: Parse[T], method: str, path: str, **kwargs: Any) -> T:
         """One logical call: bounded retries with jittered backoff, only for what may be retried."""
         for attempt in range(1, self._attempts + 1):
             try:
-                return await self._once(method, path, **kwargs)
+                return await self._once(parse, method, path, **kwargs)
             except WeChatError as exc:
                 if not exc.retryable or attempt == self._attempts:
                     raise
@@ -265,11 +298,11 @@ class WeChatClient:
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1) * (0.5 + random.random()))  # noqa: S311
         raise AssertionError("unreachable")
 
-    async def _once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _once(self, parse: Parse[T], method: str, path: str, **kwargs: Any) -> T:
         async with waiting_upstream(), self._on_the_wire:
-            return await self._timed(method, path, **kwargs)
+            return await self._timed(parse, method, path, **kwargs)
 
-    async def _timed(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _timed(self, parse: Parse[T], method: str, path: str, **kwargs: Any) -> T:
         started = time.perf_counter()
         outcome = "0"
         try:
@@ -286,7 +319,7 @@ class WeChatClient:
                 outcome = f"http_{response.status_code}"
                 raise errors.unavailable(f"HTTP {response.status_code}")
             try:
-                return _parse(response)
+                return parse(response)
             except WeChatError as exc:
                 outcome = str(exc.errcode) if exc.errcode is not None else "malformed"
                 raise
@@ -320,6 +353,20 @@ def _parse(response: httpx.Response) -> dict[str, Any]:
     if errcode != 0:
         raise errors.from_errcode(errcode)
     return body
+
+
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+
+
+def _image(response: httpx.Response) -> bytes:
+    """An image body, or WeChat's JSON failure (read as every other call's)."""
+    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if response.status_code == 200 and media.startswith("image/"):
+        if not response.content.startswith(_IMAGE_MAGIC):
+            raise errors.malformed("not a PNG or JPEG image")
+        return response.content
+    _parse(response)  # raises for an errcode
+    raise errors.malformed("no image")
 
 
 def _required_str(body: dict[str, Any], name: str) -> str:

@@ -53,6 +53,11 @@ ERRCODES: dict[int, _Meaning] = {
     40125: _Meaning(AppMisconfigured, "The gateway's secret for this app is rejected by WeChat."),
     41008: _Meaning(InvalidCode, "The code is missing."),
     48001: _Meaning(UpstreamError, "This scope does not allow reading the user's profile."),
+    41030: _Meaning(
+        AppMisconfigured, "WeChat knows no such published page ([web_scan] page, check_path)."
+    ),
+    40169: _Meaning(UpstreamError, "WeChat refused the scene of the mini-program code."),
+    45009: _Meaning(RateLimited, "WeChat's daily quota for this call is spent; retry later."),
 }
 
 # The app access token was rejected: the owner refreshes it once and the call is retried once.

@@ -63,6 +63,24 @@ const UPDATE_PROFILE = `mutation GatewayUpdateProfile($input: UpdateProfileInput
   }
 }`;
 
+/** What a scanned website login asks (scan to log in); the browser then shows SCANNED. */
+const WEB_LOGIN_REQUEST = `query GatewayWebLoginRequest($scene: String!) {
+  webLoginRequest(scene: $scene) {
+    __typename
+    ... on WebLoginRequest { status origin ip userAgent requestedAt expiresAt app { key name } }
+    ${ERROR}
+  }
+}`;
+
+/** The person's answer to a scanned website login: approve or deny. */
+const APPROVE_WEB_LOGIN = `mutation GatewayApproveWebLogin($input: ApproveWebLoginInput!) {
+  approveWebLogin(input: $input) {
+    __typename
+    ... on WebLoginRequest { status origin ip userAgent requestedAt expiresAt app { key name } }
+    ${ERROR}
+  }
+}`;
+
 module.exports = {
   LOGIN_BY_CODE,
   REFRESH_TOKEN,
@@ -71,4 +89,6 @@ module.exports = {
   BIND_PHONE_NUMBER,
   LOGIN_BY_PHONE_CODE,
   UPDATE_PROFILE,
+  WEB_LOGIN_REQUEST,
+  APPROVE_WEB_LOGIN,
 };

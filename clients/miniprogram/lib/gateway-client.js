@@ -15,7 +15,10 @@ const {
   BIND_PHONE_NUMBER,
   LOGIN_BY_PHONE_CODE,
   UPDATE_PROFILE,
+  WEB_LOGIN_REQUEST,
+  APPROVE_WEB_LOGIN,
 } = require('./documents');
+const { checkScene, webLoginRequestOf } = require('./web-login');
 
 /** The default bound on wx.login, wx.checkSession and each request (milliseconds). */
 const DEFAULT_TIMEOUT_MS = 15000;
@@ -201,6 +204,28 @@ function createGatewayClient(options) {
   }
 
   /**
+   * Scan to log in: what asks to log in with the `scene` of the scanned code (the site, the
+   * browser's address and user agent, the mini-program); the browser then shows SCANNED.
+   * Logs in first when needed: the person confirming is this mini-program's user.
+   */
+  async function webLoginRequest(scene) {
+    const data = await request({ query: WEB_LOGIN_REQUEST, variables: { scene: checkScene(scene) } });
+    return webLoginRequestOf(data.webLoginRequest);
+  }
+
+  /**
+   * Scan to log in: the person's answer for the website login whose code carries `scene`
+   * (`options.scene` of the page the code opened, URL-decoded). `{ approve: false }` denies.
+   * An unknown, expired or used code rejects WEB_LOGIN_EXPIRED.
+   */
+  async function confirmWebLogin(scene, opts) {
+    const approve = !(opts && opts.approve === false);
+    const input = { scene: checkScene(scene), approve, client: clientFacts() };
+    const data = await request({ query: APPROVE_WEB_LOGIN, variables: { input } });
+    return webLoginRequestOf(data.approveWebLogin);
+  }
+
+  /**
    * Ends this session (or, with `everywhere`, every session of the account) at the gateway
    * and forgets the local state in any case. Wins over a login or refresh in flight: its
    * answer is dropped (a fresh session ended) and nothing begun before logs in again. Never
@@ -242,6 +267,8 @@ function createGatewayClient(options) {
     bindPhoneNumber,
     loginWithPhone,
     updateProfile,
+    webLoginRequest,
+    confirmWebLogin,
     logout,
     isLoggedIn: () => session.isLoggedIn(),
     onChange,

@@ -49,3 +49,24 @@ test('the page has the phone login, avatar, nickname and privacy consent control
   const app = JSON.parse(fs.readFileSync(path.join(PAGE, '..', '..', 'app.json'), 'utf8'));
   assert.equal(app.__usePrivacyCheck__, true);
 });
+
+test('the scan-to-log-in confirm page: its events are methods, and it is registered', () => {
+  const confirm = path.join(PAGE, '..', 'weblogin');
+  const markup = fs.readFileSync(path.join(confirm, 'confirm.wxml'), 'utf8');
+  let def = null;
+  const saved = { getApp: globalThis.getApp, Page: globalThis.Page };
+  Object.assign(globalThis, { getApp: () => ({ gw: {} }), Page: (d) => (def = d) });
+  const file = path.join(confirm, 'confirm.js');
+  try {
+    require(file);
+  } finally {
+    Object.assign(globalThis, saved);
+    for (const name of Object.keys(saved)) if (saved[name] === undefined) delete globalThis[name];
+    delete require.cache[require.resolve(file)];
+  }
+  const handlers = [...markup.matchAll(/\bbind:?([a-z]+)="([^"{}]+)"/g)].map((m) => m[2]);
+  assert.deepEqual(handlers.sort(), ['onApprove', 'onDeny']);
+  for (const handler of handlers) assert.equal(typeof def[handler], 'function', handler);
+  const app = JSON.parse(fs.readFileSync(path.join(PAGE, '..', '..', 'app.json'), 'utf8'));
+  assert.ok(app.pages.includes('pages/weblogin/confirm'));
+});

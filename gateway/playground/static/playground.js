@@ -273,6 +273,14 @@
       "  refreshToken(refreshToken: $refreshToken, client: {platform: \"playground\"}) {\n" +
       "    __typename ... on RefreshSuccess { accessToken refreshToken account { id } }\n" +
       "    ... on Error { code message } } }";
+    var START_WEB = "mutation($app: String!) {\n" +
+      "  startWebLogin(input: {app: $app, client: {platform: \"playground\"}}) {\n" +
+      "    __typename ... on WebLoginStarted { ticket qrImage scene }\n" +
+      "    ... on Error { code message } } }";
+    var WEB_STATUS = "query($ticket: String!) {\n" +
+      "  webLoginStatus(ticket: $ticket, waitSeconds: 10) {\n" +
+      "    __typename ... on WebLoginState { status login { accessToken refreshToken account { id } } }\n" +
+      "    ... on Error { code message } } }";
     var SCOPES = { official_account: "snsapi_userinfo", website: "snsapi_login" };
 
     function say(text, isError) {
@@ -418,6 +426,32 @@
         "are in the variables: press ▶ to run LoginByCode.");
     }
 
+    // Scan to log in: this browser starts a web login and shows the mini-program code; the
+    // sandbox plays the phone (/sandbox/scan: the user logs in to the mini-program and
+    // confirms); the browser's long poll then collects the login (its binding cookie).
+    async function scan() {
+      var c = choice();
+      var app = c.kind === "miniprogram" ? c.app : "shop-mp";
+      var started = typed((await gql(START_WEB, { app: app })).startWebLogin);
+      var code = $("pg-scan-code");
+      code.src = started.qrImage;
+      code.alt = "mini-program code of " + app + ", scene " + started.scene;
+      code.hidden = false;
+      say("This browser shows " + app + "'s code (scene " + started.scene + "); " + c.user +
+        " scans it and confirms…");
+      await helper("scan", { scene: started.scene, user: c.user });
+      var state = typed((await gql(WEB_STATUS, { ticket: started.ticket })).webLoginStatus);
+      if (!state.login) throw new Error("scan login: " + state.status);
+      var login = state.login;
+      session = { app: app, user: c.user, accessToken: login.accessToken, refreshToken: login.refreshToken };
+      var authorizeTab = authorize(login.accessToken);
+      openExample("Viewer", VIEWER);
+      authorizeTab();
+      status.setAttribute("data-account", login.account.id);
+      say("Scanned and confirmed: account " + login.account.id + " (" + c.user + " on " + app +
+        ") is logged in to this browser. The Authorization header is set; press ▶ to run Viewer.");
+    }
+
     function button(id, action) {
       var b = $(id);
       b.addEventListener("click", async function () {
@@ -438,6 +472,7 @@
     button("pg-phone", phone);
     button("pg-sms", smsCode);
     button("pg-oauth", oauth);
+    button("pg-scan", scan);
     webhooks(base);
   }
 

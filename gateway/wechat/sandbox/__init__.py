@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from .control import control_routes
 from .state import SandboxApp, SandboxState
 from .wechat_api import wechat_routes
+from .wxacode import wxacode_route
 
 __all__ = ["SandboxApp", "create_sandbox_app"]
 
@@ -27,7 +28,7 @@ def create_sandbox_app(
 ) -> Starlette:
     """Emulate WeChat for ``apps``; ``latency`` seconds are slept in every WeChat endpoint."""
     state = SandboxState.build(apps, latency, clock)
-    wechat = wechat_routes(state)
+    wechat = [*wechat_routes(state), wxacode_route(state)]
     app = Starlette(routes=[*wechat, *control_routes(state, [route.path for route in wechat])])
     app.state.sandbox = state
     return app

@@ -31,6 +31,8 @@ const OPERATIONS = [
   'updateProfile',
   'viewer',
   'checkSession',
+  'webLoginRequest',
+  'approveWebLogin',
 ];
 
 function createFakeWx({ base, app, user }) {

@@ -4,6 +4,7 @@ import {
   type GatewayClient,
   type GatewayErrorCode,
   type PhoneNumberDetail,
+  type WebLoginRequest,
 } from 'wechat-identity-gateway-miniprogram';
 
 export async function firstScreen(gw: GatewayClient, phone: PhoneNumberDetail): Promise<string> {
@@ -27,4 +28,12 @@ export async function firstScreen(gw: GatewayClient, phone: PhoneNumberDetail): 
         return code;
     }
   }
+}
+
+/** The confirm page of scan to log in: show what asks, then the person's answer. */
+export async function confirmScan(gw: GatewayClient, scene: string, approve: boolean): Promise<string> {
+  const asking: WebLoginRequest = await gw.webLoginRequest(scene);
+  const answered = await gw.confirmWebLogin(scene, { approve });
+  const where: string | null = asking.origin ?? asking.ip;
+  return `${asking.app.name} ${where} ${answered.status}`;
 }

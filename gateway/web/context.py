@@ -1,0 +1,31 @@
+"""What the web routes need, filled by the composition root (``gateway.bootstrap``): the
+routes never import it. ``web_services(request)`` is how a route reaches them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from gateway.config import GatewayConfig
+from gateway.credentials.service import Passwords
+from gateway.web.browser import BrowserSessions
+from gateway.web.pages import Pages
+from gateway.wechat.oauth import OAuthStates
+from gateway.wechat_login.service import WechatLogin
+
+
+@dataclass
+class WebServices:
+    config: GatewayConfig
+    pages: Pages
+    browser: BrowserSessions
+    passwords: Passwords
+    wechat_login: WechatLogin
+    oauth_states: OAuthStates
+
+
+def web_services(request: Request) -> WebServices:
+    """The app's ``WebServices`` (``app.state.web``, set when the server starts)."""
+    services: WebServices = request.app.state.web
+    return services

@@ -1,0 +1,1 @@
+"""Scan to log in with the mini-program (issue 25): tickets, their codes, their logins."""

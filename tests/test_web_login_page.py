@@ -1,0 +1,201 @@
+"""The hosted login page over HTTP (httpx through the real app): what it shows, its headers and
+cookies, CSRF, open redirects, password and WeChat logins, logout. The same page in Chromium:
+test_web_login_browser.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from gateway.web.browser import COOKIE
+from gateway.web.pages import CSRF_FIELD
+from tests.support.harness import Harness
+from tests.support.passwords import GOOD_PASSWORD, registered
+from tests.test_sessions import logout
+
+BASE = "https://gw.test"
+
+
+@pytest.fixture
+async def browser(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser of the gateway (https, so its Secure cookies go back to it)."""
+    transport = httpx.ASGITransport(app=gw.app)
+    async with httpx.AsyncClient(base_url=BASE, transport=transport) as client:
+        yield client
+
+
+def _token(body: str) -> str:
+    match = re.search(rf'name="{CSRF_FIELD}" value="([0-9a-f]+)"', body)
+    assert match, body
+    return match.group(1)
+
+
+async def _submit(
+    browser: httpx.AsyncClient,
+    username: str,
+    password: str = GOOD_PASSWORD,
+    next_: str = "/account",
+    **headers: str,
+) -> httpx.Response:
+    page = await browser.get("/login", params={"next": next_})
+    form = {CSRF_FIELD: _token(page.text), "username": username, "password": password}
+    return await browser.post(
+        "/login", data={**form, "next": next_}, headers={"origin": BASE, **headers}
+    )
+
+
+async def test_the_page_speaks_chinese_by_default_and_english_when_asked(
+    browser: httpx.AsyncClient,
+) -> None:
+    chinese = await browser.get("/login")
+    assert chinese.status_code == 200
+    assert '<html lang="zh-CN">' in chinese.text
+    assert "密码登录" in chinese.text
+    english = await browser.get("/login", headers={"accept-language": "en-GB,en;q=0.8"})
+    assert '<html lang="en">' in english.text
+    assert "Password login" in english.text
+    csp = english.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert english.headers["x-frame-options"] == "DENY"
+
+
+async def test_a_password_login_sets_the_session_cookie_and_lands_on_next(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await registered(gw, "page-user")
+    answer = await _submit(browser, "page-user", next_="/account?tab=1")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/account?tab=1"
+    (cookie,) = [c for c in answer.headers.get_list("set-cookie") if c.startswith(f"{COOKIE}=")]
+    attributes = {p.strip().split("=")[0].lower() for p in cookie.split(";")[1:]}
+    assert attributes == {"httponly", "max-age", "path", "samesite", "secure"}
+    assert "Max-Age=604800" in cookie
+    assert "SameSite=lax" in cookie
+    # logged in: the page sends the browser on at once, unless a login is asked for
+    again = await browser.get("/login", params={"next": "/orders"})
+    assert again.status_code == 303
+    assert again.headers["location"] == "/orders"
+    forced = await browser.get("/login", params={"next": "/orders", "prompt": "login"})
+    assert forced.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "/\r\nSet-Cookie: x=1",
+        "///evil.example",
+        " //evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/\t/evil.example",
+    ],
+)
+async def test_a_next_off_the_gateway_lands_on_the_logged_in_page(
+    gw: Harness, browser: httpx.AsyncClient, target: str
+) -> None:
+    await registered(gw, "redirected")
+    answer = await _submit(browser, "redirected", next_=target)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login/done"
+    assert "logged in" in (await browser.get("/login/done", headers={"accept-language": "en"})).text
+
+
+async def test_a_foreign_origin_or_a_post_without_the_pages_cookies_logs_nobody_in(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await registered(gw, "csrf-target")
+    foreign = await _submit(browser, "csrf-target", origin="https://evil.example")
+    cross_site = await _submit(browser, "csrf-target", **{"sec-fetch-site": "cross-site"})
+    page = await browser.get("/login")
+    form = {CSRF_FIELD: _token(page.text), "username": "csrf-target", "password": GOOD_PASSWORD}
+    transport = httpx.ASGITransport(app=gw.app)
+    async with httpx.AsyncClient(base_url=BASE, transport=transport) as stranger:
+        replayed = await stranger.post("/login", data=form, headers={"origin": BASE})
+    for answer in (foreign, cross_site, replayed):
+        assert answer.status_code == 403
+        assert COOKIE not in answer.headers.get("set-cookie", "")
+    assert COOKIE not in browser.cookies
+
+
+async def test_failures_are_messages_on_the_page_never_a_500(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await registered(gw, "typo-user")
+    wrong = await _submit(browser, "typo-user", "not-the-password", **{"accept-language": "en"})
+    assert wrong.status_code == 401
+    assert "Wrong username or password." in wrong.text
+    assert 'value="typo-user"' in wrong.text
+    empty = await _submit(browser, "", "")
+    assert empty.status_code == 400
+    assert "请输入用户名和密码。" in empty.text
+    codes = [(await _submit(browser, "typo-user", f"wrong-{i}")).status_code for i in range(11)]
+    assert 429 in codes  # the password use case's throttling holds here too
+    assert set(codes) <= {401, 429}
+
+
+async def test_logout_needs_a_post_with_the_pages_token_and_ends_the_session(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await registered(gw, "logging-out")
+    await _submit(browser, "logging-out")
+    confirm = await browser.get("/logout")
+    assert confirm.status_code == 200
+    assert (await browser.get("/login")).status_code == 303  # a GET logged nobody out
+    forged = await browser.post("/logout", data={}, headers={"origin": BASE})
+    assert forged.status_code == 403
+    done = await browser.post("/logout", data={CSRF_FIELD: _token(confirm.text)})
+    assert done.status_code == 200
+    assert (await browser.get("/login")).status_code == 200
+
+
+async def test_logout_everywhere_ends_the_browsers_session(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    account = await registered(gw, "api-and-page")
+    await _submit(browser, "api-and-page")
+    assert (await browser.get("/login/done")).status_code == 200
+    await logout(gw, account["accessToken"], everywhere=True)
+    assert (await browser.get("/login/done")).status_code == 303
+
+
+async def test_an_official_accounts_oauth_logs_the_browser_in_inside_wechat(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    agent = {"user-agent": "Mozilla/5.0 (iPhone) MicroMessenger/8.0.50"}
+    page = await browser.get("/login", params={"next": "/me"}, headers=agent)
+    assert page.status_code == 303
+    started = await browser.get(page.headers["location"], headers=agent)
+    assert started.status_code == 303
+    sent = urlsplit(started.headers["location"])
+    assert sent.netloc == "open.weixin.qq.com"
+    query = {k: v[0] for k, v in parse_qs(sent.query).items()}
+    assert query["scope"] == "snsapi_userinfo"
+    assert query["redirect_uri"] == f"{BASE}/login/wechat/callback?app=news-oa"
+    code = await gw.mint("news-oa", "oa-reader", scope="snsapi_userinfo")
+    params = {"app": "news-oa", "code": code, "state": query["state"]}
+    # someone else's browser with this callback URL: nothing
+    transport = httpx.ASGITransport(app=gw.app)
+    async with httpx.AsyncClient(base_url=BASE, transport=transport) as stranger:
+        stolen = await stranger.get("/login/wechat/callback", params=params)
+    assert stolen.status_code == 400
+    assert COOKIE not in stolen.headers.get("set-cookie", "")
+    back = await browser.get("/login/wechat/callback", params=params)
+    assert back.status_code == 303
+    assert back.headers["location"] == "/me"
+    assert COOKIE in browser.cookies
+    assert browser.cookies[COOKIE].endswith(".wechat_oauth")
+
+
+async def test_an_unknown_wechat_app_is_an_error_page(browser: httpx.AsyncClient) -> None:
+    for app in ("nope", "shop-mp"):  # a mini-program has no browser OAuth
+        answer = await browser.get("/login/wechat", params={"app": app})
+        assert answer.status_code == 400
+        assert "location" not in answer.headers
