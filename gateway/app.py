@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import logs, playground
 from gateway.addresses import client_address, trusted_proxies
+from gateway.admin import routes as admin_routes
 from gateway.api import avatars
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
@@ -121,6 +122,7 @@ def _lifespan(
             app.state.services = svc
             app.state.api = svc.api
             app.state.web = svc.web
+            app.state.admin = svc.admin
             await _sync_partners(svc)
             if config.sandbox:
                 await _sandbox_partner(svc)
@@ -184,6 +186,7 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         Route("/avatars/{name}", avatars.serve_avatar, methods=["GET"]),
         *playground.routes(),
         *web_routes.routes(),
+        *admin_routes.routes(),
     ]
     if emulator is not None:
         from gateway import sandbox_routes

@@ -114,10 +114,10 @@ class Actor(Protocol):
     def account_id(self) -> uuid.UUID: ...
 
     @property
-    def session_id(self) -> uuid.UUID: ...
+    def session_id(self) -> uuid.UUID | None: ...
 
     @property
-    def app_key(self) -> str: ...
+    def app_key(self) -> str | None: ...
 
 
 def record_by(
@@ -172,6 +172,10 @@ class AuditQuery:
     kind: str | None = None
     since: datetime | None = None
     limit: int = 100
+    app_key: str | None = None
+    operator: str | None = None  # the ``operator`` of the event's detail
+    until: datetime | None = None  # exclusive
+    offset: int = 0
 
 
 async def scrub(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
@@ -193,7 +197,15 @@ async def read(db: Database, query: AuditQuery) -> list[AuditView]:
         statement = statement.where(col(AuditEvent.kind) == query.kind)
     if query.since:
         statement = statement.where(col(AuditEvent.created_at) >= query.since)
-    statement = statement.order_by(col(AuditEvent.created_at).desc()).limit(query.limit)
+    if query.until:
+        statement = statement.where(col(AuditEvent.created_at) < query.until)
+    if query.app_key:
+        statement = statement.where(col(AuditEvent.app_key) == query.app_key)
+    if query.operator:
+        operator = col(AuditEvent.detail)["operator"].as_string()
+        statement = statement.where(operator == query.operator)
+    statement = statement.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id))
+    statement = statement.offset(query.offset).limit(query.limit)
     async with db.reader() as s:
         rows = (await s.execute(statement)).scalars().all()
     return [_view(r) for r in rows]

@@ -35,7 +35,7 @@ from gateway.config.sections import (
     WebScanModel,
     owasp_memory_floor_kib,
 )
-from gateway.config.web import WebModel
+from gateway.config.web import AdminModel, WebModel
 from gateway.webhook_urls import RefusedUrl, UrlPolicy
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "SANDBOX_WECHAT_API_BASE",
     "SERVE_WORKERS_ENV",
     "AccountsModel",
+    "AdminModel",
     "ApiModel",
     "AppConfig",
     "AppKind",
@@ -146,6 +147,7 @@ class GatewayConfig:
     sms: SmsModel = field(default_factory=SmsModel)
     web: WebModel = field(default_factory=WebModel)
     web_scan: WebScanModel = field(default_factory=WebScanModel)
+    admin: AdminModel = field(default_factory=AdminModel)
 
     @property
     def trusted_documents_file(self) -> Path | None:
@@ -309,6 +311,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         sms=file.sms,
         web=file.web,
         web_scan=file.web_scan,
+        admin=file.admin,
     )
 
 

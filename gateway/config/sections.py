@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.config.web import WebModel
+from gateway.config.web import AdminModel, WebModel
 
 
 class ConfigError(Exception):
@@ -393,3 +393,4 @@ class FileModel(BaseModel):
     sms: SmsModel = Field(default_factory=SmsModel)
     web: WebModel = Field(default_factory=WebModel)
     web_scan: WebScanModel = Field(default_factory=WebScanModel)
+    admin: AdminModel = Field(default_factory=AdminModel)
