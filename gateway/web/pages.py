@@ -105,6 +105,8 @@ class Pages:
         if request.headers.get("sec-fetch-site") == "cross-site":
             return False
         sent_origin = request.headers.get("origin")
+        if sent_origin == "null" and request.headers.get("sec-fetch-site") == "same-origin":
+            sent_origin = None  # Chromium's Origin under Referrer-Policy: no-referrer
         if sent_origin is not None and not same_origin(sent_origin, self.origin(request)):
             return False
         cookie, field = self._csrf_cookie(request), form.get(CSRF_FIELD)
