@@ -196,7 +196,7 @@ def _assemble(
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
     sandbox_sms = provider if isinstance(provider, SandboxSms) else None
-    web = _web(config, secrets, db, accounts, passwords, login, states)
+    web = _web(config, secrets, db, accounts, passwords, login, states, web_logins)
     console = Console(
         db, hashing, secrets.secret_key, _console_throttle(config, redis), config.admin.idle_minutes
     )
@@ -214,6 +214,7 @@ def _web(
     passwords: Passwords,
     login: WechatLogin,
     states: OAuthStates,
+    scan: WebLogins,
 ) -> WebServices:
     """The pages (``gateway.web``): templates, CSP and CSRF keyed from the secret key; the
     browser's login session, a login session of its own kind (``sessions.browser``)."""
@@ -225,6 +226,7 @@ def _web(
         passwords=passwords,
         wechat_login=login,
         oauth_states=states,
+        scan=scan,
     )
 
 

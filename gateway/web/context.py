@@ -11,6 +11,7 @@ from gateway.config import GatewayConfig
 from gateway.credentials.service import Passwords
 from gateway.web.browser import BrowserSessions
 from gateway.web.pages import Pages
+from gateway.weblogin.service import WebLogins
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat_login.service import WechatLogin
 
@@ -23,6 +24,7 @@ class WebServices:
     passwords: Passwords
     wechat_login: WechatLogin
     oauth_states: OAuthStates
+    scan: WebLogins  # scan to log in with the mini-program (``gateway.weblogin``)
 
 
 def web_services(request: Request) -> WebServices:

@@ -42,6 +42,10 @@ CSRF_COOKIE = "gw_csrf"
 CSRF_FIELD = "csrf_token"
 LANG_COOKIE = "gw_lang"
 LANG_MAX_AGE = 365 * 24 * 3600
+REFERRER_POLICY = "same-origin"
+"""No URL of these pages (an authorization's parameters) reaches another origin. Not
+``same-origin``: under it browsers send ``Origin: null`` with the pages' own form POSTs, and
+the CSRF check could no longer tell them from a sandboxed frame elsewhere."""
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 
@@ -102,11 +106,12 @@ class Pages:
     def check_csrf(self, request: Request, form: Mapping[str, Any]) -> bool:
         """A form POST from one of this gateway's pages in this browser: the cookie and the
         field match, and the browser does not say it came from another site."""
-        if request.headers.get("sec-fetch-site") == "cross-site":
+        site = request.headers.get("sec-fetch-site")
+        if site == "cross-site":
             return False
         sent_origin = request.headers.get("origin")
-        if sent_origin == "null" and request.headers.get("sec-fetch-site") == "same-origin":
-            sent_origin = None  # Chromium's Origin under Referrer-Policy: no-referrer
+        if sent_origin == "null" and site == "same-origin":
+            sent_origin = None  # the browser vouches for it: a page of ours with no referrer
         if sent_origin is not None and not same_origin(sent_origin, self.origin(request)):
             return False
         cookie, field = self._csrf_cookie(request), form.get(CSRF_FIELD)
@@ -178,7 +183,7 @@ class Pages:
         )
         response.headers["x-frame-options"] = "DENY"
         response.headers["x-content-type-options"] = "nosniff"
-        response.headers["referrer-policy"] = "no-referrer"
+        response.headers["referrer-policy"] = REFERRER_POLICY
         response.headers["cache-control"] = "no-store"
 
     def _set_cookie(self, response: Response, name: str, value: str, max_age: int | None) -> None:
