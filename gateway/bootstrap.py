@@ -200,7 +200,9 @@ def _assemble(
     console = Console(
         db, hashing, secrets.secret_key, _console_throttle(config, redis), config.admin.idle_minutes
     )
-    admin = AdminServices(config, web.pages, console, api.rights, accounts)
+    admin = AdminServices(
+        config, web.pages, console, api.rights, accounts, db, partners, app_tokens
+    )
     return Services(
         config, secrets, db, http, redis, partners, endpoint, api, events, web, admin, sandbox_sms
     )

@@ -253,3 +253,63 @@ def test_every_message_the_console_shows_is_in_both_catalogues() -> None:
     assert all(english.values())
     assert chinese["Disable"] == "停用"
     assert english["Disable"] == "Disable"
+
+
+async def test_partners_page_disables_rotates_and_audits(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    partners = gw.app.state.services.partners
+    old_secret = await partners.add("crm-console", ["shop-mp"], [], ["accounts:lookup"])
+    viewer = await make(gw.app, "hank", Role.VIEWER)
+    await log_in(browser, viewer)
+    page = await browser.get("/admin/partners")
+    assert page.status_code == 200
+    assert "crm-console" in page.text
+    assert "accounts:lookup" in page.text
+    refused = await browser.post(
+        "/admin/partners/disable",
+        data={"csrf_token": csrf(page.text), "partner": "crm-console", "reason": "x"},
+    )
+    assert refused.status_code == 403
+    browser.cookies.clear()
+    admin = await make(gw.app, "ivy", Role.ADMIN)
+    await log_in(browser, admin)
+    page = await browser.get("/admin/partners")
+    rotated = await browser.post(
+        "/admin/partners/rotate",
+        data={"csrf_token": csrf(page.text), "partner": "crm-console", "reason": "leaked"},
+    )
+    assert rotated.status_code == 200
+    new_secret = re.search(r'id="new-secret">.*?<span class="mono">([^<]+)</span>', rotated.text)
+    assert new_secret is not None
+    assert await partners.authenticate("crm-console", old_secret) is None
+    assert await partners.authenticate("crm-console", new_secret.group(1)) is not None
+    disabled = await browser.post(
+        "/admin/partners/disable",
+        data={"csrf_token": csrf(page.text), "partner": "crm-console", "reason": "contract ended"},
+    )
+    assert disabled.status_code == 303
+    assert (await partners.get("crm-console")).disabled
+    audit = await browser.get("/admin/audit.jsonl", params={"operator": "ivy"})
+    kinds = [json.loads(line)["kind"] for line in audit.text.splitlines()]
+    assert "partner_disabled" in kinds
+    assert "partner_secret_rotated" in kinds
+
+
+async def test_dashboard_and_apps_pages(gw: Harness, browser: httpx.AsyncClient) -> None:
+    await gw.login("shop-mp", "dash-1")
+    await gw.login("shop-mp", "dash-2")
+    await registered(gw, "dash-3")
+    made = await make(gw.app, "jack", Role.VIEWER)
+    await log_in(browser, made)
+    dashboard = await browser.get("/admin/dashboard", params={"lang": "en"})
+    assert dashboard.status_code == 200
+    assert "<svg" in dashboard.text
+    assert 'aria-label="Logins per hour: shop-mp"' in dashboard.text
+    assert "<script" not in dashboard.text
+    apps = await browser.get("/admin/apps")
+    assert apps.status_code == 200
+    assert "wxtestshop000001" in apps.text
+    home = await browser.get("/admin")
+    for path in ("/admin/dashboard", "/admin/partners", "/admin/apps", "/admin/audit"):
+        assert f'href="{path}"' in home.text

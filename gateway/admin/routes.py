@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.admin import account, audit, login, search
+from gateway.admin import account, apps, audit, dashboard, login, partners, search
 
 
 def routes() -> list[BaseRoute]:
@@ -24,4 +24,10 @@ def routes() -> list[BaseRoute]:
         *actions,
         Route("/admin/audit", audit.audit_page, methods=["GET"]),
         Route("/admin/audit.jsonl", audit.audit_export, methods=["GET"]),
+        Route("/admin/dashboard", dashboard.dashboard_page, methods=["GET"]),
+        Route("/admin/apps", apps.apps_page, methods=["GET"]),
+        Route("/admin/partners", partners.partners_page, methods=["GET"]),
+        Route("/admin/partners/disable", partners.disable, methods=["POST"]),
+        Route("/admin/partners/rotate", partners.rotate, methods=["POST"]),
+        Route("/admin/partners/redeliver", partners.redeliver, methods=["POST"]),
     ]
