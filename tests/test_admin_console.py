@@ -23,7 +23,7 @@ from gateway.console.model import Role
 from tests.support.console import NEW_PASSWORD, code, csrf, log_in, make, post
 from tests.support.harness import Configure, Harness, running
 from tests.support.passwords import registered
-from tests.support.sms import code_login
+from tests.support.sms import bind, code_login, last_code, request_code
 from tests.test_linking import raw_id
 
 PHONE = "+8613912345678"
@@ -313,3 +313,57 @@ async def test_dashboard_and_apps_pages(gw: Harness, browser: httpx.AsyncClient)
     home = await browser.get("/admin")
     for path in ("/admin/dashboard", "/admin/partners", "/admin/apps", "/admin/audit"):
         assert f'href="{path}"' in home.text
+
+
+async def _act(
+    browser: httpx.AsyncClient, account_id: uuid.UUID, action: str, **form: str
+) -> httpx.Response:
+    page = await browser.get(f"/admin/accounts/{account_id}")
+    return await browser.post(
+        f"/admin/accounts/{account_id}/{action}", data={"csrf_token": csrf(page.text), **form}
+    )
+
+
+async def test_support_revokes_unlinks_and_admin_requests_and_exports(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    person = await registered(gw, "kim")
+    token = person["accessToken"]
+    account_id = raw_id(person["account"]["id"])
+    assert (await request_code(gw, "+8613800138000", "BIND"))["__typename"].endswith("Success")
+    sms = await last_code(gw.client, "+8613800138000")
+    assert (await bind(gw, token, "+8613800138000", sms))["__typename"].endswith("Success")
+    made = await make(gw.app, "kate", Role.SUPPORT)
+    await log_in(browser, made)
+    assert (await _act(browser, account_id, "revoke", reason="lost phone")).status_code == 303
+    assert await gw.viewer_id(token) is None
+    shown = await gw.app.state.api.rights.show(account_id)
+    username, phone = sorted(shown["identities"], key=lambda i: i["kind"] != "username")
+    gone = await _act(browser, account_id, "unlink", identity=phone["id"], reason="new number")
+    assert gone.status_code == 303
+    last = await _act(browser, account_id, "unlink", identity=username["id"], reason="x")
+    assert last.status_code == 400  # the last way in stays
+    no_reason = await _act(browser, account_id, "revoke", reason="")
+    assert no_reason.status_code == 400
+    support_only = await _act(browser, account_id, "request-deletion", reason="asked")
+    assert support_only.status_code == 403
+    browser.cookies.clear()
+    admin = await make(gw.app, "leo", Role.ADMIN)
+    await log_in(browser, admin)
+    requested = await _act(browser, account_id, "request-deletion", reason="asked by phone")
+    assert requested.status_code == 303
+    assert (await gw.app.state.api.rights.show(account_id))["account"]["deletionDueAt"]
+    cancelled = await _act(browser, account_id, "cancel-deletion", reason="changed their mind")
+    assert cancelled.status_code == 303
+    assert not (await gw.app.state.api.rights.show(account_id))["account"]["deletionDueAt"]
+    exported = await _act(browser, account_id, "export", reason="PIPL request 12")
+    assert exported.status_code == 200
+    assert exported.json()["account"]["id"] == str(account_id)
+    lines = await browser.get("/admin/audit.jsonl", params={"account": str(account_id)})
+    events = [json.loads(line) for line in lines.text.splitlines()]
+    by_kind = {e["kind"]: e["detail"] for e in events}
+    assert by_kind["sessions_revoked"]["operator"] == "kate"
+    assert by_kind["unlink"]["reason"] == "new number"
+    assert by_kind["deletion_requested"]["reason"] == "asked by phone"
+    assert by_kind["deletion_cancelled"]["operator"] == "leo"
+    assert by_kind["account_exported"]["reason"] == "PIPL request 12"
