@@ -367,3 +367,26 @@ async def test_support_revokes_unlinks_and_admin_requests_and_exports(
     assert by_kind["deletion_requested"]["reason"] == "asked by phone"
     assert by_kind["deletion_cancelled"]["operator"] == "leo"
     assert by_kind["account_exported"]["reason"] == "PIPL request 12"
+
+
+async def test_an_idle_session_ends(gw: Harness, browser: httpx.AsyncClient) -> None:
+    """After ``[admin] idle_minutes`` (default 30) without a request, the cookie opens nothing."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from gateway.store.models import OperatorSessionRow, utcnow
+
+    made = await make(gw.app, "olga", Role.VIEWER)
+    await log_in(browser, made)
+    assert (await browser.get("/admin")).status_code == 200
+    async with gw.app.state.services.db.transaction() as s:  # 29 minutes pass: still on
+        await s.execute(
+            update(OperatorSessionRow).values(last_seen_at=utcnow() - timedelta(minutes=29))
+        )
+    assert (await browser.get("/admin")).status_code == 200
+    async with gw.app.state.services.db.transaction() as s:  # 31 minutes pass: over
+        await s.execute(
+            update(OperatorSessionRow).values(last_seen_at=utcnow() - timedelta(minutes=31))
+        )
+    assert (await browser.get("/admin")).headers["location"] == "/admin/login"
