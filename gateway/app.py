@@ -36,6 +36,7 @@ from gateway.logs import RequestLog
 from gateway.metrics import metrics
 from gateway.rights.service import purge_periodically
 from gateway.store import migrate
+from gateway.web import documents as web_documents
 from gateway.web import routes as web_routes
 from gateway.wechat.client import HttpClient
 
@@ -171,7 +172,9 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
                 schema=build_schema(config.settings),
                 in_progress=InProgressLimit(config.settings.max_in_progress),
                 trusted=TrustedDocuments.load(
-                    config.trusted_documents_file, only=config.api.trusted_documents_only
+                    config.trusted_documents_file,
+                    only=config.api.trusted_documents_only,
+                    pages=web_documents.PAGE_DOCUMENTS,
                 ),
                 prepared=config.performance.fast_paths,
             ),

@@ -4,6 +4,7 @@ test_web_login_browser.py."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
@@ -12,8 +13,9 @@ import httpx
 import pytest
 
 from gateway.web.browser import COOKIE
+from gateway.web.documents import PAGE_DOCUMENTS, STATUS
 from gateway.web.pages import CSRF_FIELD
-from tests.support.harness import Harness
+from tests.support.harness import Configure, Harness, running
 from tests.support.passwords import GOOD_PASSWORD, registered
 from tests.test_sessions import logout
 
@@ -199,3 +201,52 @@ async def test_an_unknown_wechat_app_is_an_error_page(browser: httpx.AsyncClient
         answer = await browser.get("/login/wechat", params={"app": app})
         assert answer.status_code == 400
         assert "location" not in answer.headers
+
+
+async def test_the_page_lets_its_form_post_redirect_on_where_next_leads(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    """OIDC's authorize sends the browser on to the site; the login page's form-action must
+    allow it (Chromium checks it on every redirect after a form POST)."""
+
+    def origins(target: str) -> list[str]:
+        return ["https://rp.example"] if target.startswith("/oauth/authorize") else []
+
+    gw.app.state.web.redirect_origins = origins
+    onward = await browser.get("/login", params={"next": "/oauth/authorize?client_id=x"})
+    assert onward.headers["content-security-policy"].endswith(
+        "form-action 'self' https://rp.example"
+    )
+    plain = await browser.get("/login", params={"next": "/account"})
+    assert plain.headers["content-security-policy"].endswith("form-action 'self'")
+
+
+async def test_logging_in_again_ends_the_browsers_previous_session(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    await registered(gw, "twice")
+    await _submit(browser, "twice")
+    first = browser.cookies[COOKIE]
+    page = await browser.get("/login", params={"prompt": "login"})
+    form = {CSRF_FIELD: _token(page.text), "username": "twice", "password": GOOD_PASSWORD}
+    assert (await browser.post("/login", data=form)).status_code == 303
+    assert browser.cookies[COOKIE] != first
+    assert (await browser.get("/login/done")).status_code == 200
+    browser.cookies.set(COOKIE, first, domain="gw.test")
+    assert (await browser.get("/login/done")).status_code == 303  # the old one is over
+
+
+async def test_the_scan_tabs_documents_run_where_only_trusted_documents_do(
+    database_url: str, configure: Configure
+) -> None:
+    config = configure(database_url, api={"trusted_documents_only": True})
+    async with running(config) as trusted:
+        page = await trusted.client.get("/login")
+        for document in PAGE_DOCUMENTS:
+            assert json.dumps(document) in page.text  # what the page's script sends
+        status = {"query": STATUS, "variables": {"ticket": "no-such-ticket"}}
+        ran = await trusted.client.post("/graphql", json=status)
+        assert ran.status_code == 200, ran.text
+        assert ran.json()["data"]["webLoginStatus"]["status"] == "EXPIRED"
+        other = await trusted.client.post("/graphql", json={"query": "{ __typename }"})
+        assert other.json()["errors"][0]["extensions"]["code"] == "UNTRUSTED_DOCUMENT"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,11 @@ class TrustedDocuments:
         self.only = only
 
     @classmethod
-    def load(cls, path: Path | None, *, only: bool) -> TrustedDocuments:
-        """The SDK's operations and the manifest's (a bad manifest stops start-up)."""
-        return cls({**sdk_documents(), **(manifest(path) if path else {})}, only=only)
+    def load(cls, path: Path | None, *, only: bool, pages: Iterable[str] = ()) -> TrustedDocuments:
+        """The SDK's operations, the gateway's own pages' (``pages``) and the manifest's (a
+        bad manifest stops start-up)."""
+        own = {digest(document): document for document in pages}
+        return cls({**sdk_documents(), **own, **(manifest(path) if path else {})}, only=only)
 
     def texts(self) -> list[str]:
         return list(self._documents.values())

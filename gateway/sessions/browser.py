@@ -62,13 +62,14 @@ class BrowserLogins:
         amr: tuple[str, ...],
         client: ClientInfo,
         days: int,
-        replacing: uuid.UUID | None = None,
+        replacing: tuple[uuid.UUID, ...] = (),
         **detail: object,
     ) -> tuple[str, BrowserLogin]:
         """Open a browser session for an account a login just proved (``AccountDisabled``
         for a disabled one; ``AccountGone`` for one erased since), audited as ``web_login``
-        in the same transaction. ``replacing``: the API session a login use case opened on
-        the way (a WeChat login's), ended in that transaction: the browser's takes its place.
+        in the same transaction. ``replacing``: sessions this one takes the place of, ended in
+        that transaction (the API session a WeChat login opened on the way; the browser's
+        previous session, when it logs in again).
         Returns the cookie's value and the login."""
         joined = ",".join(amr)
         if not _AMR.match(joined):
@@ -84,8 +85,8 @@ class BrowserLogins:
             facts = facts._replace(account_id=account_id)
             await self._accounts.admit_login(s, account_id)
             await repository.open_session(s, facts, web_client, self._digest(cookie), now)
-            if replacing is not None:
-                await repository.revoke(s, replacing, now, account_id)
+            for ended in replacing:
+                await repository.revoke(s, ended, now)
             record(
                 s,
                 "web_login",

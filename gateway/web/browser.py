@@ -45,13 +45,19 @@ class BrowserSessions:
         client: ClientInfo,
         *,
         replacing: uuid.UUID | None = None,
+        request: Request | None = None,
         **detail: object,
     ) -> BrowserLogin:
         """Log this browser in (``AccountDisabled`` for a disabled account): the session,
         its audit row (``web_login``, with ``amr`` and the client's facts), the cookie.
-        ``replacing``: an API session the login opened on the way, ended as this begins."""
+        ``replacing``: an API session the login opened on the way, ended as this begins;
+        ``request``: this browser's, whose session (if any) this one replaces."""
+        ended = [replacing] if replacing is not None else []
+        previous = await self.current(request) if request is not None else None
+        if previous is not None:
+            ended.append(previous.session_id)
         cookie, login = await self._logins.start(
-            account_id, tuple(amr), client, self._days, replacing, **detail
+            account_id, tuple(amr), client, self._days, tuple(ended), **detail
         )
         response.set_cookie(
             COOKIE,

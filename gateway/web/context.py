@@ -3,7 +3,8 @@ routes never import it. ``web_services(request)`` is how a route reaches them.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -25,6 +26,9 @@ class WebServices:
     wechat_login: WechatLogin
     oauth_states: OAuthStates
     scan: WebLogins  # scan to log in with the mini-program (``gateway.weblogin``)
+    # the origins a login page's ``next`` may redirect on to (its CSP's form-action: Chromium
+    # applies it to every redirect after a form POST); OIDC's authorize fills it in
+    redirect_origins: Callable[[str], Iterable[str]] = field(default=lambda _next: ())
 
 
 def web_services(request: Request) -> WebServices:

@@ -26,6 +26,7 @@ from gateway.errors import (
 from gateway.sessions.browser import BROWSER_APP
 from gateway.web.browser import browser_client
 from gateway.web.context import WebServices, web_services
+from gateway.web.documents import PAGE_DOCUMENTS
 
 DONE = "/login/done"
 MAX_NEXT = 2048
@@ -89,8 +90,10 @@ def _form(
         "username": username,
         "websites": websites,
         "scan_apps": [key for key, _ in _apps(web, AppKind.MINIPROGRAM)],
+        "scan_documents": PAGE_DOCUMENTS,
     }
-    return web.pages.render(request, "login.html", context, status=status)
+    origins = web.redirect_origins(target) if target else ()
+    return web.pages.render(request, "login.html", context, status=status, form_origins=origins)
 
 
 def _apps(web: WebServices, kind: AppKind) -> list[tuple[str, str]]:
@@ -113,7 +116,9 @@ async def login_submit(request: Request) -> Response:
             raise InvalidInput("username", "username and password are required")
         device = request.cookies.get(devices.COOKIE)
         account_id = await web.passwords.check(BROWSER_APP, username, password, client, device)
-        await web.browser.start(response, account_id, ["pwd"], client, door="password")
+        await web.browser.start(
+            response, account_id, ["pwd"], client, request=request, door="password"
+        )
     except AccountGone:  # erased since the password was read: the name is gone
         status, message = _FAILURES[InvalidCredentials]
         return _form(request, web, target, error=message, username=username, status=status)

@@ -43,7 +43,7 @@ async def collect(request: Request) -> Response:
         binding = request.cookies.get(BINDING_COOKIE, "")
         found = await web.scan.collect(ticket if isinstance(ticket, str) else "", binding)
         await web.browser.start(
-            response, found.account_id, [AMR], client, door=AMR, app=found.app_key
+            response, found.account_id, [AMR], client, request=request, door=AMR, app=found.app_key
         )
     except GatewayError as exc:
         status, message = _FAILURES.get(type(exc), _EXPIRED)

@@ -99,7 +99,13 @@ async def callback(request: Request) -> Response:
         outcome = await web.wechat_login.login_by_code(app.key, code, client, state)
         tokens = outcome.tokens
         await web.browser.start(
-            response, tokens.account_id, [amr], client, replacing=tokens.session_id, door=amr
+            response,
+            tokens.account_id,
+            [amr],
+            client,
+            replacing=tokens.session_id,
+            request=request,
+            door=amr,
         )
     except AccountDisabled:
         return _failed(request, web, "This account is disabled.", status=403)
