@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,8 +19,6 @@ from typing import Any
 from gateway.config import GatewayConfig
 from gateway.console.model import ConsoleError, Role
 from gateway.console.service import Console
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
 def add_parsers(sub: Any) -> None:
@@ -64,9 +61,7 @@ def _by() -> str:
 
 
 async def _add(console: Console, args: argparse.Namespace) -> None:
-    if not _NAME.match(args.name):
-        raise ValueError("an operator name is 1-64 letters, digits, '.', '_', '@' or '-'")
-    made = await console.add(args.name, Role(args.role))
+    made = await console.add(args.name, Role(args.role), _by())
     print(json.dumps(made.as_dict()))
 
 

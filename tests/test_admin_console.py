@@ -390,3 +390,37 @@ async def test_an_idle_session_ends(gw: Harness, browser: httpx.AsyncClient) -> 
             update(OperatorSessionRow).values(last_seen_at=utcnow() - timedelta(minutes=31))
         )
     assert (await browser.get("/admin")).headers["location"] == "/admin/login"
+
+
+async def test_admins_manage_operators_from_the_console(gw: Harness) -> None:
+    transport = httpx.ASGITransport(app=gw.app)
+    async with (
+        httpx.AsyncClient(base_url="https://gw.test", transport=transport) as admin,
+        httpx.AsyncClient(base_url="https://gw.test", transport=transport) as newcomer,
+    ):
+        await log_in(admin, await make(gw.app, "pat", Role.ADMIN))
+        page = await admin.get("/admin/operators")
+        assert page.status_code == 200
+        added = await admin.post(
+            "/admin/operators/add",
+            data={"csrf_token": csrf(page.text), "name": "quinn", "role": "support",
+                  "reason": "new hire"},
+        )  # fmt: skip
+        assert added.status_code == 200
+        password = re.search(r'id="made-password">([^<]+)<', added.text)
+        secret = re.search(r'id="made-totp">([^<]+)<', added.text)
+        assert password is not None
+        assert secret is not None
+        made = {"name": "quinn", "password": password.group(1), "totp_secret": secret.group(1)}
+        assert (await log_in(newcomer, made)).status_code == 303
+        assert (await newcomer.get("/admin")).status_code == 200
+        assert (await newcomer.get("/admin/operators")).status_code == 403  # support
+        disabled = await admin.post(
+            "/admin/operators/disable",
+            data={"csrf_token": csrf(page.text), "name": "quinn", "reason": "left"},
+        )
+        assert disabled.status_code == 303
+        assert (await newcomer.get("/admin")).headers["location"] == "/admin/login"
+        lines = await admin.get("/admin/audit.jsonl", params={"operator": "pat"})
+        kinds = {json.loads(line)["kind"] for line in lines.text.splitlines()}
+        assert {"operator_added", "operator_disabled"} <= kinds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.admin import account, apps, audit, dashboard, login, partners, search
+from gateway.admin import account, apps, audit, dashboard, login, operators, partners, search
 
 
 def routes() -> list[BaseRoute]:
@@ -30,4 +30,8 @@ def routes() -> list[BaseRoute]:
         Route("/admin/partners/disable", partners.disable, methods=["POST"]),
         Route("/admin/partners/rotate", partners.rotate, methods=["POST"]),
         Route("/admin/partners/redeliver", partners.redeliver, methods=["POST"]),
+        Route("/admin/operators", operators.operators_page, methods=["GET"]),
+        Route("/admin/operators/add", operators.add, methods=["POST"]),
+        Route("/admin/operators/reset", operators.reset, methods=["POST"]),
+        Route("/admin/operators/disable", operators.disable, methods=["POST"]),
     ]

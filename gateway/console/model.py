@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
 class Role(StrEnum):
@@ -32,6 +35,11 @@ class OperatorExists(ConsoleError):
     pass
 
 
+class InvalidName(ConsoleError):
+    """Operator names are 1-64 letters, digits, '.', '_', '@' or '-' (they go into audit rows
+    and URLs as they are)."""
+
+
 class LoginRefused(ConsoleError):
     """Wrong name, password or code, or a disabled operator: one answer for all."""
 
@@ -47,6 +55,10 @@ class OperatorView:
 
     def may(self, role: Role) -> bool:
         return self.role.rank >= role.rank
+
+    @property
+    def may_admin(self) -> bool:
+        return self.may(Role.ADMIN)
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -21,7 +21,9 @@ from datetime import timedelta
 from gateway.audit import ClientInfo, record
 from gateway.console import repository, totp
 from gateway.console.model import (
+    NAME,
     Credentials,
+    InvalidName,
     LoginRefused,
     OperatorExists,
     OperatorView,
@@ -60,7 +62,11 @@ class Console:
         self._clock = clock
 
     # -- the CLI ------------------------------------------------------------------------------
-    async def add(self, name: str, role: Role) -> Credentials:
+    async def add(
+        self, name: str, role: Role, by: str, client: ClientInfo = _CLI, reason: str | None = None
+    ) -> Credentials:
+        if not NAME.match(name):
+            raise InvalidName("an operator name is 1-64 letters, digits, '.', '_', '@' or '-'")
         password, secret = secrets.token_urlsafe(12), totp.new_secret()
         password_hash = await self._hashing.hash(password)
         async with self._db.reader() as s:
@@ -74,22 +80,29 @@ class Console:
                     totp_sealed=self._box.seal(secret, str(operator_id)),
                 )
             )  # fmt: skip
-            record(s, "operator_added", _CLI, operator=name, role=role.value)
+            record(
+                s, "operator_added", client, operator=by, target=name, role=role.value,
+                reason=reason,
+            )  # fmt: skip
         return Credentials(name, role, password, secret)
 
     async def operators(self) -> list[OperatorView]:
         async with self._db.reader() as s:
             return [repository.view(r) for r in await repository.all_operators(s)]
 
-    async def disable(self, name: str, by: str) -> None:
+    async def disable(
+        self, name: str, by: str, client: ClientInfo = _CLI, reason: str | None = None
+    ) -> None:
         """Disabled, and every session of the operator ended at once."""
         async with self._db.transaction() as s:
             row = await self._named(s, name)
             await repository.update_operator(s, row.id, disabled=True)
             await repository.end_sessions(s, row.id)
-            record(s, "operator_disabled", _CLI, operator=by, target=name)
+            record(s, "operator_disabled", client, operator=by, target=name, reason=reason)
 
-    async def reset(self, name: str, by: str) -> Credentials:
+    async def reset(
+        self, name: str, by: str, client: ClientInfo = _CLI, reason: str | None = None
+    ) -> Credentials:
         """A new one-time password and TOTP secret (a lost phone), enabled again, sessions
         ended."""
         password, secret = secrets.token_urlsafe(12), totp.new_secret()
@@ -101,7 +114,7 @@ class Console:
                 totp_sealed=self._box.seal(secret, str(row.id)), totp_step=None,
             )  # fmt: skip
             await repository.end_sessions(s, row.id)
-            record(s, "operator_reset", _CLI, operator=by, target=name)
+            record(s, "operator_reset", client, operator=by, target=name, reason=reason)
         return Credentials(name, Role(row.role), password, secret)
 
     @staticmethod

@@ -27,7 +27,7 @@ def code(secret: str, offset_steps: int = 0) -> str:
 
 
 async def make(app: Any, name: str, role: Role) -> dict[str, str]:
-    made: dict[str, str] = (await app.state.admin.console.add(name, role)).as_dict()
+    made: dict[str, str] = (await app.state.admin.console.add(name, role, "test")).as_dict()
     return made
 
 
