@@ -424,3 +424,22 @@ async def test_admins_manage_operators_from_the_console(gw: Harness) -> None:
         lines = await admin.get("/admin/audit.jsonl", params={"operator": "pat"})
         kinds = {json.loads(line)["kind"] for line in lines.text.splitlines()}
         assert {"operator_added", "operator_disabled"} <= kinds
+
+
+async def test_the_account_page_lists_its_partner_events(
+    gw: Harness, browser: httpx.AsyncClient
+) -> None:
+    from gateway.events.dispatch import dispatch_once
+    from gateway.partners.entitlements import Entitlements
+
+    partners = gw.app.state.services.partners
+    await partners.add("crm-events", ["shop-mp"], [], ["accounts:lookup"])
+    person = await gw.login("shop-mp", "evented")
+    account_id = raw_id(person["account"]["id"])
+    db = gw.app.state.services.db
+    await dispatch_once(db, await partners.all(), Entitlements(gw.config.apps))
+    await log_in(browser, await make(gw.app, "ruth", Role.VIEWER))
+    page = await browser.get(f"/admin/accounts/{account_id}")
+    table = page.text.split('id="partner-events"')[1].split("</table>")[0]
+    assert "crm-events" in table
+    assert "account.created" in table

@@ -19,9 +19,11 @@ from gateway.admin.context import AdminServices
 from gateway.admin.rendering import render
 from gateway.console.model import OperatorView, Role
 from gateway.errors import LastIdentity, NotFound
+from gateway.events import queue
 from gateway.rights.service import Operator
 
 EVENTS_SHOWN = 100
+PARTNER_EVENTS_SHOWN = 50
 
 
 def _account_id(request: Request) -> uuid.UUID | None:
@@ -55,6 +57,9 @@ async def account_page(request: Request, svc: AdminServices, operator: OperatorV
         return auth.refuse(request, svc, 404)
     if not operator.may(Role.SUPPORT):
         shown = _masked(shown)
+    partner_events = await queue.listing(
+        svc.db, queue.Filter(account=account_id, limit=PARTNER_EVENTS_SHOWN, newest_first=True)
+    )
     events = [
         e | {"detail_text": json.dumps(e["detail"], ensure_ascii=False)}
         for e in shown["lastEvents"]
@@ -63,6 +68,7 @@ async def account_page(request: Request, svc: AdminServices, operator: OperatorV
         "operator": operator, "shown": shown, "events": events,
         "may_support": operator.may(Role.SUPPORT), "may_admin": operator.may(Role.ADMIN),
         "done": request.query_params.get("done", ""), "section": "search",
+        "partner_events": partner_events,
     }  # fmt: skip
     return render(request, svc, operator, "admin/account.html", context)
 
