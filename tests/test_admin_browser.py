@@ -253,6 +253,9 @@ def test_a_viewer_sees_masked_numbers_and_may_not_disable(
         expect(visit.page.locator("body")).to_contain_text("139****5678")
         assert "12345678" not in visit.page.content()
         assert visit.page.locator("#action-disable").count() == 0
+        visit.page.set_viewport_size({"width": 390, "height": 844})  # a phone: tables scroll
+        width = visit.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the account page is {width} px wide on a phone"
         account_url = visit.page.url
         refused = visit.page.request.post(
             f"{account_url}/disable", form={"csrf_token": visit.csrf(), "reason": "curious"}
