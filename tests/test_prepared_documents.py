@@ -22,6 +22,7 @@ from strawberry.http import GraphQLRequestData
 from gateway.api.http import GatewayGraphQL
 from gateway.api.prepared import PreparedDocuments
 from gateway.api.trusted import sdk_documents
+from gateway.web.documents import PAGE_DOCUMENTS
 from tests import test_trusted_documents as trusted_tests
 from tests.support.harness import Harness
 from tests.test_sessions import _gateway_key, _segments
@@ -118,7 +119,8 @@ async def test_the_fast_path_answers_as_the_reference_does(
     manifest = write_manifest(tmp_path, VIEWER, APPS)
     gw = await make_gw(f'\n[api]\ntrusted_documents_file = "{manifest.name}"\n')
     paths = Paths(gw)
-    assert len(paths.fast) == len(sdk_documents()) + 2  # every listed document prepared
+    # every listed document prepared: the SDK's, the hosted login page's, the manifest's two
+    assert len(paths.fast) == len(sdk_documents()) + len(PAGE_DOCUMENTS) + 2
 
     client = {"platform": "ios"}
     login = await gw.login("shop-mp", "ann")  # ann returns in every login below
