@@ -60,6 +60,14 @@ def refuse(request: Request, svc: AdminServices, status: int = 403) -> Response:
     return svc.pages.error(request, titles[status], details[status], status, domain=DOMAIN)
 
 
+def stale(request: Request, svc: AdminServices) -> Response:
+    """A POST without this browser's CSRF token (a forgery, or a page kept too long): 403."""
+    return svc.pages.error(
+        request, "Something went wrong", "This page has expired. Reload it and try again.", 403,
+        domain=DOMAIN,
+    )  # fmt: skip
+
+
 def page(role: Role = Role.VIEWER) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
     """A GET of the console: logged in (else to the login page), password changed (else to
     the change), the role at least ``role`` (else 403)."""
@@ -97,7 +105,7 @@ def action(role: Role) -> Callable[[Action], Callable[[Request], Awaitable[Respo
                 return refuse(request, svc)
             form = await read_form(request)
             if form is None or not svc.pages.check_csrf(request, form):
-                return refuse(request, svc)
+                return stale(request, svc)
             return await handler(request, svc, operator, form)
 
         return route

@@ -33,7 +33,7 @@ async def login_submit(request: Request) -> Response:
     svc = admin_services(request)
     form = await auth.read_form(request)
     if form is None or not svc.pages.check_csrf(request, form):
-        return auth.refuse(request, svc)
+        return auth.stale(request, svc)
     name, password = auth.text(form, "name", 64), auth.text(form, "password", 1024)
     code = auth.text(form, "code", 16)
     try:
