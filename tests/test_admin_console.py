@@ -144,6 +144,8 @@ async def test_support_disables_and_the_audit_names_the_operator(
     assert "account_disabled" in audit.text
     assert "ticket 4711" in audit.text
     lines = await browser.get("/admin/audit.jsonl", params={"kind": "account_disabled"})
+    (event,) = [json.loads(line) for line in lines.text.splitlines()]
+    assert (event["platform"], event["ip"]) == ("console", "203.0.113.7")  # the operator's facts
     assert '"operator": "erin"' in lines.text
     assert '"reason": "ticket 4711"' in lines.text
 

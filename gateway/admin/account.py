@@ -134,7 +134,9 @@ def _action(name: str, role: Role, act: Act) -> Callable[[Request], Awaitable[Re
                 request, "Something went wrong", "Give a reason.", 400, domain=auth.DOMAIN
             )
         try:
-            done = await act(svc, account_id, Operator(operator.name, reason), form)
+            done = await act(
+                svc, account_id, Operator(operator.name, reason, auth.client(request)), form
+            )
         except NotFound:
             return auth.refuse(request, svc, 404)
         except LastIdentity:
@@ -161,7 +163,9 @@ async def export(
     if account_id is None or not reason:
         return auth.refuse(request, svc, 404 if account_id is None else 400)
     try:
-        document = await svc.rights.export(account_id, Operator(operator.name, reason))
+        document = await svc.rights.export(
+            account_id, Operator(operator.name, reason, auth.client(request))
+        )
     except NotFound:
         return auth.refuse(request, svc, 404)
     headers = {

@@ -51,6 +51,7 @@ class Operator:
 
     name: str
     reason: str | None = None
+    client: ClientInfo = OPERATOR  # the console's browser (address, user agent); the CLI: none
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ class Rights:
             revoked = await self._sessions.revoke_all(s, [account_id]) if disabled else 0
             kind = "account_disabled" if disabled else "account_enabled"
             record(
-                s, kind, OPERATOR, account_id=account_id, operator=by.name, reason=by.reason,
+                s, kind, by.client, account_id=account_id, operator=by.name, reason=by.reason,
                 revoked=revoked,
             )  # fmt: skip
         return revoked
@@ -207,7 +208,7 @@ class Rights:
         async with self._db.transaction() as s:
             revoked = await self._sessions.revoke_all(s, [account_id])
             record(
-                s, "sessions_revoked", OPERATOR, account_id=account_id, operator=by.name,
+                s, "sessions_revoked", by.client, account_id=account_id, operator=by.name,
                 reason=by.reason, revoked=revoked,
             )  # fmt: skip
         return revoked
@@ -220,7 +221,7 @@ class Rights:
         person's own ``unlinkIdentity`` takes; the audit row names the operator and reason."""
         actor = _OnBehalf(account_id)
         await self._accounts.unlink(
-            actor, identity_id, OPERATOR, reauthenticated="operator", operator=by.name,
+            actor, identity_id, by.client, reauthenticated="operator", operator=by.name,
             reason=by.reason,
         )  # fmt: skip
 
@@ -235,7 +236,7 @@ class Rights:
         due = now + timedelta(days=self._config.accounts.deletion_grace_days)
         async with self._db.transaction() as s:
             record(
-                s, "deletion_requested", OPERATOR, account_id=account_id, operator=by.name,
+                s, "deletion_requested", by.client, account_id=account_id, operator=by.name,
                 reason=by.reason,
             )  # fmt: skip
             if due <= now:
@@ -251,7 +252,7 @@ class Rights:
             cancelled = await self._accounts.cancel_deletion(s, account_id)
             if cancelled:
                 record(
-                    s, "deletion_cancelled", OPERATOR, account_id=account_id, operator=by.name,
+                    s, "deletion_cancelled", by.client, account_id=account_id, operator=by.name,
                     reason=by.reason,
                 )  # fmt: skip
         return cancelled
@@ -267,7 +268,7 @@ class Rights:
         document = await self.personal_data(account_id)
         async with self._db.transaction() as s:
             record(
-                s, "account_exported", OPERATOR, account_id=account_id, operator=by.name,
+                s, "account_exported", by.client, account_id=account_id, operator=by.name,
                 reason=by.reason,
             )  # fmt: skip
         return document
@@ -279,7 +280,7 @@ class Rights:
         removed = await audit.prune(self._db, utcnow() - timedelta(days=older_than_days))
         async with self._db.transaction() as s:
             record(
-                s, "audit_pruned", OPERATOR, operator=by.name, reason=by.reason,
+                s, "audit_pruned", by.client, operator=by.name, reason=by.reason,
                 older_than_days=older_than_days, removed=removed,
             )  # fmt: skip
         return removed
