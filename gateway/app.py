@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import logs, playground
 from gateway.addresses import client_address, trusted_proxies
+from gateway.admin import routes as admin_routes
 from gateway.api import avatars
 from gateway.api.http import GatewayGraphQL
 from gateway.api.schema import build_schema
@@ -125,6 +126,7 @@ def _lifespan(
             app.state.api = svc.api
             app.state.web = svc.web
             app.state.oidc = oidc_services(svc)
+            app.state.admin = svc.admin
             await _sync_partners(svc)
             if config.sandbox:
                 await _sandbox_partner(svc)
@@ -193,6 +195,7 @@ def _routes(config: GatewayConfig, emulator: Any) -> list[BaseRoute]:
         *playground.routes(),
         *web_routes.routes(),
         *oidc_routes.routes(),
+        *admin_routes.routes(),
     ]
     if emulator is not None:
         from gateway import sandbox_routes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Insert, bindparam, delete, event, insert, select, update
@@ -114,10 +114,10 @@ class Actor(Protocol):
     def account_id(self) -> uuid.UUID: ...
 
     @property
-    def session_id(self) -> uuid.UUID: ...
+    def session_id(self) -> uuid.UUID | None: ...
 
     @property
-    def app_key(self) -> str: ...
+    def app_key(self) -> str | None: ...
 
 
 def record_by(
@@ -172,6 +172,10 @@ class AuditQuery:
     kind: str | None = None
     since: datetime | None = None
     limit: int = 100
+    app_key: str | None = None
+    operator: str | None = None  # the ``operator`` of the event's detail
+    until: datetime | None = None  # exclusive
+    offset: int = 0
 
 
 async def scrub(s: AsyncSession, account_ids: list[uuid.UUID]) -> None:
@@ -193,7 +197,15 @@ async def read(db: Database, query: AuditQuery) -> list[AuditView]:
         statement = statement.where(col(AuditEvent.kind) == query.kind)
     if query.since:
         statement = statement.where(col(AuditEvent.created_at) >= query.since)
-    statement = statement.order_by(col(AuditEvent.created_at).desc()).limit(query.limit)
+    if query.until:
+        statement = statement.where(col(AuditEvent.created_at) < query.until)
+    if query.app_key:
+        statement = statement.where(col(AuditEvent.app_key) == query.app_key)
+    if query.operator:
+        operator = col(AuditEvent.detail)["operator"].as_string()
+        statement = statement.where(operator == query.operator)
+    statement = statement.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id))
+    statement = statement.offset(query.offset).limit(query.limit)
     async with db.reader() as s:
         rows = (await s.execute(statement)).scalars().all()
     return [_view(r) for r in rows]
@@ -211,3 +223,34 @@ async def prune(db: Database, before: datetime) -> int:
     async with db.transaction() as s:
         result = await s.execute(delete(AuditEvent).where(col(AuditEvent.created_at) < before))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Tallied:
+    """One event as the console's dashboard counts it."""
+
+    kind: str
+    app_key: str | None
+    created_at: datetime
+    reason: str | None  # a failure's ``reason`` (or ``code``) from its detail
+
+
+async def tallied(
+    db: Database, since: datetime, kinds: tuple[str, ...], limit: int = 200_000
+) -> list[Tallied]:
+    """The events of ``kinds`` since ``since`` (at most ``limit``, newest first): four columns,
+    counted by the caller (hours differ by dialect; a day's events fit in memory)."""
+    reason = col(AuditEvent.detail)["reason"].as_string()
+    statement = (
+        select(col(AuditEvent.kind), col(AuditEvent.app_key), col(AuditEvent.created_at), reason)
+        .where(col(AuditEvent.created_at) >= since, col(AuditEvent.kind).in_(kinds))
+        .order_by(col(AuditEvent.created_at).desc())
+        .limit(limit)
+    )
+    async with db.reader() as s:
+        rows = (await s.execute(statement)).all()
+    return [Tallied(r[0], r[1], _aware(r[2]), r[3]) for r in rows]
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

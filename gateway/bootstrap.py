@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gateway.accounts.service import AccountGraph
+from gateway.admin.context import AdminServices
 from gateway.api.context import ApiServices
 from gateway.clients.grants import Codes, Consents
 from gateway.clients.registry import Clients
 from gateway.config import SERVE_WORKERS_ENV, GatewayConfig
+from gateway.console.service import Console
 from gateway.credentials.devices import DeviceCookies
 from gateway.credentials.passwords import HashParameters, PasswordHashing
 from gateway.credentials.service import Passwords
@@ -100,6 +102,7 @@ class Services:
     api: ApiServices
     events: DeliveryWorker  # the app runs it in the background (``DeliveryWorker.run``)
     web: WebServices  # the pages' routes (``gateway.web``)
+    admin: AdminServices  # the operator console's routes (``gateway.admin``)
     sandbox_sms: SandboxSms | None = None  # ``GET /sandbox/sms`` reads it when in use
 
 
@@ -205,8 +208,14 @@ def _assemble(
     events = _events(config, db, partners, webhook_secrets, stack)
     sandbox_sms = provider if isinstance(provider, SandboxSms) else None
     web = _web(config, secrets, db, accounts, passwords, login, states, web_logins)
+    console = Console(
+        db, hashing, secrets.secret_key, _console_throttle(config, redis), config.admin.idle_minutes
+    )
+    admin = AdminServices(
+        config, web.pages, console, api.rights, accounts, db, partners, app_tokens
+    )
     return Services(
-        config, secrets, db, http, redis, partners, endpoint, api, events, web, sandbox_sms
+        config, secrets, db, http, redis, partners, endpoint, api, events, web, admin, sandbox_sms
     )
 
 
@@ -339,4 +348,19 @@ def oidc_services(svc: Services) -> OidcServices:
         issuer=lambda request: issuer(request, svc.config),
         pages=svc.web.pages,
         browser=svc.web.browser,
+    )
+
+
+def _console_throttle(config: GatewayConfig, redis: Redis | None) -> Throttle:
+    """The operators' logins: the password logins' waits, but ten wrong answers from one
+    address (not a NAT's thousand: operators are few) are enough to wait."""
+    t = config.throttle
+    policy = ThrottlePolicy(10, t.wait_step_seconds, t.max_wait_seconds, t.reset_after_seconds)
+    store: ThrottleStore = RedisThrottleStore(redis) if redis else MemoryThrottleStore()
+    return Throttle(
+        store,
+        policy,
+        account_policy=policy.slowing(t.account_delay_seconds, t.account_max_delay_seconds),
+        address_policy=policy.for_addresses(10),
+        max_delayed=t.max_delayed_attempts,
     )

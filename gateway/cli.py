@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import client_operators, logs, operators, partner_operators
+from gateway import client_operators, console_cli, logs, operators, partner_operators
 from gateway.arguments import BadArgument, check_utf8, integer, number
 from gateway.config import SERVE_WORKERS_ENV, ConfigError, GatewayConfig, load_config, load_settings
 
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("rotate", help="add a new signing key; older keys keep verifying")
     keys_sub.add_parser("show", help="print the public JWKS")
     operators.add_parsers(sub)
+    console_cli.add_parsers(sub)
     partner_operators.add_parsers(sub)
     client_operators.add_parsers(sub)
     sandbox = sub.add_parser("sandbox", help="run only the WeChat emulator (for tests and demos)")
@@ -103,6 +104,7 @@ def _run(args: argparse.Namespace) -> None:
             "clients": client_operators.run,
             "accounts": operators.run,
             "audit": operators.run,
+            "operators": console_cli.run,
         }
         commands[args.command](config, args)
 

@@ -43,18 +43,20 @@ def test_the_locks_of_this_checkout_agree_with_pyproject() -> None:
 
 
 Plant = Callable[[Path], None]
-PLANTS: dict[str, tuple[Plant, str]] = {
+PLANTS: dict[str, tuple[Plant, str]] = {  # tomli-w: a package no lock holds
     "a new dependency without a lock": (
-        lambda d: _edit(d / "pyproject.toml", '"redis>=5.2",', '"redis>=5.2",\n    "pyotp>=2.9",'),
-        "pyotp: required by pyproject.toml, missing from requirements.lock",
+        lambda d: _edit(
+            d / "pyproject.toml", '"redis>=5.2",', '"redis>=5.2",\n    "tomli-w>=1.0",'
+        ),
+        "tomli-w: required by pyproject.toml, missing from requirements.lock",
     ),
     "a raised floor the lock does not meet": (
         lambda d: _edit(d / "pyproject.toml", '"redis>=5.2"', '"redis>=99"'),
         "outside >=99",
     ),
     "a test tool without a lock": (
-        lambda d: _edit(d / "pyproject.toml", '"pytest>=8.3",', '"pytest>=8.3",\n    "pyotp",'),
-        "pyotp: required by pyproject.toml, missing from requirements-dev.lock",
+        lambda d: _edit(d / "pyproject.toml", '"pytest>=8.3",', '"pytest>=8.3",\n    "tomli-w",'),
+        "tomli-w: required by pyproject.toml, missing from requirements-dev.lock",
     ),
     "the two locks disagreeing on a runtime pin": (
         lambda d: _edit(d / "requirements-dev.lock", "\nredis==", "\nredis==0.0.1\nredis-was=="),

@@ -17,7 +17,12 @@ from gateway.store.db import Database
 
 @declares(NotFound, LastIdentity)
 async def unlink(
-    db: Database, viewer: Actor, identity_id: uuid.UUID, client: ClientInfo, reauthenticated: str
+    db: Database,
+    viewer: Actor,
+    identity_id: uuid.UUID,
+    client: ClientInfo,
+    reauthenticated: str,
+    **detail: str | None,
 ) -> None:
     async with db.transaction() as s:
         # lock the account: two concurrent unlinks must not both pass the "not last" check
@@ -55,4 +60,5 @@ async def unlink(
             identity_kind=identity.kind,
             via_app=identity.app_key,
             reauthenticated=reauthenticated,
+            **detail,
         )

@@ -136,11 +136,18 @@ class AccountGraph:
 
     @declares(NotFound, LastIdentity)
     async def unlink(
-        self, actor: Actor, identity_id: uuid.UUID, client: ClientInfo, *, reauthenticated: str
+        self,
+        actor: Actor,
+        identity_id: uuid.UUID,
+        client: ClientInfo,
+        *,
+        reauthenticated: str,
+        **detail: str | None,
     ) -> None:
         """Remove a way in; the caller has re-authenticated the actor (``gateway.rights.factors``)
-        and ``reauthenticated`` says how, for the audit trail."""
-        await links.unlink(self._db, actor, identity_id, client, reauthenticated)
+        and ``reauthenticated`` says how, for the audit trail (``detail``: an operator's name
+        and reason, when one acts for the person)."""
+        await links.unlink(self._db, actor, identity_id, client, reauthenticated, **detail)
 
     async def survivor(self, s: AsyncSession, account_id: uuid.UUID) -> uuid.UUID:
         """Follow merge pointers, so that what points at a merged account acts on its heir."""
@@ -345,6 +352,12 @@ class AccountGraph:
         await lifecycle.locked(s, account_id)
         await lifecycle.mark_for_deletion(s, account_id, requested_at, due_at)
 
+    async def cancel_deletion(self, s: AsyncSession, account_id: uuid.UUID) -> bool:
+        """An operator's cancellation of a pending deletion (a login cancels one by itself);
+        True when there was one. Locked first, as an erasure."""
+        await lifecycle.locked(s, account_id)
+        return await lifecycle.cancel_deletion(s, account_id)
+
     async def release_erased(self, s: AsyncSession, account_id: uuid.UUID) -> None:
         """Before a login starts over after ``AccountGone``: nothing of the person stays on
         the erased account (``lifecycle.release_erased``)."""
@@ -382,6 +395,10 @@ class AccountGraph:
     async def due_for_deletion(self, now: datetime, limit: int = 100) -> list[uuid.UUID]:
         async with self._db.reader() as s:
             return await lifecycle.due_for_deletion(s, now, limit)
+
+    async def by_nickname_prefix(self, prefix: str, limit: int = 50) -> list[AccountView]:
+        """Live accounts whose nickname starts with ``prefix`` (the console's search)."""
+        return await views.by_nickname_prefix(self._db, prefix, limit)
 
     async def merged_into(self, account_id: uuid.UUID) -> list[AccountView]:
         """The accounts that were merged into this one (its merge history)."""

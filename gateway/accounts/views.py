@@ -152,3 +152,19 @@ async def merged_into(db: Database, account_id: uuid.UUID) -> list[AccountView]:
         .order_by(col(Account.created_at))
     )
     return [account_view(r) for r in await db.read(query)]
+
+
+async def by_nickname_prefix(db: Database, prefix: str, limit: int) -> list[AccountView]:
+    """Live accounts whose nickname starts with ``prefix`` (the console's search), oldest
+    first; ``%`` and ``_`` in the prefix match themselves."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(*ACCOUNT_COLUMNS)
+        .where(
+            col(Account.nickname).like(f"{escaped}%", escape="\\"),
+            col(Account.status).in_((AccountStatus.ACTIVE, AccountStatus.DISABLED)),
+        )
+        .order_by(col(Account.created_at))
+        .limit(limit)
+    )
+    return [account_view(r) for r in await db.read(query)]

@@ -36,7 +36,7 @@ from gateway.config.sections import (
     WebScanModel,
     owasp_memory_floor_kib,
 )
-from gateway.config.web import WebModel
+from gateway.config.web import AdminModel, WebModel
 from gateway.webhook_urls import RefusedUrl, UrlPolicy
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "SANDBOX_WECHAT_API_BASE",
     "SERVE_WORKERS_ENV",
     "AccountsModel",
+    "AdminModel",
     "ApiModel",
     "AppConfig",
     "AppKind",
@@ -149,6 +150,7 @@ class GatewayConfig:
     web: WebModel = field(default_factory=WebModel)
     web_scan: WebScanModel = field(default_factory=WebScanModel)
     i18n: I18nModel = field(default_factory=I18nModel)
+    admin: AdminModel = field(default_factory=AdminModel)
 
     @property
     def trusted_documents_file(self) -> Path | None:
@@ -313,6 +315,7 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         web=file.web,
         web_scan=file.web_scan,
         i18n=file.i18n,
+        admin=file.admin,
     )
 
 

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.config.web import WebModel
+from gateway.config.web import AdminModel, WebModel
 
 
 class ConfigError(Exception):
@@ -413,3 +413,4 @@ class FileModel(BaseModel):
     web: WebModel = Field(default_factory=WebModel)
     web_scan: WebScanModel = Field(default_factory=WebScanModel)
     i18n: I18nModel = Field(default_factory=I18nModel)
+    admin: AdminModel = Field(default_factory=AdminModel)

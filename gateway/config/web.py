@@ -23,3 +23,12 @@ class WebModel(BaseModel):
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+
+class AdminModel(BaseModel):
+    """``[admin]``: the operator console (``/admin``). ``idle_minutes``: an operator's session
+    ends after this long without a request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)

@@ -160,10 +160,13 @@ class Filter:
     status: str | None = None
     type: str | None = None
     limit: int = 1000
+    account: uuid.UUID | None = None  # one person's events (the console's account page)
+    newest_first: bool = False
 
 
 async def listing(db: Database, wanted: Filter) -> list[dict[str, Any]]:
-    """Deliveries, oldest first, as operators read them (``gateway events list``)."""
+    """Deliveries, oldest first (or newest), as operators read them (``gateway events
+    list``, the console)."""
     query = select(_T, _EVENTS.c.id, _EVENTS.c.type).join(_EVENTS, _EVENTS.c.seq == _T.c.event_seq)
     if wanted.partner:
         query = query.where(_T.c.partner_id == wanted.partner)
@@ -171,7 +174,10 @@ async def listing(db: Database, wanted: Filter) -> list[dict[str, Any]]:
         query = query.where(_T.c.status == wanted.status)
     if wanted.type:
         query = query.where(_EVENTS.c.type == wanted.type)
-    query = query.order_by(_T.c.position).limit(wanted.limit)
+    if wanted.account:
+        query = query.where(_T.c.account_id == wanted.account)
+    order = _T.c.position.desc() if wanted.newest_first else _T.c.position
+    query = query.order_by(order).limit(wanted.limit)
     return [_listed(row) for row in await db.read(query)]
 
 

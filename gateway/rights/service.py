@@ -18,7 +18,14 @@ from gateway.accounts.model import AccountView, IdentityKey
 from gateway.accounts.service import AccountGraph
 from gateway.audit import AuditQuery, AuditView, ClientInfo, record, record_by
 from gateway.config import GatewayConfig
-from gateway.errors import N_, NotFound, RateLimited, TemporarilyUnavailable, declares
+from gateway.errors import (
+    N_,
+    LastIdentity,
+    NotFound,
+    RateLimited,
+    TemporarilyUnavailable,
+    declares,
+)
 from gateway.rights import documents
 from gateway.rights.reauthentication import Proof, Reauthentication
 from gateway.sessions.model import Viewer
@@ -51,6 +58,16 @@ class Operator:
 
     name: str
     reason: str | None = None
+    client: ClientInfo = OPERATOR  # the console's browser (address, user agent); the CLI: none
+
+
+@dataclass(frozen=True)
+class _OnBehalf:
+    """The person an operator acts for (no session of theirs, no app)."""
+
+    account_id: uuid.UUID
+    session_id: uuid.UUID | None = None
+    app_key: str | None = None
 
 
 class Rights:
@@ -165,7 +182,7 @@ class Rights:
         return [view] if view else []
 
     @declares(NotFound)
-    async def show(self, account_id: uuid.UUID) -> dict[str, Any]:
+    async def show(self, account_id: uuid.UUID, events: int = 20) -> dict[str, Any]:
         (view,) = await self._accounts.accounts([account_id])
         if view is None:
             raise NotFound("No account with this id.")
@@ -174,7 +191,7 @@ class Rights:
             view,
             identities,
             await self._sessions.active(account_id),
-            await self._events(account_id, 20),
+            await self._events(account_id, events),
             await self._accounts.merged_into(account_id),
             self._app,
         )
@@ -188,10 +205,65 @@ class Rights:
             revoked = await self._sessions.revoke_all(s, [account_id]) if disabled else 0
             kind = "account_disabled" if disabled else "account_enabled"
             record(
-                s, kind, OPERATOR, account_id=account_id, operator=by.name, reason=by.reason,
+                s, kind, by.client, account_id=account_id, operator=by.name, reason=by.reason,
                 revoked=revoked,
             )  # fmt: skip
         return revoked
+
+    @declares(NotFound)
+    async def revoke_sessions(self, account_id: uuid.UUID, by: Operator) -> int:
+        """Log the person out everywhere (the console's "revoke sessions"); how many."""
+        async with self._db.transaction() as s:
+            revoked = await self._sessions.revoke_all(s, [account_id])
+            record(
+                s, "sessions_revoked", by.client, account_id=account_id, operator=by.name,
+                reason=by.reason, revoked=revoked,
+            )  # fmt: skip
+        return revoked
+
+    @declares(NotFound, LastIdentity)
+    async def unlink_identity(
+        self, account_id: uuid.UUID, identity_id: uuid.UUID, by: Operator
+    ) -> None:
+        """An operator removes a way in for the person (never the last one), by the path the
+        person's own ``unlinkIdentity`` takes; the audit row names the operator and reason."""
+        actor = _OnBehalf(account_id)
+        await self._accounts.unlink(
+            actor, identity_id, by.client, reauthenticated="operator", operator=by.name,
+            reason=by.reason,
+        )  # fmt: skip
+
+    @declares(NotFound)
+    async def request_deletion(self, account_id: uuid.UUID, by: Operator) -> Deletion:
+        """An operator files the person's deletion request: the same cooling-off period (every
+        session revoked now), or erasure at once when there is none."""
+        (view,) = await self._accounts.accounts([account_id])
+        if view is None or not view.live:
+            raise NotFound("No live account with this id.")
+        now = utcnow()
+        due = now + timedelta(days=self._config.accounts.deletion_grace_days)
+        async with self._db.transaction() as s:
+            record(
+                s, "deletion_requested", by.client, account_id=account_id, operator=by.name,
+                reason=by.reason,
+            )  # fmt: skip
+            if due <= now:
+                await self._erase(s, account_id, by="operator", operator=by.name, reason=by.reason)
+            else:
+                await self._accounts.mark_for_deletion(s, account_id, now, due)
+                await self._sessions.revoke_all(s, [account_id])
+        return Deletion(now, due)
+
+    async def cancel_deletion(self, account_id: uuid.UUID, by: Operator) -> bool:
+        """Cancel a pending deletion (the person asked to stay); False when none was pending."""
+        async with self._db.transaction() as s:
+            cancelled = await self._accounts.cancel_deletion(s, account_id)
+            if cancelled:
+                record(
+                    s, "deletion_cancelled", by.client, account_id=account_id, operator=by.name,
+                    reason=by.reason,
+                )  # fmt: skip
+        return cancelled
 
     @declares(NotFound)
     async def delete_now(self, account_id: uuid.UUID, by: Operator) -> None:
@@ -204,7 +276,7 @@ class Rights:
         document = await self.personal_data(account_id)
         async with self._db.transaction() as s:
             record(
-                s, "account_exported", OPERATOR, account_id=account_id, operator=by.name,
+                s, "account_exported", by.client, account_id=account_id, operator=by.name,
                 reason=by.reason,
             )  # fmt: skip
         return document
@@ -216,7 +288,7 @@ class Rights:
         removed = await audit.prune(self._db, utcnow() - timedelta(days=older_than_days))
         async with self._db.transaction() as s:
             record(
-                s, "audit_pruned", OPERATOR, operator=by.name, reason=by.reason,
+                s, "audit_pruned", by.client, operator=by.name, reason=by.reason,
                 older_than_days=older_than_days, removed=removed,
             )  # fmt: skip
         return removed

@@ -215,3 +215,33 @@ class WebLoginTicketRow(SQLModel, table=True):
     user_agent: str | None = Field(default=None, max_length=512)
     created_at: float
     expires_at: float = Field(index=True)
+
+
+class OperatorRow(SQLModel, table=True):
+    """A person who runs the service (``gateway.console``): not an end user. The password is
+    an argon2id hash, the TOTP secret sealed with the secret key (bound to the operator's id);
+    ``totp_step`` is the last 30-second step whose code was accepted, so a code works once."""
+
+    __tablename__ = "operators"
+
+    id: uuid.UUID = id_field()
+    name: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=256)
+    must_change: bool = True
+    totp_sealed: str = Field(max_length=256)
+    totp_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+    disabled: bool = False
+    created_at: datetime = at_field()
+
+
+class OperatorSessionRow(SQLModel, table=True):
+    """An operator's console session: the cookie's SHA-256 only (256 random bits), its
+    operator, and when it was last seen (``[admin] idle_minutes`` ends it)."""
+
+    __tablename__ = "operator_sessions"
+
+    secret_hash: str = Field(max_length=64, primary_key=True)
+    operator_id: uuid.UUID = Field(foreign_key="operators.id", index=True, ondelete="CASCADE")
+    created_at: datetime = at_field()
+    last_seen_at: datetime = at_field()

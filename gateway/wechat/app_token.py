@@ -58,6 +58,12 @@ class AppTokens:
         self._slots: dict[str, _Slot] = {}
         self.health = Degraded("Redis (app access tokens)", "each process owns its tokens")
 
+    def fresh_until(self, app: AppConfig) -> float | None:
+        """Until when this process holds a fresh token of ``app`` (None: none yet): the
+        console's apps page shows it as the token's health."""
+        slot = self._slots.get(app.appid)
+        return slot.fresh_until if slot is not None and slot.value else None
+
     async def get(self, app: AppConfig) -> str:
         slot = self._slots.setdefault(app.appid, _Slot())
         if slot.value and slot.fresh_until > self._clock():
