@@ -61,23 +61,29 @@ def answer_problems(outcomes: Iterable[Outcome], faults: Sequence[Fault]) -> lis
     return [f"{n} x {op}: {result} ({why})" for (op, result, why), n in sorted(bad.items())]
 
 
-def recovery(outcomes: Sequence[Outcome], fault: Fault) -> dict[str, float]:
-    """Per operation, seconds from the fault's end to its last failed answer of the episode
-    (0: none after the end). An episode ends ``4 * GRACE`` seconds after the fault."""
+def recovery(outcomes: Sequence[Outcome], fault: Fault, until: float) -> dict[str, float]:
+    """Per operation, seconds from the fault's end to its last failed answer before ``until``
+    (0: none after the end)."""
     last: dict[str, float] = {}
     for o in outcomes:
-        if fault.start <= o.t <= fault.end + 4 * GRACE:
+        if fault.start <= o.t <= until:
             last.setdefault(o.op, 0.0)
             if o.result not in ("ok", "expected"):
                 last[o.op] = max(last[o.op], o.t - fault.end)
     return last
 
 
+def episodes(faults: Sequence[Fault]) -> list[tuple[Fault, float]]:
+    """Each fault with the end of its episode: ``4 * GRACE`` after it, or the next fault."""
+    ends = [f.start for f in faults[1:]] + [float("inf")]
+    return [(f, min(f.end + 4 * GRACE, nxt)) for f, nxt in zip(faults, ends, strict=True)]
+
+
 def recovery_problems(outcomes: Sequence[Outcome], faults: Sequence[Fault]) -> list[str]:
     return [
         f"{fault.name}: {op} still failing {seconds:.1f} s after the fault ended"
-        for fault in faults
-        for op, seconds in recovery(outcomes, fault).items()
+        for fault, until in episodes(faults)
+        for op, seconds in recovery(outcomes, fault, until).items()
         if seconds > GRACE
     ]
 

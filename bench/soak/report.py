@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.soak.answers import SERVER_FAULTS, Outcome
-from bench.soak.checks import Fault, recovery
+from bench.soak.checks import Fault, episodes, recovery
 from bench.soak.faults import Samples
 
 OPS = (
@@ -106,8 +106,8 @@ def faults_table(outcomes: Sequence[Outcome], faults: Sequence[Fault]) -> list[s
         "| fault | at | lasted | what happened | recovery per operation (s after its end) |",
         "|---|---|---|---|---|",
     ]
-    for fault in faults:
-        rec = recovery(outcomes, fault)
+    for fault, until in episodes(faults):
+        rec = recovery(outcomes, fault, until)
         slowest = ", ".join(f"{op} {s:.1f}" for op, s in sorted(rec.items(), key=lambda kv: -kv[1]))
         lasted = fault.end - fault.start
         lines.append(

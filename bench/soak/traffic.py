@@ -61,7 +61,8 @@ class Person:
     account: str | None = None
     access: str | None = None
     refresh: str | None = None
-    password: str | None = None
+    password: str = field(default_factory=lambda: f"soak-{secrets.token_urlsafe(9)}-pw")
+    registered: bool = False  # with ``password``: the gateway said so (or USERNAME_TAKEN)
 
     @property
     def name(self) -> str:
@@ -252,10 +253,10 @@ class Actor:
 
     async def password(self, person: Person) -> None:
         username = f"soak-user-{person.index}"
-        if person.password is None:
-            person.password = f"soak-{secrets.token_urlsafe(9)}-pw"
+        if not person.registered:  # again after a failure: the same password
             variables = {"u": username, "p": person.password, "client": self.client()}
             node = await self.gql("registerWithPassword", q.REGISTER, variables)
+            person.registered = node is not None
             if node is not None and node.get("__typename") == "LoginSuccess":
                 self.log.seen["register"] += 1
                 self.log.new_accounts.add(account_uuid(str(node["account"]["id"])))  # type: ignore[index]
