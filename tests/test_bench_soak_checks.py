@@ -42,6 +42,9 @@ def test_results_by_operation() -> None:
     assert classify("loginWithPassword (wrong)", 200, answer(wrong)).result == "expected"
     assert classify("loginWithPassword", 200, answer(wrong)).result == "INVALID_CREDENTIALS"
     assert classify("viewer", 200, answer({"viewer": None})).result == "no viewer"
+    busy = "Too many password checks at once; retry in a moment."
+    shed = {"loginWithPassword": {"code": "TEMPORARILY_UNAVAILABLE", "message": busy}}
+    assert classify("loginWithPassword", 200, answer(shed)).result == "shed"
     assert (classify("viewer", 0, b"").result, classify("viewer", -1, b"").result) == (
         "lost",
         "refused",
@@ -58,6 +61,7 @@ def test_server_errors_always_fail_and_refusals_only_outside_faults() -> None:
         Outcome(280.0, "login", 0.1, "UPSTREAM_UNAVAILABLE", 9000),  # 20 s after: too late
         Outcome(220.0, "refresh", 0.1, "REFRESH_TOKEN_REUSED", 9000),  # not a temporary one
         Outcome(230.0, "viewer", 0.1, "masked", 9000),  # never fine
+        Outcome(500.0, "loginWithPassword", 0.1, "shed", 9000),  # load shedding: any time
     ]
     assert answer_problems(outcomes, [KILL, WECHAT]) == [
         "1 x login: UPSTREAM_UNAVAILABLE (outside any fault)",

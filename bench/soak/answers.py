@@ -25,6 +25,11 @@ TEMPORARY = frozenset(
 )
 """Typed temporary refusals: fine during a fault and the 15 s after it, never otherwise."""
 
+SHED = "shed"
+"""The password hasher's admission refusing a check (TEMPORARILY_UNAVAILABLE, "too many
+password checks at once": issue 13's load shedding on a busy machine), not a fault's trace:
+fine at any time, and reported."""
+
 SERVER_FAULTS = frozenset({"5xx", "masked"})
 CONNECTION = frozenset({"lost", "refused"})
 
@@ -80,6 +85,8 @@ def _node(op: str, data: dict[str, Any]) -> Classified:  # noqa: PLR0911 - one p
     if node.get("__typename") == SUCCESS.get(op):
         return Classified("ok", node)
     code = str(node.get("code") or node.get("__typename"))
+    if code == "TEMPORARILY_UNAVAILABLE" and "password checks" in str(node.get("message")):
+        return Classified(SHED, node)
     if code in EXPECTED.get(op, set()):
         return Classified("expected", node)
     return Classified(code, node)

@@ -3,6 +3,7 @@ windows, the database and Redis. Each check returns problems (empty: it holds).
 
 - no 5xx (a masked "Internal server error." counts as one) at all; a connection lost
   mid-request only on the killed process, around its kill;
+- the password hasher's load shedding (``answers.SHED``) at any time: it is load, not a fault;
 - typed temporary refusals only during a fault and the ``GRACE`` seconds after it; any other
   unexpected answer never;
 - every operation recovers within ``GRACE`` seconds after each fault ends;
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bench.soak.answers import CONNECTION, SERVER_FAULTS, TEMPORARY, Outcome
+from bench.soak.answers import CONNECTION, SERVER_FAULTS, SHED, TEMPORARY, Outcome
 
 GRACE = 15.0
 FLIGHT_SECONDS = 60.0
@@ -47,7 +48,7 @@ def answer_problems(outcomes: Iterable[Outcome], faults: Sequence[Fault]) -> lis
     """Answers that break the rules, grouped by (operation, result, why)."""
     bad: Counter[tuple[str, str, str]] = Counter()
     for o in outcomes:
-        if o.result in ("ok", "expected"):
+        if o.result in ("ok", "expected", SHED):
             continue
         killed = [f for f in faults if f.port and f.port == o.port and f.start - 1 <= o.t]
         if o.result in CONNECTION and any(o.t <= f.end + GRACE for f in killed):
@@ -68,7 +69,7 @@ def recovery(outcomes: Sequence[Outcome], fault: Fault, until: float) -> dict[st
     for o in outcomes:
         if fault.start <= o.t <= until:
             last.setdefault(o.op, 0.0)
-            if o.result not in ("ok", "expected"):
+            if o.result not in ("ok", "expected", SHED):
                 last[o.op] = max(last[o.op], o.t - fault.end)
     return last
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.stack import APP_KEY
 
-ERROR = "... on Error { code }"
+ERROR = "... on Error { code message }"
 LOGIN = (
     "mutation($code: String!, $client: ClientInput!) { loginByCode(input: "
     f'{{app: "{APP_KEY}", code: $code, client: $client}}) {{ __typename '

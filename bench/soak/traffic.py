@@ -130,6 +130,7 @@ class Actor:
         self.platform = PLATFORMS[index % 2]
         self.address = f"10.{index // 256 % 256}.{index % 256}.7"
         self.partner_token = ""
+        self.partner_until = 0.0  # renewed before it expires, as a partner's client would
 
     async def close(self) -> None:
         for conn in [*self.conns.values(), self.emulator]:
@@ -269,7 +270,7 @@ class Actor:
             self.log.seen["login_failed" if wrong else "login"] += 1
 
     async def lookup(self, person: Person) -> None:
-        if not self.partner_token:
+        if time.monotonic() > self.partner_until:
             self.partner_token = await self.partner_grant()
         if self.partner_token:
             await self.gql("partner lookup", q.LOOKUP, {"id": person.account}, self.partner_token)
@@ -286,7 +287,11 @@ class Actor:
         self.log.outcomes.append(
             Outcome(self.log.now(), "partner token", time.monotonic() - sent, result, port)
         )
-        return str(json.loads(answer).get("access_token", "")) if status == 200 else ""
+        if status != 200:
+            return ""
+        grant = json.loads(answer)
+        self.partner_until = time.monotonic() + float(grant.get("expires_in", 60)) - 30
+        return str(grant.get("access_token", ""))
 
 
 async def run_actors(actors: list[Actor], population: Population, until: float, log: Log) -> None:
