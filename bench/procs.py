@@ -113,6 +113,11 @@ class Processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.popen.wait(5)
 
+    def forget(self, proc: Proc) -> None:
+        """No longer ours to stop (it was killed on purpose)."""
+        if proc in self._live:
+            self._live.remove(proc)
+
     def close(self) -> None:
         for proc in reversed(list(self._live)):
             self.stop(proc, grace=5.0)

@@ -466,3 +466,20 @@ def test_app_list_is_validated() -> None:
     with pytest.raises(ValueError, match="duplicate"):
         create_sandbox_app([APPS[0], APPS[0]])
     assert create_sandbox_app(APPS).state.sandbox is not create_sandbox_app(APPS).state.sandbox
+
+
+async def test_weather_makes_wechat_slow_and_failing_then_good_again(
+    wechat: httpx.AsyncClient,
+) -> None:
+    """The soak's bad WeChat minute: every call late, a share failing with -1 (system busy)."""
+    bad = await post(wechat, "/sandbox/weather", {"latency_ms": 50, "failure_rate": 1})
+    assert bad == {"latency_ms": 50, "failure_rate": 1.0}
+    code = await mint(wechat, "wxmp1", "alice")
+    started = time.perf_counter()
+    assert (await js_login(wechat, "wxmp1", code))["errcode"] == -1
+    assert time.perf_counter() - started >= 0.05
+    await post(wechat, "/sandbox/weather", {"latency_ms": 0, "failure_rate": 0})
+    assert "openid" in await js_login(wechat, "wxmp1", code)  # the failure spent nothing
+    for wrong in ({"failure_rate": 2}, {"latency_ms": -1}, {"latency_ms": True}):
+        answer = await wechat.post("/sandbox/weather", json=wrong)
+        assert answer.status_code == 400, wrong

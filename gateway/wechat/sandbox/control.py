@@ -202,6 +202,22 @@ async def advance_clock(request: Request, state: SandboxState) -> Body:
     return {"now": state.now()}
 
 
+async def weather(request: Request, state: SandboxState) -> Body:
+    """WeChat having a bad minute: every WeChat call answers after ``latency_ms`` and a share
+    ``failure_rate`` (0 to 1) of them fail with ``-1`` (system busy); both 0 is a good day."""
+    body = await _body(request)
+    latency = _number(body, "latency_ms", 60_000)
+    state.latency, state.failure_rate = latency / 1000, _number(body, "failure_rate", 1)
+    return {"latency_ms": latency, "failure_rate": state.failure_rate}
+
+
+def _number(body: Body, name: str, top: float) -> float:
+    value = body.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= top:
+        raise ControlError(400, f"{name} must be a number from 0 to {top:g}")
+    return float(value)
+
+
 def control_routes(state: SandboxState, wechat_paths: Sequence[str]) -> list[Route]:
     """The ``/sandbox/`` endpoints; stats list every WeChat path, zero when never called."""
 
@@ -218,6 +234,7 @@ def control_routes(state: SandboxState, wechat_paths: Sequence[str]) -> list[Rou
         ("/sandbox/encrypted-data", create_encrypted_data, "POST"),
         ("/sandbox/identity", identity, "GET"),
         ("/sandbox/clock", advance_clock, "POST"),
+        ("/sandbox/weather", weather, "POST"),
         ("/sandbox/stats", stats, "GET"),
         ("/sandbox/reset-stats", reset_stats, "POST"),
     ]

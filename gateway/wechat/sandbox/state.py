@@ -106,6 +106,9 @@ class SandboxState:
 
     apps: dict[str, SandboxApp]
     latency: float = 0.0
+    # share of WeChat calls answered ``-1`` (system busy) before anything happens: a bad
+    # minute of WeChat for the soak (``POST /sandbox/weather``)
+    failure_rate: float = 0.0
     clock: Callable[[], float] = time.time
     offset: float = 0.0
     codes: dict[str, Code] = field(default_factory=dict)

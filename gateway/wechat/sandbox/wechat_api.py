@@ -84,6 +84,8 @@ def _route(state: SandboxState, path: str, handler: Handler, method: str) -> Rou
         state.calls[path] += 1
         if state.latency > 0:
             await asyncio.sleep(state.latency)
+        if state.failure_rate > 0 and secrets.randbelow(10_000) < state.failure_rate * 10_000:
+            return JSONResponse(error_body(-1))
         try:
             body = await handler(request, state)
         except WeChatError as exc:
