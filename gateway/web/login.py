@@ -1,9 +1,12 @@
 """The hosted login page (``/login``) and logout (``/logout``).
 
-A password login is always offered; WeChat's doors as the configured apps allow
-(``web.wechat``). A login leaves a browser session (``web.browser``) and a 303 to ``next``,
-which must be a path on this gateway (an open redirect is impossible: anything else lands on
-the plain "logged in" page). Every POST is CSRF-checked (``web.pages``) before anything else.
+A password login is always offered (amr ``pwd``); a phone number and an SMS code when the
+gateway sends SMS (``web.sms``: amr ``sms``); WeChat's doors as the configured apps allow
+(``web.wechat``, ``web.scan``). ``?method=sms`` opens the page on the phone tab: the tabs are
+links, so the page works without its script. A login leaves a browser session
+(``web.browser``) and a 303 to ``next``, which must be a path on this gateway (an open
+redirect is impossible: anything else lands on the plain "logged in" page). Every POST is
+CSRF-checked (``web.pages``) before anything else.
 """
 
 from __future__ import annotations
