@@ -179,6 +179,19 @@ async def test_a_cookieless_or_foreign_post_sends_nothing_and_logs_nobody_in(
     assert (await log_in(browser, code)).status_code == 303  # the refusals spent nothing
 
 
+async def test_a_language_link_of_an_answered_post_leads_back_to_the_tab(
+    browser: httpx.AsyncClient,
+) -> None:
+    answered = await send_code(browser, next_="/account")
+    assert 'href="/login/sms/code?lang=zh-CN"' in answered.text
+    back = await browser.get("/login/sms/code", params={"lang": "zh-CN", "next": "/account"})
+    assert back.status_code == 303
+    assert back.headers["location"] == "/login?lang=zh-CN&next=%2Faccount&method=sms"
+    page = await browser.get(back.headers["location"])
+    assert "手机号登录" in page.text
+    assert 'aria-labelledby="tab-sms">' in page.text
+
+
 async def test_a_next_off_the_gateway_lands_on_the_logged_in_page(
     gw: Harness, browser: httpx.AsyncClient
 ) -> None:

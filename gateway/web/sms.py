@@ -30,6 +30,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sms.codes import Purpose
+from gateway.sms.service import WRONG_CODE
 from gateway.web.browser import browser_client
 from gateway.web.context import WebServices, web_services
 from gateway.web.login import DONE, EXPIRED, login_form, safe_next, sms_offered
@@ -85,7 +86,7 @@ async def log_in(request: Request) -> Response:
             response, found.account_id, [AMR], client, request=request, door=AMR
         )
     except AccountGone:  # erased since the code was redeemed: the number is free again
-        return _failed(request, web, target, phone, InvalidCode(), sent=True)
+        return _failed(request, web, target, phone, InvalidCode(WRONG_CODE), sent=True)
     except GatewayError as exc:
         return _failed(request, web, target, phone, exc, sent=True)
     return response
