@@ -182,6 +182,7 @@ def _assemble(
     sms = _sms(config, secrets, db, redis, provider, clock)
     starts = WindowLimit(redis, config.web_scan.starts_per_minute, 60.0, clock, "web login codes")
     web_logins = WebLogins(config, db, sessions, wechat, app_tokens, starts, clock)
+    sms_login = SmsLogin(config, db, accounts, sessions, sms, reauthentication, miniprogram, login)
     api = ApiServices(
         config=config,
         accounts=accounts,
@@ -198,9 +199,7 @@ def _assemble(
         phone_login=PhoneLogin(db, reauthentication, login, miniprogram, sessions),
         profiles=Profiles(config, db, accounts, wechat, app_tokens, ImageWorkers()),
         sms=sms,
-        sms_login=SmsLogin(
-            config, db, accounts, sessions, sms, reauthentication, miniprogram, login
-        ),
+        sms_login=sms_login,
         consents=Consents(db),
         web_logins=web_logins,
     )
@@ -208,6 +207,7 @@ def _assemble(
     events = _events(config, db, partners, webhook_secrets, stack)
     sandbox_sms = provider if isinstance(provider, SandboxSms) else None
     web = _web(config, secrets, db, accounts, passwords, login, states, web_logins)
+    web.sms, web.sms_login = sms, sms_login
     console = Console(
         db, hashing, secrets.secret_key, _console_throttle(config, redis), config.admin.idle_minutes
     )

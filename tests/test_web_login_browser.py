@@ -260,3 +260,52 @@ def test_a_sandbox_scan_logs_the_browser_in_without_a_csp_violation(
     assert cookie["secure"] is False  # sandbox mode
     assert tab.problems == []
     assert tab.foreign == []
+
+
+def _sms_log_in(base: str, page: Page, phone: str) -> None:
+    """The phone tab, as a person uses it: number, "send code", the code, "log in"."""
+    page.fill("#phone", phone)
+    with page.expect_navigation():
+        page.click("#sms-send")
+    messages = httpx.get(f"{base}/sandbox/sms", params={"phone": phone}).json()["messages"]
+    page.fill("#code", messages[-1]["code"])
+    with page.expect_navigation(url=f"{base}/healthz", timeout=TIMEOUT_MS):
+        page.click("#sms-login")
+
+
+def test_an_sms_login_on_the_phone_tab_without_a_csp_violation(
+    sandbox_gateway: str,  # noqa: F811
+    open_tab: Open,
+) -> None:
+    base = sandbox_gateway
+    tab = open_tab(base, "/login?next=/healthz", locale="en-US")
+    assert tab.page.is_hidden("#panel-sms")
+    tab.page.click("#tab-sms")
+    assert tab.page.is_visible("#panel-sms")
+    assert tab.page.is_hidden("#panel-password")
+    _sms_log_in(base, tab.page, "13600136001")
+    cookie = _session_cookie(tab)
+    assert cookie is not None
+    assert cookie["value"].endswith(".sms")
+    assert tab.problems == []
+    assert tab.foreign == []
+
+
+def test_the_phone_tab_works_without_javascript(
+    sandbox_gateway: str,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    base = sandbox_gateway
+    context = browser.new_context(java_script_enabled=False, locale="en-US")
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/login?next=/healthz")
+        with page.expect_navigation():
+            page.click("#tab-sms")
+        assert page.is_visible("#panel-sms")
+        _sms_log_in(base, page, "13600136002")
+        found = [c for c in context.cookies() if c["name"] == "gw_session"]
+        assert found
+        assert found[0]["value"].endswith(".sms")
+    finally:
+        context.close()

@@ -47,6 +47,8 @@ class Prefetched:
     issued: IssuedTokens | None = None
     saved_code: tuple[str, CodeGrant] | None = None
     auth_time: int = 0
+    # how the browser logged in on the hosted page: pwd, sms, wechat_qr, wechat_oauth,
+    # wechat_miniprogram_scan (``gateway.web``)
     amr: tuple[str, ...] = ()
 
 

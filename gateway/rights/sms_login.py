@@ -13,7 +13,9 @@ rule is checked before the code is redeemed, so a refusal leaves the code usable
 
 from __future__ import annotations
 
-from gateway.accounts.model import AccountGone, IdentityKey
+import uuid
+
+from gateway.accounts.model import AccountGone, IdentityKey, Resolution
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, GatewayConfig
@@ -21,7 +23,8 @@ from gateway.errors import N_, InvalidCode, InvalidCredentials, UnknownApp, decl
 from gateway.metrics import LOGINS
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.rights.reauthentication import Proof, Reauthentication
-from gateway.sessions.model import IssuedTokens, Viewer
+from gateway.sessions.browser import BROWSER_APP
+from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
 from gateway.sms.codes import Purpose
 from gateway.sms.service import SmsCodes
@@ -58,38 +61,68 @@ class SmsLogin:
     ) -> LoginOutcome:
         """The number's account, or a new one holding it when ``[sms] signup`` allows."""
         app = self._wechat_login.app(app_key)
-        try:
-            phone = await self._codes.redeem(raw_phone, Purpose.LOGIN, code)
-        except InvalidCode:
-            await self._failed(app, client, InvalidCode.code)
-            raise
+        phone = await self._redeemed(app.key, raw_phone, code, client)
         try:
             return await self._open(app, phone, client)
         except InvalidCredentials:
-            await self._failed(app, client, InvalidCredentials.code)
+            await self._failed(app.key, client, InvalidCredentials.code)
             raise
+
+    @declares(SmsCodes.redeem, InvalidCredentials)
+    async def check(self, raw_phone: str, code: str, client: ClientInfo) -> Resolution:
+        """``login``'s rules for the hosted login page (``gateway.web.sms``): the account the
+        code opens (a new one when ``[sms] signup`` allows), but no API session: the page
+        opens a browser's (``sessions.browser``), whose ``web_login`` row audits the login."""
+        phone = await self._redeemed(BROWSER_APP, raw_phone, code, client)
+        try:
+            async with self._db.transaction() as s:
+                resolution = await self._resolved(s, phone, BROWSER_APP)
+                if resolution.is_new:
+                    _audit(s, "register", BROWSER_APP, resolution.account_id, None, client)
+        except InvalidCredentials:
+            await self._failed(BROWSER_APP, client, InvalidCredentials.code)
+            raise
+        LOGINS.labels("sms", "ok").inc()
+        return resolution
+
+    async def _redeemed(self, app_key: str, raw_phone: str, code: str, client: ClientInfo) -> str:
+        """The number a LOGIN code proves; a wrong code audited as a refused login."""
+        try:
+            return await self._codes.redeem(raw_phone, Purpose.LOGIN, code)
+        except InvalidCode:
+            await self._failed(app_key, client, InvalidCode.code)
+            raise
+
+    async def _resolved(self, s: UnitOfWork, phone: str, app_key: str) -> Resolution:
+        """The number's account, or a new one when sign-up is on (the account stays locked
+        against an erasure until ``s`` commits)."""
+        keys = [IdentityKey.phone(phone)]
+        if not self._config.sms.signup and not await self._accounts.owners(s, keys):
+            raise InvalidCredentials(NO_ACCOUNT)
+        try:
+            return await self._accounts.resolve(s, keys, app_key)
+        except AccountGone:  # erased while this login ran: the number is free again
+            raise InvalidCredentials(NO_ACCOUNT) from None
 
     async def _open(self, app: AppConfig, phone: str, client: ClientInfo) -> LoginOutcome:
         """Find (or create) the number's account and open its session, in one transaction."""
-        keys = [IdentityKey.phone(phone)]
         async with self._db.transaction() as s:
-            if not self._config.sms.signup and not await self._accounts.owners(s, keys):
-                raise InvalidCredentials(NO_ACCOUNT)
+            resolution = await self._resolved(s, phone, app.key)
             try:
-                resolution = await self._accounts.resolve(s, keys, app.key)
                 tokens = await self._sessions.start(s, resolution.account_id, app.key, client)
-            except AccountGone:  # erased while this login ran: the number is free again
+            except AccountGone:
                 raise InvalidCredentials(NO_ACCOUNT) from None
-            _audit_login(s, app, tokens, client, resolution.is_new)
+            event = "register" if resolution.is_new else "login"
+            _audit(s, event, app.key, tokens.account_id, tokens.session_id, client)
         LOGINS.labels("sms", "ok").inc()
         return LoginOutcome(tokens, is_new_account=resolution.is_new)
 
-    async def _failed(self, app: AppConfig, client: ClientInfo, reason: str) -> None:
+    async def _failed(self, app_key: str, client: ClientInfo, reason: str) -> None:
         """Audit a refused SMS login, as a refused password login is: without the account
         (a wrong code says nothing about whose number it is)."""
         LOGINS.labels("sms", reason).inc()
         async with self._db.transaction() as s:
-            record(s, "login_failed", client, app_key=app.key, door="sms", reason=reason)
+            record(s, "login_failed", client, app_key=app_key, door="sms", reason=reason)
 
     @declares(UnknownApp, Reauthentication.confirm, SmsCodes.redeem, MiniProgramSessions.link_phone)
     async def bind(
@@ -105,15 +138,20 @@ class SmsLogin:
             return await self._miniprogram.link_phone(s, viewer, app, phone, client, method)
 
 
-def _audit_login(
-    s: UnitOfWork, app: AppConfig, tokens: IssuedTokens, client: ClientInfo, new: bool
+def _audit(
+    s: UnitOfWork,
+    event: str,
+    app_key: str,
+    account_id: uuid.UUID,
+    session_id: uuid.UUID | None,
+    client: ClientInfo,
 ) -> None:
     record(
         s,
-        "register" if new else "login",
+        event,
         client,
-        account_id=tokens.account_id,
-        session_id=tokens.session_id,
-        app_key=app.key,
+        account_id=account_id,
+        session_id=session_id,
+        app_key=app_key,
         door="sms",
     )

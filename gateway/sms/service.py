@@ -61,7 +61,7 @@ class SmsCodes:
     )
     async def request(
         self,
-        app_key: str,
+        app_key: str | None,
         raw_phone: str,
         purpose: Purpose,
         client: ClientInfo,
@@ -69,7 +69,8 @@ class SmsCodes:
         locale: str = DEFAULT_LOCALE,
     ) -> None:
         """Send a new code to the number, after the captcha hook and the limits; ``locale``:
-        the language of the text (the requester's)."""
+        the language of the text (the requester's). ``app_key`` None: the gateway's own
+        hosted login page asks (``gateway.web.sms``), under the same limits."""
         provider = self._ready(app_key)
         phone = phones.normalise(raw_phone)
         self._limits.check_country(phone)
@@ -82,8 +83,8 @@ class SmsCodes:
         await _send(provider, SmsMessage(phone, code, locale, minutes))
         SMS_CODES.labels("sent").inc()
 
-    def _ready(self, app_key: str) -> SmsProvider:
-        if self._config.app(app_key) is None:
+    def _ready(self, app_key: str | None) -> SmsProvider:
+        if app_key is not None and self._config.app(app_key) is None:
             raise UnknownApp("No app is configured with key %(key)s.", key=repr(app_key[:64]))
         if self._provider is None:
             raise InvalidInput("phone", "This gateway sends no SMS ([sms] provider is not set).")

@@ -10,6 +10,8 @@ from starlette.requests import Request
 
 from gateway.config import GatewayConfig
 from gateway.credentials.service import Passwords
+from gateway.rights.sms_login import SmsLogin
+from gateway.sms.service import SmsCodes
 from gateway.web.browser import BrowserSessions
 from gateway.web.pages import Pages
 from gateway.weblogin.service import WebLogins
@@ -26,6 +28,9 @@ class WebServices:
     wechat_login: WechatLogin
     oauth_states: OAuthStates
     scan: WebLogins  # scan to log in with the mini-program (``gateway.weblogin``)
+    # the phone tab (``gateway.web.sms``): shown when ``config.sms_provider`` is set
+    sms: SmsCodes | None = None
+    sms_login: SmsLogin | None = None
     # the origins a login page's ``next`` may redirect on to (its CSP's form-action: Chromium
     # applies it to every redirect after a form POST); OIDC's authorize fills it in
     redirect_origins: Callable[[str], Iterable[str]] = field(default=lambda _next: ())

@@ -1,9 +1,12 @@
 """The hosted login page (``/login``) and logout (``/logout``).
 
-A password login is always offered; WeChat's doors as the configured apps allow
-(``web.wechat``). A login leaves a browser session (``web.browser``) and a 303 to ``next``,
-which must be a path on this gateway (an open redirect is impossible: anything else lands on
-the plain "logged in" page). Every POST is CSRF-checked (``web.pages``) before anything else.
+A password login is always offered (amr ``pwd``); a phone number and an SMS code when the
+gateway sends SMS (``web.sms``: amr ``sms``); WeChat's doors as the configured apps allow
+(``web.wechat``, ``web.scan``). ``?method=sms`` opens the page on the phone tab: the tabs are
+links, so the page works without its script. A login leaves a browser session
+(``web.browser``) and a 303 to ``next``, which must be a path on this gateway (an open
+redirect is impossible: anything else lands on the plain "logged in" page). Every POST is
+CSRF-checked (``web.pages``) before anything else.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from gateway.web.context import WebServices, web_services
 from gateway.web.documents import PAGE_DOCUMENTS
 
 DONE = "/login/done"
+TABS = ("password", "sms")  # ``?method=``: the tab the page opens on (scan needs a script)
 MAX_NEXT = 2048
 EXPIRED = "This page has expired. Reload it and try again."
 _FAILURES: dict[type[GatewayError], tuple[int, str]] = {
@@ -51,6 +55,12 @@ def safe_next(value: str | None) -> str | None:
     return value if not parts.scheme and not parts.netloc else None
 
 
+def sms_offered(web: WebServices) -> bool:
+    """The phone tab (``web.sms``) exists when the gateway sends SMS (sandbox mode: the
+    sandbox provider)."""
+    return web.config.sms_provider is not None and web.sms is not None
+
+
 def in_wechat(request: Request) -> bool:
     """WeChat's own browser (its official account's OAuth logs in without a click)."""
     return "MicroMessenger" in request.headers.get("user-agent", "")
@@ -67,18 +77,23 @@ async def login_page(request: Request) -> Response:
         if in_wechat(request) and official and request.query_params.get("auto") != "0":
             query = urlencode({"app": official[0][0], **({"next": target} if target else {})})
             return RedirectResponse(f"/login/wechat?{query}", status_code=303)
-    return _form(request, web, target)
+    tab = request.query_params.get("method", "password")
+    return login_form(request, web, target, tab=tab if tab in TABS else "password")
 
 
-def _form(
+def login_form(
     request: Request,
     web: WebServices,
     target: str | None,
     *,
+    tab: str = "password",
     error: str | None = None,
     username: str = "",
     status: int = 200,
+    **sms_state: object,
 ) -> Response:
+    """The page on ``tab`` (password or sms); ``sms_state``: the phone tab's (``phone``,
+    ``sent``, ``notice``, ``sms_error``: see ``web.sms``)."""
     wechat_next = {"next": target} if target else {}
     websites = [
         (name, f"/login/wechat?{urlencode({'app': key, **wechat_next})}")
@@ -91,6 +106,14 @@ def _form(
         "websites": websites,
         "scan_apps": [key for key, _ in _apps(web, AppKind.MINIPROGRAM)],
         "scan_documents": PAGE_DOCUMENTS,
+        "sms": sms_offered(web),
+        "tab": tab if tab == "password" or sms_offered(web) else "password",
+        "tab_urls": {t: f"/login?{urlencode({**wechat_next, 'method': t})}" for t in TABS},
+        "phone": "",
+        "sent": False,
+        "notice": None,
+        "sms_error": None,
+        **sms_state,
     }
     origins = web.redirect_origins(target) if target else ()
     return web.pages.render(request, "login.html", context, status=status, form_origins=origins)
@@ -121,10 +144,10 @@ async def login_submit(request: Request) -> Response:
         )
     except AccountGone:  # erased since the password was read: the name is gone
         status, message = _FAILURES[InvalidCredentials]
-        return _form(request, web, target, error=message, username=username, status=status)
+        return login_form(request, web, target, error=message, username=username, status=status)
     except GatewayError as exc:
         status, message = _FAILURES.get(type(exc), _UNAVAILABLE)
-        return _form(request, web, target, error=message, username=username, status=status)
+        return login_form(request, web, target, error=message, username=username, status=status)
     _remember_device(web, response, username)
     return response
 
