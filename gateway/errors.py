@@ -361,8 +361,7 @@ class WebLoginNotBound(GatewayError):
     default_message = "Only the browser that showed this login code can collect its login."
 
 
-# -- cost ----------------------------------------------------------------------------------------
-class TooExpensive(GatewayError):
+class TooExpensive(GatewayError):  # the cost rule (gateway.api)
     code = "TOO_EXPENSIVE"
     default_message = (
         "One request may ask for only one expensive field (such as personalData); "

@@ -25,7 +25,6 @@ from gateway.config.sections import (
     ConfigError,
     EventsModel,
     FileModel,
-    I18nModel,
     PartnerModel,
     PasswordsModel,
     PerformanceModel,
@@ -33,10 +32,9 @@ from gateway.config.sections import (
     SmsModel,
     ThrottleModel,
     TokenLifetimes,
-    WebScanModel,
     owasp_memory_floor_kib,
 )
-from gateway.config.web import AdminModel, WebModel
+from gateway.config.web import AdminModel, I18nModel, WebModel, WebScanModel
 from gateway.webhook_urls import RefusedUrl, UrlPolicy
 
 __all__ = [
