@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 
 ProfileField = profile.ProfileField
+_LIVE = (AccountStatus.ACTIVE, AccountStatus.DISABLED)  # what an erasure may still erase
 EraseHook = Callable[[AsyncSession, list[uuid.UUID]], Awaitable[None]]
 """``(session, erased account ids)``: forget what you keep per account."""
 """What ``set_profile`` may change: ``nickname``, ``avatar_url``."""
@@ -370,7 +371,7 @@ class AccountGraph:
         """Erase a live account and what merged into it (their ids); the row stays, as a
         pseudonym, with status ``deleted``."""
         account = await lifecycle.locked(s, account_id)
-        if account is None or account.status not in (AccountStatus.ACTIVE, AccountStatus.DISABLED):
+        if account is None or account.status not in _LIVE:
             raise NotFound("No live account with this id.")
         erased = await lifecycle.erase(s, account_id, reserve_until)
         for hook in self._erase_hooks:
@@ -380,17 +381,9 @@ class AccountGraph:
     async def still_due(self, s: AsyncSession, account_id: uuid.UUID, now: datetime) -> bool:
         """Locks the account: is its deletion still due (no login cancelled it meanwhile)?"""
         account = await lifecycle.locked(s, account_id)
-        due = account.deletion_due_at if account else None
-        return (
-            due is not None
-            and due <= now
-            and account is not None
-            and account.status
-            in (
-                AccountStatus.ACTIVE,
-                AccountStatus.DISABLED,
-            )
-        )
+        if account is None or account.status not in _LIVE:
+            return False
+        return account.deletion_due_at is not None and account.deletion_due_at <= now
 
     async def due_for_deletion(self, now: datetime, limit: int = 100) -> list[uuid.UUID]:
         async with self._db.reader() as s:
