@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.store import migrate
+from tests.support.browser import launched
 from tests.support.harness import (
     APPS_TOML,
     PG_URL,
@@ -34,6 +35,9 @@ from tests.support.harness import (
 )
 from tests.support.partners import World, build_world
 from tests.support.webhooks import SECRET, Start, started
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -155,3 +159,9 @@ def gateway(
         return started(database_url, make_config, tmp_path, monkeypatch, toml)
 
     return start
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium (``tests.support.browser``), one per test module."""
+    yield from launched()

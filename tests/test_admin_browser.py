@@ -28,7 +28,6 @@ import pytest
 from tests.support.harness import PG_URL, skip_or_fail
 from tests.support.passwords import GOOD_PASSWORD, REGISTER
 from tests.support.processes import Cluster, cluster, own_database
-from tests.test_playground_browser import CHROMIUM, CHROMIUM_ARGS, _missing
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route
@@ -53,23 +52,9 @@ mutation($nickname: String!) { updateProfile(input: {nickname: $nickname}) { __t
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        _missing("no chromium executable on PATH")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the playwright package is not installed")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def gateways(chromium: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def gateways(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Two gateways on one PostgreSQL database of their own (invalidations by NOTIFY), the
-    sandbox SMS provider for phone numbers. (Takes ``chromium``: a missing Chromium skips
+    sandbox SMS provider for phone numbers. (Takes ``browser``: a missing Chromium skips
     before any process starts.)"""
     if not PG_URL:
         skip_or_fail("PostgreSQL")
@@ -192,7 +177,7 @@ def _refused_on(base: str, token: str, seconds: float) -> None:
 
 
 def test_support_finds_a_person_and_disables_the_account(
-    chromium: Browser, gateways: Cluster
+    browser: Browser, gateways: Cluster
 ) -> None:
     from playwright.sync_api import expect
 
@@ -202,7 +187,7 @@ def test_support_finds_a_person_and_disables_the_account(
     assert httpx.post(f"{other}/graphql", json={"query": "{ viewer { id } }"},
                       headers={"authorization": f"Bearer {token}"}).status_code == 200  # fmt: skip
     made = _cli(gateways, "add", "alice", "--role", "support")
-    visit = Guarded(chromium, base)
+    visit = Guarded(browser, base)
     try:
         visit.page.goto(f"{base}/admin")
         assert visit.page.url.endswith("/admin/login")  # no session: the login page
@@ -236,7 +221,7 @@ def test_support_finds_a_person_and_disables_the_account(
 
 
 def test_a_viewer_sees_masked_numbers_and_may_not_disable(
-    chromium: Browser, gateways: Cluster
+    browser: Browser, gateways: Cluster
 ) -> None:
     from playwright.sync_api import expect
 
@@ -245,7 +230,7 @@ def test_a_viewer_sees_masked_numbers_and_may_not_disable(
     if not found.json()["messages"]:
         _person(gateways)
     made = _cli(gateways, "add", "victor", "--role", "viewer")
-    visit = Guarded(chromium, base)
+    visit = Guarded(browser, base)
     try:
         visit.first_login(made)
         visit.search("phone", E164)
@@ -267,12 +252,12 @@ def test_a_viewer_sees_masked_numbers_and_may_not_disable(
         visit.context.close()
 
 
-def test_forged_csrf_and_wrong_codes_are_refused(chromium: Browser, gateways: Cluster) -> None:
+def test_forged_csrf_and_wrong_codes_are_refused(browser: Browser, gateways: Cluster) -> None:
     from playwright.sync_api import expect
 
     base = gateways.gateways[1]  # its own throttle counts (no Redis): the others stay free
     made = _cli(gateways, "add", "mallory", "--role", "admin")
-    visit = Guarded(chromium, base)
+    visit = Guarded(browser, base)
     try:
         visit.first_login(made)
         forged = visit.page.request.post(f"{base}/admin/logout", form={"csrf_token": "0" * 64})

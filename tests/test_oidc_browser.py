@@ -26,10 +26,9 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from gateway.web.context import WebServices
 from tests.support.passwords import CLIENT, GOOD_PASSWORD, REGISTER
-from tests.test_playground_browser import (  # noqa: F401  (fixtures)
+from tests.test_playground_browser import (
     TIMEOUT_MS,
     _serve,
-    browser,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +75,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gateway(browser: Browser, home: Path) -> Iterator[str]:  # noqa: F811
+def gateway(browser: Browser, home: Path) -> Iterator[str]:
     yield from _serve(home, {})
 
 
@@ -104,7 +103,7 @@ def test_log_in_on_the_hosted_page_then_a_second_site_by_single_sign_on(
     gateway: str,
     home: Path,
     site: str,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     shop_uri, forum_uri = f"{site}/shop/callback", f"{site}/forum/callback"
     shop = _add(home, "Shop", "--redirect-uri", shop_uri, "--public", "--first-party")

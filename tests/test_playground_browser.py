@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -31,44 +30,15 @@ from gateway.config import DEFAULT_SQLITE_FILE
 from gateway.keyfiles import SECRET_FILE
 from gateway.partners.webhooks import WebhookSecrets
 from gateway.sandbox_routes import DEMO_PARTNER
-from tests.support.harness import APPS_TOML, REQUIRE_SERVICES
+from tests.support.harness import APPS_TOML
 from tests.support.processes import free_port, wait_ready
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 EDITOR = ".graphiql-query-editor .CodeMirror"
 TIMEOUT_MS = 15_000
-
-
-def _missing(what: str) -> None:
-    message = f"{what}: the browser tests need it (apt-get install -y chromium; see the README)"
-    if REQUIRE_SERVICES:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        _missing("no chromium executable on PATH")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the playwright package is not installed")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def _serve(workdir: Path, extra_env: dict[str, str]) -> Iterator[str]:

@@ -23,7 +23,6 @@ from tests.support.harness import APPS_TOML
 from tests.test_playground_browser import (  # noqa: F401  (fixtures)
     TIMEOUT_MS,
     _serve,
-    browser,
     sandbox_gateway,
     sandbox_home,
 )
@@ -53,7 +52,7 @@ Open = Callable[..., Tab]
 
 
 @pytest.fixture
-def configured(browser: Browser, tmp_path: Path) -> Iterator[tuple[str, Path]]:  # noqa: F811
+def configured(browser: Browser, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A gateway with real apps (so Secure cookies) on plain-http loopback, and its folder."""
     config = tmp_path / "gateway.toml"
     config.write_text(APPS_TOML, encoding="utf-8")
@@ -63,7 +62,7 @@ def configured(browser: Browser, tmp_path: Path) -> Iterator[tuple[str, Path]]: 
 
 
 @pytest.fixture
-def open_tab(browser: Browser) -> Iterator[Open]:  # noqa: F811
+def open_tab(browser: Browser) -> Iterator[Open]:
     contexts: list[BrowserContext] = []
 
     def open_(base: str, path: str = "/login", *, locale: str = "zh-CN") -> Tab:
@@ -157,7 +156,7 @@ def test_a_password_login_sets_the_cookie_and_lands_on_next(
 def test_a_foreign_origin_or_a_post_without_cookies_logs_nobody_in(
     configured: tuple[str, Path],
     open_tab: Open,
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     base, _ = configured
     _register(base, "csrf-user")
@@ -293,7 +292,7 @@ def test_an_sms_login_on_the_phone_tab_without_a_csp_violation(
 
 def test_the_phone_tab_works_without_javascript(
     sandbox_gateway: str,  # noqa: F811
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     base = sandbox_gateway
     context = browser.new_context(java_script_enabled=False, locale="en-US")
