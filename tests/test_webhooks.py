@@ -112,7 +112,11 @@ async def test_failed_after_the_last_retry_and_redelivered_by_the_operator(
         assert (code, out.strip()) == (0, "2 deliveries pending again")
         await until(lambda: len(receiver.accepted) == 3, "both again")
         assert sorted(receiver.ids()) == sorted([str(first), str(first), str(second)])
-        assert {e["status"] for e in await listed()} == {"delivered"}
+
+        async def all_delivered() -> bool:  # the worker records an answer after it arrives
+            return {e["status"] for e in await listed()} == {"delivered"}
+
+        await until(all_delivered, "both marked delivered")
     code, _, err = await run_cli("events", "redeliver", str(uuid.uuid4()))
     assert code == 1
     code, _, err = await run_cli("events", "redeliver", "--since", "2020-01-01")
