@@ -153,25 +153,13 @@ def _assemble(
     accounts.on_erase(Consents.forget)
     sessions = _sessions(config, secrets, db, accounts)
     states = OAuthStates(secrets.secret_key)
-    exchanges = SingleFlight[WechatFacts](
-        config.settings.code_cache_seconds, pack=pack_facts, unpack=unpack_facts
-    )
-    shared = _shared_flight(config, redis, box)
-    login = WechatLogin(config, db, accounts, wechat, exchanges, sessions, states, shared)
+    login = _wechat_login(config, db, accounts, wechat, sessions, states, redis, box)
     app_tokens = AppTokens(wechat, SharedTokens(redis, box) if redis else None)
     throttle = _throttle(config, redis)
     webhook_secrets = WebhookSecrets(secrets.secret_key)
     partners = Partners(db, config.partners, webhook_secrets.seal)
     partner_tokens = PartnerTokens(secrets.signing_keys, ISSUER)
-    passwords = Passwords(
-        db,
-        accounts,
-        hashing,
-        throttle,
-        sessions,
-        DeviceCookies(secrets.secret_key),
-        WindowLimit(redis, config.throttle.registrations_per_hour, 3600.0),
-    )
+    passwords = _passwords(config, secrets, db, accounts, hashing, throttle, sessions, redis)
     miniprogram = MiniProgramSessions(config, db, accounts, wechat, app_tokens, login)
     reauthentication = Reauthentication(config, passwords, login)
     rules, rate = Entitlements(config.apps), PartnerRate(redis)
@@ -206,11 +194,8 @@ def _assemble(
     endpoint = TokenEndpoint(db, partners, partner_tokens, throttle)
     events = _events(config, db, partners, webhook_secrets, stack)
     sandbox_sms = provider if isinstance(provider, SandboxSms) else None
-    web = _web(config, secrets, db, accounts, passwords, login, states, web_logins)
-    web.sms, web.sms_login = sms, sms_login
-    console = Console(
-        db, hashing, secrets.secret_key, _console_throttle(config, redis), config.admin.idle_minutes
-    )
+    web = _web(config, secrets, db, api)
+    console = _console(config, secrets, db, redis, hashing)
     admin = AdminServices(
         config, web.pages, console, api.rights, accounts, db, partners, app_tokens
     )
@@ -219,27 +204,67 @@ def _assemble(
     )
 
 
-def _web(
+def _console(
+    config: GatewayConfig,
+    secrets: Secrets,
+    db: Database,
+    redis: Redis | None,
+    hashing: PasswordHashing,
+) -> Console:
+    """The console's operators (``/admin``): their own logins, throttled harder than people's."""
+    throttle = _console_throttle(config, redis)
+    return Console(db, hashing, secrets.secret_key, throttle, config.admin.idle_minutes)
+
+
+def _wechat_login(
+    config: GatewayConfig,
+    db: Database,
+    accounts: AccountGraph,
+    wechat: WeChatClient,
+    sessions: Sessions,
+    states: OAuthStates,
+    redis: Redis | None,
+    box: SecretBox,
+) -> WechatLogin:
+    """WeChat login: code exchanges collapse in this process and, with Redis, across them."""
+    exchanges = SingleFlight[WechatFacts](
+        config.settings.code_cache_seconds, pack=pack_facts, unpack=unpack_facts
+    )
+    shared = _shared_flight(config, redis, box)
+    return WechatLogin(config, db, accounts, wechat, exchanges, sessions, states, shared)
+
+
+def _passwords(
     config: GatewayConfig,
     secrets: Secrets,
     db: Database,
     accounts: AccountGraph,
-    passwords: Passwords,
-    login: WechatLogin,
-    states: OAuthStates,
-    scan: WebLogins,
-) -> WebServices:
+    hashing: PasswordHashing,
+    throttle: Throttle,
+    sessions: Sessions,
+    redis: Redis | None,
+) -> Passwords:
+    """Passwords: hashed off the event loop, throttled, registrations limited per hour."""
+    registrations = WindowLimit(redis, config.throttle.registrations_per_hour, 3600.0)
+    devices = DeviceCookies(secrets.secret_key)
+    return Passwords(db, accounts, hashing, throttle, sessions, devices, registrations)
+
+
+def _web(config: GatewayConfig, secrets: Secrets, db: Database, api: ApiServices) -> WebServices:
     """The pages (``gateway.web``): templates, CSP and CSRF keyed from the secret key; the
-    browser's login session, a login session of its own kind (``sessions.browser``)."""
-    browser = BrowserSessions(BrowserLogins(db, accounts, secrets.secret_key), config)
+    browser's login session, a login session of its own kind (``sessions.browser``); the ways
+    in are the API's use cases (passwords, WeChat, the scan, the phone tab's SMS codes)."""
+    browser = BrowserSessions(BrowserLogins(db, api.accounts, secrets.secret_key), config)
     return WebServices(
         config=config,
         pages=Pages(config, secrets.secret_key, default_locale=config.i18n.default_locale),
         browser=browser,
-        passwords=passwords,
-        wechat_login=login,
-        oauth_states=states,
-        scan=scan,
+        passwords=api.passwords,
+        wechat_login=api.wechat_login,
+        oauth_states=api.oauth_states,
+        scan=api.web_logins,
+        sms=api.sms,
+        sms_login=api.sms_login,
     )
 
 
