@@ -47,6 +47,7 @@ import httpx
 
 from gateway.config import SmsModel
 from gateway.sms import cloud
+from gateway.sms.adapter import CloudAdapter
 from gateway.sms.provider import SmsMessage, SmsRejected, SmsUnavailable
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def _timestamp(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
-class AliyunSms:
+class AliyunSms(CloudAdapter[AliyunSettings]):
     """``SmsProvider`` for Aliyun SMS. Takes the app's shared ``httpx.AsyncClient`` (pooled
     connections built in the lifespan); every call carries its own timeout, so a client built
     without one still cannot hang a login."""
@@ -130,19 +131,8 @@ class AliyunSms:
         clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        self._settings = settings
-        self._keys = keys
-        self._client = client
-        self._url = base_url.rstrip("/") + "/"
-        self._clock = clock
+        super().__init__(settings, keys, client, base_url=base_url, clock=clock)
         self._nonce = nonce
-        self._timeout = httpx.Timeout(
-            settings.timeout_seconds, connect=min(settings.timeout_seconds, 2.0)
-        )
-
-    async def aclose(self) -> None:
-        """Close the client it was given (``provider`` gives it one of its own)."""
-        await self._client.aclose()
 
     @classmethod
     def from_settings(

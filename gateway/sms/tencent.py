@@ -41,6 +41,7 @@ import httpx
 
 from gateway.config import SmsModel
 from gateway.sms import cloud
+from gateway.sms.adapter import CloudAdapter
 from gateway.sms.provider import SmsMessage, SmsRejected, SmsUnavailable
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def authorization(
 tencent_phone = cloud.e164  # Tencent takes E.164 as it is
 
 
-class TencentSms:
+class TencentSms(CloudAdapter[TencentSettings]):
     """``SmsProvider`` for Tencent Cloud SMS. Takes the app's shared ``httpx.AsyncClient``;
     every call carries its own timeout."""
 
@@ -169,19 +170,8 @@ class TencentSms:
         base_url: str = DEFAULT_ENDPOINT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._settings = settings
-        self._keys = keys
-        self._client = client
-        self._url = base_url.rstrip("/") + "/"
+        super().__init__(settings, keys, client, base_url=base_url, clock=clock)
         self._host = urllib.parse.urlsplit(self._url).netloc
-        self._clock = clock
-        self._timeout = httpx.Timeout(
-            settings.timeout_seconds, connect=min(settings.timeout_seconds, 2.0)
-        )
-
-    async def aclose(self) -> None:
-        """Close the client it was given (``provider`` gives it one of its own)."""
-        await self._client.aclose()
 
     @classmethod
     def from_settings(
