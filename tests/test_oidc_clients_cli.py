@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ def test_add_prints_the_client_and_its_secret_once(home: Path) -> None:
     assert added["first_party"] is True
     assert added["public"] is False
     assert len(added["client_secret"]) >= 43
+    # never an id a command line takes for an option (a random "-…" once failed CI here)
+    assert re.fullmatch("[0-9a-f]{32}", added["client_id"])
     shown = clients(home, "show", added["client_id"])
     assert "client_secret" not in shown
     assert shown["scopes"] == ["openid", "phone", "profile"]

@@ -149,7 +149,8 @@ class Clients:
             raise ClientError("a name of 1 to 128 characters")
         secret = None if public else secrets.token_urlsafe(32)
         row = OidcClient(
-            client_id=secrets.token_urlsafe(16),
+            # hex: an id never starts with "-", which a command line would take for an option
+            client_id=secrets.token_hex(16),
             name=name.strip(),
             secret_hash=hash_secret(secret) if secret else None,
             public=public,
