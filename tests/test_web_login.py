@@ -172,6 +172,25 @@ async def test_approving_needs_a_login_in_the_scanned_mini_program(gw: Site) -> 
     assert bad["code"] == "INVALID_INPUT"
 
 
+async def test_a_scan_login_is_the_website_s_and_cannot_approve_another(gw: Site) -> None:
+    """The session a scan opens belongs to the website (app ``@web``), not to the mini-program
+    whose code was scanned: its token cannot confirm further scans as if it were the phone."""
+    browser = gw.browser()
+    started = await gw.start(browser)
+    await gw.scan(started["scene"])
+    login = (await gw.status(browser, started["ticket"]))["login"]
+    token = login["accessToken"]
+    check = await gw.gql(browser, "{ checkSession { valid app { key } } }", token=token)
+    assert check == {"valid": True, "app": None}
+
+    second = await gw.start(gw.browser())
+    variables = {"scene": second["scene"], "approve": True}
+    refused = await gw.gql(browser, APPROVE, variables, token=token)
+    assert refused["code"] == "UNSUPPORTED_APP_KIND"
+    looked = await gw.gql(browser, REQUEST, {"scene": second["scene"]}, token=token)
+    assert looked["code"] == "UNSUPPORTED_APP_KIND"
+
+
 async def test_a_long_poll_wakes_on_the_approval(gw: Site) -> None:
     browser = gw.browser()
     started = await gw.start(browser)
@@ -210,6 +229,7 @@ async def test_approval_and_login_are_audited(gw: Site, database_url: str) -> No
     logins = [d for k, d in rows if k == "login" and d.get("door") == AMR]
     assert len(logins) == 1
     assert logins[0]["amr"] == AMR
+    assert logins[0]["scanned_app"] == "shop-mp"
 
 
 async def test_two_gateways_share_the_tickets(

@@ -33,6 +33,7 @@ from gateway.errors import (
     declares,
 )
 from gateway.limits import waiting_upstream
+from gateway.sessions.browser import BROWSER_APP
 from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
 from gateway.store.db import Database, UnitOfWork
@@ -239,7 +240,7 @@ class WebLogins:
     ) -> StatusView:
         """The ticket's state, after waiting up to ``wait_seconds`` while nobody acted. An
         APPROVED ticket asked by its own browser (``binding``) is collected: a login session
-        opens ("web", the ticket's app) and the ticket is spent."""
+        opens (platform "web", app ``@web``: the website's) and the ticket is spent."""
         if not ticket or len(ticket) > 64:
             raise InvalidInput("ticket", "ticket is empty or too long.")
         if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
@@ -284,16 +285,19 @@ class WebLogins:
             if not await self._spend(s, found):
                 return None
             assert found.account_id is not None  # APPROVED always names the account
-            issued = await self._sessions.start(s, found.account_id, found.app_key, client)
+            # the website's session (``@web``), not the scanned mini-program's: its token
+            # must not act as the phone (approve further scans, bind the phone's number)
+            issued = await self._sessions.start(s, found.account_id, BROWSER_APP, client)
             record(
                 s,
                 "login",
                 client,
                 account_id=issued.account_id,
                 session_id=issued.session_id,
-                app_key=found.app_key,
+                app_key=BROWSER_APP,
                 door=AMR,
                 amr=AMR,
+                scanned_app=found.app_key,
             )
         return issued
 
