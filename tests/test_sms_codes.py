@@ -15,6 +15,7 @@ from gateway.config import ConfigError
 from gateway.sms.provider import SmsMessage, SmsUnavailable
 from tests.support.harness import Configure, Harness, running
 from tests.support.processes import free_port
+from tests.support.accounts import audit_events
 from tests.support.sms import bind, code_login, last_code, request_code, sms_login
 
 PHONE = "13800138000"
@@ -51,6 +52,21 @@ async def test_request_read_and_log_in_signs_up_then_logs_in(roomy: Harness) -> 
     again = await code_login(roomy, "+86 138-0013-8000")  # another spelling, one number
     assert again["__typename"] == "LoginSuccess", again
     assert (again["isNewAccount"], again["account"]["id"]) == (False, first["account"]["id"])
+
+
+async def test_a_sent_code_is_audited_with_the_client_and_without_the_number(
+    gw: Harness,
+) -> None:
+    document = """mutation($phone: String!) { requestSmsCode(input: {phone: $phone,
+      purpose: BIND, app: "shop-mp", client: {platform: "ios", channel: "store"}}) {
+      __typename } }"""
+    body = await gw.gql(document, {"phone": PHONE})
+    assert body["data"]["requestSmsCode"]["__typename"] == "RequestSmsCodeSuccess", body
+    [event] = await audit_events(gw, "sms_code_issued")
+    assert (event.platform, event.channel, event.app_key) == ("ios", "store", "shop-mp")
+    assert event.ip is not None and event.user_agent is not None
+    assert event.detail == {"purpose": "bind", "country": "+86", "phone_tail": "8000"}
+    assert "13800138000" not in repr(event.model_dump())
 
 
 async def test_a_code_is_single_use(gw: Harness) -> None:

@@ -19,6 +19,8 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, delete, update
 from sqlmodel import col
 
+from gateway.audit import ClientInfo, record
+from gateway.sms.phones import calling_code
 from gateway.store.db import Database
 from gateway.store.models import SmsCodeRow
 
@@ -50,9 +52,13 @@ class CodeStore:
         message = f"{purpose}\0{phone}\0{code}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    async def issue(self, phone: str, purpose: Purpose) -> str:
+    async def issue(
+        self, phone: str, purpose: Purpose, client: ClientInfo, app_key: str | None
+    ) -> str:
         """A new code for ``phone``, replacing any earlier one (only the newest is valid);
-        expired codes of any number are deleted on the way."""
+        expired codes of any number are deleted on the way. Audited (``sms_code_issued``) in
+        the same transaction, with the number's country and last four digits only: enough
+        for support to answer "was a code sent to my number?", not the number itself."""
         code = f"{secrets.randbelow(1_000_000):06d}"
         row = SmsCodeRow(
             phone=phone,
@@ -67,6 +73,15 @@ class CodeStore:
             dead = col(SmsCodeRow.expires_at) <= self._clock()
             await s.execute(delete(SmsCodeRow).where(dead))
             s.add(row)
+            record(
+                s,
+                "sms_code_issued",
+                client,
+                app_key=app_key,
+                purpose=purpose.value,
+                country=calling_code(phone),
+                phone_tail=phone[-4:],
+            )
         return code
 
     async def redeem(self, phone: str, purpose: Purpose, code: str) -> bool:

@@ -78,7 +78,7 @@ class SmsCodes:
             SMS_CODES.labels("captcha").inc()
             raise InvalidInput("captcha_ticket", "The captcha was not solved; solve it again.")
         await self._limits.spend(phone, client.ip or "unknown")
-        code = await self._store.issue(phone, purpose)
+        code = await self._store.issue(phone, purpose, client, app_key)
         minutes = self._config.sms.code_ttl_seconds // 60
         await _send(provider, SmsMessage(phone, code, locale, minutes))
         SMS_CODES.labels("sent").inc()

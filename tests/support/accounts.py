@@ -104,10 +104,15 @@ async def identities_in_db(gw: Harness) -> list[Identity]:
         return list((await s.execute(select(Identity))).scalars().all())
 
 
-async def merge_events(gw: Harness) -> list[AuditEvent]:
+async def audit_events(gw: Harness, kind: str) -> list[AuditEvent]:
+    """The audit rows of ``kind``, oldest first."""
     async with gw.app.state.services.db.reader() as s:
-        query = select(AuditEvent).where(col(AuditEvent.kind) == "merge")
-        return list((await s.execute(query)).scalars().all())
+        query = select(AuditEvent).where(col(AuditEvent.kind) == kind)
+        return list((await s.execute(query.order_by(col(AuditEvent.created_at)))).scalars())
+
+
+async def merge_events(gw: Harness) -> list[AuditEvent]:
+    return await audit_events(gw, "merge")
 
 
 def kinds(account: dict[str, Any]) -> list[tuple[str, str | None]]:
