@@ -13,9 +13,9 @@ from prometheus_client import REGISTRY
 from gateway.audit import ClientInfo
 from gateway.config import ConfigError
 from gateway.sms.provider import SmsMessage, SmsUnavailable
+from tests.support.accounts import audit_events
 from tests.support.harness import Configure, Harness, running
 from tests.support.processes import free_port
-from tests.support.accounts import audit_events
 from tests.support.sms import bind, code_login, last_code, request_code, sms_login
 
 PHONE = "13800138000"
@@ -64,7 +64,8 @@ async def test_a_sent_code_is_audited_with_the_client_and_without_the_number(
     assert body["data"]["requestSmsCode"]["__typename"] == "RequestSmsCodeSuccess", body
     [event] = await audit_events(gw, "sms_code_issued")
     assert (event.platform, event.channel, event.app_key) == ("ios", "store", "shop-mp")
-    assert event.ip is not None and event.user_agent is not None
+    assert event.ip is not None
+    assert event.user_agent is not None
     assert event.detail == {"purpose": "bind", "country": "+86", "phone_tail": "8000"}
     assert "13800138000" not in repr(event.model_dump())
 
