@@ -163,7 +163,13 @@ def _key(config: GatewayConfig, args: argparse.Namespace) -> IdentityKey | None:
 
         return IdentityKey.username(normalize_username(args.username))
     if args.phone:
-        return IdentityKey.phone(args.phone)
+        from gateway import phones
+        from gateway.errors import InvalidInput
+
+        try:
+            return IdentityKey.phone(phones.normalise(args.phone))
+        except InvalidInput:
+            raise ValueError(f"--phone {args.phone!r} is not a phone number") from None
     return None
 
 

@@ -286,7 +286,7 @@ def routes() -> list[BaseRoute]:
 async def sms_messages(request: Request) -> Response:
     """``GET /sandbox/sms?phone=…``: what the sandbox SMS provider sent to that number, the
     newest last (the code a person would read on their phone)."""
-    from gateway.sms import phones  # (only where the sandbox provider is in use)
+    from gateway import phones  # (only where the sandbox provider is in use)
 
     sent = request.app.state.services.sandbox_sms
     try:

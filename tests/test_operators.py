@@ -36,6 +36,8 @@ from tests.support.harness import (
 )
 from tests.support.passwords import password_login, registered
 
+BIND_PHONE = """mutation($code: String!) { bindPhoneNumber(input: {code: $code}) {
+  __typename } }"""
 DELETE = """mutation { deleteAccount { __typename
   ... on DeleteAccountSuccess { pending } ... on Error { code } } }"""
 
@@ -126,13 +128,29 @@ async def test_find_show_disable_enable(
         assert (await cli("accounts", "find", "--username", "nobody-here"))[0] == 1
         assert (await cli("accounts", "find", "not-a-uuid"))[0] == 2
 
+        # a phone however it is typed (gateway.phones, the rule every door shares)
+        code = (
+            await gw.upstream.post(
+                "/sandbox/phone-codes",
+                json={"appid": gw.appid("shop-mp"), "user": "alice", "phone": "13912345678"},
+            )
+        ).json()["code"]
+        bound = await gw.gql(BIND_PHONE, {"code": code}, token=alice["accessToken"])
+        assert bound["data"]["bindPhoneNumber"]["__typename"] == "BindPhoneNumberSuccess"
+        for spelling in ("13912345678", "+86 139-1234-5678"):
+            assert [a["id"] for a in await cli.json("accounts", "find", "--phone", spelling)] == [
+                account
+            ]
+        assert (await cli("accounts", "find", "--phone", "not a phone"))[0] == 2
+
         # show: identities in full, live sessions, events
         shown = await cli.json("accounts", "show", account)
-        assert {i["subject"] for i in shown["identities"]} == {ids["openid"], ids["unionid"]}
+        subjects = {ids["openid"], ids["unionid"], "+8613912345678"}
+        assert {i["subject"] for i in shown["identities"]} == subjects
         assert len(shown["sessions"]) == 1
         assert "register" in {e["kind"] for e in shown["lastEvents"]}
         text = await cli.ok("accounts", "show", account)
-        assert "identities (2):" in text
+        assert "identities (3):" in text
         assert "live sessions (1):" in text
 
         # disable: sessions revoked at once, logins refused; enable: login again

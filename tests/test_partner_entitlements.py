@@ -396,10 +396,11 @@ async def test_username_and_phone_lookups_and_narrower_tokens(gw: Harness, world
         'accountByUsername(username: "FRANK.W") { ...Result }',
         'accountByUsername(username: "nobody") { ...Result }',
         'accountByPhone(phone: "+8613800138000") { ...Result }',
-        'accountByPhone(phone: "13800138000") { ...Result }',
+        'accountByPhone(phone: "+86 138-0013-8000") { ...Result }',
+        'accountByPhone(phone: "not a phone") { ...Result }',
     ]
     crm = await aliased(await probe(gw, "crm"), lookups)
-    assert [a.get("code") for a in crm.values()] == ["NOT_ENTITLED"] * 4 + ["INVALID_INPUT"]
+    assert [a.get("code") for a in crm.values()] == ["NOT_ENTITLED"] * 5 + ["INVALID_INPUT"]
 
     support = await probe(gw, "support")
     answers = await aliased(support, lookups)
@@ -409,8 +410,10 @@ async def test_username_and_phone_lookups_and_narrower_tokens(gw: Harness, world
         ("AccountLookup", True, None),  # usernames are case-insensitive
         ("AccountLookup", False, None),
         ("AccountLookup", True, None),
-        ("InvalidInputError", None, "INVALID_INPUT"),  # not E.164
+        ("AccountLookup", True, None),  # one number however it is spelled (gateway.phones)
+        ("InvalidInputError", None, "INVALID_INPUT"),  # not a number
     ]
+    assert answers["f4"]["account"]["id"] == answers["f3"]["account"]["id"]
     assert answers["f0"]["account"]["id"] == frank_id
     assert answers["f0"]["account"]["identities"]["items"] == []  # a username is no app of its
     assert answers["f3"]["account"]["id"] == world.accounts["alice"]

@@ -4,37 +4,35 @@ prefix; a table of accounts with their status and apps."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import phones
 from gateway.accounts.model import AccountView, IdentityKey, normalize_username
 from gateway.admin import auth
 from gateway.admin.context import AdminServices
 from gateway.admin.rendering import render
 from gateway.console.model import OperatorView, Role
+from gateway.errors import InvalidInput
 
 KINDS = ("username", "phone", "id", "openid", "unionid", "nickname")
-_SEPARATORS = re.compile(r"[\s\-()]")
 
 
-def phone_number(raw: str) -> str:
-    """The stored E.164 form of a phone number typed in either national or ``+86`` form."""
-    digits = _SEPARATORS.sub("", raw)
-    if re.fullmatch(r"1[0-9]{10}", digits):
-        return f"+86{digits}"
-    if re.fullmatch(r"86(1[0-9]{10})", digits) or re.fullmatch(r"0086(1[0-9]{10})", digits):
-        return f"+86{digits[-11:]}"
-    return digits
+def _phone(raw: str) -> list[IdentityKey]:
+    """The number's key, however it was typed (``gateway.phones``); none for a non-number."""
+    try:
+        return [IdentityKey.phone(phones.normalise(raw))]
+    except InvalidInput:
+        return []
 
 
 def _keys(svc: AdminServices, kind: str, query: str, app: str) -> list[IdentityKey]:
     if kind == "username":
         return [IdentityKey.username(normalize_username(query))]
     if kind == "phone":
-        return [IdentityKey.phone(phone_number(query))]
+        return _phone(query)
     if kind == "openid":
         configured = svc.config.app(app)
         return [IdentityKey.openid(configured.appid, query)] if configured else []

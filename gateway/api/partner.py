@@ -216,7 +216,8 @@ class PartnerQuery:
         "AccountLookupResult",
         AccountLookup,
         PartnerLookups.lookup,
-        description="An account by E.164 phone (scope accounts:lookup-phone).",
+        description="An account by phone number (scope accounts:lookup-phone): E.164 or as typed "
+        "(`+86 138 0013 8000`; a number without `+` is Chinese).",
     )
     async def account_by_phone(self, info: Info, phone: str) -> AccountLookup:
         return await _one(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway import phones
 from gateway.accounts.model import IdentityKey, IdentityKind, IdentityView, normalize_username
 from gateway.config import AppConfig
 from gateway.errors import N_, InvalidInput, NotEntitled, declares
@@ -79,10 +80,8 @@ class Entitlements:
     @staticmethod
     @declares(InvalidInput)
     def phone_key(phone: str) -> IdentityKey:
-        digits = phone.strip()
-        if not (digits.startswith("+") and digits[1:].isdigit() and 8 <= len(digits) <= 16):
-            raise InvalidInput("phone", "phone must be E.164, e.g. +8613800138000.")
-        return IdentityKey(IdentityKind.PHONE, "", digits)
+        """The number as the graph knows it, however the partner spelled it."""
+        return IdentityKey.phone(phones.normalise(phone))
 
     def visible(
         self, partner: PartnerView, identities: Sequence[IdentityView]

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, delete, update
 from sqlmodel import col
 
 from gateway.audit import ClientInfo, record
-from gateway.sms.phones import calling_code
+from gateway.phones import calling_code
 from gateway.store.db import Database
 from gateway.store.models import SmsCodeRow
 

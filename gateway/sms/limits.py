@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from gateway.config import SmsModel
 from gateway.errors import N_, InvalidInput, RateLimited
 from gateway.metrics import SMS_CODES
-from gateway.sms.phones import calling_code
+from gateway.phones import calling_code
 from gateway.throttle import WindowLimit
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway import phones
 from gateway.audit import ClientInfo
 from gateway.config import GatewayConfig
 from gateway.errors import (
@@ -26,7 +27,6 @@ from gateway.errors import (
 )
 from gateway.i18n import DEFAULT_LOCALE
 from gateway.metrics import SMS_CODES
-from gateway.sms import phones
 from gateway.sms.captcha import CaptchaCheck
 from gateway.sms.codes import CodeStore, Purpose
 from gateway.sms.limits import SmsLimits

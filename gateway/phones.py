@@ -1,7 +1,8 @@
 """Phone numbers as people type them (``138 0013 8000``, ``+86 138-0013-8000``), parsed and
 normalised to E.164 (``+8613800138000``), the one form the account graph, the limits and the
 providers know a number by: two spellings of one number are one identity and one counter.
-"""
+The one rule for every door that takes a typed number: SMS codes, partners' lookups, the
+console's search and the operator CLI."""
 
 from __future__ import annotations
 
