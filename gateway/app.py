@@ -132,7 +132,7 @@ def _lifespan(
                 await _sandbox_partner(svc)
             _announce(config)
             _freeze_startup()
-            purge = asyncio.create_task(_maintenance(config, svc))
+            purge = asyncio.create_task(_maintenance(config, svc, app.state.oidc.codes))
             app.state.purge_task = purge
             events = asyncio.create_task(svc.events.run())  # account events' webhooks
             app.state.events_task = events
@@ -148,14 +148,13 @@ def _lifespan(
     return lifespan
 
 
-async def _maintenance(config: GatewayConfig, svc: Services) -> None:
+async def _maintenance(config: GatewayConfig, svc: Services, codes: Codes) -> None:
     """Every ``purge_interval_seconds``: due deletions, then events past their retention and
-    authorization codes nobody redeemed."""
+    authorization codes nobody redeemed (``codes``: the OpenID Connect provider's)."""
 
     async def prune_events() -> object:
         return await prune_expired(svc.db, config.events.retention_days)
 
-    codes = Codes(svc.db, svc.api.sessions)  # authorization codes never redeemed, long expired
     interval = config.accounts.purge_interval_seconds
     await purge_periodically(svc.api.rights, interval, also=[prune_events, codes.prune])
 
