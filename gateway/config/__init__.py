@@ -274,32 +274,12 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
     file = _read_file(settings.config) if settings.config else FileModel()
     _check_unique(file.apps)
     _check_partners(file)
-    apps = tuple(
-        AppConfig(
-            key=a.key,
-            kind=a.kind,
-            appid=a.appid,
-            secret=a.secret or SecretStr(""),
-            platform=a.platform,
-            name=a.name or a.key,
-        )
-        for a in file.apps
-    )
-    if settings.config and not apps:
-        raise ConfigError("GATEWAY_CONFIG.apps: at least one [[apps]] entry is required")
-    tokens = file.tokens.lifetimes()
-    sandbox = not apps
-    if sandbox and settings.wechat_api_base:
-        raise ConfigError(
-            "GATEWAY_WECHAT_API_BASE: set, but no apps are configured (set GATEWAY_CONFIG)"
-        )
-    if sandbox:
-        apps = sandbox_apps()
+    apps = _apps(settings, file)
     return GatewayConfig(
         settings=settings,
-        apps=apps,
-        tokens=tokens,
-        sandbox=sandbox,
+        apps=apps or sandbox_apps(),
+        tokens=file.tokens.lifetimes(),
+        sandbox=not apps,
         passwords=file.passwords,
         throttle=file.throttle,
         partners=tuple(file.partners),
@@ -315,6 +295,29 @@ def load_config(settings: Settings | None = None) -> GatewayConfig:
         i18n=file.i18n,
         admin=file.admin,
     )
+
+
+def _apps(settings: Settings, file: FileModel) -> tuple[AppConfig, ...]:
+    """The configured apps; none means sandbox mode, which a config file or a real WeChat
+    base URL rules out (either one without apps is a mistake, never a quiet sandbox)."""
+    apps = tuple(
+        AppConfig(
+            key=a.key,
+            kind=a.kind,
+            appid=a.appid,
+            secret=a.secret or SecretStr(""),
+            platform=a.platform,
+            name=a.name or a.key,
+        )
+        for a in file.apps
+    )
+    if settings.config and not apps:
+        raise ConfigError("GATEWAY_CONFIG.apps: at least one [[apps]] entry is required")
+    if not apps and settings.wechat_api_base:
+        raise ConfigError(
+            "GATEWAY_WECHAT_API_BASE: set, but no apps are configured (set GATEWAY_CONFIG)"
+        )
+    return apps
 
 
 def sandbox_apps() -> tuple[AppConfig, ...]:
