@@ -63,12 +63,12 @@ def dialect_insert(dialect: str) -> Any:
     """The dialect's INSERT with ON CONFLICT, imported when first needed: SQLAlchemy's
     PostgreSQL dialect is ~2.2 MiB that a SQLite process never needs (issue 29)."""
     if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return postgresql.insert
-    from sqlalchemy.dialects import sqlite
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite.insert
+    return sqlite_insert
 
 
 @functools.cache
