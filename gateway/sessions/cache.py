@@ -98,7 +98,7 @@ class TokenCache:
         """Entries past ``max_age`` leave from the front (entries are in the order they were
         stored, each put moving its own to the back): an entry nobody reads again would
         otherwise stay until ``size`` newer ones pushed it out, and a process signing in a
-        few sessions a second grew by ~0.5 KiB each until then (issue 29: ~5 MiB at 10,000).
+        few sessions a second grew by ~0.8 KiB each until then (issue 29: ~8 MiB at 10,000).
         Memory is now the put rate times ``max_age``; ``size`` caps a burst."""
         entries = self._entries
         while entries:
