@@ -225,7 +225,7 @@ def _middleware(config: GatewayConfig) -> list[Middleware]:
             BodySizeLimit,
             max_bytes=config.settings.max_body_bytes,
             timeout=config.settings.body_timeout_seconds,
-            larger={"/avatars": (avatars.BODY_LIMIT, avatars.TOO_LARGE)},
+            larger={"/avatars": (avatars.BODY_LIMIT, avatars.too_large)},
         ),
     ]
 

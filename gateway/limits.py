@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -37,11 +37,12 @@ class BodySizeLimit:
         app: ASGIApp,
         max_bytes: int,
         timeout: float = 10.0,
-        larger: Mapping[str, tuple[int, Response]] | None = None,
+        larger: Mapping[str, tuple[int, Callable[[], Response]]] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        # paths that take bigger bodies (an avatar upload), each with its own refusal
+        # paths that take bigger bodies (an avatar upload), each with its own refusal (made
+        # when first needed: its message's catalogue is not loaded for a refusal never sent)
         self.larger = dict(larger or {})
         self.timeout = timeout
         self._sweep_every = min(1.0, timeout / 4)
@@ -112,8 +113,10 @@ class BodySizeLimit:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         _, refusal = self.larger.get(scope["path"], (0, None))
-        response = refusal or PlainTextResponse(
-            f"Request body over {self.max_bytes} bytes.", status_code=413
+        response = (
+            refusal()
+            if refusal
+            else PlainTextResponse(f"Request body over {self.max_bytes} bytes.", status_code=413)
         )
         await response(scope, receive, send)
 

@@ -33,7 +33,6 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 
 from gateway.accounts import announce, graph, session_keys, views
@@ -75,7 +74,7 @@ def account(count: int, with_session_key: bool) -> SignInPart:
     known = graph.owners_statement(count).cte("known")
     returning, created = _returning(known, count), _created(known)
     identities = (
-        pg_insert(_IDENTITIES)
+        session_keys.dialect_insert("postgresql")(_IDENTITIES)
         .from_select(
             ["id", "account_id", "kind", "scope", "subject", "app_key", "created_at"],
             union_all(*(_identity_row(created, i) for i in range(count))),
@@ -116,7 +115,7 @@ def _returning(known: Any, count: int) -> Any:
 def _created(known: Any) -> Any:
     """A new user's account, inserted only when none of the keys is known."""
     return (
-        pg_insert(_ACCOUNTS)
+        session_keys.dialect_insert("postgresql")(_ACCOUNTS)
         .from_select(
             ["id", "status", "created_at"],
             select(

@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, exists, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -58,8 +56,19 @@ _VALUES = {
 @functools.cache
 def upsert(dialect: str) -> Any:
     """Every WeChat login writes the key: the statement is built once per dialect."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return _on_conflict(insert(WechatSession).values(**_VALUES))
+    return _on_conflict(dialect_insert(dialect)(WechatSession).values(**_VALUES))
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's INSERT with ON CONFLICT, imported when first needed: SQLAlchemy's
+    PostgreSQL dialect is ~2.2 MiB that a SQLite process never needs (issue 29)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 @functools.cache
@@ -67,7 +76,8 @@ def keep_when(owner_id: Any) -> Any:
     """``keep``'s upsert as a CTE of one PostgreSQL statement, made when ``owner_id`` (a
     column of one of its CTEs: the account signed in to) has a row."""
     rows = select(*_VALUES.values()).where(exists(select(owner_id)))
-    return _on_conflict(pg_insert(WechatSession).from_select(list(_VALUES), rows)).cte("key_kept")
+    stmt = dialect_insert("postgresql")(WechatSession).from_select(list(_VALUES), rows)
+    return _on_conflict(stmt).cte("key_kept")
 
 
 def _on_conflict(stmt: Any) -> Any:

@@ -14,6 +14,8 @@ multipart/form-data, which GraphQL over JSON cannot carry.
 
 from __future__ import annotations
 
+import functools
+
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -41,9 +43,12 @@ def refusal(error: GatewayError, locale: str = i18n.DEFAULT_LOCALE) -> JSONRespo
     return JSONResponse(body, status_code=_STATUS.get(type(error), 400), headers=headers)
 
 
-TOO_LARGE = refusal(ImageTooLarge())
-"""What the body-size limit answers for ``/avatars`` (``gateway.limits``), before any
-request is read: in ``gateway.i18n.DEFAULT_LOCALE``."""
+@functools.cache
+def too_large() -> JSONResponse:
+    """What the body-size limit answers for ``/avatars`` (``gateway.limits``), before any
+    request is read: in ``gateway.i18n.DEFAULT_LOCALE``. Made by the first refusal, so that
+    a process that never refuses an upload never compiles a catalogue for it (issue 29)."""
+    return refusal(ImageTooLarge())
 
 
 def _locale(request: Request) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,11 +36,16 @@ MAX_AGE_SECONDS = 5.0
 
 class TokenCache:
     def __init__(
-        self, broadcast: Broadcast, size: int = 10_000, max_age: float = MAX_AGE_SECONDS
+        self,
+        broadcast: Broadcast,
+        size: int = 10_000,
+        max_age: float = MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._broadcast = broadcast
         self._size = size
         self._max_age = max_age
+        self._clock = clock
         self._entries: dict[uuid.UUID, Cached] = {}
         self._by_account: dict[uuid.UUID, set[uuid.UUID]] = {}
         broadcast.listen(self._invalidate)
@@ -55,7 +61,7 @@ class TokenCache:
         if not self._entries or not self._broadcast.trusted:
             return None
         entry = self._entries.get(session_id)
-        if entry is not None and time.monotonic() - entry.stored_at > self._max_age:
+        if entry is not None and self._clock() - entry.stored_at > self._max_age:
             self._remove(session_id)
             return None
         return entry
@@ -80,11 +86,26 @@ class TokenCache:
         if epoch is None or epoch != self._broadcast.epoch or not self._broadcast.trusted:
             return
         self._remove(session_id)
+        now = self._clock()
+        self._drop_stale(now)
         while len(self._entries) >= self._size:
             self._remove(next(iter(self._entries)))  # the oldest
-        entry = Cached(account.id, app_key, expires_at, created_at, account, time.monotonic())
+        entry = Cached(account.id, app_key, expires_at, created_at, account, now)
         self._entries[session_id] = entry
         self._by_account.setdefault(account.id, set()).add(session_id)
+
+    def _drop_stale(self, now: float) -> None:
+        """Entries past ``max_age`` leave from the front (entries are in the order they were
+        stored, each put moving its own to the back): an entry nobody reads again would
+        otherwise stay until ``size`` newer ones pushed it out, and a process signing in a
+        few sessions a second grew by ~0.8 KiB each until then (issue 29: ~8 MiB at 10,000).
+        Memory is now the put rate times ``max_age``; ``size`` caps a burst."""
+        entries = self._entries
+        while entries:
+            oldest = next(iter(entries))
+            if now - entries[oldest].stored_at <= self._max_age:
+                return
+            self._remove(oldest)
 
     def _remove(self, session_id: uuid.UUID) -> None:
         entry = self._entries.pop(session_id, None)

@@ -1,0 +1,148 @@
+"""What a serving process keeps in memory is bounded, and what it never uses is never imported.
+
+Issue 29 (a 10-minute soak's process grew ~1 MiB a minute; a gateway's peak RSS over 110 MiB)
+found in-process memos that held entries long after they could serve (the token cache's
+entries past their 5 s, whole tokens as the verified-signature memo's keys) and libraries
+imported by every process that only some requests use (Pillow, phonenumbers, Jinja2, Babel,
+SQLAlchemy's PostgreSQL dialect on SQLite). These tests hold the bounds by behaviour (counts,
+modules), never by measuring memory or time.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.accounts.model import AccountView
+from gateway.sessions import tokens
+from gateway.sessions.cache import TokenCache
+from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
+from gateway.sessions.tokens import AccessClaims, AccessTokens, TokenRejected
+from gateway.store.broadcast import Broadcast
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _account() -> AccountView:
+    return AccountView(uuid.uuid4(), "active", datetime.now(UTC), None, None, None)
+
+
+def _put(cache: TokenCache, broadcast: Broadcast, session_id: uuid.UUID) -> None:
+    now = datetime.now(UTC)
+    cache.put(broadcast.epoch, session_id, _account(), "mp", now + timedelta(hours=1), now)
+
+
+def test_the_token_cache_holds_only_entries_young_enough_to_be_believed() -> None:
+    broadcast, clock = Broadcast(), Clock()
+    cache = TokenCache(broadcast, size=10_000, max_age=5.0, clock=clock)
+    for _ in range(100):
+        _put(cache, broadcast, uuid.uuid4())
+        clock.now += 0.1  # 100 sessions over 10 s: only the last 5 s are worth keeping
+    assert 45 <= len(cache) <= 51
+    clock.now += 60
+    newest = uuid.uuid4()
+    _put(cache, broadcast, newest)
+    assert len(cache) == 1
+    assert cache.get(newest) is not None
+
+
+def test_the_token_cache_never_holds_more_than_its_size() -> None:
+    broadcast, clock = Broadcast(), Clock()
+    cache = TokenCache(broadcast, size=10, clock=clock)
+    ids = [uuid.uuid4() for _ in range(25)]
+    for session_id in ids:
+        _put(cache, broadcast, session_id)
+    assert len(cache) == 10
+    assert cache.get(ids[-1]) is not None
+    assert cache.get(ids[0]) is None
+
+
+def test_the_verified_token_memo_is_bounded_and_forgets_nothing_it_must_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tokens, "VERIFIED_TOKENS", 8)
+    access = AccessTokens(SigningKeys([new_key()]), "https://gateway.test")
+    now = datetime.now(UTC).replace(microsecond=0)  # a token's exp is in whole seconds
+    issued = [
+        (claims, access.issue(claims, now))
+        for claims in (
+            AccessClaims(uuid.uuid4(), uuid.uuid4(), "mp", now + timedelta(minutes=15))
+            for _ in range(20)
+        )
+    ]
+    for claims, token in issued:
+        assert access.check(token) == claims
+    assert access.remembered() == 8
+    first_claims, first = issued[0]
+    assert access.check(first) == first_claims  # forgotten, so verified again
+    assert access.remembered() == 8
+    tampered = first[:-4] + ("AAAA" if not first.endswith("AAAA") else "BBBB")
+    with pytest.raises(TokenRejected):
+        access.check(tampered)
+    assert access.remembered() == 8
+
+
+NEVER_IMPORTED = (
+    "PIL",
+    "phonenumbers",
+    "jinja2",
+    "babel",
+    "matplotlib",
+    "numpy",
+    "sqlalchemy.dialects.postgresql",
+    "asyncpg",
+)
+
+_PROBE = """
+import asyncio, json, sys
+from gateway.app import create_app
+app = create_app()
+async def main():
+    async with app.router.lifespan_context(app):
+        pass
+asyncio.run(main())
+print(json.dumps(sorted(m for m in sys.modules if m in {names!r})))
+"""
+
+
+def test_a_serving_process_on_sqlite_imports_no_page_avatar_sms_or_plot_library(
+    tmp_path: Path,
+) -> None:
+    """Started and stopped on SQLite with no request: none of ``NEVER_IMPORTED`` is loaded
+    (each is imported by the first request that needs it: a page, an avatar, an SMS, a
+    message's catalogue; matplotlib and numpy are the soak report's, never the server's)."""
+    keys = tmp_path / "keys.json"
+    write_keys_file(keys, SigningKeys([new_key()]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        '[[apps]]\nkey = "mp"\nkind = "miniprogram"\nappid = "wx0000000000000001"\n'
+        'secret = "s3cr3t"\nplatform = "plat"\nname = "MP"\n',
+        encoding="utf-8",
+    )
+    env.update(
+        GATEWAY_CONFIG=str(config),
+        GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'probe.db'}",
+        GATEWAY_SECRET_KEY="probe-secret-key-0123456789abcdefghijklmnop",
+        GATEWAY_SIGNING_KEYS=str(keys),
+        GATEWAY_WECHAT_API_BASE="http://127.0.0.1:9",
+    )
+    run = functools.partial(subprocess.run, env=env, cwd=tmp_path, capture_output=True, text=True)
+    migrated = run([sys.executable, "-m", "gateway", "migrate"])
+    assert migrated.returncode == 0, migrated.stderr
+    out = run([sys.executable, "-c", _PROBE.format(names=set(NEVER_IMPORTED))])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
