@@ -215,8 +215,7 @@ class GatewayGraphQL(GraphQLView):
         **kwargs: Any,
     ) -> None:
         """``prepared``: trusted documents, and any other once validated, take their fast
-        path (gateway.api.prepared);
-        ``[performance] fast_paths = false`` turns it off with the others."""
+        path (gateway.api.prepared); ``[performance] fast_paths = false`` turns it off."""
         super().__init__(*args, **kwargs)
         self._in_progress = in_progress
         self._trusted = trusted or TrustedDocuments({}, only=False)
