@@ -174,6 +174,25 @@ async def test_the_fast_path_answers_as_the_reference_does(
     assert answer["errors"][0]["message"] == "Internal server error."  # English: the default
     assert "fire" not in str(answer)
     monkeypatch.undo()
+    # plans (gateway.api.plan): the viewer's (a list, nested objects) has one; so has any
+    # other plain text once prepared, and a plan that cannot answer leaves it to graphql-core
+    request = GraphQLRequestData(VIEWER, None, None, None, "http")
+    found = paths.fast.find(request)
+    assert found is not None
+    assert found.plan is not None
+    for text in (
+        "{ sandbox }",
+        "{ viewer { id nickname avatarUrl } }",
+        "{ a: sandbox b: apps { key } }",
+    ):
+        await paths.same(text, {}, token, by_hash=False)
+        found = paths.fast.find(GraphQLRequestData(text, None, None, None, "http"))
+        assert found is not None, text
+        assert found.plan is not None, text
+    await paths.same("{ viewer { id } }", None, expired(gw, token), by_hash=False)
+    await paths.same("{ viewer { id } }", None, token[:-4] + "AAAA", by_hash=False)
+    await paths.same("{ viewer { id __typename } }", None, token, by_hash=False)  # no plan
+
     # an operation the document does not have: the reference path answers it, both times
     await paths.same(VIEWER, None, token, name="Other", fast=False)
     await paths.same(VIEWER, None, token, name="AppViewer")

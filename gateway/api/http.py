@@ -214,12 +214,14 @@ class GatewayGraphQL(GraphQLView):
         prepared: bool = True,
         **kwargs: Any,
     ) -> None:
-        """``prepared``: trusted documents take their fast path (gateway.api.prepared);
-        ``[performance] fast_paths = false`` turns it off with the others."""
+        """``prepared``: trusted documents, and any other once validated, take their fast
+        path (gateway.api.prepared); ``[performance] fast_paths = false`` turns it off."""
         super().__init__(*args, **kwargs)
         self._in_progress = in_progress
         self._trusted = trusted or TrustedDocuments({}, only=False)
-        self.prepared = PreparedDocuments(self.schema, self._trusted.texts() if prepared else [])
+        self.prepared = PreparedDocuments(
+            self.schema, self._trusted.texts() if prepared else [], any_text=prepared
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The body is read whole first, then the request waits for a slot (gateway.limits)."""

@@ -10,6 +10,12 @@ straight to graphql-core's executor, as strawberry itself calls it
 is logged and masked as strawberry and ``GatewayExtension`` do it. The two paths are proved
 equal, answer for answer, by tests/test_prepared_documents.py.
 
+Any other document that validates takes the same path once it has been prepared (``any_text``,
+the view's setting with ``[performance] fast_paths``): its parse and validation are done by the
+same ``prepare`` on its first request, and remembered by its text in a bounded LRU
+(``TEXTS``), as strawberry's own parse and validation caches remember theirs. The floor's
+``{ sandbox }`` and the viewer's unlisted ``{ viewer { id } }`` are such documents.
+
 Anything the prepared document does not cover goes down the reference path: a document
 that does not validate (its errors are the reference's to give), and a request naming an
 operation the document does not have.
@@ -17,6 +23,7 @@ operation the document does not have.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any
@@ -25,47 +32,72 @@ from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from gateway.api.plan import Plan, make_plan
+from gateway.api.plan import run as run_plan
 from gateway.api.schema import mask_errors, prepare
 from gateway.compat.strawberry import (
     OVER_POST,
     PreExecutionError,
     execute_document,
+    graphql_schema,
     process_errors,
 )
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A trusted document, parsed and validated, and the name of its one operation."""
+    """A trusted document, parsed and validated, the name of its one operation, and its plan
+    when its shape has one (gateway.api.plan)."""
 
     document: DocumentNode
     name: str | None
+    plan: Plan | None = None
 
     def serves(self, operation_name: str | None) -> bool:
         """Whether a request naming ``operation_name`` runs this document's operation."""
         return operation_name is None or operation_name == self.name
 
 
+TEXTS = 256
+"""Documents other than the trusted ones remembered prepared (or known not to prepare), by
+text; a client sending ever new texts only evicts (the parse cache holds 512 texts already)."""
+
+
 class PreparedDocuments:
     """Every trusted document that prepares, by its text (a request's, or the one a hash
-    resolved to: then the very same string, and the lookup is an identity check)."""
+    resolved to: then the very same string, and the lookup is an identity check); with
+    ``any_text``, any other document too, once its first request has prepared it."""
 
-    def __init__(self, schema: Any, documents: list[str]) -> None:
+    def __init__(self, schema: Any, documents: list[str], *, any_text: bool = False) -> None:
         self._schema = schema
         self._by_text: dict[str, Prepared] = {}
         for text in documents:
-            document = prepare(schema, text)
-            if document is not None:
-                self._by_text[text] = Prepared(document, _operation_name(document))
+            prepared = self._prepare(text)
+            if prepared is not None:
+                self._by_text[text] = prepared
+        self._texts = functools.lru_cache(maxsize=TEXTS)(self._prepare) if any_text else None
 
     def __len__(self) -> int:
+        """The trusted documents prepared (the texts remembered since are not counted)."""
         return len(self._by_text)
 
     def find(self, operation: GraphQLRequestData) -> Prepared | None:
-        prepared = self._by_text.get(operation.query) if operation.query else None
+        text = operation.query
+        if not text:
+            return None
+        prepared = self._by_text.get(text)
+        if prepared is None and self._texts is not None:
+            prepared = self._texts(text)
         if prepared is None or not prepared.serves(operation.operation_name):
             return None
         return prepared
+
+    def _prepare(self, text: str) -> Prepared | None:
+        document = prepare(self._schema, text)
+        if document is None:
+            return None
+        plan = make_plan(graphql_schema(self._schema), document)
+        return Prepared(document, _operation_name(document), plan)
 
     async def execute(
         self, prepared: Prepared, operation: GraphQLRequestData, context: Any
@@ -73,7 +105,13 @@ class PreparedDocuments:
         """What ``Schema.execute`` answers for this request, without parsing or validating.
 
         An exception out of graphql-core itself (not a resolver's: those are errors of the
-        result) is answered as strawberry does, unmasked: its operation hook never resumes."""
+        result) is answered as strawberry does, unmasked: its operation hook never resumes.
+        A plan answers first when there is one; when it gives up, graphql-core runs the
+        request from the start."""
+        if prepared.plan is not None:
+            data = await self._planned(prepared.plan, operation, context)
+            if data is not None:
+                return ExecutionResult(data=data, errors=None)
         try:
             result = execute_document(
                 self._schema,
@@ -93,6 +131,15 @@ class PreparedDocuments:
             self._process(result.errors, operation, context)  # before masking, as strawberry
             mask_errors(result, context)
         return ExecutionResult(data=result.data, errors=result.errors)
+
+    async def _planned(
+        self, plan: Plan, operation: GraphQLRequestData, context: Any
+    ) -> dict[str, Any] | None:
+        """The plan's ``data``; ``None`` when it gave up (an error is graphql-core's to give)."""
+        try:
+            return await run_plan(plan, graphql_schema(self._schema), context, operation.extensions)
+        except Exception:
+            return None
 
     def _process(
         self, errors: list[GraphQLError], operation: GraphQLRequestData, context: Any

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphql.execution import Executor
+from graphql.pyutils import Path
 
 
 def release_async_helpers(context: Executor[Any]) -> None:
@@ -21,3 +22,10 @@ def release_async_helpers(context: Executor[Any]) -> None:
     reference cycles"). Missing (an older or newer graphql-core), there is nothing to drop.
     """
     context.__dict__.pop("async_helpers", None)
+
+
+def response_path(prev: Path | None, key: str | int, typename: str | None) -> Path:
+    """A field's (or a list item's) place in the response, as graphql-core's executor makes
+    it for resolve infos and errors. Assumes (graphql-core 3.3.x) ``graphql.pyutils.Path``
+    (not exported by ``graphql``) with the constructor ``Path(prev, key, typename)``."""
+    return Path(prev, key, typename)

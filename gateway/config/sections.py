@@ -224,7 +224,9 @@ class ProfileModel(BaseModel):
 class PerformanceModel(BaseModel):
     """``fast_paths = false`` sends every login and refresh down the transactional (reference)
     path, never the one-statement (PostgreSQL) or writer-thread (SQLite) copies: to compare
-    the two, or to rule out a fast-path bug in production. Slower; answers and rows the same."""
+    the two, or to rule out a fast-path bug in production; and every GraphQL document, trusted
+    ones too, down strawberry's full path (not gateway.api.prepared's nor its plans). Slower;
+    answers and rows the same."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
