@@ -17,6 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from gateway.compat import httpx as compat_httpx
 from gateway.compat import sqlalchemy as compat_sa
 from gateway.compat import strawberry as compat_sb
 
@@ -47,6 +49,7 @@ DISTRIBUTIONS = {
     "strawberry": "strawberry-graphql",
     "graphql": "graphql-core",
     "sqlalchemy": "SQLAlchemy",
+    "httpx": "httpx",
 }
 
 
@@ -557,10 +560,32 @@ async def test_a_lost_connection_invalidates_the_whole_pool(tmp_path: Path) -> N
     )
 
 
+async def test_the_transport_runs_on_the_pool_it_is_given() -> None:
+    """compat.httpx.transport_on: ``AsyncHTTPTransport`` sends every request through its
+    ``_pool`` (an httpcore ``AsyncConnectionPool``), so a pool on another backend carries them."""
+    default = httpx.AsyncHTTPTransport()
+    assume(
+        isinstance(getattr(default, "_pool", None), httpcore.AsyncConnectionPool),
+        "httpx",
+        "AsyncHTTPTransport keeps its httpcore connection pool at _pool",
+    )
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    backend = httpcore.AsyncMockBackend([answer])
+    limits = httpx.Limits(max_connections=3, max_keepalive_connections=2, keepalive_expiry=7)
+    transport = compat_httpx.transport_on(backend, limits)
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get("http://wechat.test/sns/jscode2session")
+    assume(
+        response.status_code == 200 and response.text == "hi",
+        "httpx",
+        "AsyncHTTPTransport.handle_async_request sends through _pool (here a mock backend's)",
+    )
+
+
 # --- no framework internals outside gateway.compat ----------------------------------------
 
 GATEWAY = Path(__file__).resolve().parents[1] / "gateway"
-LIBRARIES = ("strawberry", "graphql", "sqlalchemy", "sqlmodel", "asyncpg")
+LIBRARIES = ("strawberry", "graphql", "sqlalchemy", "sqlmodel", "asyncpg", "httpx", "httpcore")
 PUBLIC_MODULES = {
     "strawberry", "strawberry.asgi", "strawberry.dataloader", "strawberry.extensions",
     "strawberry.http", "strawberry.relay", "strawberry.scalars", "strawberry.schema.config",
@@ -572,6 +597,7 @@ PUBLIC_MODULES = {
     "sqlalchemy.types",
     "sqlmodel",
     "asyncpg", "asyncpg.exceptions",
+    "httpx", "httpcore",
 }  # fmt: skip
 """The documented import paths; anything deeper (``strawberry.schema.schema``,
 ``sqlalchemy.sql.compiler``, ``graphql.execution.*``...) is an internal module."""

@@ -17,11 +17,13 @@ from typing import Any, TypeVar
 
 import httpx
 
+from gateway.compat.httpx import transport_on
 from gateway.config import AppConfig
 from gateway.limits import waiting_upstream
 from gateway.metrics import WECHAT_CALLS, WECHAT_SECONDS
 from gateway.wechat import errors
 from gateway.wechat.errors import WeChatError
+from gateway.wechat.network import PollingBackend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,15 +104,18 @@ def default_timeout(seconds: float) -> httpx.Timeout:
 def http_client(base_url: str, timeout_seconds: float, sandbox: Any = None) -> httpx.AsyncClient:
     """The one shared client for every WeChat call (pooled connections, bounded timeouts);
     ``sandbox``, an ASGI app, answers in-process instead of the network."""
-    transport = httpx.ASGITransport(app=sandbox) if sandbox is not None else None
+    # httpcore checks every idle pooled connection each time it hands one out (50 idle made that
+    # a third of a login's CPU): 16 kept alive, and the check made cheap (``wechat.network``).
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=16)
+    transport: httpx.AsyncBaseTransport = (
+        httpx.ASGITransport(app=sandbox)
+        if sandbox is not None
+        else transport_on(PollingBackend(), limits)
+    )
     return httpx.AsyncClient(
         base_url=base_url,
         transport=transport,
         timeout=default_timeout(timeout_seconds),
-        # httpcore checks every pooled connection (a readability poll per idle one) each time
-        # it hands a request a connection: 50 idle connections made that a third of a login's
-        # CPU in the bench. 16 kept alive serve the usual concurrency; bursts open more.
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=16),
         headers={"user-agent": "wechat-identity-gateway"},
     )
 
