@@ -151,7 +151,8 @@ class Scenarios:
             row.detail = f"gateway {fmt_rate(gw)}, bare strawberry {fmt_rate(bare)}"
 
     def logins(self, s: Section) -> None:
-        for kind, target in (("returning", 1.0), ("new", 0.8)):  # issue 13's targets
+        # issue 29's target for a returning user (issue 13's was 1.0), issue 13's for a new one
+        for kind, target in (("returning", 1.5), ("new", 0.8)):
             self._login_row(s, kind, target)
 
     def _login_row(self, s: Section, kind: str, target: float) -> None:
@@ -247,8 +248,10 @@ class Scenarios:
 
     def refresh(self, s: Section) -> None:
         assert s.gateway is not None
+        # issue 29: 1,000/s on PostgreSQL; the embedded SQLite default keeps issue 13's 600/s
+        floor = 1000 if s.db == "postgres" else 600
         with self.meter.row(
-            s.db, "refreshToken per second per core", Target(">=", 600, "/s")
+            s.db, "refreshToken per second per core", Target(">=", floor, "/s")
         ) as row:
             tokens = s.refresh_tokens
             spec = Spec(
@@ -301,7 +304,7 @@ class Scenarios:
 
     def memory(self, s: Section) -> None:
         assert s.gateway is not None
-        target = Target("<=", 120, " MiB")
+        target = Target("<=", 110, " MiB")  # issue 29 (issue 13's was 120)
         with self.meter.row(s.db, "peak RSS per gateway process", target) as row:
             peaks = procs.peak_rss_mib(s.gateway.pid)
             row.measured = max(peaks.values())
