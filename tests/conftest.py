@@ -4,6 +4,8 @@ Every test that takes ``backend`` runs on SQLite and, when ``GATEWAY_TEST_POSTGR
 on PostgreSQL too. Without it the PostgreSQL runs are skipped with a message; with
 ``GATEWAY_TEST_REQUIRE_SERVICES=1`` (what .ci/run sets) a missing service fails instead.
 The helpers these fixtures are built from, shared by the test files, are in ``tests/support``.
+Under pytest-xdist (``-n N``, what .ci/run uses) each worker has databases of its own
+(``tests.support.workers``).
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ from tests.support.harness import (
 )
 from tests.support.partners import World, build_world
 from tests.support.webhooks import SECRET, Start, started
+from tests.support.workers import WORKER, create_postgres_database
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist, the worker's PostgreSQL database exists before a test uses it."""
+    if PG_URL and WORKER is not None:
+        create_postgres_database(PG_URL)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

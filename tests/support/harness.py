@@ -27,9 +27,11 @@ from gateway.config import GatewayConfig, Settings, load_config
 from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
 from gateway.store.db import create_engine
 from gateway.wechat.sandbox import create_sandbox_app
+from tests.support import workers
 
-PG_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL")
-REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL")
+# under pytest-xdist, the worker's own databases (tests.support.workers)
+PG_URL = workers.postgres_url(os.environ.get("GATEWAY_TEST_POSTGRES_URL"))
+REDIS_URL = workers.redis_url(os.environ.get("GATEWAY_TEST_REDIS_URL"))
 REQUIRE_SERVICES = os.environ.get("GATEWAY_TEST_REQUIRE_SERVICES") == "1"
 UPSTREAM = "http://wechat.test"
 
