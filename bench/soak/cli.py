@@ -88,7 +88,7 @@ async def _load(run: Run, log: Log, until: float) -> None:
 
 
 async def _checks(stack: SoakStack, run: Run, receiver: Receiver) -> list[str]:
-    """Waits up to a minute for webhooks to drain and single-flight keys to expire."""
+    """Waits up to a minute for webhooks to drain (and any Redis problem to clear)."""
     end = time.monotonic()
     db = dsn(stack.pg_url, stack.db_name)
     while True:
