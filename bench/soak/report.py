@@ -130,7 +130,8 @@ def memory_line(samples: Samples, killed: set[int]) -> str:
                 f"end ({growth:+.1f}%)"
             )
     peaks = ", ".join(f"pid {pid} {mib:.0f} MiB" for pid, mib in samples.peak.items())
-    return "; ".join(parts) + f". Peak RSS (VmHWM): {peaks}."
+    grown = "; ".join(parts) or "no growth figure (the run ends before its second minute)"
+    return f"{grown}. Peak RSS (VmHWM): {peaks}."
 
 
 def plot(
