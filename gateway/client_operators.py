@@ -20,7 +20,7 @@ from gateway.audit import ClientInfo
 from gateway.clients.grants import Consents
 from gateway.clients.registry import DEFAULT_SCOPES, ClientError, Clients
 from gateway.config import GatewayConfig
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, on_database
 
 
 def add_parsers(sub: Any) -> None:
@@ -57,18 +57,12 @@ def add_parsers(sub: Any) -> None:
 
 def run(config: GatewayConfig, args: argparse.Namespace) -> None:
     try:
-        asyncio.run(_on_database(config, lambda db: _COMMANDS[args.clients_command](db, args)))
+        asyncio.run(
+            on_database(config.database_url, lambda db: _COMMANDS[args.clients_command](db, args))
+        )
     except ClientError as exc:
         print(f"gateway: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-async def _on_database(config: GatewayConfig, act: Callable[[Database], Awaitable[None]]) -> None:
-    db = Database(create_engine(config.database_url))
-    try:
-        await act(db)
-    finally:
-        await db.dispose()
 
 
 def _print(value: object) -> None:

@@ -22,7 +22,7 @@ from gateway.config import GatewayConfig
 from gateway.events import queue
 from gateway.partners.registry import Partners, RegistryError
 from gateway.partners.webhooks import WebhookSecrets, new_webhook_secret
-from gateway.store.db import Database, create_engine
+from gateway.store.db import Database, on_database
 from gateway.store.models import utcnow
 from gateway.webhook_urls import RefusedUrl
 
@@ -91,18 +91,10 @@ def run(config: GatewayConfig, args: argparse.Namespace) -> None:
     commands = _PARTNERS if args.command == "partners" else _EVENTS
     action = args.partners_command if args.command == "partners" else args.events_command
     try:
-        asyncio.run(_on_database(config, lambda db: commands[action](db, config, args)))
+        asyncio.run(on_database(config.database_url, lambda db: commands[action](db, config, args)))
     except (RegistryError, Refused, RefusedUrl) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-async def _on_database(config: GatewayConfig, act: Callable[[Database], Awaitable[None]]) -> None:
-    db = Database(create_engine(config.database_url))
-    try:
-        await act(db)
-    finally:
-        await db.dispose()
 
 
 def _split(value: str) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from gateway.addresses import client_address
 from gateway.audit import ClientInfo
@@ -34,6 +34,7 @@ from gateway.errors import (
 )
 from gateway.oidc.server import Prefetched, Provider, Subject
 from gateway.oidc.service import OidcServices, client_credentials, web_client
+from gateway.partners.oauth import throttled_response
 from gateway.sessions.model import IssuedTokens
 
 GRANTS = frozenset({"authorization_code", "refresh_token"})
@@ -117,14 +118,5 @@ async def _admit(
     try:
         await svc.throttle.admit(*keys)
     except (Throttled, TemporarilyUnavailable) as exc:
-        throttled = isinstance(exc, Throttled)
-        body = {
-            "error": "slow_down" if throttled else "temporarily_unavailable",
-            "error_description": exc.message,
-        }
-        return JSONResponse(
-            body,
-            status_code=429 if throttled else 503,
-            headers={**_NO_STORE, "Retry-After": str(int(exc.retry_after or 1) + 1)},
-        )
+        return throttled_response(exc)
     return None

@@ -66,7 +66,7 @@ class TokenEndpoint:
             if not is_unavailable(exc):
                 raise
             log.warning("/oauth/token unavailable: %s", type(exc).__name__)
-            return _throttled(TemporarilyUnavailable(retry_after=1.0))
+            return throttled_response(TemporarilyUnavailable(retry_after=1.0))
 
     async def _grant(self, request: Request) -> Response:
         parsed = await _read_request(request)
@@ -111,13 +111,13 @@ class TokenEndpoint:
         try:
             await self._throttle.admit(keys, slow, address)
         except (Throttled, TemporarilyUnavailable) as exc:
-            return _throttled(exc)
+            return throttled_response(exc)
         partner = await self._partners.authenticate(client_id, secret)
         if partner is None:
             try:
                 await self._throttle.failed(address)
             except TemporarilyUnavailable as exc:
-                return _throttled(exc)
+                return throttled_response(exc)
             return _error(
                 InvalidClientError(description="client authentication failed"), 401, basic=True
             )
@@ -169,7 +169,9 @@ def _usable_client_id(client_id: str) -> bool:
     return 0 < len(client_id) <= _CLIENT_ID_MAX and client_id.isprintable()
 
 
-def _throttled(exc: Throttled | TemporarilyUnavailable) -> Response:
+def throttled_response(exc: Throttled | TemporarilyUnavailable) -> Response:
+    """RFC 6749's answer to a throttled token request (``slow_down`` 429, or 503 while the
+    throttle cannot count): the partners' endpoint's and the OpenID Connect provider's."""
     throttled = isinstance(exc, Throttled)
     # English on purpose: RFC 6749's error_description is for the partner's developers
     body = {

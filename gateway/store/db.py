@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -266,3 +266,12 @@ def is_unavailable(error: BaseException | None) -> bool:
     if isinstance(error, PoolTimeout | ConnectionError | TimeoutError | OSError):
         return True
     return (_state(error) or "").startswith(_UNAVAILABLE_SQLSTATES) or driver.unusable(error)
+
+
+async def on_database(url: str, act: Callable[[Database], Awaitable[None]]) -> None:
+    """Run ``act`` on a database of its own (an operator command's), disposed at the end."""
+    db = Database(create_engine(url))
+    try:
+        await act(db)
+    finally:
+        await db.dispose()
