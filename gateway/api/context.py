@@ -41,6 +41,8 @@ from gateway.weblogin.service import BINDING_COOKIE, WebLogins
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat_login.service import WechatLogin
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
 
 @dataclass(frozen=True)
 class ApiServices:
@@ -102,11 +104,26 @@ class LoaderReads:
         return await self._loaders.identity_by_key.load_many(keys)
 
 
+def new_sub_response(request: Request) -> Response:
+    """What resolvers set on the answer (cookies, headers, a status), as strawberry's view
+    makes it (no status, no ``content-length``), answered in the media type asked for."""
+    sub = Response()
+    sub.status_code = None  # type: ignore[assignment]
+    del sub.headers["content-length"]
+    if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+        sub.media_type = GRAPHQL_RESPONSE
+    return sub
+
+
 @dataclass
 class Context:
+    """``sub``: the sub-response strawberry's view made; on the lean path none is made until
+    a resolver sets something on it (``sub_response``): most answers set nothing."""
+
     request: Request
     services: ApiServices
     loaders: Loaders
+    sub: Response | None = None
     reads: LoaderReads = field(init=False)
     _viewer: Viewer | None = field(default=None, init=False)
     _partner: PartnerView | None = field(default=None, init=False)
@@ -201,9 +218,14 @@ class Context:
         """The signed device cookie of an earlier password login (``credentials.devices``)."""
         return self.request.cookies.get(devices.COOKIE)
 
+    def sub_response(self) -> Response:
+        """The answer's sub-response, made on first use."""
+        if self.sub is None:
+            self.sub = new_sub_response(self.request)
+        return self.sub
+
     def remember_device(self, token: str) -> None:
-        sub: Response = self.request.state.sub_response
-        sub.set_cookie(
+        self.sub_response().set_cookie(
             devices.COOKIE,
             token,
             max_age=devices.MAX_AGE,
@@ -221,8 +243,7 @@ class Context:
         """Bind this browser to its scan tickets: only it collects their logins. Lax, so the
         site's own pages (same site) send it; Secure whenever the gateway is not a sandbox
         (browsers keep Secure cookies on http://localhost too)."""
-        sub: Response = self.request.state.sub_response
-        sub.set_cookie(
+        self.sub_response().set_cookie(
             BINDING_COOKIE,
             secret,
             max_age=max_age,

@@ -21,7 +21,13 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.types import ExecutionResult
 
 from gateway import i18n, playground
-from gateway.api.context import ApiServices, Context, Loaders
+from gateway.api.context import (
+    GRAPHQL_RESPONSE,
+    ApiServices,
+    Context,
+    Loaders,
+    new_sub_response,
+)
 from gateway.api.errors import DOMAIN
 from gateway.api.prepared import PreparedDocuments
 from gateway.api.trusted import NOT_FOUND, DocumentRefused, TrustedDocuments
@@ -37,7 +43,6 @@ from gateway.errors import N_
 from gateway.limits import InProgressLimit
 from gateway.sessions.tokens import TokenRejected
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 MAX_JSON_DEPTH = 64
 """Arrays and objects inside each other in a request (variables included): real clients send a
 handful; deeper is refused before anything recursive (graphql-core's coercion) sees it."""
@@ -175,13 +180,26 @@ def _set_by_resolvers(sub: Response) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in sub.headers.raw if k.lower() != b"content-type"]
 
 
-async def _send(send: Send, body: str | bytes, sub: Response) -> None:
-    """The answer, with what resolvers set on the sub-response (status, cookies, headers)."""
+def _shaped(result: ExecutionResult, graphql_response: bool) -> tuple[GraphQLHTTPResponse, int]:
+    """The answer's body and status: with ``application/graphql-response+json`` asked for, a
+    request error is a 400 with no ``data`` entry (the GraphQL-over-HTTP spec)."""
+    body = process_result(result)
+    if graphql_response and _is_request_error(result):
+        body.pop("data", None)
+        return body, 400
+    return body, 200
+
+
+async def _send(
+    send: Send, body: str | bytes, sub: Response | None, media: str, status: int
+) -> None:
+    """The answer, with what resolvers set on the sub-response (status, cookies, headers),
+    when they made one."""
     data = body.encode() if isinstance(body, str) else body
-    media = (sub.media_type or "application/json").encode()
-    headers = [(b"content-type", media), (b"content-length", str(len(data)).encode())]
-    headers += _set_by_resolvers(sub)
-    status = sub.status_code or 200
+    headers = [(b"content-type", media.encode()), (b"content-length", str(len(data)).encode())]
+    if sub is not None:
+        headers += _set_by_resolvers(sub)
+        status = sub.status_code or status
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
@@ -256,7 +274,8 @@ class GatewayGraphQL(GraphQLView):
         the same steps, the same hooks of ours, a third of the work. Anything unusual in the
         body goes down the full path, which reads the body again from the replay."""
         request = Request(scope, receive)
-        if not _acceptable(request.headers.get("accept")):
+        accept = request.headers.get("accept")
+        if not _acceptable(accept):
             await _bad_request(scope, "Acceptable: application/json.", 406)(scope, receive, send)
             return
         try:
@@ -270,8 +289,7 @@ class GatewayGraphQL(GraphQLView):
         if operation is None:
             await super().__call__(scope, receive, send)
             return
-        sub = await self.get_sub_response(request)
-        context = await self.get_context(request, sub)
+        context = self._context(request, None)  # a sub-response only if a resolver asks
         await context.authenticate()
         self._trusted.admit(operation.query, frontend=not context.is_partner)
         prepared = self.prepared.find(operation)
@@ -285,8 +303,10 @@ class GatewayGraphQL(GraphQLView):
             return
         if context.token_rejection is not None:
             raise context.token_rejection
-        answer = self.encode_json(await self.process_result(request, result))
-        await _send(send, answer, sub)
+        graphql_response = accept is not None and GRAPHQL_RESPONSE in accept
+        answer, status = _shaped(result, graphql_response)
+        media = GRAPHQL_RESPONSE if graphql_response else "application/json"
+        await _send(send, self.encode_json(answer), context.sub, media, status)
 
     async def before_operation(self, context: Context) -> None:
         """Authenticate once per request, before anything runs. Off the lean path (GET,
@@ -322,24 +342,24 @@ class GatewayGraphQL(GraphQLView):
         return params
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        return self._context(request, response)
+
+    def _context(self, request: Request, sub: Response | None) -> Context:
         services: ApiServices = request.app.state.api
-        return Context(request=request, services=services, loaders=Loaders(services.accounts))
+        return Context(request, services, Loaders(services.accounts), sub)
 
     async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
-        sub = await super().get_sub_response(request)
-        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
-            sub.media_type = GRAPHQL_RESPONSE
+        sub = new_sub_response(request)
         request.state.sub_response = sub
         return sub
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        body = process_result(result)
         sub: Response = request.state.sub_response
-        if _is_request_error(result) and sub.media_type == GRAPHQL_RESPONSE:
-            sub.status_code = 400
-            body.pop("data", None)
+        body, status = _shaped(result, sub.media_type == GRAPHQL_RESPONSE)
+        if status != 200:
+            sub.status_code = status
         return body
 
     def create_response(
