@@ -5,12 +5,10 @@ disable and logout everywhere, and a sandbox scan. No request may leave the gate
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from tests.support.accounts import account_uuid
 from tests.support.harness import APPS_TOML
 from tests.test_playground_browser import (  # noqa: F401  (fixtures)
     TIMEOUT_MS,
@@ -204,10 +203,6 @@ def test_logout_ends_the_browser_session(configured: tuple[str, Path], open_tab:
     assert tab.problems == []
 
 
-def _raw_id(global_id: str) -> str:
-    return str(uuid.UUID(base64.b64decode(global_id).decode().partition(":")[2]))
-
-
 def test_a_disabled_accounts_session_no_longer_counts(
     configured: tuple[str, Path], open_tab: Open
 ) -> None:
@@ -218,7 +213,7 @@ def test_a_disabled_accounts_session_no_longer_counts(
     assert tab.page.url == f"{base}/login/done"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update({"GATEWAY_CONFIG": str(folder / "gateway.toml"), "TEST_CLUB_SECRET": "x" * 22})
-    account_id = _raw_id(account["account"]["id"])
+    account_id = str(account_uuid(account["account"]["id"]))
     command = [sys.executable, "-m", "gateway", "accounts", "disable", account_id]
     subprocess.run([*command, "--reason", "test"], cwd=folder, env=env, check=True)
     tab.page.goto(base + "/login/done")
