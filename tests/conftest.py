@@ -21,7 +21,7 @@ import pytest
 
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.store import migrate
-from tests.support.browser import launched
+from tests.support.browser import launched, serve
 from tests.support.harness import (
     APPS_TOML,
     PG_URL,
@@ -174,3 +174,17 @@ def gateway(
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium (``tests.support.browser``), one per test module."""
     yield from launched()
+
+
+@pytest.fixture(scope="module")
+def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sandbox gateway's working directory: its SQLite file and secret key."""
+    return tmp_path_factory.mktemp("sandbox-gateway")
+
+
+@pytest.fixture(scope="module")
+def sandbox_gateway(browser: Browser, sandbox_home: Path) -> Iterator[str]:
+    """A real `gateway serve` in sandbox mode (nothing configured), one per test module, for
+    ``browser`` to visit. (Takes ``browser`` so that a missing Chromium skips before any
+    process starts.)"""
+    yield from serve(sandbox_home, {})

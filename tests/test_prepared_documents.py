@@ -23,12 +23,15 @@ from gateway.api.http import GatewayGraphQL
 from gateway.api.prepared import PreparedDocuments
 from gateway.api.trusted import sdk_documents
 from gateway.web.documents import PAGE_DOCUMENTS
-from tests import test_trusted_documents as trusted_tests
 from tests.support.harness import Harness
 from tests.support.sessions import gateway_key, segments
-from tests.test_trusted_documents import Make, persisted, sha, write_manifest
-
-make_gw = trusted_tests.make_gw  # the fixture: a gateway on a config of the test's own
+from tests.support.trusted import (  # noqa: F401  (the fixture make_gw)
+    Make,
+    persisted,
+    sha,
+    trusted_gateways,
+    write_manifest,
+)
 
 VIEWER = "query AppViewer { viewer { id nickname identities { kind app { key } } } }"
 APPS = "{ apps { key name kind } }"
