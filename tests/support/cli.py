@@ -21,15 +21,27 @@ from gateway.cli import main
 from tests.support.harness import Harness
 
 
+def clean_environ(**env: str) -> dict[str, str]:
+    """This process's environment with no GATEWAY_* variable but the given ones."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    return {**base, **env}
+
+
 def run_gateway(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """``gateway ARGS`` in ``cwd`` with only the given GATEWAY_* variables set."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    return run_gateway_in(clean_environ(**env), *args, cwd=cwd)
+
+
+def run_gateway_in(
+    environ: dict[str, str], *args: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """``gateway ARGS`` in ``cwd`` with exactly ``environ``."""
     exe = shutil.which("gateway")
     command = [exe] if exe else [sys.executable, "-m", "gateway"]
     return subprocess.run(
         [*command, *args],
         cwd=cwd,
-        env={**base, **env},
+        env=environ,
         capture_output=True,
         text=True,
         timeout=60,
