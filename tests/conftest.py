@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from gateway.config import GatewayConfig, Settings, load_config
@@ -35,6 +36,7 @@ from tests.support.harness import (
     skip_or_fail,
     truncate,
 )
+from tests.support.oidc import relying_party
 from tests.support.partners import World, build_world
 from tests.support.webhooks import SECRET, Start, started
 from tests.support.workers import WORKER, create_postgres_database
@@ -132,6 +134,13 @@ async def redis_url() -> AsyncIterator[str]:
 async def gw(database_url: str, make_config: MakeConfig) -> AsyncIterator[Harness]:
     async with running(make_config(database_url)) as harness:
         yield harness
+
+
+@pytest.fixture
+async def rp(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    """A relying party's back end, calling the ``gw`` of the test's module."""
+    async with relying_party(gw) as client:
+        yield client
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.accounts import account_uuid
 from tests.support.harness import Harness, MakeConfig, running
-from tests.support.oidc import browser_of, code_for, log_in, register, relying_party
+from tests.support.oidc import browser_of, code_for, log_in, register
 from tests.support.partners import partner_config, partners_toml, secret_of
 from tests.support.passwords import registered
 
@@ -107,41 +107,44 @@ async def _code_exchange(gw: Harness, name: str) -> tuple[str, str, dict[str, st
                                       "redirect_uri": redirect}  # fmt: skip
 
 
-async def test_the_provider_reads_a_form_urlencoded_id_and_secret(gw: Harness) -> None:
+async def test_the_provider_reads_a_form_urlencoded_id_and_secret(
+    gw: Harness, rp: httpx.AsyncClient
+) -> None:
     client_id, secret, form = await _code_exchange(gw, "Escaped")
-    async with relying_party(gw) as rp:
-        headers = header(f"{encoded(client_id)}:{encoded(secret)}".encode())
-        answer = await rp.post("/oauth/token", data=form, headers=headers)
+    headers = header(f"{encoded(client_id)}:{encoded(secret)}".encode())
+    answer = await rp.post("/oauth/token", data=form, headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.json()["id_token"]
 
 
-async def test_the_provider_refuses_a_basic_header_that_is_not_rfc_6749s(gw: Harness) -> None:
+async def test_the_provider_refuses_a_basic_header_that_is_not_rfc_6749s(
+    gw: Harness, rp: httpx.AsyncClient
+) -> None:
     """authlib's refusal, the same for each (bytes that are not UTF-8 were a 500: authlib's
     reading of the header raised)."""
     client_id, secret, form = await _code_exchange(gw, "Refused")
     challenges = set()
-    async with relying_party(gw) as rp:
-        for name, headers in refusals(client_id, secret).items():
-            answer = await rp.post("/oauth/token", data=form, headers=headers)
-            assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client"), name
-            assert "id_token" not in answer.json(), name
-            challenges.add(answer.headers["www-authenticate"])
-        # the code was never spent: the right header still exchanges it
-        right = header(f"{client_id}:{secret}".encode())
-        good = await rp.post("/oauth/token", data=form, headers=right)
+    for name, headers in refusals(client_id, secret).items():
+        answer = await rp.post("/oauth/token", data=form, headers=headers)
+        assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client"), name
+        assert "id_token" not in answer.json(), name
+        challenges.add(answer.headers["www-authenticate"])
+    # the code was never spent: the right header still exchanges it
+    right = header(f"{client_id}:{secret}".encode())
+    good = await rp.post("/oauth/token", data=form, headers=right)
     assert good.status_code == 200, good.text
     (challenge,) = challenges
     assert challenge.startswith('Basic error="invalid_client", error_description='), challenge
 
 
-async def test_the_provider_reads_the_form_when_the_header_is_not_basic(gw: Harness) -> None:
+async def test_the_provider_reads_the_form_when_the_header_is_not_basic(
+    gw: Harness, rp: httpx.AsyncClient
+) -> None:
     client_id, secret, form = await _code_exchange(gw, "Posted")
-    async with relying_party(gw) as rp:
-        answer = await rp.post(
-            "/oauth/token",
-            data={**form, "client_id": client_id, "client_secret": secret},
-            headers={"authorization": "Bearer abc"},
-        )
+    answer = await rp.post(
+        "/oauth/token",
+        data={**form, "client_id": client_id, "client_secret": secret},
+        headers={"authorization": "Bearer abc"},
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["id_token"]

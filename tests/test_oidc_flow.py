@@ -38,7 +38,6 @@ from tests.support.oidc import (
     pkce,
     redirected,
     register,
-    relying_party,
 )
 from tests.support.passwords import registered
 
@@ -46,12 +45,6 @@ from tests.support.passwords import registered
 @pytest.fixture
 async def browser(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
     async with browser_of(gw) as client:
-        yield client
-
-
-@pytest.fixture
-async def rp(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    async with relying_party(gw) as client:
         yield client
 
 

@@ -18,7 +18,6 @@ from tests.support.oidc import (
     exchange,
     id_token_claims,
     register,
-    relying_party,
 )
 from tests.support.sms import last_code, sms_gateway  # noqa: F401  (the fixture gw)
 from tests.support.web import E164, PHONE, send_code, sms_log_in
@@ -28,12 +27,6 @@ from tests.support.web import E164, PHONE, send_code, sms_log_in
 async def browser(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
     async with browser_of(gw) as client:
         client.headers["accept-language"] = "en"
-        yield client
-
-
-@pytest.fixture
-async def rp(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    async with relying_party(gw) as client:
         yield client
 
 

@@ -4,7 +4,6 @@ refusing every other document from frontends while partners are not bound by it.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from gateway.api.trusted import sdk_documents
 from gateway.app import create_app
 from gateway.config import ConfigError, GatewayConfig, Settings, load_config
 from tests.support.harness import APPS_TOML, REQUIRE_SERVICES, Harness, MakeConfig
+from tests.support.partners import partner_token
 from tests.support.trusted import (  # noqa: F401  (the fixture make_gw)
     Make,
     persisted,
@@ -77,16 +77,6 @@ async def test_an_sdk_operation_runs_by_its_hash_alone(make_gw: Make) -> None:
     assert (await post(gw, {"query": ANY_QUERY})).json()["data"]["apps"]
 
 
-async def partner_token(gw: Harness) -> str:
-    basic = base64.b64encode(b"crm:crm-secret-0123456789abcdef").decode()
-    answer = await gw.client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"authorization": f"Basic {basic}"},
-    )
-    return str(answer.json()["access_token"])
-
-
 async def test_trusted_only_refuses_other_documents_from_frontends(
     make_gw: Make, tmp_path: Path
 ) -> None:
@@ -122,7 +112,9 @@ async def test_trusted_only_refuses_other_documents_from_frontends(
     sent = await post(gw, {"query": sdk_login(), "variables": variables})
     assert sent.json()["data"]["loginByCode"]["__typename"] == "LoginSuccess"
     # a partner is not a frontend
-    partner = await post(gw, {"query": "{ partner { __typename } }"}, await partner_token(gw))
+    partner = await post(
+        gw, {"query": "{ partner { __typename } }"}, await partner_token(gw, "crm")
+    )
     assert partner.json()["data"]["partner"]["__typename"] == "PartnerQuery"
 
 
