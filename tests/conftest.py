@@ -17,11 +17,12 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from gateway.config import GatewayConfig, Settings, load_config
 from gateway.store import migrate
-from tests.support.browser import launched
+from tests.support.browser import launched, serve
 from tests.support.harness import (
     APPS_TOML,
     PG_URL,
@@ -35,6 +36,7 @@ from tests.support.harness import (
     skip_or_fail,
     truncate,
 )
+from tests.support.oidc import relying_party
 from tests.support.partners import World, build_world
 from tests.support.webhooks import SECRET, Start, started
 from tests.support.workers import WORKER, create_postgres_database
@@ -135,6 +137,13 @@ async def gw(database_url: str, make_config: MakeConfig) -> AsyncIterator[Harnes
 
 
 @pytest.fixture
+async def rp(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    """A relying party's back end, calling the ``gw`` of the test's module."""
+    async with relying_party(gw) as client:
+        yield client
+
+
+@pytest.fixture
 def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Configure:
     """Like ``make_config``, with ``[throttle]``/``[passwords]`` tables and Redis."""
     return make_configure(tmp_path, monkeypatch)
@@ -174,3 +183,17 @@ def gateway(
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium (``tests.support.browser``), one per test module."""
     yield from launched()
+
+
+@pytest.fixture(scope="module")
+def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sandbox gateway's working directory: its SQLite file and secret key."""
+    return tmp_path_factory.mktemp("sandbox-gateway")
+
+
+@pytest.fixture(scope="module")
+def sandbox_gateway(browser: Browser, sandbox_home: Path) -> Iterator[str]:
+    """A real `gateway serve` in sandbox mode (nothing configured), one per test module, for
+    ``browser`` to visit. (Takes ``browser`` so that a missing Chromium skips before any
+    process starts.)"""
+    yield from serve(sandbox_home, {})

@@ -18,9 +18,9 @@ from gateway.partners import scopes
 from gateway.partners.entitlements import Entitlements
 from gateway.partners.registry import PartnerView
 from gateway.rights.service import Operator
+from tests.support.accounts import account_uuid
+from tests.support.accounts import wechat_login as login
 from tests.support.harness import Harness, MakeConfig, running
-from tests.test_linking import raw_id
-from tests.test_merge_disabled import login
 
 UNLINK = """
 mutation($id: ID!) {
@@ -45,7 +45,7 @@ def types(found: list[AccountEvent]) -> list[str]:
 
 async def test_a_new_users_login_announces_the_account_with_its_identities(gw: Harness) -> None:
     first = await login(gw, "shop-mp", "wx-ann")
-    account_id = raw_id(first["account"]["id"])
+    account_id = account_uuid(first["account"]["id"])
     (created,) = await events(gw, account_id)
     assert created.type == EventType.ACCOUNT_CREATED
     identities = created.data["identities"]
@@ -74,7 +74,7 @@ async def test_both_login_paths_announce_a_new_account_alike(
     config = make_config(database_url, performance={"fast_paths": fast})
     async with running(config) as gw:
         first = await login(gw, "shop-mp", f"wx-path-{fast}")
-        (created,) = await events(gw, raw_id(first["account"]["id"]))
+        (created,) = await events(gw, account_uuid(first["account"]["id"]))
     assert created.type == EventType.ACCOUNT_CREATED
     assert sorted(i["app_key"] for i in created.data["identities"]) == ["shop-mp", "shop-mp"]
 
@@ -84,7 +84,7 @@ async def test_a_merge_announces_the_merged_away_account_with_its_survivor(gw: H
     newer = await login(gw, "shop-mp", "wx-mia")
     merging = await login(gw, "news-oa", "wx-mia", "snsapi_userinfo")
     assert merging["account"]["id"] == older["account"]["id"]
-    survivor, merged = raw_id(older["account"]["id"]), raw_id(newer["account"]["id"])
+    survivor, merged = account_uuid(older["account"]["id"]), account_uuid(newer["account"]["id"])
     (event,) = [e for e in await events(gw, merged) if e.type == EventType.ACCOUNT_MERGED]
     assert event.data == {"survivor_id": str(survivor), "merged_id": str(merged)}
     assert event.audience.appids == {gw.appid("news-oa"), gw.appid("shop-mp")}
@@ -96,8 +96,8 @@ async def test_a_refused_merge_writes_no_event(gw: Harness) -> None:
     older = await login(gw, "news-oa", "wx-ned", "snsapi_base")
     newer = await login(gw, "shop-mp", "wx-ned")
     rights = gw.app.state.api.rights
-    await rights.set_disabled(raw_id(newer["account"]["id"]), True, Operator("ops", "fraud"))
-    ids = raw_id(older["account"]["id"]), raw_id(newer["account"]["id"])
+    await rights.set_disabled(account_uuid(newer["account"]["id"]), True, Operator("ops", "fraud"))
+    ids = account_uuid(older["account"]["id"]), account_uuid(newer["account"]["id"])
     before = types(await events(gw, *ids))
     refused = await login(gw, "news-oa", "wx-ned", "snsapi_userinfo")
     assert refused["code"] == "ACCOUNT_DISABLED"
@@ -108,7 +108,7 @@ async def test_a_refused_merge_writes_no_event(gw: Harness) -> None:
 async def test_disable_enable_and_unlink_are_announced(gw: Harness) -> None:
     first = await login(gw, "shop-mp", "wx-ola")
     await login(gw, "club-mp", "wx-ola")
-    account_id = raw_id(first["account"]["id"])
+    account_id = account_uuid(first["account"]["id"])
     rights = gw.app.state.api.rights
     await rights.set_disabled(account_id, True, Operator("ops", "fraud"))
     await rights.set_disabled(account_id, False, Operator("ops", "cleared"))
@@ -126,7 +126,7 @@ async def test_disable_enable_and_unlink_are_announced(gw: Harness) -> None:
 
 async def test_deletion_is_announced_and_the_erasure_leaves_no_identifier(gw: Harness) -> None:
     first = await login(gw, "shop-mp", "wx-pia")
-    account_id = raw_id(first["account"]["id"])
+    account_id = account_uuid(first["account"]["id"])
     answer = (await gw.gql(DELETE, token=first["accessToken"]))["data"]["deleteAccount"]
     assert answer["__typename"] == "DeleteAccountSuccess", answer
     await login(gw, "shop-mp", "wx-pia")  # a login in the cooling-off cancels the deletion
@@ -151,7 +151,7 @@ async def test_a_partner_sees_an_event_as_it_sees_a_lookup(gw: Harness) -> None:
     """Ids as the API writes them; identifiers only for the partner's own apps with the
     identifiers scope; an app it is not entitled to does not receive the event at all."""
     first = await login(gw, "shop-mp", "wx-rue")
-    (created,) = await events(gw, raw_id(first["account"]["id"]))
+    (created,) = await events(gw, account_uuid(first["account"]["id"]))
     rules = Entitlements(gw.config.apps)
     shop = _partner(frozenset({"shop-mp"}), frozenset({scopes.LOOKUP, scopes.IDENTIFIERS}))
     body = render.body(created, shop, rules)

@@ -20,20 +20,19 @@ import pyotp
 import pytest
 
 from gateway.console.model import Role
+from tests.support.accounts import account_uuid
 from tests.support.console import NEW_PASSWORD, code, csrf, log_in, make, post
-from tests.support.harness import Configure, Harness, running
+from tests.support.harness import Harness
 from tests.support.passwords import registered
-from tests.support.sms import bind, code_login, last_code, request_code
-from tests.test_linking import raw_id
+from tests.support.sms import (  # noqa: F401  (the fixture gw)
+    bind,
+    code_login,
+    last_code,
+    request_code,
+    sms_gateway,
+)
 
 PHONE = "+8613912345678"
-
-
-@pytest.fixture
-async def gw(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
-    """The gateway with the sandbox SMS provider (people with phone numbers)."""
-    async with running(configure(database_url, sms={"provider": "sandbox"})) as harness:
-        yield harness
 
 
 @pytest.fixture
@@ -107,7 +106,7 @@ async def test_forged_csrf_and_foreign_origin_are_refused(
     made = await make(gw.app, "dave", Role.SUPPORT)
     await log_in(browser, made)
     person = await registered(gw, "forged-target")
-    account_id = raw_id(person["account"]["id"])
+    account_id = account_uuid(person["account"]["id"])
     page = await browser.get("/admin")
     forged = await browser.post(
         f"/admin/accounts/{account_id}/disable", data={"csrf_token": "0" * 64, "reason": "x"}
@@ -128,7 +127,7 @@ async def test_support_disables_and_the_audit_names_the_operator(
     made = await make(gw.app, "erin", Role.SUPPORT)
     await log_in(browser, made)
     person = await registered(gw, "to-be-disabled")
-    account_id = raw_id(person["account"]["id"])
+    account_id = account_uuid(person["account"]["id"])
     found = await browser.get("/admin", params={"by": "username", "q": "to-be-disabled"})
     assert f"/admin/accounts/{account_id}" in found.text
     page = await browser.get(f"/admin/accounts/{account_id}")
@@ -155,7 +154,7 @@ async def test_a_viewer_sees_masked_phones_and_may_not_act(
 ) -> None:
     person = await code_login(gw, PHONE)
     assert person["__typename"] == "LoginSuccess", person
-    account_id = raw_id(person["account"]["id"])
+    account_id = account_uuid(person["account"]["id"])
     made = await make(gw.app, "frank", Role.VIEWER)
     await log_in(browser, made)
     for spelling in ("13912345678", "+8613912345678", "+86 139-1234-5678"):
@@ -331,7 +330,7 @@ async def test_support_revokes_unlinks_and_admin_requests_and_exports(
 ) -> None:
     person = await registered(gw, "kim")
     token = person["accessToken"]
-    account_id = raw_id(person["account"]["id"])
+    account_id = account_uuid(person["account"]["id"])
     assert (await request_code(gw, "+8613800138000", "BIND"))["__typename"].endswith("Success")
     sms = await last_code(gw.client, "+8613800138000")
     assert (await bind(gw, token, "+8613800138000", sms))["__typename"].endswith("Success")
@@ -437,7 +436,7 @@ async def test_the_account_page_lists_its_partner_events(
     partners = gw.app.state.services.partners
     await partners.add("crm-events", ["shop-mp"], [], ["accounts:lookup"])
     person = await gw.login("shop-mp", "evented")
-    account_id = raw_id(person["account"]["id"])
+    account_id = account_uuid(person["account"]["id"])
     db = gw.app.state.services.db
     await dispatch_once(db, await partners.all(), Entitlements(gw.config.apps))
     await log_in(browser, await make(gw.app, "ruth", Role.VIEWER))

@@ -12,24 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import update
-from starlette.applications import Starlette
 
 from gateway.accounts.tables import WechatSession
 from gateway.store.db import create_engine
 from gateway.store.models import LoginSession
 from tests.support.accounts import (
     BIND,
+    UnionIdWithheld,
     account_uuid,
     accounts_in_db,
+    bind_unionid,
     count,
     forged,
     identities_in_db,
@@ -44,34 +42,12 @@ from tests.support.accounts import (
 from tests.support.harness import Harness, MakeConfig, running, sandbox_for
 
 
-class UnionIdWithheld(httpx.AsyncBaseTransport):
-    """The emulator, except that ``jscode2session`` answers carry no unionid."""
-
-    def __init__(self, upstream_app: Starlette) -> None:
-        self._inner = httpx.ASGITransport(app=upstream_app)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        if request.url.path != "/sns/jscode2session":
-            return response
-        body = json.loads(await response.aread())
-        body.pop("unionid", None)
-        return httpx.Response(response.status_code, json=body)
-
-
 @pytest.fixture
 async def late(database_url: str, make_config: MakeConfig) -> AsyncIterator[Harness]:
     config = make_config(database_url)
     sandbox = sandbox_for(config)
     async with running(config, upstream_app=sandbox, transport=UnionIdWithheld(sandbox)) as gw:
         yield gw
-
-
-async def bind(gw: Harness, token: str | None, data: dict[str, str]) -> dict[str, Any]:
-    body = await gw.gql(BIND, variables(data), token=token)
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"]["bindUnionId"]
-    return result
 
 
 # -- linking --------------------------------------------------------------------------------
@@ -81,7 +57,9 @@ async def test_bind_links_the_unionid_once(late: Harness) -> None:
     login = await late.login("shop-mp", "alice")
     assert kinds(login["account"]) == [("WECHAT_OPENID", "shop-mp")]
 
-    result = await bind(late, login["accessToken"], await open_data(late, "shop-mp", "alice"))
+    result = await bind_unionid(
+        late, login["accessToken"], await open_data(late, "shop-mp", "alice")
+    )
     assert result["__typename"] == "BindUnionIdSuccess", result
     assert (result["linked"], result["merged"]) == (True, False)
     assert result["account"]["id"] == login["account"]["id"]
@@ -90,7 +68,9 @@ async def test_bind_links_the_unionid_once(late: Harness) -> None:
     stored = {(i.kind, i.scope, i.subject) for i in await identities_in_db(late)}
     assert ("wechat_unionid", "test-platform", ids["unionid"]) in stored
 
-    again = await bind(late, login["accessToken"], await open_data(late, "shop-mp", "alice"))
+    again = await bind_unionid(
+        late, login["accessToken"], await open_data(late, "shop-mp", "alice")
+    )
     assert (again["__typename"], again["linked"], again["merged"]) == (
         "BindUnionIdSuccess",
         False,
@@ -106,7 +86,7 @@ async def test_bind_merges_accounts_the_unionid_proves_are_one_person(late: Harn
     oa = await oa_login(late, "bob")  # unionid + openid: a second account
     assert oa["account"]["id"] != shop["account"]["id"]
 
-    result = await bind(late, shop["accessToken"], await open_data(late, "shop-mp", "bob"))
+    result = await bind_unionid(late, shop["accessToken"], await open_data(late, "shop-mp", "bob"))
     assert result["__typename"] == "BindUnionIdSuccess", result
     assert (result["merged"], result["linked"]) == (True, False)
     assert result["account"]["id"] == shop["account"]["id"]  # the older survives
@@ -130,10 +110,10 @@ async def test_bind_in_a_second_miniprogram_merges_too(late: Harness) -> None:
     shop = await late.login("shop-mp", "carl")
     club = await late.login("club-mp", "carl")  # no unionid from WeChat: a new account
     assert club["account"]["id"] != shop["account"]["id"]
-    assert (await bind(late, shop["accessToken"], await open_data(late, "shop-mp", "carl")))[
-        "merged"
-    ] is False
-    result = await bind(late, club["accessToken"], await open_data(late, "club-mp", "carl"))
+    assert (
+        await bind_unionid(late, shop["accessToken"], await open_data(late, "shop-mp", "carl"))
+    )["merged"] is False
+    result = await bind_unionid(late, club["accessToken"], await open_data(late, "club-mp", "carl"))
     assert (result["__typename"], result["merged"]) == ("BindUnionIdSuccess", True)
     assert result["account"]["id"] == shop["account"]["id"]
     assert (await viewer(late, club["accessToken"]))["id"] == shop["account"]["id"]
@@ -148,7 +128,7 @@ async def test_plus_turned_into_space_by_form_decoding_is_repaired(late: Harness
     assert "+" in data["encryptedData"]
     mangled = {**data, "encryptedData": data["encryptedData"].replace("+", " ")}
     mangled["iv"] = data["iv"].replace("+", " ")
-    result = await bind(late, login["accessToken"], mangled)
+    result = await bind_unionid(late, login["accessToken"], mangled)
     assert (result["__typename"], result["linked"]) == ("BindUnionIdSuccess", True)
 
 
@@ -223,7 +203,9 @@ async def test_open_data_that_does_not_check_out_is_refused_and_links_nothing(
     assert kinds(await viewer(late, login["accessToken"])) == [("WECHAT_OPENID", "shop-mp")]
     assert await merge_events(late) == []
     # the same session still binds with the genuine article
-    result = await bind(late, login["accessToken"], await open_data(late, "shop-mp", "erin"))
+    result = await bind_unionid(
+        late, login["accessToken"], await open_data(late, "shop-mp", "erin")
+    )
     assert (result["__typename"], result["linked"]) == ("BindUnionIdSuccess", True)
 
 
@@ -231,13 +213,15 @@ async def test_a_session_key_rotated_behind_the_gateway_is_session_expired(late:
     login = await late.login("shop-mp", "gail")
     await rotate_at_wechat(late, "shop-mp", "gail")
     stale = await open_data(late, "shop-mp", "gail")  # sealed with the key the gateway lacks
-    result = await bind(late, login["accessToken"], stale)
+    result = await bind_unionid(late, login["accessToken"], stale)
     assert (result["__typename"], result["code"]) == ("SessionExpiredError", "SESSION_EXPIRED")
     assert kinds(await viewer(late, login["accessToken"])) == [("WECHAT_OPENID", "shop-mp")]
     assert await late.upstream_calls("/wxa/checksession") == 1  # WeChat was asked, not guessed
 
     fresh = await late.login("shop-mp", "gail")  # wx.login + loginByCode, as the error says
-    result = await bind(late, fresh["accessToken"], await open_data(late, "shop-mp", "gail"))
+    result = await bind_unionid(
+        late, fresh["accessToken"], await open_data(late, "shop-mp", "gail")
+    )
     assert (result["__typename"], result["linked"]) == ("BindUnionIdSuccess", True)
 
 
@@ -250,7 +234,7 @@ async def test_data_fetched_just_before_a_new_login_still_binds(late: Harness) -
     await late.login("shop-mp", "pam")
     data = await open_data(late, "shop-mp", "pam")  # sealed with the key of that login
     again = await late.login("shop-mp", "pam")  # WeChat rotates the key
-    result = await bind(late, again["accessToken"], data)
+    result = await bind_unionid(late, again["accessToken"], data)
     assert (result["__typename"], result["linked"]) == ("BindUnionIdSuccess", True)
 
 
@@ -258,7 +242,7 @@ async def test_old_data_under_the_previous_key_is_session_expired(late: Harness)
     await late.login("shop-mp", "quin")
     old = await forged(late, "shop-mp", "quin")  # the previous key, a watermark from 1970
     again = await late.login("shop-mp", "quin")
-    result = await bind(late, again["accessToken"], old)
+    result = await bind_unionid(late, again["accessToken"], old)
     assert (result["__typename"], result["code"]) == ("SessionExpiredError", "SESSION_EXPIRED")
     assert "wx.login" in result["message"]
     assert "wx.getUserInfo" in result["message"]
@@ -276,7 +260,7 @@ async def test_the_previous_key_is_dropped_after_a_few_minutes(late: Harness) ->
             await conn.execute(update(WechatSession).values(previous_until=past))
     finally:
         await engine.dispose()
-    result = await bind(late, again["accessToken"], data)
+    result = await bind_unionid(late, again["accessToken"], data)
     assert (result["__typename"], result["code"]) == ("OpenDataError", "INVALID_ENCRYPTED_DATA")
 
 
@@ -284,7 +268,7 @@ async def test_tampered_data_is_refused_with_a_previous_key_kept_too(late: Harne
     await late.login("shop-mp", "sven")
     data = await open_data(late, "shop-mp", "sven") | _garbage()
     again = await late.login("shop-mp", "sven")
-    result = await bind(late, again["accessToken"], data)
+    result = await bind_unionid(late, again["accessToken"], data)
     assert result["code"] == "INVALID_ENCRYPTED_DATA"
 
 
@@ -293,20 +277,20 @@ async def test_tampered_data_with_a_current_key_is_not_called_session_expired(
 ) -> None:
     login = await late.login("shop-mp", "hugo")
     data = await open_data(late, "shop-mp", "hugo") | _garbage()
-    result = await bind(late, login["accessToken"], data)
+    result = await bind_unionid(late, login["accessToken"], data)
     assert result["code"] == "INVALID_ENCRYPTED_DATA"
 
 
 async def test_no_unionid_outside_an_open_platform(gw: Harness) -> None:
     login = await gw.login("solo-mp", "ivan")
-    result = await bind(gw, login["accessToken"], await open_data(gw, "solo-mp", "ivan"))
+    result = await bind_unionid(gw, login["accessToken"], await open_data(gw, "solo-mp", "ivan"))
     assert (result["__typename"], result["code"]) == ("NoUnionIdError", "NO_UNIONID")
     assert kinds(await viewer(gw, login["accessToken"])) == [("WECHAT_OPENID", "solo-mp")]
 
 
 async def test_no_unionid_in_the_open_data(late: Harness) -> None:
     login = await late.login("shop-mp", "jane")
-    result = await bind(
+    result = await bind_unionid(
         late, login["accessToken"], await forged(late, "shop-mp", "jane", unionId=None)
     )
     assert (result["__typename"], result["code"]) == ("NoUnionIdError", "NO_UNIONID")
@@ -315,7 +299,7 @@ async def test_no_unionid_in_the_open_data(late: Harness) -> None:
 async def test_bind_needs_a_login(gw: Harness) -> None:
     await gw.login("shop-mp", "kurt")
     data = await open_data(gw, "shop-mp", "kurt")
-    result = await bind(gw, None, data)
+    result = await bind_unionid(gw, None, data)
     assert (result["__typename"], result["code"]) == ("NotAuthenticatedError", "NOT_LOGGED_IN")
     assert await gw.refused(BIND, variables(data), token="not-a-token") == "INVALID_TOKEN"
     assert await gw.upstream_calls("/wxa/checksession") == 0
@@ -324,7 +308,7 @@ async def test_bind_needs_a_login(gw: Harness) -> None:
 async def test_bind_needs_a_miniprogram_session(gw: Harness) -> None:
     oa = await oa_login(gw, "lena")
     await gw.login("shop-mp", "lena")
-    result = await bind(gw, oa["accessToken"], await open_data(gw, "shop-mp", "lena"))
+    result = await bind_unionid(gw, oa["accessToken"], await open_data(gw, "shop-mp", "lena"))
     assert (result["__typename"], result["code"]) == ("UnknownAppError", "UNSUPPORTED_APP_KIND")
 
 
@@ -340,7 +324,7 @@ async def test_the_anonymous_profile_never_overwrites_a_real_one(gw: Harness) ->
 
     anonymous = await open_data(gw, "shop-mp", "mona", anonymous=True)
     assert "微信用户" in anonymous["rawData"]
-    result = await bind(gw, shop["accessToken"], anonymous)
+    result = await bind_unionid(gw, shop["accessToken"], anonymous)
     assert result["__typename"] == "BindUnionIdSuccess", result
     assert (result["account"]["nickname"], result["account"]["avatarUrl"]) == real
     me = await viewer(gw, oa["accessToken"])
@@ -349,14 +333,14 @@ async def test_the_anonymous_profile_never_overwrites_a_real_one(gw: Harness) ->
 
 async def test_a_real_profile_from_open_data_is_kept_and_anonymous_ignored(late: Harness) -> None:
     login = await late.login("shop-mp", "nina")
-    anonymous = await bind(
+    anonymous = await bind_unionid(
         late, login["accessToken"], await open_data(late, "shop-mp", "nina", anonymous=True)
     )
     assert anonymous["account"]["nickname"] is None
-    real = await bind(late, login["accessToken"], await open_data(late, "shop-mp", "nina"))
+    real = await bind_unionid(late, login["accessToken"], await open_data(late, "shop-mp", "nina"))
     assert real["account"]["nickname"] == "nina"
     assert real["account"]["avatarUrl"].startswith("https://thirdwx.qlogo.cn/")
-    again = await bind(
+    again = await bind_unionid(
         late, login["accessToken"], await open_data(late, "shop-mp", "nina", anonymous=True)
     )
     assert again["account"]["nickname"] == "nina"

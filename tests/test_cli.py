@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -18,30 +17,10 @@ import gateway.store.models  # noqa: F401
 from gateway.keyfiles import SECRET_FILE, SIGNING_FILE
 from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
 from gateway.store import migrate
+from tests.support.cli import ok, run_gateway
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_KEY = "cli-test-secret-key-0123456789-abcdefghij"
-
-
-def run_gateway(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """``gateway ARGS`` in ``cwd`` with only the given GATEWAY_* variables set."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    exe = shutil.which("gateway")
-    command = [exe] if exe else [sys.executable, "-m", "gateway"]
-    return subprocess.run(
-        [*command, *args],
-        cwd=cwd,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def tables(path: Path) -> set[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from gateway.config import DEFAULT_WECHAT_API_BASE, ConfigError, Settings, load_config
 from gateway.keyfiles import SECRET_FILE, SIGNING_FILE, load_secrets
 from gateway.sessions.keys import SigningKeys, new_key, write_keys_file
+from tests.support.cli import clean_environ, run_gateway_in
 from tests.support.harness import Harness
 
 SECRET = "s3cr3t-do-not-print-7f3a9c"
@@ -92,18 +92,9 @@ def _one_line_naming(message: str, field: str | tuple[str, ...]) -> None:
 
 
 def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in ``cwd`` with only the given GATEWAY_* variables set."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    base.pop(UNSET_VAR, None)
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=cwd,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """The real CLI, without the secret this module's configurations name but never set."""
+    environ = {k: v for k, v in clean_environ(**env).items() if k != UNSET_VAR}
+    return run_gateway_in(environ, *args, cwd=cwd)
 
 
 def _assert_refused(result: subprocess.CompletedProcess[str], field: str | tuple[str, ...]) -> None:

@@ -18,6 +18,7 @@ from sqlmodel import SQLModel, col
 
 from gateway.accounts.tables import Account
 from gateway.store.models import AuditEvent
+from tests.support.accounts import IDENTITIES, LINK, account_uuid, link, oa_login, oa_state
 from tests.support.harness import Harness
 from tests.support.passwords import (
     CHANGE_PASSWORD,
@@ -31,22 +32,12 @@ from tests.support.passwords import (
     viewer_id,
 )
 
-IDENTITIES = "account { id status identities { id kind label app { key } } }"
 BIND = f"""
 mutation($username: String!, $password: String!) {{
   bindCredential(input: {{username: $username, password: $password,
                           client: {{platform: "android"}}}}) {{
     __typename
     ... on AccountResult {{ {IDENTITIES} }}
-    ... on Error {{ code message }}
-  }}
-}}
-"""
-LINK = f"""
-mutation($app: String!, $code: String!, $state: String, $client: ClientInput) {{
-  linkWechat(input: {{app: $app, code: $code, state: $state, client: $client}}) {{
-    __typename
-    ... on LinkWechatSuccess {{ merged {IDENTITIES} }}
     ... on Error {{ code message }}
   }}
 }}
@@ -75,26 +66,6 @@ mutation($id: ID!) {
   }
 }
 """
-AUTHORIZATION_URL = """
-query($scope: String!) {
-  authorizationUrl(app: "news-oa", redirectUri: "https://news.example.com/cb", scope: $scope) {
-    ... on AuthorizationUrl { state }
-  }
-}
-"""
-OA_LOGIN = """
-mutation($code: String!, $state: String!) {
-  loginByCode(input: {app: "news-oa", code: $code, state: $state, client: {platform: "web"}}) {
-    __typename
-    ... on LoginSuccess { accessToken isNewAccount account { id identities { kind } } }
-    ... on Error { code }
-  }
-}
-"""
-
-
-def raw_id(global_id: str) -> uuid.UUID:
-    return uuid.UUID(base64.b64decode(global_id).decode().partition(":")[2])
 
 
 def kinds(account: dict[str, Any]) -> list[tuple[str, str | None]]:
@@ -110,39 +81,6 @@ async def viewer(gw: Harness, token: str) -> dict[str, Any]:
 async def bind(gw: Harness, token: str | None, username: str, password: str) -> dict[str, Any]:
     body = await gql(gw.client, BIND, {"username": username, "password": password}, token)
     result: dict[str, Any] = body["data"]["bindCredential"]
-    return result
-
-
-async def oa_state(gw: Harness, scope: str) -> str:
-    body = await gql(gw.client, AUTHORIZATION_URL, {"scope": scope})
-    return str(body["data"]["authorizationUrl"]["state"])
-
-
-async def oa_login(gw: Harness, user: str, scope: str) -> dict[str, Any]:
-    """An official-account page login: authorizationUrl, consent, loginByCode."""
-    variables = {
-        "code": await gw.mint("news-oa", user, scope=scope),
-        "state": await oa_state(gw, scope),
-    }
-    result: dict[str, Any] = (await gql(gw.client, OA_LOGIN, variables))["data"]["loginByCode"]
-    assert result["__typename"] == "LoginSuccess", result
-    return result
-
-
-async def link(
-    gw: Harness,
-    token: str | None,
-    app: str,
-    user: str,
-    *,
-    scope: str | None = None,
-    client: dict[str, Any] | None = None,
-    **mint: Any,
-) -> dict[str, Any]:
-    code = await gw.mint(app, user, **({"scope": scope} if scope else {}), **mint)
-    state = await oa_state(gw, scope or "snsapi_base") if app == "news-oa" else None
-    variables = {"app": app, "code": code, "state": state, "client": client}
-    result: dict[str, Any] = (await gql(gw.client, LINK, variables, token))["data"]["linkWechat"]
     return result
 
 
@@ -267,14 +205,14 @@ async def test_a_unionid_proving_two_accounts_one_person_merges_them(
     """A: password + shop-mp (openid and unionid). B: news-oa with snsapi_base (openid only).
     A links news-oa with snsapi_userinfo, which gives openid and unionid: one person."""
     if older == "official-account-account":
-        b = await oa_login(gw, "wx-gwen", "snsapi_base")
+        b = await oa_login(gw, "wx-gwen", scope="snsapi_base")
     a = await registered(gw, "gwen")
     linked = await link(gw, a["accessToken"], "shop-mp", "wx-gwen")
     assert linked["merged"] is False, linked
     if older == "password-account":
-        b = await oa_login(gw, "wx-gwen", "snsapi_base")
+        b = await oa_login(gw, "wx-gwen", scope="snsapi_base")
     assert b["isNewAccount"] is True
-    assert b["account"]["identities"] == [{"kind": "WECHAT_OPENID"}]
+    assert [i["kind"] for i in b["account"]["identities"]] == ["WECHAT_OPENID"]
     survivor, absorbed = (a, b) if older == "password-account" else (b, a)
 
     result = await link(gw, a["accessToken"], "news-oa", "wx-gwen", scope="snsapi_userinfo")
@@ -288,19 +226,19 @@ async def test_a_unionid_proving_two_accounts_one_person_merges_them(
         ("WECHAT_UNIONID", "shop-mp"),
     ]
     async with gw.app.state.services.db.reader() as s:
-        gone = await s.get(Account, raw_id(absorbed["account"]["id"]))
+        gone = await s.get(Account, account_uuid(absorbed["account"]["id"]))
         merges = (
             (await s.execute(select(AuditEvent).where(col(AuditEvent.kind) == "merge")))
             .scalars()
             .all()
         )
     assert gone is not None
-    assert (gone.status, gone.merged_into_id) == ("merged", raw_id(survivor["account"]["id"]))
+    assert (gone.status, gone.merged_into_id) == ("merged", account_uuid(survivor["account"]["id"]))
     assert len(merges) == 1
     # every door and every earlier token now reaches the one account
     for token in (a["accessToken"], b["accessToken"]):
         assert await viewer_id(gw, token) == survivor["account"]["id"]
-    assert (await oa_login(gw, "wx-gwen", "snsapi_base"))["account"]["id"] == (
+    assert (await oa_login(gw, "wx-gwen", scope="snsapi_base"))["account"]["id"] == (
         survivor["account"]["id"]
     )
     assert (await gw.login("club-mp", "wx-gwen"))["account"]["id"] == survivor["account"]["id"]
@@ -325,7 +263,7 @@ async def test_link_wechat_typed_failures_change_nothing(
     mint_app = "shop-mp" if app == "no-such-app" else app
     wechat_code = await gw.mint(mint_app, "wx-hugo", **mint)
     with_state = app == "news-oa" and "no_state" not in user_extra
-    state = await oa_state(gw, "snsapi_base") if with_state else None
+    state = await oa_state(gw, scope="snsapi_base") if with_state else None
     variables = {"app": app, "code": wechat_code, "state": state}
     result = (await gql(gw.client, LINK, variables, token))["data"]["linkWechat"]
     assert (result["__typename"], result["code"]) == (typename, code), result
@@ -355,7 +293,9 @@ async def test_unlinking_needs_an_identity_of_your_own(gw: Harness) -> None:
     other = await gw.login("shop-mp", "wx-someone-else")
     foreign = identity_of(await viewer(gw, other["accessToken"]), "WECHAT_OPENID")
     bogus = base64.b64encode(f"Identity:{uuid.uuid4()}".encode()).decode()
-    account_id = base64.b64encode(f"Account:{raw_id(mine['account']['id'])}".encode()).decode()
+    account_id = base64.b64encode(
+        f"Account:{account_uuid(mine['account']['id'])}".encode()
+    ).decode()
     for identity_id in (foreign, bogus, account_id, "not-an-id"):
         result = await unlink(gw, mine["accessToken"], identity_id)
         assert (result["__typename"], result["code"]) == ("NotFoundError", "NOT_FOUND"), identity_id
@@ -510,7 +450,7 @@ async def test_every_credential_action_is_audited_with_client_facts_and_no_secre
         tokens += [created["accessToken"], created["refreshToken"], token, login["refreshToken"]]
 
     events = await audit_events(gw)
-    account = raw_id(created["account"]["id"])
+    account = account_uuid(created["account"]["id"])
     expected = ["register", "login", "login_failed", "password_change", "link", "unlink", "logout"]
     for kind in expected:
         mine = [e for e in events if e.kind == kind]
@@ -535,7 +475,7 @@ async def test_a_failed_login_of_a_known_username_is_audited_with_the_account(
     created = await registered(gw, "rita")
     assert (await password_login(gw, "rita", "Not-her-Passw0rd"))["code"] == "INVALID_CREDENTIALS"
     (failure,) = [e for e in await audit_events(gw) if e.kind == "login_failed"]
-    assert failure.account_id == raw_id(created["account"]["id"])
+    assert failure.account_id == account_uuid(created["account"]["id"])
 
 
 async def test_change_password_after_a_merge_of_two_password_accounts_retires_both(

@@ -7,30 +7,11 @@ disabled account tells the operator why (``gateway accounts show``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.rights.service import Operator
+from tests.support.accounts import account_uuid, link
+from tests.support.accounts import wechat_login as login
 from tests.support.harness import Harness
 from tests.support.passwords import registered
-from tests.test_linking import link, oa_state, raw_id
-
-LOGIN = """
-mutation($app: String!, $code: String!, $state: String) {
-  loginByCode(input: {app: $app, code: $code, state: $state, client: {platform: "web"}}) {
-    __typename
-    ... on LoginSuccess { accessToken isNewAccount account { id } }
-    ... on Error { code }
-  }
-}
-"""
-
-
-async def login(gw: Harness, app: str, user: str, scope: str | None = None) -> dict[str, Any]:
-    extra = {"scope": scope} if scope else {}
-    state = await oa_state(gw, scope) if scope else None
-    variables = {"app": app, "code": await gw.mint(app, user, **extra), "state": state}
-    result: dict[str, Any] = (await gw.gql(LOGIN, variables))["data"]["loginByCode"]
-    return result
 
 
 async def test_a_merge_with_a_disabled_account_is_refused_and_the_operator_sees_why(
@@ -41,7 +22,7 @@ async def test_a_merge_with_a_disabled_account_is_refused_and_the_operator_sees_
     assert older["isNewAccount"], older
     assert newer["isNewAccount"], newer
     rights = gw.app.state.api.rights
-    disabled_id = raw_id(newer["account"]["id"])
+    disabled_id = account_uuid(newer["account"]["id"])
     await rights.set_disabled(disabled_id, True, Operator("ops", "fraud"))
 
     merging = await login(gw, "news-oa", "wx-vera", "snsapi_userinfo")
@@ -54,9 +35,9 @@ async def test_a_merge_with_a_disabled_account_is_refused_and_the_operator_sees_
     kinds = sorted((i["kind"], i["app"]) for i in shown["identities"])
     assert [k for k, _ in kinds] == ["wechat_openid", "wechat_unionid"], kinds
     (refused,) = [e for e in shown["lastEvents"] if e["kind"] == "merge_refused"]
-    assert refused["detail"]["accounts"] == [str(raw_id(older["account"]["id"]))], refused
+    assert refused["detail"]["accounts"] == [str(account_uuid(older["account"]["id"]))], refused
     assert not [e for e in shown["lastEvents"] if e["kind"] == "merge"]
-    other = await rights.show(raw_id(older["account"]["id"]))
+    other = await rights.show(account_uuid(older["account"]["id"]))
     assert other["account"]["status"] == "active", other["account"]
     assert [i["kind"] for i in other["identities"]] == ["wechat_openid"]
 
@@ -65,7 +46,7 @@ async def test_linking_a_disabled_accounts_wechat_is_a_conflict_not_a_merge(gw: 
     """The same rule on ``linkWechat``: a password account links ``news-oa``, whose unionid
     sits on a disabled account."""
     disabled = await login(gw, "shop-mp", "wx-walt")
-    disabled_id = raw_id(disabled["account"]["id"])
+    disabled_id = account_uuid(disabled["account"]["id"])
     await gw.app.state.api.rights.set_disabled(disabled_id, True, Operator("ops", "fraud"))
     mine = await registered(gw, "walt")
     await link(gw, mine["accessToken"], "news-oa", "wx-walt", scope="snsapi_base")

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.config import ConfigError
 from tests.support.harness import Configure, Harness, running
+from tests.support.sms import sms_gateway  # noqa: F401  (the fixture gw)
 
 PHONE = "13800138000"
 UNKNOWN_APP = """
@@ -20,12 +21,6 @@ mutation { loginByCode(input: {app: "no-such-app", code: "c0de", client: {platfo
 REQUEST = """
 mutation($phone: String!) { requestSmsCode(input: {phone: $phone, purpose: LOGIN, app: "shop-mp"}) {
   __typename ... on Error { code message } ... on RateLimitedError { retryAfterSeconds } } }"""
-
-
-@pytest.fixture
-async def gw(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
-    async with running(configure(database_url, sms={"provider": "sandbox"})) as harness:
-        yield harness
 
 
 @pytest.fixture

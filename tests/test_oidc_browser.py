@@ -4,7 +4,7 @@ the site with a code (the login form's CSP ``form-action`` lets its redirects en
 Chromium checks every hop); a second site that is not first-party gets its code without a
 login (single sign-on), after the consent page. The sites are a local HTTP server of the
 test's; a CSP violation would leave the browser on the gateway instead. (See
-test_playground_browser.py for how the browser and the server start.)"""
+tests/support/browser.py for how the browser and the server start.)"""
 
 from __future__ import annotations
 
@@ -25,11 +25,8 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from gateway.web.context import WebServices
+from tests.support.browser import TIMEOUT_MS
 from tests.support.passwords import CLIENT, GOOD_PASSWORD, REGISTER
-from tests.test_playground_browser import (
-    TIMEOUT_MS,
-    _serve,
-)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -69,16 +66,6 @@ def site() -> Iterator[str]:
         server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("oidc-browser")
-
-
-@pytest.fixture(scope="module")
-def gateway(browser: Browser, home: Path) -> Iterator[str]:
-    yield from _serve(home, {})
-
-
 def _add(home: Path, *args: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     done = subprocess.run(
@@ -100,17 +87,19 @@ def _authorize_url(base: str, client: dict[str, Any], redirect: str) -> str:
 
 
 def test_log_in_on_the_hosted_page_then_a_second_site_by_single_sign_on(
-    gateway: str,
-    home: Path,
+    sandbox_gateway: str,
+    sandbox_home: Path,
     site: str,
     browser: Browser,
 ) -> None:
     shop_uri, forum_uri = f"{site}/shop/callback", f"{site}/forum/callback"
-    shop = _add(home, "Shop", "--redirect-uri", shop_uri, "--public", "--first-party")
-    forum = _add(home, "Forum", "--redirect-uri", forum_uri, "--public")
+    shop = _add(sandbox_home, "Shop", "--redirect-uri", shop_uri, "--public", "--first-party")
+    forum = _add(sandbox_home, "Forum", "--redirect-uri", forum_uri, "--public")
     variables = {"username": "oidc-chrome", "password": GOOD_PASSWORD, "app": "shop-mp",
                  "client": CLIENT}  # fmt: skip
-    answer = httpx.post(f"{gateway}/graphql", json={"query": REGISTER, "variables": variables})
+    answer = httpx.post(
+        f"{sandbox_gateway}/graphql", json={"query": REGISTER, "variables": variables}
+    )
     assert answer.json()["data"]["registerWithPassword"]["__typename"] == "LoginSuccess"
     context = browser.new_context(locale="en")
     problems: list[str] = []
@@ -118,7 +107,7 @@ def test_log_in_on_the_hosted_page_then_a_second_site_by_single_sign_on(
     page.set_default_timeout(TIMEOUT_MS)
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     try:
-        page.goto(_authorize_url(gateway, shop, shop_uri))
+        page.goto(_authorize_url(sandbox_gateway, shop, shop_uri))
         assert urlsplit(page.url).path == "/login"
         page.fill("#username", "oidc-chrome")
         page.fill("#password", GOOD_PASSWORD)
@@ -127,7 +116,9 @@ def test_log_in_on_the_hosted_page_then_a_second_site_by_single_sign_on(
         returned = parse_qs(urlsplit(page.url).query)
         assert returned["state"] == ["st-shop"]
         assert returned["code"][0]
-        page.goto(_authorize_url(gateway, forum, forum_uri))  # no login page: single sign-on
+        page.goto(
+            _authorize_url(sandbox_gateway, forum, forum_uri)
+        )  # no login page: single sign-on
         assert urlsplit(page.url).path == "/oauth/authorize"
         assert "Forum" in page.content()
         with page.expect_navigation(url=lambda url: url.startswith(forum_uri)):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import ok, run_gateway
+from tests.support.cli import ok, run_gateway
 
 SITE = "https://shop.example/callback"
 

@@ -38,10 +38,8 @@ from tests.support.oidc import (
     pkce,
     redirected,
     register,
-    relying_party,
 )
 from tests.support.passwords import registered
-from tests.test_linking import raw_id
 
 
 @pytest.fixture
@@ -50,15 +48,9 @@ async def browser(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def rp(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    async with relying_party(gw) as client:
-        yield client
-
-
 async def _person(gw: Harness, browser: httpx.AsyncClient, name: str) -> uuid.UUID:
     account = await registered(gw, name)
-    account_id = raw_id(account["account"]["id"])
+    account_id = account_uuid(account["account"]["id"])
     await log_in(browser, account_id)
     return account_id
 
@@ -407,7 +399,7 @@ async def test_the_viewer_lists_and_revokes_the_sites_it_consented_to(
     gw: Harness, browser: httpx.AsyncClient, rp: httpx.AsyncClient
 ) -> None:
     account = await registered(gw, "oidc-laura")
-    await log_in(browser, raw_id(account["account"]["id"]))
+    await log_in(browser, account_uuid(account["account"]["id"]))
     token = account["accessToken"]
     client, secret = await register(gw, "Forum", first_party=False)
     code = await _consented_code(gw, browser, client)

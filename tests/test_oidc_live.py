@@ -25,8 +25,8 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from tests.support.browser import serve
 from tests.support.passwords import CLIENT, GOOD_PASSWORD, REGISTER
-from tests.support.processes import free_port, wait_ready
 
 SITE = "http://127.0.0.1:9/callback"  # the site's callback: never fetched, only parsed
 
@@ -44,16 +44,7 @@ def _env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def gateway(home: Path) -> Iterator[str]:
     """`gateway serve` in sandbox mode (no Secure cookies over plain http), until ready."""
-    port = free_port()
-    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
-    proc = subprocess.Popen(command, env=_env(), cwd=home)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/readyz", proc, "gateway")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    yield from serve(home, {})
 
 
 def clients_cli(home: Path, *args: str) -> dict[str, Any]:

@@ -11,23 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.harness import Configure, Harness, running
+from tests.support.harness import Harness
 from tests.support.oidc import (
     browser_of,
     code_for,
     exchange,
     id_token_claims,
     register,
-    relying_party,
 )
-from tests.test_web_sms import E164, last_code, send_code
-from tests.test_web_sms import log_in as sms_log_in
-
-
-@pytest.fixture
-async def gw(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
-    async with running(configure(database_url, sms={"provider": "sandbox"})) as harness:
-        yield harness
+from tests.support.sms import last_code, sms_gateway  # noqa: F401  (the fixture gw)
+from tests.support.web import E164, PHONE, send_code, sms_log_in
 
 
 @pytest.fixture
@@ -37,15 +30,9 @@ async def browser(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def rp(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    async with relying_party(gw) as client:
-        yield client
-
-
 async def _sms_login(gw: Harness, browser: httpx.AsyncClient) -> None:
     assert (await send_code(browser)).status_code == 200
-    answer = await sms_log_in(browser, await last_code(gw))
+    answer = await sms_log_in(browser, await last_code(gw.client, PHONE))
     assert answer.status_code == 303, answer.text
 
 

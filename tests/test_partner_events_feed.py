@@ -23,11 +23,11 @@ from gateway.outbox import EventType
 from gateway.rights.service import purge_periodically
 from gateway.store.models import AccountEventRow, Partner, utcnow
 from tests.support.accounts import oa_login, two_accounts_of_dave
+from tests.support.cli import cli_for
 from tests.support.events import FEED, can_look_up, emit, feed, whole_feed
 from tests.support.harness import PG_URL, Harness, MakeConfig, running, skip_or_fail
 from tests.support.partners import partner_config, partner_token, partners_toml, secret_of
 from tests.support.processes import Cluster, cluster, own_database
-from tests.test_operators import cli_for
 
 ORDER = [
     EventType.ACCOUNT_DISABLED,

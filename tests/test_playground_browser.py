@@ -14,8 +14,6 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,52 +28,18 @@ from gateway.config import DEFAULT_SQLITE_FILE
 from gateway.keyfiles import SECRET_FILE
 from gateway.partners.webhooks import WebhookSecrets
 from gateway.sandbox_routes import DEMO_PARTNER
-from tests.support.harness import APPS_TOML
-from tests.support.processes import free_port, wait_ready
+from tests.support.browser import TIMEOUT_MS, serve_configured
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
 
 ROOT = Path(__file__).resolve().parent.parent
 EDITOR = ".graphiql-query-editor .CodeMirror"
-TIMEOUT_MS = 15_000
-
-
-def _serve(workdir: Path, extra_env: dict[str, str]) -> Iterator[str]:
-    """`gateway serve` on a free port in ``workdir`` (its own SQLite file), until ready."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env.update({"GATEWAY_LOG_LEVEL": "WARNING", **extra_env})
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port)], env=env, cwd=workdir
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/readyz", proc, "gateway")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sandbox gateway's working directory: its SQLite file and secret key."""
-    return tmp_path_factory.mktemp("sandbox-gateway")
-
-
-@pytest.fixture(scope="module")
-def sandbox_gateway(browser: Browser, sandbox_home: Path) -> Iterator[str]:
-    """(Takes ``browser`` so that a missing Chromium skips before any process starts.)"""
-    yield from _serve(sandbox_home, {})
 
 
 @pytest.fixture
 def configured_gateway(browser: Browser, tmp_path: Path) -> Iterator[str]:
-    config = tmp_path / "gateway.toml"
-    config.write_text(APPS_TOML, encoding="utf-8")
-    env = {"GATEWAY_CONFIG": str(config), "TEST_CLUB_SECRET": "club-secret-0123456789"}
-    yield from _serve(tmp_path, env)
+    yield from serve_configured(tmp_path)
 
 
 @dataclass

@@ -23,12 +23,15 @@ from gateway.api.http import GatewayGraphQL
 from gateway.api.prepared import PreparedDocuments
 from gateway.api.trusted import sdk_documents
 from gateway.web.documents import PAGE_DOCUMENTS
-from tests import test_trusted_documents as trusted_tests
 from tests.support.harness import Harness
-from tests.test_sessions import _gateway_key, _segments
-from tests.test_trusted_documents import Make, persisted, sha, write_manifest
-
-make_gw = trusted_tests.make_gw  # the fixture: a gateway on a config of the test's own
+from tests.support.sessions import gateway_key, segments
+from tests.support.trusted import (  # noqa: F401  (the fixture make_gw)
+    Make,
+    persisted,
+    sha,
+    trusted_gateways,
+    write_manifest,
+)
 
 VIEWER = "query AppViewer { viewer { id nickname identities { kind app { key } } } }"
 APPS = "{ apps { key name kind } }"
@@ -106,10 +109,10 @@ class Paths:
 
 
 def expired(gw: Harness, token: str) -> str:
-    header, claims = _segments(token)
+    header, claims = segments(token)
     now = int(time.time())
     return jwt.encode(
-        header, {**claims, "iat": now - 3600, "exp": now - 60}, _gateway_key(gw, header["kid"])
+        header, {**claims, "iat": now - 3600, "exp": now - 60}, gateway_key(gw, header["kid"])
     )
 
 

@@ -25,7 +25,7 @@ from gateway.accounts.tables import Account, Identity
 from gateway.store.models import LoginSession, utcnow
 from tests.support.accounts import account_uuid
 from tests.support.harness import Configure, Harness, running
-from tests.test_rights import delete, login
+from tests.support.rights import delete, login
 
 TRIALS = 6
 REFRESH = """mutation($t: String!) { refreshToken(refreshToken: $t) {

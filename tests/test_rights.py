@@ -31,13 +31,8 @@ from tests.support.partners import (
     partners_toml,
 )
 from tests.support.passwords import GOOD_PASSWORD, password_login, registered
+from tests.support.rights import delete, login
 
-DELETE = """mutation($input: DeleteAccountInput) { deleteAccount(input: $input) { __typename
-  ... on DeleteAccountSuccess { deletedAt effectiveAt pending } ... on Error { code message } } }"""
-LOGIN = """mutation($app: String!, $code: String!) {
-  loginByCode(input: {app: $app, code: $code, client: {platform: "ios"}}) { __typename
-    ... on LoginSuccess { accessToken refreshToken isNewAccount deletionCancelled account { id } }
-    ... on Error { code } } }"""
 REFRESH = """mutation($t: String!) { refreshToken(refreshToken: $t) { __typename
   ... on Error { code } } }"""
 EXPORT = """personalData { __typename ... on PersonalData { document }
@@ -67,21 +62,6 @@ async def make_gw(database_url: str, configure: Configure, tmp_path: Path) -> As
     yield make
     for context in reversed(started):
         await context.__aexit__(None, None, None)
-
-
-async def login(gw: Harness, user: str, app: str = "shop-mp") -> dict[str, Any]:
-    code = await gw.mint(app, user)
-    result: dict[str, Any] = (await gw.gql(LOGIN, {"app": app, "code": code}))["data"][
-        "loginByCode"
-    ]
-    return result
-
-
-async def delete(gw: Harness, token: str | None, **proof: Any) -> dict[str, Any]:
-    body = await gw.gql(DELETE, {"input": proof or None}, token=token)
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"]["deleteAccount"]
-    return result
 
 
 async def events(gw: Harness, account_id: uuid.UUID) -> list[AuditEvent]:

@@ -21,48 +21,11 @@ from sqlmodel import col
 from gateway.store.db import create_engine
 from gateway.store.models import RefreshToken
 from tests.support.harness import Configure, Harness, running
+from tests.support.sessions import LOGOUT, gateway_key, logout, refresh, segments
 
 VIEWER = "{ viewer { id } }"
-REFRESH = """
-mutation Refresh($token: String!, $client: ClientInput) {
-  refreshToken(refreshToken: $token, client: $client) {
-    __typename
-    ... on RefreshSuccess { accessToken refreshToken expiresAt refreshExpiresAt account { id } }
-    ... on Error { code message }
-  }
-}
-"""
-LOGOUT = """
-mutation Logout($everywhere: Boolean!, $client: ClientInput) {
-  logout(everywhere: $everywhere, client: $client) {
-    __typename
-    ... on LogoutSuccess { revokedSessions }
-    ... on Error { code message }
-  }
-}
-"""
 CLIENT = {"platform": "android", "channel": "huawei-store", "deviceParam": "model=P60;os=12"}
 IP = "127.0.0.1"  # what httpx's ASGI transport reports as the client address
-
-
-async def refresh(gw: Harness, token: str, client: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = await gw.gql(REFRESH, {"token": token, "client": client})
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"]["refreshToken"]
-    return result
-
-
-async def logout(
-    gw: Harness,
-    token: str | None,
-    *,
-    everywhere: bool = False,
-    client: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    body = await gw.gql(LOGOUT, {"everywhere": everywhere, "client": client}, token=token)
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"]["logout"]
-    return result
 
 
 async def viewer_id(gw: Harness, token: str) -> str | None:
@@ -293,36 +256,14 @@ async def test_logout_everywhere_revokes_every_session_of_the_account(gw: Harnes
 # --- access tokens ---------------------------------------------------------------------------
 
 
-def _segments(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    header, payload, _ = token.split(".")
-
-    def decode(part: str) -> dict[str, Any]:
-        decoded: dict[str, Any] = json.loads(
-            base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-        )
-        return decoded
-
-    return decode(header), decode(payload)
-
-
 def _b64(data: dict[str, Any]) -> str:
     raw = json.dumps(data, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _gateway_key(gw: Harness, kid: str) -> ECKey:
-    """The private key the gateway signs with, read from its configured JWKS file."""
-    path = gw.config.settings.signing_keys
-    assert path is not None
-    keys = KeySet.import_key_set(json.loads(path.read_text(encoding="utf-8")))
-    key = keys.get_by_kid(kid)
-    assert isinstance(key, ECKey)
-    return key
-
-
 async def test_access_tokens_carry_kid_and_at_jwt_type_and_match_the_jwks(gw: Harness) -> None:
     login = await gw.login("shop-mp", "hana")
-    header, claims = _segments(login["accessToken"])
+    header, claims = segments(login["accessToken"])
     assert header["typ"] == "at+jwt"
     assert header["alg"] == "ES256"
     jwks = (await gw.client.get("/.well-known/jwks.json")).json()
@@ -345,18 +286,18 @@ async def test_access_tokens_carry_kid_and_at_jwt_type_and_match_the_jwks(gw: Ha
 async def test_a_token_re_signed_with_the_gateway_key_is_accepted(gw: Harness) -> None:
     """Control for the forgeries below: the crafting itself yields a token that works."""
     login = await gw.login("shop-mp", "ivan")
-    header, claims = _segments(login["accessToken"])
-    token = jwt.encode(header, claims, _gateway_key(gw, header["kid"]))
+    header, claims = segments(login["accessToken"])
+    token = jwt.encode(header, claims, gateway_key(gw, header["kid"]))
     assert token != login["accessToken"]
     assert await viewer_id(gw, token) == login["account"]["id"]
 
 
 async def test_an_expired_access_token_is_refused(gw: Harness) -> None:
     login = await gw.login("shop-mp", "jade")
-    header, claims = _segments(login["accessToken"])
+    header, claims = segments(login["accessToken"])
     now = int(time.time())
     expired = {**claims, "iat": now - 3600, "exp": now - 60}
-    token = jwt.encode(header, expired, _gateway_key(gw, header["kid"]))
+    token = jwt.encode(header, expired, gateway_key(gw, header["kid"]))
     assert await gw.refused(VIEWER, token=token) == "TOKEN_EXPIRED"
     assert await gw.refused(LOGOUT, {"everywhere": False}, token=token) == "TOKEN_EXPIRED"
 
@@ -375,25 +316,25 @@ async def test_an_expired_access_token_is_refused(gw: Harness) -> None:
 )
 async def test_tokens_with_wrong_claims_are_refused(gw: Harness, change: dict[str, Any]) -> None:
     login = await gw.login("shop-mp", "kira")
-    header, claims = _segments(login["accessToken"])
+    header, claims = segments(login["accessToken"])
     claims = {k: v for k, v in {**claims, **change}.items() if v is not None}
-    token = jwt.encode(header, claims, _gateway_key(gw, header["kid"]))
+    token = jwt.encode(header, claims, gateway_key(gw, header["kid"]))
     assert await viewer_id(gw, token) is None
 
 
 @pytest.mark.parametrize("typ", ["JWT", None], ids=["jwt", "none"])
 async def test_tokens_of_another_type_are_refused(gw: Harness, typ: str | None) -> None:
     login = await gw.login("shop-mp", "lena")
-    header, claims = _segments(login["accessToken"])
+    header, claims = segments(login["accessToken"])
     header = {k: v for k, v in {**header, "typ": typ}.items() if v is not None}
-    token = jwt.encode(header, claims, _gateway_key(gw, header["kid"]))
+    token = jwt.encode(header, claims, gateway_key(gw, header["kid"]))
     assert await viewer_id(gw, token) is None
 
 
 @pytest.mark.parametrize("same_kid", [False, True], ids=["own-kid", "gateway-kid"])
 async def test_a_token_signed_by_another_key_is_refused(gw: Harness, same_kid: bool) -> None:
     login = await gw.login("shop-mp", "mona")
-    header, claims = _segments(login["accessToken"])
+    header, claims = segments(login["accessToken"])
     stranger = ECKey.generate_key("P-256", auto_kid=True)
     forged_header = {**header, "kid": header["kid"] if same_kid else stranger.kid}
     token = jwt.encode(forged_header, claims, stranger)
@@ -404,7 +345,7 @@ async def test_a_token_signed_by_another_key_is_refused(gw: Harness, same_kid: b
 
 async def test_unsigned_and_symmetric_tokens_are_refused(gw: Harness) -> None:
     login = await gw.login("shop-mp", "nora")
-    header, claims = _segments(login["accessToken"])
+    header, claims = segments(login["accessToken"])
     unsigned = f"{_b64({**header, 'alg': 'none'})}.{_b64(claims)}."
     assert await viewer_id(gw, unsigned) is None
     # HS256 keyed with the public key material (algorithm confusion)

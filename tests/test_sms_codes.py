@@ -16,19 +16,20 @@ from gateway.sms.provider import SmsMessage, SmsUnavailable
 from tests.support.accounts import audit_events
 from tests.support.harness import Configure, Harness, running
 from tests.support.processes import free_port
-from tests.support.sms import bind, code_login, last_code, request_code, sms_login
+from tests.support.sms import (  # noqa: F401  (the fixture gw)
+    bind,
+    code_login,
+    last_code,
+    request_code,
+    sms_gateway,
+    sms_login,
+)
 
 PHONE = "13800138000"
 E164 = "+8613800138000"
 BIND_PHONE_NUMBER = """
 mutation($code: String!) { bindPhoneNumber(input: {code: $code}) { __typename
   ... on Error { code } } }"""
-
-
-@pytest.fixture
-async def gw(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
-    async with running(configure(database_url, sms={"provider": "sandbox"})) as harness:
-        yield harness
 
 
 @pytest.fixture

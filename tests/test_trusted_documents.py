@@ -4,15 +4,11 @@ refusing every other document from frontends while partners are not bound by it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +18,24 @@ import pytest
 from gateway.api.trusted import sdk_documents
 from gateway.app import create_app
 from gateway.config import ConfigError, GatewayConfig, Settings, load_config
-from tests.support.harness import APPS_TOML, REQUIRE_SERVICES, Harness, MakeConfig, running
+from tests.support.harness import APPS_TOML, REQUIRE_SERVICES, Harness, MakeConfig
+from tests.support.partners import partner_token
+from tests.support.trusted import (  # noqa: F401  (the fixture make_gw)
+    Make,
+    persisted,
+    sha,
+    trusted_gateways,
+    write_manifest,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTNER_TOML = """
-[[partners]]
-client_id = "crm"
-secret = "crm-secret-0123456789abcdef"
-apps = ["shop-mp"]
-scopes = ["accounts:lookup"]
-"""
 APP_QUERY = "query ShopApps { apps { key } }"
 ANY_QUERY = "{ apps { key name } }"
-
-
-def sha(document: str) -> str:
-    return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 
 def sdk_login() -> str:
     (login,) = [d for d in sdk_documents().values() if "loginByCode(" in d]
     return login
-
-
-def persisted(hash_: str, **body: Any) -> dict[str, Any]:
-    return {**body, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": hash_}}}
 
 
 async def post(gw: Harness, body: dict[str, Any], token: str | None = None) -> httpx.Response:
@@ -58,32 +47,6 @@ async def login_by_hash(gw: Harness, user: str) -> httpx.Response:
     code = await gw.mint("shop-mp", user)
     variables = {"input": {"app": "shop-mp", "code": code, "client": {"platform": "ios"}}}
     return await post(gw, persisted(sha(sdk_login()), variables=variables))
-
-
-Make = Callable[..., Any]
-
-
-@pytest.fixture
-async def make_gw(
-    database_url: str, tmp_path: Path, make_config: MakeConfig
-) -> AsyncIterator[Make]:
-    base = make_config(database_url)
-
-    async with AsyncExitStack() as stack:
-
-        async def make(api: str = "") -> Harness:
-            toml = tmp_path / "gateway.toml"
-            toml.write_text(APPS_TOML + PARTNER_TOML + api, encoding="utf-8")
-            settings = Settings(**{**base.settings.model_dump(), "config": toml})
-            return await stack.enter_async_context(running(load_config(settings)))
-
-        yield make
-
-
-def write_manifest(tmp_path: Path, *documents: str) -> Path:
-    path = tmp_path / "documents.json"
-    path.write_text(json.dumps({sha(d): d for d in documents}), encoding="utf-8")
-    return path
 
 
 def test_the_sdk_list_is_generated_from_the_sdk_source() -> None:
@@ -112,16 +75,6 @@ async def test_an_sdk_operation_runs_by_its_hash_alone(make_gw: Make) -> None:
     assert odd.status_code == 400  # a malformed request, as strawberry answers it (not a 500)
     # not trusted-only: any document still runs
     assert (await post(gw, {"query": ANY_QUERY})).json()["data"]["apps"]
-
-
-async def partner_token(gw: Harness) -> str:
-    basic = base64.b64encode(b"crm:crm-secret-0123456789abcdef").decode()
-    answer = await gw.client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers={"authorization": f"Basic {basic}"},
-    )
-    return str(answer.json()["access_token"])
 
 
 async def test_trusted_only_refuses_other_documents_from_frontends(
@@ -159,7 +112,9 @@ async def test_trusted_only_refuses_other_documents_from_frontends(
     sent = await post(gw, {"query": sdk_login(), "variables": variables})
     assert sent.json()["data"]["loginByCode"]["__typename"] == "LoginSuccess"
     # a partner is not a frontend
-    partner = await post(gw, {"query": "{ partner { __typename } }"}, await partner_token(gw))
+    partner = await post(
+        gw, {"query": "{ partner { __typename } }"}, await partner_token(gw, "crm")
+    )
     assert partner.json()["data"]["partner"]["__typename"] == "PartnerQuery"
 
 

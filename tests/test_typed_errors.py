@@ -7,7 +7,6 @@ would. A field added without a case here, or an error class bound to no GraphQL 
 
 from __future__ import annotations
 
-import base64
 import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from gateway.api.errors import graphql_type
 from gateway.api.results import declared_errors
 from gateway.config import Settings, load_config
 from tests.support.harness import APPS_TOML, Harness, MakeConfig, running
+from tests.support.partners import partner_token
 
 PARTNER_TOML = """
 [[partners]]
@@ -221,13 +221,7 @@ async def _token(gw: Harness, auth: str) -> str | None:
     if auth == "viewer":
         return str((await gw.login("shop-mp", "ann"))["accessToken"])
     if auth == "partner":
-        basic = base64.b64encode(b"crm:crm-secret-0123456789abcdef").decode()
-        answer = await gw.client.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            headers={"authorization": f"Basic {basic}"},
-        )
-        return str(answer.json()["access_token"])
+        return await partner_token(gw, "crm")
     return None
 
 

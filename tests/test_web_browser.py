@@ -19,11 +19,11 @@ from starlette.routing import Route
 from gateway.errors import AccountDisabled
 from gateway.rights.service import Operator
 from gateway.web.browser import COOKIE, BrowserSessions, browser_client
+from tests.support.accounts import account_uuid
+from tests.support.accounts import wechat_login as login
 from tests.support.harness import Harness
 from tests.support.passwords import registered
-from tests.test_linking import raw_id
-from tests.test_merge_disabled import login
-from tests.test_sessions import logout, refresh
+from tests.support.sessions import logout, refresh
 
 
 def _app(browser: BrowserSessions) -> Starlette:
@@ -58,7 +58,9 @@ async def browser(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _logged_in(gw: Harness, browser: httpx.AsyncClient, name: str) -> dict[str, Any]:
     account = await registered(gw, name)
-    started = await browser.get("/start", params={"account": str(raw_id(account["account"]["id"]))})
+    started = await browser.get(
+        "/start", params={"account": str(account_uuid(account["account"]["id"]))}
+    )
     assert started.status_code == 200
     return account
 
@@ -67,7 +69,7 @@ async def test_a_browser_session_is_a_cookie_of_its_own_attributes(
     gw: Harness, browser: httpx.AsyncClient
 ) -> None:
     account = await registered(gw, "cookie-owner")
-    account_id = raw_id(account["account"]["id"])
+    account_id = account_uuid(account["account"]["id"])
     started = await browser.get("/start", params={"account": str(account_id)})
     header = started.headers["set-cookie"]
     attributes = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
@@ -107,7 +109,7 @@ async def test_a_disabled_account_has_no_browser_session(
     gw: Harness, browser: httpx.AsyncClient
 ) -> None:
     account = await _logged_in(gw, browser, "to-disable")
-    account_id = raw_id(account["account"]["id"])
+    account_id = account_uuid(account["account"]["id"])
     await gw.app.state.api.rights.set_disabled(account_id, True, Operator("ops", "test"))
     assert (await browser.get("/current")).json() is None
     await gw.app.state.api.rights.set_disabled(account_id, False, Operator("ops", "test"))
@@ -124,10 +126,10 @@ async def test_a_merged_accounts_browser_session_acts_for_the_survivor(
 ) -> None:
     older = await login(gw, "news-oa", "wx-merged", "snsapi_base")
     newer = await login(gw, "shop-mp", "wx-merged")
-    newer_id = raw_id(newer["account"]["id"])
+    newer_id = account_uuid(newer["account"]["id"])
     await browser.get("/start", params={"account": str(newer_id)})
     assert (await browser.get("/current")).json()["account"] == str(newer_id)
     merging = await login(gw, "news-oa", "wx-merged", "snsapi_userinfo")  # one person: merged
     assert merging["__typename"] == "LoginSuccess", merging
-    survivor = str(raw_id(older["account"]["id"]))
+    survivor = str(account_uuid(older["account"]["id"]))
     assert (await browser.get("/current")).json() == {"account": survivor, "amr": ["pwd"]}

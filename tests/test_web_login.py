@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,14 @@ from gateway.errors import WebLoginExpired, WebLoginNotBound, WebLoginPending
 from gateway.store.db import create_engine
 from gateway.store.models import AuditEvent
 from gateway.weblogin.service import AMR, BINDING_COOKIE, POLL_SECONDS
-from tests.support.weblogin import APPROVE, ORIGIN, REQUEST, Site, site
-
-
-@pytest.fixture
-async def gw(database_url: str, workdir: Path) -> AsyncIterator[Site]:
-    async with site(database_url, workdir) as gateway:
-        yield gateway
+from tests.support.weblogin import (  # noqa: F401  (the fixture gw)
+    APPROVE,
+    ORIGIN,
+    REQUEST,
+    Site,
+    site,
+    site_gateway,
+)
 
 
 async def test_start_scan_approve_and_the_browser_collects_once(gw: Site) -> None:

@@ -1,16 +1,14 @@
 """The hosted login page in Debian's Chromium (Playwright), against a real `gateway serve`: the
 language, no CSP violation, password login and its cookie, CSRF, open redirects, logout, a
 disable and logout everywhere, and a sandbox scan. No request may leave the gateway's origin.
-(See test_playground_browser.py for how the browser and the server are started.)"""
+(tests/support/browser.py starts the browser and the server.)"""
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +17,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.support.harness import APPS_TOML
-from tests.test_playground_browser import (  # noqa: F401  (fixtures)
-    TIMEOUT_MS,
-    _serve,
-    sandbox_gateway,
-    sandbox_home,
-)
+from tests.support.accounts import account_uuid
+from tests.support.browser import TIMEOUT_MS, serve_configured
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Route
@@ -54,10 +47,7 @@ Open = Callable[..., Tab]
 @pytest.fixture
 def configured(browser: Browser, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A gateway with real apps (so Secure cookies) on plain-http loopback, and its folder."""
-    config = tmp_path / "gateway.toml"
-    config.write_text(APPS_TOML, encoding="utf-8")
-    env = {"GATEWAY_CONFIG": str(config), "TEST_CLUB_SECRET": "club-secret-0123456789"}
-    for base in _serve(tmp_path, env):
+    for base in serve_configured(tmp_path):
         yield base, tmp_path
 
 
@@ -204,10 +194,6 @@ def test_logout_ends_the_browser_session(configured: tuple[str, Path], open_tab:
     assert tab.problems == []
 
 
-def _raw_id(global_id: str) -> str:
-    return str(uuid.UUID(base64.b64decode(global_id).decode().partition(":")[2]))
-
-
 def test_a_disabled_accounts_session_no_longer_counts(
     configured: tuple[str, Path], open_tab: Open
 ) -> None:
@@ -218,7 +204,7 @@ def test_a_disabled_accounts_session_no_longer_counts(
     assert tab.page.url == f"{base}/login/done"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update({"GATEWAY_CONFIG": str(folder / "gateway.toml"), "TEST_CLUB_SECRET": "x" * 22})
-    account_id = _raw_id(account["account"]["id"])
+    account_id = str(account_uuid(account["account"]["id"]))
     command = [sys.executable, "-m", "gateway", "accounts", "disable", account_id]
     subprocess.run([*command, "--reason", "test"], cwd=folder, env=env, check=True)
     tab.page.goto(base + "/login/done")
@@ -240,7 +226,7 @@ def test_logout_everywhere_ends_the_browser_session(
 
 
 def test_a_sandbox_scan_logs_the_browser_in_without_a_csp_violation(
-    sandbox_gateway: str,  # noqa: F811
+    sandbox_gateway: str,
     open_tab: Open,
 ) -> None:
     base = sandbox_gateway
@@ -273,7 +259,7 @@ def _sms_log_in(base: str, page: Page, phone: str) -> None:
 
 
 def test_an_sms_login_on_the_phone_tab_without_a_csp_violation(
-    sandbox_gateway: str,  # noqa: F811
+    sandbox_gateway: str,
     open_tab: Open,
 ) -> None:
     base = sandbox_gateway
@@ -291,7 +277,7 @@ def test_an_sms_login_on_the_phone_tab_without_a_csp_violation(
 
 
 def test_the_phone_tab_works_without_javascript(
-    sandbox_gateway: str,  # noqa: F811
+    sandbox_gateway: str,
     browser: Browser,
 ) -> None:
     base = sandbox_gateway

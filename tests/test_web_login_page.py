@@ -5,8 +5,6 @@ test_web_login_browser.py."""
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -17,23 +15,13 @@ from gateway.web.documents import PAGE_DOCUMENTS, STATUS
 from gateway.web.pages import CSRF_FIELD
 from tests.support.harness import Configure, Harness, running
 from tests.support.passwords import GOOD_PASSWORD, registered
-from tests.test_sessions import logout
-
-BASE = "https://gw.test"
-
-
-@pytest.fixture
-async def browser(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of the gateway (https, so its Secure cookies go back to it)."""
-    transport = httpx.ASGITransport(app=gw.app)
-    async with httpx.AsyncClient(base_url=BASE, transport=transport) as client:
-        yield client
-
-
-def _token(body: str) -> str:
-    match = re.search(rf'name="{CSRF_FIELD}" value="([0-9a-f]+)"', body)
-    assert match, body
-    return match.group(1)
+from tests.support.sessions import logout
+from tests.support.web import (  # noqa: F401  (the fixture browser)
+    BASE,
+    csrf_token,
+    gateway_browser,
+    page_browser,
+)
 
 
 async def _submit(
@@ -44,7 +32,7 @@ async def _submit(
     **headers: str,
 ) -> httpx.Response:
     page = await browser.get("/login", params={"next": next_})
-    form = {CSRF_FIELD: _token(page.text), "username": username, "password": password}
+    form = {CSRF_FIELD: csrf_token(page.text), "username": username, "password": password}
     return await browser.post(
         "/login", data={**form, "next": next_}, headers={"origin": BASE, **headers}
     )
@@ -69,11 +57,10 @@ async def test_the_page_speaks_english_by_default_and_chinese_when_asked(
 async def test_default_locale_zh_cn_makes_the_page_chinese_unless_english_is_asked(
     database_url: str, configure: Configure
 ) -> None:
-    async with running(configure(database_url, i18n={"default_locale": "zh-CN"})) as chinese_gw:
-        transport = httpx.ASGITransport(app=chinese_gw.app)
-        async with httpx.AsyncClient(base_url=BASE, transport=transport) as client:
-            chinese = await client.get("/login")
-            english = await client.get("/login", headers={"accept-language": "en"})
+    config = configure(database_url, i18n={"default_locale": "zh-CN"})
+    async with running(config) as chinese_gw, page_browser(chinese_gw.app) as client:
+        chinese = await client.get("/login")
+        english = await client.get("/login", headers={"accept-language": "en"})
     assert '<html lang="zh-CN">' in chinese.text
     assert "密码登录" in chinese.text
     assert '<html lang="en">' in english.text
@@ -131,9 +118,8 @@ async def test_a_foreign_origin_or_a_post_without_the_pages_cookies_logs_nobody_
     foreign = await _submit(browser, "csrf-target", origin="https://evil.example")
     cross_site = await _submit(browser, "csrf-target", **{"sec-fetch-site": "cross-site"})
     page = await browser.get("/login")
-    form = {CSRF_FIELD: _token(page.text), "username": "csrf-target", "password": GOOD_PASSWORD}
-    transport = httpx.ASGITransport(app=gw.app)
-    async with httpx.AsyncClient(base_url=BASE, transport=transport) as stranger:
+    form = {CSRF_FIELD: csrf_token(page.text), "username": "csrf-target", "password": GOOD_PASSWORD}
+    async with page_browser(gw.app) as stranger:
         replayed = await stranger.post("/login", data=form, headers={"origin": BASE})
     for answer in (foreign, cross_site, replayed):
         assert answer.status_code == 403
@@ -168,7 +154,7 @@ async def test_logout_needs_a_post_with_the_pages_token_and_ends_the_session(
     assert (await browser.get("/login")).status_code == 303  # a GET logged nobody out
     forged = await browser.post("/logout", data={}, headers={"origin": BASE})
     assert forged.status_code == 403
-    done = await browser.post("/logout", data={CSRF_FIELD: _token(confirm.text)})
+    done = await browser.post("/logout", data={CSRF_FIELD: csrf_token(confirm.text)})
     assert done.status_code == 200
     assert (await browser.get("/login")).status_code == 200
 
@@ -199,8 +185,7 @@ async def test_an_official_accounts_oauth_logs_the_browser_in_inside_wechat(
     code = await gw.mint("news-oa", "oa-reader", scope="snsapi_userinfo")
     params = {"app": "news-oa", "code": code, "state": query["state"]}
     # someone else's browser with this callback URL: nothing
-    transport = httpx.ASGITransport(app=gw.app)
-    async with httpx.AsyncClient(base_url=BASE, transport=transport) as stranger:
+    async with page_browser(gw.app) as stranger:
         stolen = await stranger.get("/login/wechat/callback", params=params)
     assert stolen.status_code == 400
     assert COOKIE not in stolen.headers.get("set-cookie", "")
@@ -243,7 +228,7 @@ async def test_logging_in_again_ends_the_browsers_previous_session(
     await _submit(browser, "twice")
     first = browser.cookies[COOKIE]
     page = await browser.get("/login", params={"prompt": "login"})
-    form = {CSRF_FIELD: _token(page.text), "username": "twice", "password": GOOD_PASSWORD}
+    form = {CSRF_FIELD: csrf_token(page.text), "username": "twice", "password": GOOD_PASSWORD}
     assert (await browser.post("/login", data=form)).status_code == 303
     assert browser.cookies[COOKIE] != first
     assert (await browser.get("/login/done")).status_code == 200

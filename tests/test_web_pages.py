@@ -20,8 +20,7 @@ from gateway.web import routes as web_routes
 from gateway.web.origins import issuer, origin
 from gateway.web.pages import CSRF_COOKIE, CSRF_FIELD, Pages
 from tests.support.harness import MakeConfig
-
-BASE = "https://gw.test"
+from tests.support.web import BASE, csrf_token
 
 
 def _app(config: GatewayConfig) -> Starlette:
@@ -62,12 +61,6 @@ async def client(make_config: MakeConfig, tmp_path: Path) -> AsyncIterator[httpx
     transport = httpx.ASGITransport(app=_app(config))
     async with httpx.AsyncClient(base_url=BASE, transport=transport) as c:
         yield c
-
-
-def _token(body: str) -> str:
-    match = re.search(rf'name="{CSRF_FIELD}" value="([0-9a-f]+)"', body)
-    assert match, body
-    return match.group(1)
 
 
 async def test_every_page_carries_a_strict_csp_and_its_security_headers(
@@ -133,7 +126,7 @@ async def test_a_form_post_needs_the_cookie_the_field_and_no_foreign_origin(
     set_cookie = page.headers["set-cookie"]
     assert f"{CSRF_COOKIE}=" in set_cookie
     assert all(a in set_cookie.lower() for a in ("httponly", "samesite=lax", "secure"))
-    token = _token(page.text)
+    token = csrf_token(page.text)
     ok = await client.post("/post", data={CSRF_FIELD: token}, headers={"origin": BASE})
     assert ok.text == "ok"
     assert (await client.post("/post", data={CSRF_FIELD: token})).text == "ok"  # no Origin sent

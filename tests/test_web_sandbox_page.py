@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -13,28 +12,16 @@ import pytest
 
 from gateway.web.browser import COOKIE
 from gateway.web.pages import CSRF_FIELD
-from tests.support.weblogin import Site, site
+from tests.support.web import csrf_token, page_browser
+from tests.support.weblogin import Site, site_gateway  # noqa: F401  (the fixture gw)
 
-BASE = "http://gateway"
-
-
-@pytest.fixture
-async def gw(database_url: str, workdir: Path) -> AsyncIterator[Site]:
-    async with site(database_url, workdir) as gateway:
-        yield gateway
+BASE = "http://gateway"  # what a sandbox gateway (no apps of its own) is reached on
 
 
 @pytest.fixture
 async def browser(gw: Site) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=gw.app)
-    async with httpx.AsyncClient(base_url=BASE, transport=transport) as client:
+    async with page_browser(gw.app, BASE) as client:
         yield client
-
-
-def _token(body: str) -> str:
-    match = re.search(rf'name="{CSRF_FIELD}" value="([0-9a-f]+)"', body)
-    assert match, body
-    return match.group(1)
 
 
 async def test_an_approved_scan_becomes_this_browsers_session_once(
@@ -44,7 +31,7 @@ async def test_an_approved_scan_becomes_this_browsers_session_once(
     assert 'data-app="shop-mp"' in page.text
     started = await gw.start(browser)
     assert (await gw.scan(started["scene"], "scanner")).status_code == 200
-    form = {CSRF_FIELD: _token(page.text), "ticket": started["ticket"], "next": "/shop"}
+    form = {CSRF_FIELD: csrf_token(page.text), "ticket": started["ticket"], "next": "/shop"}
     collected = await browser.post("/login/scan", data=form, headers={"origin": BASE})
     assert collected.status_code == 303
     assert collected.headers["location"] == "/shop"
@@ -56,17 +43,16 @@ async def test_an_approved_scan_becomes_this_browsers_session_once(
 async def test_another_browser_cannot_collect_a_scan(gw: Site, browser: httpx.AsyncClient) -> None:
     started = await gw.start(browser)
     await gw.scan(started["scene"], "victim")
-    transport = httpx.ASGITransport(app=gw.app)
-    async with httpx.AsyncClient(base_url=BASE, transport=transport) as thief:
+    async with page_browser(gw.app, BASE) as thief:
         page = await thief.get("/login")
-        form = {CSRF_FIELD: _token(page.text), "ticket": started["ticket"]}
+        form = {CSRF_FIELD: csrf_token(page.text), "ticket": started["ticket"]}
         stolen = await thief.post("/login/scan", data=form)
     assert stolen.status_code == 410
     assert COOKIE not in stolen.headers.get("set-cookie", "")
     page = await browser.get("/login")
     foreign = await browser.post(
         "/login/scan",
-        data={CSRF_FIELD: _token(page.text), "ticket": started["ticket"]},
+        data={CSRF_FIELD: csrf_token(page.text), "ticket": started["ticket"]},
         headers={"origin": "https://evil.example"},
     )
     assert foreign.status_code == 403

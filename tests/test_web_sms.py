@@ -5,11 +5,9 @@ browser in; the limits and CSRF as the page shows them. In Chromium: test_web_sm
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -18,52 +16,16 @@ from gateway.store.models import AuditEvent
 from gateway.web.browser import COOKIE
 from gateway.web.pages import CSRF_FIELD
 from tests.support.harness import Configure, Harness, running
-
-BASE = "https://gw.test"
-PHONE = "13900139000"
-E164 = "+8613900139000"
-ENGLISH = {"accept-language": "en"}
-
-
-@pytest.fixture
-async def gw(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
-    async with running(configure(database_url, sms={"provider": "sandbox"})) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def browser(gw: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=gw.app)
-    async with httpx.AsyncClient(base_url=BASE, transport=transport, headers=ENGLISH) as client:
-        yield client
-
-
-def token(body: str) -> str:
-    match = re.search(rf'name="{CSRF_FIELD}" value="([0-9a-f]+)"', body)
-    assert match, body
-    return match.group(1)
-
-
-async def send_code(
-    browser: httpx.AsyncClient, phone: str = PHONE, next_: str = "/account", **headers: str
-) -> httpx.Response:
-    page = await browser.get("/login", params={"method": "sms", "next": next_, "prompt": "login"})
-    form = {CSRF_FIELD: token(page.text), "phone": phone, "next": next_}
-    return await browser.post("/login/sms/code", data=form, headers={"origin": BASE, **headers})
-
-
-async def log_in(
-    browser: httpx.AsyncClient, code: str, phone: str = PHONE, next_: str = "/account"
-) -> httpx.Response:
-    page = await browser.get("/login", params={"method": "sms", "prompt": "login"})
-    form = {CSRF_FIELD: token(page.text), "phone": phone, "code": code, "next": next_}
-    return await browser.post("/login/sms", data=form, headers={"origin": BASE})
-
-
-async def last_code(gw: Harness, phone: str = PHONE) -> str:
-    messages = (await gw.client.get("/sandbox/sms", params={"phone": phone})).json()["messages"]
-    code: str = messages[-1]["code"]
-    return code
+from tests.support.sms import last_code, sms_gateway  # noqa: F401  (the fixture gw)
+from tests.support.web import (  # noqa: F401  (the fixture browser)
+    BASE,
+    PHONE,
+    csrf_token,
+    gateway_browser,
+    page_browser,
+    send_code,
+    sms_log_in,
+)
 
 
 async def test_the_tab_is_there_only_when_the_gateway_sends_sms(
@@ -75,18 +37,16 @@ async def test_the_tab_is_there_only_when_the_gateway_sends_sms(
     opened = await browser.get("/login", params={"method": "sms"})
     assert 'id="panel-sms" role="tabpanel" aria-labelledby="tab-sms">' in opened.text
     assert 'action="/login/sms/code"' in opened.text
-    async with running(configure(database_url)) as plain:
-        transport = httpx.ASGITransport(app=plain.app)
-        async with httpx.AsyncClient(base_url=BASE, transport=transport) as other:
-            without = await other.get("/login", params={"method": "sms"})
-            assert without.status_code == 200
-            assert "tab-sms" not in without.text
-            assert "panel-password" in without.text
-            assert "/login/sms" not in without.text
-            page = await other.get("/login")
-            form = {CSRF_FIELD: token(page.text), "phone": PHONE}
-            refused = await other.post("/login/sms/code", data=form, headers={"origin": BASE})
-            assert refused.status_code == 404
+    async with running(configure(database_url)) as plain, page_browser(plain.app) as other:
+        without = await other.get("/login", params={"method": "sms"})
+        assert without.status_code == 200
+        assert "tab-sms" not in without.text
+        assert "panel-password" in without.text
+        assert "/login/sms" not in without.text
+        page = await other.get("/login")
+        form = {CSRF_FIELD: csrf_token(page.text), "phone": PHONE}
+        refused = await other.post("/login/sms/code", data=form, headers={"origin": BASE})
+        assert refused.status_code == 404
 
 
 async def test_a_code_is_sent_and_the_right_one_logs_the_browser_in(
@@ -97,30 +57,30 @@ async def test_a_code_is_sent_and_the_right_one_logs_the_browser_in(
     assert "If the number can receive SMS, a code is on its way." in sent.text
     assert 'action="/login/sms"' in sent.text
     assert 'name="phone" value="139 0013 9000"' in sent.text  # the number as typed, kept
-    code = await last_code(gw)
+    code = await last_code(gw.client, PHONE)
     assert re.fullmatch(r"\d{6}", code)
-    answer = await log_in(browser, code, next_="/account?x=1")
+    answer = await sms_log_in(browser, code, next_="/account?x=1")
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == "/account?x=1"
     assert COOKIE in browser.cookies
     done = await browser.get("/login")
     assert done.status_code == 303  # logged in: straight on
-    again = await log_in(browser, code)  # single use
+    again = await sms_log_in(browser, code)  # single use
     assert again.status_code == 401
     assert "The SMS code is wrong, used or expired" in again.text
 
 
 async def test_a_wrong_code_is_refused_on_the_page(gw: Harness, browser: httpx.AsyncClient) -> None:
     await send_code(browser)
-    right = await last_code(gw)
+    right = await last_code(gw.client, PHONE)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     for code in (wrong, "12ab56", ""):
-        answer = await log_in(browser, code)
+        answer = await sms_log_in(browser, code)
         assert answer.status_code == 401, answer.text
         assert "The SMS code is wrong, used or expired; request a new one." in answer.text
         assert 'id="panel-sms" role="tabpanel" aria-labelledby="tab-sms">' in answer.text
     assert COOKIE not in browser.cookies
-    assert (await log_in(browser, right)).status_code == 303
+    assert (await sms_log_in(browser, right)).status_code == 303
 
 
 async def test_a_second_code_within_a_minute_is_rate_limited_on_the_page(
@@ -165,18 +125,17 @@ async def test_a_cookieless_or_foreign_post_sends_nothing_and_logs_nobody_in(
     messages = (await gw.client.get("/sandbox/sms", params={"phone": PHONE})).json()
     assert messages["messages"] == []
     assert (await send_code(browser)).status_code == 200
-    code = await last_code(gw)
+    code = await last_code(gw.client, PHONE)
     page = await browser.get("/login", params={"method": "sms"})
-    form = {CSRF_FIELD: token(page.text), "phone": PHONE, "code": code}
-    transport = httpx.ASGITransport(app=gw.app)
-    async with httpx.AsyncClient(base_url=BASE, transport=transport) as stranger:
+    form = {CSRF_FIELD: csrf_token(page.text), "phone": PHONE, "code": code}
+    async with page_browser(gw.app) as stranger:
         replayed = await stranger.post("/login/sms", data=form, headers={"origin": BASE})
         assert replayed.status_code == 403
         assert COOKIE not in stranger.cookies
     evil = await browser.post("/login/sms", data=form, headers={"origin": "https://evil.example"})
     assert evil.status_code == 403
     assert COOKIE not in browser.cookies
-    assert (await log_in(browser, code)).status_code == 303  # the refusals spent nothing
+    assert (await sms_log_in(browser, code)).status_code == 303  # the refusals spent nothing
 
 
 async def test_a_language_link_of_an_answered_post_leads_back_to_the_tab(
@@ -196,7 +155,7 @@ async def test_a_next_off_the_gateway_lands_on_the_logged_in_page(
     gw: Harness, browser: httpx.AsyncClient
 ) -> None:
     await send_code(browser, next_="https://evil.example/")
-    answer = await log_in(browser, await last_code(gw), next_="//evil.example/")
+    answer = await sms_log_in(browser, await last_code(gw.client, PHONE), next_="//evil.example/")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login/done"
 
@@ -205,24 +164,22 @@ async def test_sign_up_off_refuses_an_unknown_number_on_the_page(
     database_url: str, configure: Configure
 ) -> None:
     config = configure(database_url, sms={"provider": "sandbox", "signup": False})
-    async with running(config) as gw:
-        transport = httpx.ASGITransport(app=gw.app)
-        async with httpx.AsyncClient(
-            base_url=BASE, transport=transport, headers=ENGLISH
-        ) as browser:
-            assert (await send_code(browser)).status_code == 200
-            refused = await log_in(browser, await last_code(gw))
-            assert refused.status_code == 401
-            assert "No account has this phone number" in refused.text
-            assert COOKIE not in browser.cookies
+    async with running(config) as gw, page_browser(gw.app) as browser:
+        assert (await send_code(browser)).status_code == 200
+        refused = await sms_log_in(browser, await last_code(gw.client, PHONE))
+        assert refused.status_code == 401
+        assert "No account has this phone number" in refused.text
+        assert COOKIE not in browser.cookies
 
 
 async def test_the_sms_login_is_audited(
     gw: Harness, browser: httpx.AsyncClient, database_url: str
 ) -> None:
     await send_code(browser)
-    await log_in(browser, "000000" if await last_code(gw) != "000000" else "000001")
-    await log_in(browser, await last_code(gw))
+    await sms_log_in(
+        browser, "000000" if await last_code(gw.client, PHONE) != "000000" else "000001"
+    )
+    await sms_log_in(browser, await last_code(gw.client, PHONE))
     engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:

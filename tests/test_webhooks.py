@@ -13,7 +13,7 @@ import pytest
 
 from gateway.events.render import opaque_id
 from gateway.outbox import EventType
-from tests.support.accounts import open_data
+from tests.support.accounts import UnionIdWithheld, bind_unionid, open_data
 from tests.support.events import whole_feed
 from tests.support.harness import Harness, MakeConfig, metric, running, sandbox_for
 from tests.support.partners import partner_config, partner_token
@@ -30,7 +30,6 @@ from tests.support.webhooks import (
     run_cli,
     until,
 )
-from tests.test_bind_unionid import UnionIdWithheld, bind
 
 
 async def _metrics(gw: Harness) -> dict[str, float]:
@@ -170,10 +169,10 @@ async def test_a_merge_through_two_miniprograms_of_one_platform_arrives_as_accou
     async with receiving(receiver), running(config, upstream_app=sandbox, transport=late) as gw:
         shop = await gw.login("shop-mp", "carl")
         club = await gw.login("club-mp", "carl")
-        assert (await bind(gw, shop["accessToken"], await open_data(gw, "shop-mp", "carl")))[
-            "merged"
-        ] is False
-        result = await bind(gw, club["accessToken"], await open_data(gw, "club-mp", "carl"))
+        assert (
+            await bind_unionid(gw, shop["accessToken"], await open_data(gw, "shop-mp", "carl"))
+        )["merged"] is False
+        result = await bind_unionid(gw, club["accessToken"], await open_data(gw, "club-mp", "carl"))
         assert result["merged"] is True
 
         def of(type: str) -> list[dict[str, str]]:

@@ -49,14 +49,7 @@ async def merge_accounts(
     hooks: Sequence[MergeHook] = (),
 ) -> uuid.UUID:
     """Merge ``account_ids`` (already resolved to live accounts) and return the survivor."""
-    query = (
-        select(Account)
-        .where(col(Account.id).in_(sorted(account_ids)))
-        .order_by(col(Account.id))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    accounts = (await s.execute(query)).scalars().all()
+    accounts = await _locked(s, account_ids)
     live = [a for a in accounts if a.status != AccountStatus.MERGED]
     if not live:  # another transaction merged them all meanwhile: the caller re-reads owners
         return accounts[0].merged_into_id or accounts[0].id
@@ -64,12 +57,7 @@ async def merge_accounts(
     absorbed = [a.id for a in live if a.id != survivor]
     if not absorbed:
         return survivor
-    erased = [a.id for a in live if a.status == AccountStatus.DELETED]
-    if erased:  # identities left on an erased account: the caller releases them, starts over
-        raise AccountGone(erased[0])
-    disabled = {a.id for a in live if a.status != AccountStatus.ACTIVE}
-    if disabled:
-        raise MergeRefused({a.id for a in live}, disabled)
+    _refuse_unmergeable(live)
     doors = await _move(s, absorbed, survivor)
     for hook in hooks:
         await hook(s, absorbed, survivor)
@@ -85,6 +73,31 @@ async def merge_accounts(
         merged=[str(a) for a in absorbed],
     )
     return survivor
+
+
+async def _locked(s: AsyncSession, account_ids: set[uuid.UUID]) -> Sequence[Account]:
+    """The accounts, locked in id order (concurrent merges queue instead of deadlocking) and
+    read afresh after the lock."""
+    query = (
+        select(Account)
+        .where(col(Account.id).in_(sorted(account_ids)))
+        .order_by(col(Account.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await s.execute(query)).scalars().all()
+
+
+def _refuse_unmergeable(live: Sequence[Account]) -> None:
+    """An erased account still holding identities (``AccountGone``: the caller releases them
+    and starts over) or a disabled one (``MergeRefused``) stops the merge before anything
+    moves."""
+    erased = [a.id for a in live if a.status == AccountStatus.DELETED]
+    if erased:
+        raise AccountGone(erased[0])
+    disabled = {a.id for a in live if a.status != AccountStatus.ACTIVE}
+    if disabled:
+        raise MergeRefused({a.id for a in live}, disabled)
 
 
 async def _move(s: AsyncSession, absorbed: list[uuid.UUID], survivor: uuid.UUID) -> Audience:

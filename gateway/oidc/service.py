@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from starlette.requests import Request
 
@@ -20,6 +17,7 @@ from gateway.config import GatewayConfig
 from gateway.oidc.ports import BrowserSessions, Pages
 from gateway.oidc.server import Prefetched, Provider
 from gateway.oidc.subjects import Subjects
+from gateway.partners.oauth import basic_credentials
 from gateway.sessions.keys import SigningKeys
 from gateway.sessions.service import Sessions
 from gateway.throttle import Throttle
@@ -60,15 +58,9 @@ def web_client(request: Request) -> ClientInfo:
 
 
 def client_credentials(request: Request, fields: dict[str, str]) -> tuple[str, str]:
-    """The client id and secret the request presents (either method), for the prefetch and
-    the throttle; authlib authenticates."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return "", ""
-        client_id, _, secret = decoded.partition(":")
-        return unquote(client_id), unquote(secret)
+    """The client id and secret the request presents (a Basic header, else the form), for
+    the prefetch and the throttle; authlib authenticates."""
+    basic = basic_credentials(request.headers.get("authorization", ""))
+    if basic is not None:
+        return basic
     return fields.get("client_id", ""), fields.get("client_secret", "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -34,7 +35,7 @@ from gateway.errors import (
 )
 from gateway.oidc.server import Prefetched, Provider, Subject
 from gateway.oidc.service import OidcServices, client_credentials, web_client
-from gateway.partners.oauth import throttled_response
+from gateway.partners.oauth import basic_credentials, throttled_response
 from gateway.sessions.model import IssuedTokens
 
 GRANTS = frozenset({"authorization_code", "refresh_token"})
@@ -46,7 +47,7 @@ async def token(request: Request, svc: OidcServices) -> Response:
     fields = dict(form)
     client_id, secret = client_credentials(request, fields)
     fetched = svc.prefetched(request)
-    oauth = PlainRequest("POST", str(request.url), request.headers, [], form)
+    oauth = PlainRequest("POST", str(request.url), _readable_headers(request), [], form)
     view = await svc.clients.get(client_id) if client_id else None
     if view is not None:
         fetched.clients[view.client_id] = view
@@ -75,6 +76,17 @@ async def token(request: Request, svc: OidcServices) -> Response:
         return finish_token_request(svc.provider, grant)  # type: ignore[no-any-return]
     finally:
         Provider.unbind(bound)
+
+
+def _readable_headers(request: Request) -> Headers:
+    """The headers authlib is shown: without a Basic header the gateway cannot read
+    (``basic_credentials``), which authenticates no one; authlib's own reading would fail
+    on bytes that are not UTF-8 (a 500) where the answer is ``invalid_client``."""
+    if basic_credentials(request.headers.get("authorization", "")) != ("", ""):
+        return request.headers
+    headers = request.headers.mutablecopy()
+    del headers["authorization"]
+    return headers
 
 
 async def _prefetch_grant(svc: OidcServices, fetched: Prefetched, fields: dict[str, str]) -> None:

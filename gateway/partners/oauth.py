@@ -140,7 +140,7 @@ async def _read_request(request: Request) -> tuple[dict[str, str], str, str] | R
     elif "client_secret" in fields:
         return _error(InvalidRequestError(description="use one client authentication method"))
     else:
-        credentials = _basic(request.headers["authorization"])
+        credentials = basic_credentials(request.headers["authorization"]) or ("", "")
     if not _usable_client_id(credentials[0]):
         # no partner has such an id (and PostgreSQL refuses a NUL in text): an unknown client
         return _error(
@@ -149,15 +149,19 @@ async def _read_request(request: Request) -> tuple[dict[str, str], str, str] | R
     return fields, *credentials
 
 
-def _basic(header: str) -> tuple[str, str]:
-    """RFC 6749 §2.3.1: ``Basic`` base64 of the UTF-8 ``id:secret``, each form-urlencoded;
-    ``("", "")`` for anything else (authlib's helper raises on a bare scheme or on bytes that
-    are not UTF-8)."""
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """The client id and secret of an ``Authorization: Basic`` header (RFC 6749 §2.3.1: each
+    form-urlencoded, joined by the first colon, sent as base64 of their UTF-8, RFC 7617), for
+    both token endpoints. None when the scheme is not Basic; ``("", "")`` for a token that is
+    not strict base64 of UTF-8 (nothing guessed: a stray character is not skipped). Percent
+    escapes are decoded, a ``+`` is kept, as authlib reads it (it authenticates the provider's
+    clients; the gateway's secrets never hold one); authlib's own helper raises on a bare
+    scheme or on bytes that are not UTF-8, so it never reads a header this refuses."""
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "basic":
-        return "", ""
+        return None
     try:
-        decoded = base64.b64decode(token.strip()).decode("utf-8")
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return "", ""
     client_id, _, secret = decoded.partition(":")

@@ -110,13 +110,7 @@ def page(request: Request, sandbox_apps: Sequence[DemoApp] | None) -> Response:
     root = request.scope.get("root_path", "")
     esc = html.escape
     nonce = secrets.token_urlsafe(18)
-    links, scripts = [], []
-    for url_path, found in _assets().items():
-        url = esc(f"{root}{ASSETS_PATH}/{url_path}")
-        if found.load == "style":
-            links.append(f'<link rel="stylesheet" href="{url}">')
-        elif found.load == "script":
-            scripts.append(f'<script src="{url}"></script>')
+    links, scripts = _asset_tags(root)
     panel = _panel(request, sandbox_apps) if sandbox_apps is not None else ""
     endpoint = esc(f"{root}{request.url.path}")
     sandbox = f' data-sandbox="{esc(root)}/sandbox"' if sandbox_apps is not None else ""
@@ -128,26 +122,40 @@ def page(request: Request, sandbox_apps: Sequence[DemoApp] | None) -> Response:
 <meta name="csp-nonce" content="{nonce}">
 <title>GraphiQL · WeChat identity gateway</title>
 <link rel="icon" href="data:,">
-{chr(10).join(links)}
+{links}
 </head>
 <body>
 <div id="playground">
 {panel}<div id="graphiql" data-endpoint="{endpoint}"{sandbox}>Loading the playground…</div>
 </div>
-{chr(10).join(scripts)}
+{scripts}
 </body>
 </html>
 """
-    return Response(
-        body,
-        media_type="text/html",
-        headers={
-            "content-security-policy": content_security_policy(nonce),
-            "cache-control": "no-store",
-            "x-content-type-options": "nosniff",
-            "referrer-policy": "no-referrer",
-        },
-    )
+    return Response(body, media_type="text/html", headers=_page_headers(nonce))
+
+
+def _asset_tags(root: str) -> tuple[str, str]:
+    """The built GraphiQL's ``<link>`` tags for the head and ``<script>`` tags for the end of
+    the body, one a line, in the manifest's order."""
+    links, scripts = [], []
+    for url_path, found in _assets().items():
+        url = html.escape(f"{root}{ASSETS_PATH}/{url_path}")
+        if found.load == "style":
+            links.append(f'<link rel="stylesheet" href="{url}">')
+        elif found.load == "script":
+            scripts.append(f'<script src="{url}"></script>')
+    return "\n".join(links), "\n".join(scripts)
+
+
+def _page_headers(nonce: str) -> dict[str, str]:
+    """Never cached, never sniffed, no referrer, and only its own scripts (the CSP)."""
+    return {
+        "content-security-policy": content_security_policy(nonce),
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+    }
 
 
 _BUTTONS = (

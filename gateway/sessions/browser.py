@@ -46,6 +46,14 @@ class BrowserLogin:
     amr: tuple[str, ...]
 
 
+def _new_cookie(amr: tuple[str, ...]) -> str:
+    """``<256 random bits>.<amr>``: the amr is part of what the session's HMAC covers."""
+    joined = ",".join(amr)
+    if not _AMR.match(joined):
+        raise ValueError(f"not an amr list: {amr!r}")
+    return f"{secrets.token_urlsafe(32)}.{joined}"
+
+
 class BrowserLogins:
     def __init__(self, db: Database, accounts: AccountGraph, secret_key: str) -> None:
         self._db = db
@@ -71,10 +79,7 @@ class BrowserLogins:
         that transaction (the API session a WeChat login opened on the way; the browser's
         previous session, when it logs in again).
         Returns the cookie's value and the login."""
-        joined = ",".join(amr)
-        if not _AMR.match(joined):
-            raise ValueError(f"not an amr list: {amr!r}")
-        cookie = f"{secrets.token_urlsafe(32)}.{joined}"
+        cookie = _new_cookie(amr)
         now = utcnow()
         facts = Facts(uuid.uuid4(), account_id, BROWSER_APP, now + timedelta(days=days))
         web_client = ClientInfo(

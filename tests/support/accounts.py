@@ -1,5 +1,6 @@
-"""The account graph: official-account logins, reads of the stored graph, and bindUnionId's
-open data (sealed with WeChat's session_key, genuine or forged)."""
+"""The account graph: WeChat logins (official-account ones with their state), linkWechat, reads
+of the stored graph, and bindUnionId's open data (sealed with WeChat's session_key, genuine or
+forged, or withheld by a WeChat that leaves the unionid out)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlmodel import col
+from starlette.applications import Starlette
 
 from gateway.accounts.tables import Account, Identity
 from gateway.store.models import AuditEvent
 from gateway.wechat.crypto import encrypt_open_data, raw_data_signature
 from tests.support.harness import Harness
+from tests.support.passwords import gql
 
 AUTHORIZATION_URL = """
 query($app: String!, $redirect: String!, $scope: String) {
@@ -71,6 +75,59 @@ async def oa_attempt(
 async def oa_login(gw: Harness, user: str, *, scope: str = "snsapi_userinfo") -> dict[str, Any]:
     result = await oa_attempt(gw, user, scope=scope)
     assert result["__typename"] == "LoginSuccess", result
+    return result
+
+
+LOGIN = """
+mutation($app: String!, $code: String!, $state: String) {
+  loginByCode(input: {app: $app, code: $code, state: $state, client: {platform: "web"}}) {
+    __typename
+    ... on LoginSuccess { accessToken isNewAccount account { id } }
+    ... on Error { code }
+  }
+}
+"""
+
+
+async def wechat_login(
+    gw: Harness, app: str, user: str, scope: str | None = None
+) -> dict[str, Any]:
+    """loginByCode for ``user`` at ``app`` (with an official account's state when ``scope``
+    is given): the typed result, success or error."""
+    extra = {"scope": scope} if scope else {}
+    state = await oa_state(gw, scope=scope) if scope else None
+    variables = {"app": app, "code": await gw.mint(app, user, **extra), "state": state}
+    result: dict[str, Any] = (await gw.gql(LOGIN, variables))["data"]["loginByCode"]
+    return result
+
+
+IDENTITIES = "account { id status identities { id kind label app { key } } }"
+LINK = f"""
+mutation($app: String!, $code: String!, $state: String, $client: ClientInput) {{
+  linkWechat(input: {{app: $app, code: $code, state: $state, client: $client}}) {{
+    __typename
+    ... on LinkWechatSuccess {{ merged {IDENTITIES} }}
+    ... on Error {{ code message }}
+  }}
+}}
+"""
+
+
+async def link(
+    gw: Harness,
+    token: str | None,
+    app: str,
+    user: str,
+    *,
+    scope: str | None = None,
+    client: dict[str, Any] | None = None,
+    **mint: Any,
+) -> dict[str, Any]:
+    """linkWechat: ``user``'s identity at ``app`` added to the account of ``token``."""
+    code = await gw.mint(app, user, **({"scope": scope} if scope else {}), **mint)
+    state = await oa_state(gw, scope=scope or "snsapi_base") if app == "news-oa" else None
+    variables = {"app": app, "code": code, "state": state, "client": client}
+    result: dict[str, Any] = (await gql(gw.client, LINK, variables, token))["data"]["linkWechat"]
     return result
 
 
@@ -168,6 +225,28 @@ def variables(data: dict[str, str]) -> dict[str, str]:
         "raw": data["rawData"],
         "sig": data["signature"],
     }
+
+
+async def bind_unionid(gw: Harness, token: str | None, data: dict[str, str]) -> dict[str, Any]:
+    body = await gw.gql(BIND, variables(data), token=token)
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["bindUnionId"]
+    return result
+
+
+class UnionIdWithheld(httpx.AsyncBaseTransport):
+    """The emulator, except that ``jscode2session`` answers carry no unionid."""
+
+    def __init__(self, upstream_app: Starlette) -> None:
+        self._inner = httpx.ASGITransport(app=upstream_app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path != "/sns/jscode2session":
+            return response
+        body = json.loads(await response.aread())
+        body.pop("unionid", None)
+        return httpx.Response(response.status_code, json=body)
 
 
 async def forged(gw: Harness, app: str, user: str, **payload: Any) -> dict[str, str]:

@@ -1,10 +1,15 @@
-"""SMS codes over GraphQL: request one, read it where the sandbox provider keeps it, use it."""
+"""SMS codes over GraphQL: request one, read it where the sandbox provider keeps it, use it;
+and the gateway that sends them (the ``gw`` fixture of the modules that import ``sms_gateway``)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import httpx
+import pytest
+
+from tests.support.harness import Configure, Harness, running
 
 REQUEST = """
 mutation($phone: String!, $purpose: SmsPurpose!, $app: String!) {
@@ -37,6 +42,14 @@ mutation($phone: String!, $code: String!) {
   }
 }
 """
+
+
+@pytest.fixture(name="gw")
+async def sms_gateway(database_url: str, configure: Configure) -> AsyncIterator[Harness]:
+    """A module's ``gw`` when it imports this: the gateway with the sandbox SMS provider
+    (people with phone numbers)."""
+    async with running(configure(database_url, sms={"provider": "sandbox"})) as harness:
+        yield harness
 
 
 class Gateway(Protocol):

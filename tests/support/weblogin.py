@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from gateway.app import create_app
@@ -125,3 +126,10 @@ async def site(database_url: str, workdir: Path) -> AsyncIterator[Site]:
             yield gateway
         finally:
             await gateway.close()
+
+
+@pytest.fixture(name="gw")
+async def site_gateway(database_url: str, workdir: Path) -> AsyncIterator[Site]:
+    """A module's ``gw`` when it imports this: ``site`` on the test's database."""
+    async with site(database_url, workdir) as gateway:
+        yield gateway
