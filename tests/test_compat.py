@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import inspect
 import sqlite3
+import ssl
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -580,6 +581,22 @@ async def test_the_transport_runs_on_the_pool_it_is_given() -> None:
         "httpx",
         "AsyncHTTPTransport.handle_async_request sends through _pool (here a mock backend's)",
     )
+
+
+def test_the_transport_loads_the_ca_bundle_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compat.httpx.transport_on gives the transport and its replacement pool one TLS context:
+    each context loads the CA bundle (~0.8 MiB of certificates), and the first was garbage."""
+    loads: list[object] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(self)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    transport = compat_httpx.transport_on(httpcore.AsyncMockBackend([]), httpx.Limits())
+    assert len(loads) == 1
+    assert transport._pool._ssl_context is loads[0]
 
 
 # --- no framework internals outside gateway.compat ----------------------------------------

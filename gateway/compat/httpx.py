@@ -18,10 +18,12 @@ def transport_on(
     backend: httpcore.AsyncNetworkBackend, limits: httpx.Limits
 ) -> httpx.AsyncHTTPTransport:
     """An httpx transport (no proxy: ``AsyncClient`` still mounts the environment's proxies
-    on transports of their own) whose connections are ``backend``'s."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
+    on transports of their own) whose connections are ``backend``'s. One TLS context for both:
+    each loads the CA bundle (~0.8 MiB and ~15 ms), and the transport's own pool is replaced."""
+    ssl_context = httpx.create_ssl_context()
+    transport = httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=ssl_context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
