@@ -119,7 +119,7 @@ def _lifespan(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if config.embedded_database:
             _create_private(config.data_dir / DEFAULT_SQLITE_FILE)
-        if migrate_now:
+        if migrate_now and await migrate.behind(config.database_url):
             await asyncio.to_thread(migrate.upgrade, config.database_url)
         async with services(config, sandbox=emulator, http=http) as svc:
             app.state.services = svc
