@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import strawberry
 from cross_web import HTTPException
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLField, GraphQLSchema
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,8 +55,10 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, vali
 from strawberry.schema.schema import (
     _OperationContextAwareGraphQLResolveInfo as _ResolveInfo,
 )
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType
 from strawberry.utils.str_converters import to_camel_case
 
@@ -76,6 +78,7 @@ __all__ = [
     "execute_document",
     "execute_over_post",
     "graphql_schema",
+    "plain_resolver",
     "process_errors",
     "provided_operation_name",
     "validate",
@@ -398,3 +401,39 @@ def resolve_info(
         *field, path, schema, fragments, None, operation, {}, context,
         optimized_is_awaitable, None, None, extensions,
     )  # fmt: skip
+
+
+def plain_resolver(schema: BaseSchema, field: GraphQLField) -> Callable[[Any, Any], Any] | None:
+    """The field's own resolver called as strawberry's per-field wrapper calls it, for a field
+    where the wrapper has nothing else to do (gateway.api.plan); ``None`` otherwise. Assumes
+    (strawberry 0.341.x) ``GraphQLCoreConverter.from_resolver``: the strawberry field at
+    ``DEFINITION_BACKREF``; with no arguments, field extensions (permission classes are one)
+    or exception handlers, its wrapper only makes the ``Info`` (``config.info_class``) and
+    passes self, root, parent and info as ``get_arguments`` does, to ``get_result``."""
+    found = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(found, StrawberryField):
+        return None
+    definition: StrawberryField = found
+    resolver = definition.base_resolver
+    converter = schema.schema_converter
+    if (
+        resolver is None
+        or definition.arguments
+        or definition.extensions
+        or definition.permission_classes
+        or converter._get_field_exception_handlers(definition)
+    ):
+        return None
+    make_info = schema.config.info_class
+    as_self = resolver.self_parameter is not None
+    sources = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p]
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    get_result = definition.get_result
+
+    def resolve(source: Any, info: Any) -> Any:
+        kwargs = dict.fromkeys(sources, source)
+        if info_name is not None:
+            kwargs[info_name] = make_info(_raw_info=info, _field=definition)
+        return get_result(source, None, [source] if as_self else [], kwargs)
+
+    return resolve
