@@ -13,6 +13,9 @@ every assumption stated here against the installed strawberry.
 - The execution context (``LeanExecutionContext``): graphql-core's executor keeps two of its
   own bound methods, a reference cycle that kept every request's objects until a full
   collection; they are dropped once the response is built (``gateway.compat.graphql``).
+- A plan's calls (``resolve_info``, ``plain_resolver``; gateway.api.plan): the resolve info
+  strawberry builds, and a field's own resolver called as strawberry's per-field wrapper calls
+  it where the wrapper has nothing else to do (tests/test_plain_resolvers.py).
 - The view's undocumented override points and exceptions (``GraphQLView``,
   ``execute_over_post``), strawberry's own validation entry (``validate``), its name
   conversion (``camel_case``) and two private attributes (``graphql_schema``,
