@@ -1,7 +1,7 @@
 """A plan's fields called without strawberry's per-field wrapper get what the wrapper gives.
 
-``gateway.compat.strawberry.plain_resolver`` calls a field's own resolver the way strawberry's
-wrapper would (``GraphQLCoreConverter.from_resolver``, strawberry 0.341.x): same ``self``,
+``gateway.compat.strawberry_fields.plain_resolver`` calls a field's own resolver the way
+strawberry's wrapper would (``GraphQLCoreConverter.from_resolver``, 0.341.x): same ``self``,
 ``root``, parent and ``Info``. Here each kind of resolver records what it was called with,
 once run by strawberry and once by a plan (gateway.api.plan) with the direct calls; the records
 and the answers must be equal, and every field the wrapper has more to do for (arguments,
@@ -21,6 +21,7 @@ from strawberry.permission import BasePermission
 
 from gateway.api.plan import make_plan, run
 from gateway.compat import strawberry as compat_sb
+from gateway.compat import strawberry_fields as compat_fields
 from tests.test_compat import assume
 
 CALLS: list[tuple[str, Any, Any]] = []
@@ -108,7 +109,7 @@ async def test_plain_resolvers_get_what_strawberrys_wrapper_gives() -> None:
     graphql = compat_sb.graphql_schema(schema)
     fields = graphql.query_type.fields if graphql.query_type else {}
     for name, field in fields.items():
-        direct = compat_sb.plain_resolver(schema, field)
+        direct = compat_fields.plain_resolver(schema, field)
         assume(
             (direct is None) is (name in WRAPPED),
             "strawberry",
@@ -120,7 +121,7 @@ async def test_plain_resolvers_get_what_strawberrys_wrapper_gives() -> None:
     reference = await schema.execute(DOCUMENT, context_value=context)
     assert reference.errors is None
     by_strawberry = list(CALLS)
-    plan = make_plan(graphql, parse(DOCUMENT), lambda f: compat_sb.plain_resolver(schema, f))
+    plan = make_plan(graphql, parse(DOCUMENT), lambda f: compat_fields.plain_resolver(schema, f))
     assert plan is not None
     wrapped = [s.key for s in plan.steps if s.resolve is fields[s.field[0]].resolve]
     assert wrapped == []  # every field of the document is called directly
@@ -171,8 +172,8 @@ async def test_a_field_an_exception_handler_may_answer_is_left_to_the_wrapper() 
     assert answer.data == {"result": {"reason": "oops"}}  # the handler is strawberry's wrapper
     fields = compat_sb.graphql_schema(schema).query_type.fields  # type: ignore[union-attr]
     assume(
-        compat_sb.plain_resolver(schema, fields["result"]) is None
-        and compat_sb.plain_resolver(schema, fields["other"]) is not None,
+        compat_fields.plain_resolver(schema, fields["result"]) is None
+        and compat_fields.plain_resolver(schema, fields["other"]) is not None,
         "strawberry",
         "GraphQLCoreConverter._get_field_exception_handlers names the handlers a field's "
         "wrapper applies",

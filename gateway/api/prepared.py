@@ -41,9 +41,9 @@ from gateway.compat.strawberry import (
     PreExecutionError,
     execute_document,
     graphql_schema,
-    plain_resolver,
     process_errors,
 )
+from gateway.compat.strawberry_fields import plain_resolver
 
 
 @dataclass(frozen=True)

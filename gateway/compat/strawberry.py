@@ -13,9 +13,7 @@ every assumption stated here against the installed strawberry.
 - The execution context (``LeanExecutionContext``): graphql-core's executor keeps two of its
   own bound methods, a reference cycle that kept every request's objects until a full
   collection; they are dropped once the response is built (``gateway.compat.graphql``).
-- A plan's calls (``resolve_info``, ``plain_resolver``; gateway.api.plan): the resolve info
-  strawberry builds, and a field's own resolver called as strawberry's per-field wrapper calls
-  it where the wrapper has nothing else to do (tests/test_plain_resolvers.py).
+- A plan's calls (gateway.api.plan): in ``gateway.compat.strawberry_fields``.
 - The view's undocumented override points and exceptions (``GraphQLView``,
   ``execute_over_post``), strawberry's own validation entry (``validate``), its name
   conversion (``camel_case``) and two private attributes (``graphql_schema``,
@@ -42,7 +40,7 @@ from typing import Any, Literal
 
 import strawberry
 from cross_web import HTTPException
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLField, GraphQLSchema
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,13 +53,8 @@ from strawberry.schema._graphql_core import execute as graphql_execute
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
-from strawberry.schema.schema import (
-    _OperationContextAwareGraphQLResolveInfo as _ResolveInfo,
-)
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
-from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType
 from strawberry.utils.str_converters import to_camel_case
 
@@ -81,7 +74,6 @@ __all__ = [
     "execute_document",
     "execute_over_post",
     "graphql_schema",
-    "plain_resolver",
     "process_errors",
     "provided_operation_name",
     "validate",
@@ -383,60 +375,3 @@ class GraphQLView(GraphQL[Any, None]):
 
     def parse_query_params(self, params: QueryParams) -> dict[str, Any]:  # type: ignore[override]
         return self.decode_query(dict(params))
-
-
-def resolve_info(
-    field: tuple[str, list[Any], Any, Any],
-    path: Any,
-    schema: GraphQLSchema,
-    operation: Any,
-    context: Any,
-    operation_extensions: dict[str, Any] | None,
-) -> Any:
-    """The resolve info strawberry gives a resolver, for a document without fragments or
-    variables (gateway.api.plan); ``field``: name, nodes, type, parent type. Assumes
-    (strawberry 0.341.x) ``StrawberryGraphQLCoreExecutionContext.build_resolve_info``: the
-    private ``_OperationContextAwareGraphQLResolveInfo``, fields in this order, no root value,
-    graphql-core 3.3's abort signal and async helpers last but one (``None``: unread here)."""
-    fragments: dict[str, Any] = {}
-    extensions: Any = operation_extensions  # None when the request had none, as strawberry's
-    return _ResolveInfo(
-        *field, path, schema, fragments, None, operation, {}, context,
-        optimized_is_awaitable, None, None, extensions,
-    )  # fmt: skip
-
-
-def plain_resolver(schema: BaseSchema, field: GraphQLField) -> Callable[[Any, Any], Any] | None:
-    """The field's own resolver called as strawberry's per-field wrapper calls it, for a field
-    where the wrapper has nothing else to do (gateway.api.plan); ``None`` otherwise. Assumes
-    (strawberry 0.341.x) ``GraphQLCoreConverter.from_resolver``: the strawberry field at
-    ``DEFINITION_BACKREF``; with no arguments, field extensions (permission classes are one)
-    or exception handlers, its wrapper only makes the ``Info`` (``config.info_class``) and
-    passes self, root, parent and info as ``get_arguments`` does, to ``get_result``."""
-    found = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(found, StrawberryField):
-        return None
-    definition: StrawberryField = found
-    resolver = definition.base_resolver
-    converter = schema.schema_converter
-    if (
-        resolver is None
-        or definition.arguments
-        or definition.extensions
-        or definition.permission_classes
-        or converter._get_field_exception_handlers(definition)
-    ):
-        return None
-    make_info = schema.config.info_class
-    as_self = resolver.self_parameter is not None
-    sources = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p]
-    info_name = resolver.info_parameter.name if resolver.info_parameter else None
-    get_result = definition.get_result
-
-    def resolve(source: Any, info: Any) -> Any:
-        kwargs = dict.fromkeys(sources, source)
-        if info_name is not None:
-            kwargs[info_name] = make_info(_raw_info=info, _field=definition)
-        return get_result(source, None, [source] if as_self else [], kwargs)
-
-    return resolve
