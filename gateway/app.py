@@ -124,10 +124,18 @@ class FirstRoute:
     def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
         self._router = router
-        self._route = router.routes[0]
+        first = router.routes[0]
+        # only GraphQL's view: a function endpoint needs the exception middleware's handlers
+        graphql = isinstance(first, Route) and isinstance(first.app, GatewayGraphQL)
+        self._route = first if graphql else None
+
+    @property
+    def active(self) -> bool:
+        """The first route is GraphQL's view: its requests take the shortcut."""
+        return self._route is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if self._route is not None and scope["type"] == "http":
             match, child_scope = self._route.matches(scope)
             if match is Match.FULL:  # as Router.app does it
                 scope.setdefault("router", self._router)

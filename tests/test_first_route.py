@@ -37,7 +37,7 @@ def _has_first_route(gw: Harness) -> bool:
     layer: Any = gw.app.middleware_stack
     while layer is not None:
         if isinstance(layer, FirstRoute):
-            return True
+            return layer.active
         layer = getattr(layer, "app", None)
     return False
 
