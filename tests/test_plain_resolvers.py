@@ -11,8 +11,10 @@ An upgrade of strawberry that changes how resolvers are called fails here, loudl
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
+import pytest
 import strawberry
 from graphql import parse
 from strawberry import relay
@@ -22,9 +24,18 @@ from strawberry.permission import BasePermission
 from gateway.api.plan import make_plan, run
 from gateway.compat import strawberry as compat_sb
 from gateway.compat import strawberry_fields as compat_fields
-from tests.test_compat import assume
 
 CALLS: list[tuple[str, Any, Any]] = []
+
+
+def assume(holds: object, module: str, assumption: str) -> None:
+    """Fail naming the compat module's assumption and the installed strawberry."""
+    if not holds:
+        pytest.fail(
+            f"gateway.compat.strawberry_fields assumes {assumption}; that no longer holds "
+            f"with strawberry-graphql {version('strawberry-graphql')} ({module})",
+            pytrace=False,
+        )
 
 
 def _record(name: str, received: Any, info: Any) -> None:
