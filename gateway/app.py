@@ -19,7 +19,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import logs, playground
 from gateway.addresses import client_address, trusted_proxies
@@ -103,11 +104,46 @@ def create_app(
     if not logging.getLogger().handlers:  # a uvicorn worker process: nobody configured it yet
         logs.configure(config.settings.log_level, config.settings.effective_log_format)
     logs.quiet_secret_loggers()
-    return Starlette(
+    app = Starlette(
         routes=_routes(config, emulator),
         middleware=_middleware(config),
         lifespan=_lifespan(config, emulator, http, migrate_now),
     )
+    if config.performance.fast_paths:  # innermost: after the body limit, before the router
+        app.user_middleware.append(Middleware(FirstRoute, router=app.router))
+    return app
+
+
+class FirstRoute:
+    """The first route (GraphQL's, almost every request) handed its request directly when it
+    matches, as the router would hand it: without the router's walk and Starlette's exception
+    middleware, whose only business is ``starlette.exceptions.HTTPException`` (the GraphQL
+    view raises none: it answers its own errors) and the handlers of function endpoints
+    (the view is an ASGI app). Anything else goes down the usual stack."""
+
+    def __init__(self, app: ASGIApp, router: Router) -> None:
+        self.app = app
+        self._router = router
+        first = router.routes[0]
+        # only GraphQL's view: a function endpoint needs the exception middleware's handlers
+        graphql = isinstance(first, Route) and isinstance(first.app, GatewayGraphQL)
+        self._route = first if graphql else None
+
+    @property
+    def active(self) -> bool:
+        """The first route is GraphQL's view: its requests take the shortcut."""
+        return self._route is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._route is not None and scope["type"] == "http":
+            match, child_scope = self._route.matches(scope)
+            if match is Match.FULL:  # as Router.app does it
+                scope.setdefault("router", self._router)
+                scope["route"] = self._route
+                scope.update(child_scope)
+                await self._route.handle(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _lifespan(

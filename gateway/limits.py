@@ -61,13 +61,14 @@ class BodySizeLimit:
             await self._reject(scope, receive, send)
             return
         seen = 0
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()  # once: on Python 3.11 each call is a getpid()
+        task = asyncio.current_task(loop)
         assert task is not None
-        deadline = asyncio.get_running_loop().time() + self.timeout
+        deadline = loop.time() + self.timeout
 
         async def counting_receive() -> Message:
             nonlocal seen
-            message = await self._receive_by(task, deadline, receive)
+            message = await self._receive_by(task, deadline, receive, loop)
             seen += len(message.get("body", b""))
             if seen > max_bytes:
                 raise BodyTooLarge
@@ -82,10 +83,13 @@ class BodySizeLimit:
             await slow(scope, receive, send)
 
     async def _receive_by(
-        self, task: asyncio.Task[Any], deadline: float, receive: Receive
+        self,
+        task: asyncio.Task[Any],
+        deadline: float,
+        receive: Receive,
+        loop: asyncio.AbstractEventLoop,
     ) -> Message:
         self._receiving[task] = deadline
-        loop = asyncio.get_running_loop()
         if self._sweeper is None or self._sweeping_on is not loop:  # (an app outlives a loop)
             self._sweeping_on = loop
             self._sweeper = loop.call_later(self._sweep_every, self._sweep)
@@ -189,18 +193,30 @@ class InProgressLimit:
     def __init__(self, limit: int) -> None:
         self._slots = _Slots(limit)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def slot(self) -> _Held:
+        """``async with limit.slot():`` the request's work, in a slot."""
+        return _Held(self._slots)
+
+
+class _Held:
+    """One request's ``slot()``: a plain class rather than an ``asynccontextmanager`` (a
+    generator and its wrapper per request); the slot is given back however the work ends."""
+
+    __slots__ = ("_slot", "_slots", "_token")
+
+    def __init__(self, slots: _Slots) -> None:
+        self._slots = slots
+
+    async def __aenter__(self) -> None:
         slots = self._slots
         await slots.take()
-        slot = _Slot(slots, asyncio.current_task())
-        token = _SLOT.set(slot)
-        try:
-            yield
-        finally:
-            _SLOT.reset(token)
-            if slot.held:
-                slots.give()
+        self._slot = _Slot(slots, asyncio.current_task())
+        self._token = _SLOT.set(self._slot)
+
+    async def __aexit__(self, *exc: object) -> None:
+        _SLOT.reset(self._token)
+        if self._slot.held:
+            self._slots.give()
 
 
 @asynccontextmanager

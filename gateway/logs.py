@@ -12,6 +12,7 @@ import itertools
 import json
 import linecache
 import logging
+import math
 import queue
 import re
 import secrets
@@ -34,8 +35,26 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode
 """``json.dumps`` with any non-default option builds a new encoder per call."""
 
 
+class AccessFields(dict[str, Any]):
+    """The access line's fields, as ``RequestLog`` makes them (the type marks them)."""
+
+
+_ACCESS_KEYS = ("request_id", "method", "path", "status", "duration_ms", "client_ip")
+_ACCESS_LINE = (
+    '{"ts": %s, "level": "info", "logger": "gateway.access", "msg": "request", '
+    '"request_id": %s, "method": %s, "path": %s, "status": %s, "duration_ms": %s, '
+    '"client_ip": %s}'
+)
+_string = json.encoder.encode_basestring  # what ``_encode`` writes a str as (ensure_ascii off)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        if type(fields) is AccessFields:
+            line = _access_line(record, fields)
+            if line is not None:
+                return line
         entry: dict[str, Any] = {
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
@@ -60,6 +79,36 @@ class JsonFormatter(logging.Formatter):
         finally:
             for name in set(linecache.cache) - before:
                 linecache.cache.pop(name, None)
+
+
+def _access_line(record: logging.LogRecord, fields: AccessFields) -> str | None:
+    """The access line as ``JsonFormatter.format`` writes it, byte for byte, from a template:
+    the generic path spends most of its ~5 us in the JSON encoder's Python callback for each
+    float. ``None`` (the generic path) for any record not exactly as ``RequestLog`` makes it."""
+    if tuple(fields) != _ACCESS_KEYS:
+        return None
+    rid, method, path, status, duration, ip = fields.values()
+    if (
+        record.msg != "request"
+        or record.args
+        or record.levelname != "INFO"
+        or record.name != "gateway.access"
+        or record.exc_info
+        or getattr(record, "request_id", None) != rid
+        or type(rid) is not str
+        or type(method) is not str
+        or type(path) is not str
+        or type(ip) is not str
+        or type(status) is not int
+        or type(duration) is not float
+        or not math.isfinite(duration)
+    ):
+        return None
+    ts = float.__repr__(round(record.created, 3))
+    return _ACCESS_LINE % (
+        ts, _string(rid), _string(method), _string(path), status, float.__repr__(duration),
+        _string(ip),
+    )  # fmt: skip
 
 
 class _Enqueue(QueueHandler):
@@ -208,14 +257,14 @@ class RequestLog:
             route = scope["path"] if scope["path"] in _ROUTES else "other"
             _timer(scope["method"], route, status).observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
-                fields = {
-                    "request_id": rid,
-                    "method": scope["method"],
-                    "path": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client_ip": client_address(scope),
-                }
+                fields = AccessFields(
+                    request_id=rid,
+                    method=scope["method"],
+                    path=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    client_ip=client_address(scope),
+                )
                 access_log.handle(_access_record(fields, rid))
             request_id.reset(token)
 

@@ -20,8 +20,10 @@ from joserfc import jwt
 from strawberry.http import GraphQLRequestData
 
 from gateway.api.http import GatewayGraphQL
+from gateway.api.plan import Step
 from gateway.api.prepared import PreparedDocuments
 from gateway.api.trusted import sdk_documents
+from gateway.compat.strawberry import graphql_schema
 from gateway.web.documents import PAGE_DOCUMENTS
 from tests.support.harness import Harness
 from tests.support.sessions import gateway_key, segments
@@ -108,6 +110,13 @@ class Paths:
         return first.json()
 
 
+def direct(gw: Harness, step: Step) -> bool:
+    """The step calls its field's resolver directly, not through strawberry's wrapper."""
+    query = graphql_schema(view(gw).schema).query_type
+    assert query is not None
+    return step.resolve is not query.fields[step.key].resolve
+
+
 def expired(gw: Harness, token: str) -> str:
     header, claims = segments(token)
     now = int(time.time())
@@ -183,9 +192,11 @@ async def test_the_fast_path_answers_as_the_reference_does(
     found = paths.fast.find(request)
     assert found is not None
     assert found.plan is not None
+    assert direct(gw, found.plan.steps[0])  # the viewer: its resolver without the wrapper
     for text in (
         "{ sandbox }",
         "{ viewer { id nickname avatarUrl } }",
+        "{ viewer { identities { id label } authorizedSites { name } sessions { id ip } } }",
         "{ a: sandbox b: apps { key } }",
     ):
         await paths.same(text, {}, token, by_hash=False)

@@ -215,3 +215,17 @@ async def test_a_broken_listen_connection_reconnects_and_forgets_what_it_held(
         await asyncio.sleep(0.01)
     assert any("channel unavailable" in r.getMessage() for r in caplog.records)
     assert await gw.viewer_id(login["accessToken"]) is None  # read again, refused
+
+
+async def test_a_cached_check_answers_the_viewer_the_database_read_made(gw: Harness) -> None:
+    token = (await gw.login("shop-mp", "uma"))["accessToken"]
+    await cached(gw, token)  # the channel is up: checks are cached
+    sessions = gw.app.state.api.sessions
+    claims = sessions._tokens.check(token)
+    from_database = await sessions._authenticate_from_database(claims.session_id)
+    before = cache_hits()
+    from_cache = await sessions.authenticate(token)
+    assert cache_hits() == before + 1  # (the read above stored it)
+    fields = ("account_id", "session_id", "app_key", "expires_at", "account", "session_created_at")
+    assert [getattr(from_cache, f) for f in fields] == [getattr(from_database, f) for f in fields]
+    assert await sessions.authenticate(token) is from_cache  # made once, when stored

@@ -70,14 +70,36 @@ class ApiServices:
 
 class Loaders:
     """This request's DataLoaders, each made when a resolver first asks for it: most requests
-    (logins, refreshes, the viewer's id) need one or none of them."""
+    (logins, refreshes, the viewer's id) need one or none of them.
+
+    The caller's account, known from the token check, is primed into the accounts loader; an
+    account asked for (``account``) before that loader exists is the primed one, answered
+    without making the loader, a future and a cache, as the loader would answer it: nothing
+    can have loaded or cleared an account of a loader that does not exist yet."""
 
     def __init__(self, accounts: AccountGraph) -> None:
         self._graph = accounts
+        self._primed: dict[uuid.UUID, AccountView] = {}
+
+    def prime_account(self, account_id: uuid.UUID, account: AccountView) -> None:
+        """``DataLoader.prime``: kept here until the accounts loader is made."""
+        if "accounts" in self.__dict__:
+            self.accounts.prime(account_id, account)
+        else:
+            self._primed.setdefault(account_id, account)
+
+    async def account(self, account_id: uuid.UUID) -> AccountView | None:
+        """``accounts.load(account_id)``, the primed account without the loader."""
+        if "accounts" not in self.__dict__ and account_id in self._primed:
+            return self._primed[account_id]
+        return await self.accounts.load(account_id)
 
     @functools.cached_property
     def accounts(self) -> DataLoader[uuid.UUID, AccountView | None]:
-        return DataLoader(self._graph.accounts)
+        loader: DataLoader[uuid.UUID, AccountView | None] = DataLoader(self._graph.accounts)
+        if self._primed:
+            loader.prime_many(self._primed)
+        return loader
 
     @functools.cached_property
     def identities(self) -> DataLoader[uuid.UUID, list[IdentityView]]:
@@ -95,7 +117,7 @@ class LoaderReads:
         self._loaders = loaders
 
     async def account(self, account_id: uuid.UUID) -> AccountView | None:
-        return await self._loaders.accounts.load(account_id)
+        return await self._loaders.account(account_id)
 
     async def identities(self, account_id: uuid.UUID) -> list[IdentityView]:
         return await self._loaders.identities.load(account_id)
@@ -169,7 +191,7 @@ class Context:
             self._partner = await self.services.partner_auth.authenticate(token)
             return
         if self._viewer.account is not None:
-            self.loaders.accounts.prime(self._viewer.account_id, self._viewer.account)
+            self.loaders.prime_account(self._viewer.account_id, self._viewer.account)
 
     @property
     def is_partner(self) -> bool:

@@ -8,7 +8,7 @@ graphql-core's machinery around the resolvers (its execution context, field coll
 generic completion), not the resolvers: the plan keeps the resolvers and drops the machinery.
 
 Running a plan calls each field's own resolver (strawberry's wrapper, with the resolve info
-strawberry would build: ``gateway.compat.strawberry.resolve_info``) and completes each value
+strawberry would build: ``gateway.compat.strawberry_fields.resolve_info``) and completes each value
 as graphql-core does (non-null, lists, ``is_type_of``, ``serialize``), awaiting siblings and
 list items together as graphql-core gathers them, so DataLoaders batch the same.
 
@@ -29,6 +29,7 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
+    GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -43,7 +44,7 @@ from graphql import (
 )
 
 from gateway.compat.graphql import response_path
-from gateway.compat.strawberry import resolve_info
+from gateway.compat.strawberry_fields import resolve_info
 
 
 class GiveUp(Exception):
@@ -76,9 +77,21 @@ class _Run:
     extensions: dict[str, Any] | None
 
 
-def make_plan(schema: GraphQLSchema, document: DocumentNode) -> Plan | None:
+Direct = Callable[[GraphQLField], Callable[..., Any] | None]
+"""A field's resolver without strawberry's per-field wrapper, when it is the same call
+(``gateway.compat.strawberry_fields.plain_resolver``); ``None``: the wrapper (``field.resolve``)."""
+
+
+def _wrapped(field: GraphQLField) -> Callable[..., Any] | None:
+    return None
+
+
+def make_plan(
+    schema: GraphQLSchema, document: DocumentNode, direct: Direct = _wrapped
+) -> Plan | None:
     """The plan of a validated one-operation document, or ``None`` when its shape is not
-    plain (see the module's docstring): graphql-core runs it then."""
+    plain (see the module's docstring): graphql-core runs it then. ``direct`` names the
+    fields whose resolver is called without strawberry's wrapper."""
     if len(document.definitions) != 1:
         return None  # fragments
     (operation,) = document.definitions
@@ -90,21 +103,23 @@ def make_plan(schema: GraphQLSchema, document: DocumentNode) -> Plan | None:
         or schema.query_type is None
     ):
         return None
-    steps = _steps(schema.query_type, operation.selection_set)
+    steps = _steps(schema.query_type, operation.selection_set, direct)
     return None if steps is None else Plan(operation, steps)
 
 
-def _steps(parent: GraphQLObjectType, selections: SelectionSetNode) -> tuple[Step, ...] | None:
+def _steps(
+    parent: GraphQLObjectType, selections: SelectionSetNode, direct: Direct
+) -> tuple[Step, ...] | None:
     steps: list[Step] = []
     for node in selections.selections:
-        step = _step(parent, node)
+        step = _step(parent, node, direct)
         if step is None or any(s.key == step.key for s in steps):
             return None
         steps.append(step)
     return tuple(steps)
 
 
-def _step(parent: GraphQLObjectType, node: Any) -> Step | None:
+def _step(parent: GraphQLObjectType, node: Any, direct: Direct) -> Step | None:
     if not isinstance(node, FieldNode) or node.directives or node.arguments:
         return None
     name = node.name.value
@@ -114,13 +129,13 @@ def _step(parent: GraphQLObjectType, node: Any) -> Step | None:
     named = get_named_type(field.type)
     children: tuple[Step, ...] | None = ()
     if isinstance(named, GraphQLObjectType) and node.selection_set is not None:
-        children = _steps(named, node.selection_set)
+        children = _steps(named, node.selection_set, direct)
     elif not is_leaf_type(named) or node.selection_set is not None:
         return None
     if children is None:
         return None
     key = node.alias.value if node.alias else name
-    resolve = field.resolve or default_field_resolver
+    resolve = direct(field) or field.resolve or default_field_resolver
     return Step(key, (name, [node], field.type, parent), resolve, field.type, children)
 
 

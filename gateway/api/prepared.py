@@ -24,11 +24,12 @@ operation the document does not have.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
+from graphql import DocumentNode, GraphQLError, GraphQLField, OperationDefinitionNode
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionContext, ExecutionResult
 
@@ -42,6 +43,7 @@ from gateway.compat.strawberry import (
     graphql_schema,
     process_errors,
 )
+from gateway.compat.strawberry_fields import plain_resolver
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,11 @@ class PreparedDocuments:
         document = prepare(self._schema, text)
         if document is None:
             return None
-        plan = make_plan(graphql_schema(self._schema), document)
+        plan = make_plan(graphql_schema(self._schema), document, self._direct)
         return Prepared(document, _operation_name(document), plan)
+
+    def _direct(self, field: GraphQLField) -> Callable[..., Any] | None:
+        return plain_resolver(self._schema, field)
 
     async def execute(
         self, prepared: Prepared, operation: GraphQLRequestData, context: Any

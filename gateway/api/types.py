@@ -210,7 +210,7 @@ class Account(relay.Node):
         result: list[Account | None] = []
         for node_id in node_ids:
             view = (
-                await info.context.loaders.accounts.load(viewer.account_id)
+                await info.context.loaders.account(viewer.account_id)
                 if (viewer and node_id == own)
                 else None
             )
@@ -219,7 +219,7 @@ class Account(relay.Node):
 
 
 async def load_account(info: Info, account_id: uuid.UUID) -> Account:
-    view = await info.context.loaders.accounts.load(account_id)
+    view = await info.context.loaders.account(account_id)
     if view is None:
         raise LookupError("account vanished")
     return Account.from_view(view)

@@ -13,6 +13,7 @@ every assumption stated here against the installed strawberry.
 - The execution context (``LeanExecutionContext``): graphql-core's executor keeps two of its
   own bound methods, a reference cycle that kept every request's objects until a full
   collection; they are dropped once the response is built (``gateway.compat.graphql``).
+- A plan's calls (gateway.api.plan): in ``gateway.compat.strawberry_fields``.
 - The view's undocumented override points and exceptions (``GraphQLView``,
   ``execute_over_post``), strawberry's own validation entry (``validate``), its name
   conversion (``camel_case``) and two private attributes (``graphql_schema``,
@@ -52,9 +53,6 @@ from strawberry.schema._graphql_core import execute as graphql_execute
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
-from strawberry.schema.schema import (
-    _OperationContextAwareGraphQLResolveInfo as _ResolveInfo,
-)
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -377,24 +375,3 @@ class GraphQLView(GraphQL[Any, None]):
 
     def parse_query_params(self, params: QueryParams) -> dict[str, Any]:  # type: ignore[override]
         return self.decode_query(dict(params))
-
-
-def resolve_info(
-    field: tuple[str, list[Any], Any, Any],
-    path: Any,
-    schema: GraphQLSchema,
-    operation: Any,
-    context: Any,
-    operation_extensions: dict[str, Any] | None,
-) -> Any:
-    """The resolve info strawberry gives a resolver, for a document without fragments or
-    variables (gateway.api.plan); ``field``: name, nodes, type, parent type. Assumes
-    (strawberry 0.341.x) ``StrawberryGraphQLCoreExecutionContext.build_resolve_info``: the
-    private ``_OperationContextAwareGraphQLResolveInfo``, fields in this order, no root value,
-    graphql-core 3.3's abort signal and async helpers last but one (``None``: unread here)."""
-    fragments: dict[str, Any] = {}
-    extensions: Any = operation_extensions  # None when the request had none, as strawberry's
-    return _ResolveInfo(
-        *field, path, schema, fragments, None, operation, {}, context,
-        optimized_is_awaitable, None, None, extensions,
-    )  # fmt: skip

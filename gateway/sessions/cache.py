@@ -17,17 +17,22 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.accounts.model import AccountView
+from gateway.sessions.model import Viewer
 from gateway.store.broadcast import Broadcast
 
 
 @dataclass(frozen=True, slots=True)
 class Cached:
+    """``viewer``: the caller a check of this session answers, made once when stored (it is
+    immutable, and every field of it is the entry's own)."""
+
     account_id: uuid.UUID
     app_key: str
     expires_at: datetime
     created_at: datetime
     account: AccountView
     stored_at: float
+    viewer: Viewer
 
 
 MAX_AGE_SECONDS = 5.0
@@ -90,7 +95,8 @@ class TokenCache:
         self._drop_stale(now)
         while len(self._entries) >= self._size:
             self._remove(next(iter(self._entries)))  # the oldest
-        entry = Cached(account.id, app_key, expires_at, created_at, account, now)
+        viewer = Viewer(account.id, session_id, app_key, expires_at, account, created_at)
+        entry = Cached(account.id, app_key, expires_at, created_at, account, now, viewer)
         self._entries[session_id] = entry
         self._by_account.setdefault(account.id, set()).add(session_id)
 

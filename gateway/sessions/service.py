@@ -230,14 +230,7 @@ class Sessions:
         hit = self._cache.get(claims.session_id)
         if hit is not None and hit.expires_at > utcnow():
             _FROM_CACHE.inc()
-            return Viewer(
-                hit.account_id,
-                claims.session_id,
-                hit.app_key,
-                hit.expires_at,
-                hit.account,
-                hit.created_at,
-            )
+            return hit.viewer  # the session's, as the database read below makes it
         return await self._authenticate_from_database(claims.session_id)
 
     async def _authenticate_from_database(self, session_id: uuid.UUID) -> Viewer:
