@@ -1,6 +1,6 @@
 """A plan's fields called without strawberry's per-field wrapper get what the wrapper gives.
 
-``gateway.compat.strawberry_fields.plain_resolver`` calls a field's own resolver the way
+``gateway.compat.strawberry.fields.plain_resolver`` calls a field's own resolver the way
 strawberry's wrapper would (``GraphQLCoreConverter.from_resolver``, 0.341.x): same ``self``,
 ``root``, parent and ``Info``. Here each kind of resolver records what it was called with,
 once run by strawberry and once by a plan (gateway.api.plan) with the direct calls; the records
@@ -23,7 +23,7 @@ from strawberry.permission import BasePermission
 
 from gateway.api.plan import make_plan, run
 from gateway.compat import strawberry as compat_sb
-from gateway.compat import strawberry_fields as compat_fields
+from gateway.compat.strawberry import fields as compat_fields
 
 CALLS: list[tuple[str, Any, Any]] = []
 
@@ -32,7 +32,7 @@ def assume(holds: object, module: str, assumption: str) -> None:
     """Fail naming the compat module's assumption and the installed strawberry."""
     if not holds:
         pytest.fail(
-            f"gateway.compat.strawberry_fields assumes {assumption}; that no longer holds "
+            f"gateway.compat.strawberry.fields assumes {assumption}; that no longer holds "
             f"with strawberry-graphql {version('strawberry-graphql')} ({module})",
             pytrace=False,
         )

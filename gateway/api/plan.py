@@ -8,7 +8,7 @@ graphql-core's machinery around the resolvers (its execution context, field coll
 generic completion), not the resolvers: the plan keeps the resolvers and drops the machinery.
 
 Running a plan calls each field's own resolver (strawberry's wrapper, with the resolve info
-strawberry would build: ``gateway.compat.strawberry_fields.resolve_info``) and completes each value
+strawberry would build: ``gateway.compat.strawberry.fields.resolve_info``) and completes each value
 as graphql-core does (non-null, lists, ``is_type_of``, ``serialize``), awaiting siblings and
 list items together as graphql-core gathers them, so DataLoaders batch the same.
 
@@ -44,7 +44,7 @@ from graphql import (
 )
 
 from gateway.compat.graphql import response_path
-from gateway.compat.strawberry_fields import resolve_info
+from gateway.compat.strawberry.fields import resolve_info
 
 
 class GiveUp(Exception):
@@ -79,7 +79,7 @@ class _Run:
 
 Direct = Callable[[GraphQLField], Callable[..., Any] | None]
 """A field's resolver without strawberry's per-field wrapper, when it is the same call
-(``gateway.compat.strawberry_fields.plain_resolver``); ``None``: the wrapper (``field.resolve``)."""
+(``gateway.compat.strawberry.fields.plain_resolver``); ``None``: the wrapper (``field.resolve``)."""
 
 
 def _wrapped(field: GraphQLField) -> Callable[..., Any] | None:

@@ -43,7 +43,7 @@ from gateway.compat.strawberry import (
     graphql_schema,
     process_errors,
 )
-from gateway.compat.strawberry_fields import plain_resolver
+from gateway.compat.strawberry.fields import plain_resolver
 
 
 @dataclass(frozen=True)
