@@ -30,7 +30,7 @@ from gateway.rights import documents
 from gateway.rights.reauthentication import Proof, Reauthentication
 from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
-from gateway.store.db import Database, UnitOfWork
+from gateway.store.db import Database, UnitOfWork, retry_conflicts
 from gateway.store.models import utcnow
 from gateway.throttle import WindowLimit
 
@@ -96,13 +96,17 @@ class Rights:
         method = await self._reauthentication.confirm(viewer, proof)
         now = utcnow()
         due = now + timedelta(days=self._config.accounts.deletion_grace_days)
-        async with self._db.transaction() as s:
-            record_by(s, "deletion_requested", client, viewer, reauthenticated=method)
-            if due <= now:
-                await self._erase(s, viewer.account_id, by="self")
-            else:
-                await self._accounts.mark_for_deletion(s, viewer.account_id, now, due)
-                await self._sessions.revoke_all(s, [viewer.account_id])
+
+        async def carry_out() -> None:
+            async with self._db.transaction() as s:
+                record_by(s, "deletion_requested", client, viewer, reauthenticated=method)
+                if due <= now:
+                    await self._erase(s, viewer.account_id, by="self")
+                else:
+                    await self._accounts.mark_for_deletion(s, viewer.account_id, now, due)
+                    await self._sessions.revoke_all(s, [viewer.account_id])
+
+        await retry_conflicts(carry_out)  # logins of the same person may race it
         return Deletion(now, due)
 
     async def _erase(self, s: UnitOfWork, account_id: uuid.UUID, *, by: str, **detail: Any) -> None:

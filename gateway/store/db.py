@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from gateway.store.broadcast import Broadcast, collected
 
 _READONLY = "gateway_readonly"
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 UnitOfWork = AsyncSession
 """What ``Database.transaction()`` yields. Use cases pass it down to ``accounts`` and
@@ -234,6 +236,30 @@ class LostRace(Exception):
 
 
 _DEADLOCK = "40P01"
+_CONFLICTS = (_DEADLOCK, "40001")  # deadlock detected, serialization failure
+CONFLICT_ATTEMPTS = 3
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Two transactions met in an order the database could not serialize, and it rolled one of
+    them back whole (PostgreSQL's deadlock detection, a serialization failure): nothing of it
+    was written, and running that unit of work again is what the database asks for."""
+    return isinstance(error, DBAPIError) and _sqlstate(error) in _CONFLICTS
+
+
+async def retry_conflicts(work: Callable[[], Awaitable[T]]) -> T:
+    """``work`` (one whole transaction, opened inside it) run again when the database rolled it
+    back as one side of a conflict, up to ``CONFLICT_ATTEMPTS`` times; a client never sees a
+    deadlock between two of its own requests (e.g. two logins of one person racing an
+    erasure) as an internal error."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return await work()
+        except DBAPIError as error:
+            if attempt == CONFLICT_ATTEMPTS or not is_conflict(error):
+                raise
+            log.info("transaction rolled back by a conflict (%s); again", _sqlstate(error))
+    raise AssertionError("unreachable")
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

@@ -38,7 +38,7 @@ from gateway.limits import waiting_upstream
 from gateway.metrics import LOGINS
 from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
-from gateway.store.db import Database, UnitOfWork
+from gateway.store.db import Database, UnitOfWork, retry_conflicts
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.codes import check_code
 from gateway.wechat.errors import WeChatError
@@ -262,9 +262,12 @@ class WechatLogin:
                 return at_once
         try:
             try:
-                return await self._sign_in_transaction(app, facts, client)
+                return await retry_conflicts(lambda: self._sign_in_transaction(app, facts, client))
             except AccountGone as gone:  # erased meanwhile: the person is new (README)
-                return await self._sign_in_transaction(app, facts, client, gone.account_id)
+                erased = gone.account_id
+                return await retry_conflicts(
+                    lambda: self._sign_in_transaction(app, facts, client, erased)
+                )
         except MergeRefused as refused:
             await self._record_refused_merge(app, client, refused)
             LOGINS.labels(f"wechat_{app.kind}", AccountDisabled.code).inc()
