@@ -21,6 +21,7 @@ once the resolver has started, since a mutation writes. So:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from inspect import isawaitable
@@ -30,6 +31,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
@@ -44,7 +46,7 @@ from graphql import (
     is_abstract_type,
 )
 
-from gateway.api.plan import Direct, GiveUp, Step, _object, _Run, _step
+from gateway.api.plan import Direct, GiveUp, Step, _complete, _leaf, _Run, _step
 from gateway.compat.graphql import response_path
 from gateway.compat.strawberry.fields import resolve_info
 
@@ -210,7 +212,58 @@ async def _member(plan: MutationPlan, value: Any, info: Any, path: Any, run: _Ru
         matches = member.is_type_of(value, info)
         if not (await matches if isawaitable(matches) else matches):
             raise GiveUp
-    return await _object(steps, value, path, run) if steps else {}
+    if not steps:
+        return {}
+    return await _fields(steps, value, path, run)
+
+
+def _flat(type_: Any) -> bool:
+    return not isinstance(
+        type_.of_type if isinstance(type_, GraphQLNonNull) else type_, GraphQLList
+    )
+
+
+async def _fields(steps: tuple[Step, ...], source: Any, path: Any, run: _Run) -> dict[str, Any]:
+    """The member's fields, completed as ``plan._object`` does but without a task per field:
+    a scalar leaf (``RefreshSuccess``'s) completes at once, a value that is awaitable or has a
+    selection (``LoginSuccess.account``) is completed by ``plan._complete`` in turn, not
+    gathered (the same values; only DataLoaders could batch less). Any error: the caller
+    replays it through graphql-core."""
+    parent = steps[0].field[3].name
+    values: list[Any] = []
+    infos: list[tuple[Any, Any]] = []
+    try:
+        for step in steps:
+            at = response_path(path, step.key, parent)
+            info = resolve_info(
+                step.field, at, run.schema, run.operation, run.context, run.extensions
+            )
+            infos.append((info, at))
+            values.append(step.resolve(source, info))
+        answer = {}
+        for index, step in enumerate(steps):
+            value, values[index] = values[index], None
+            if step.children or not _flat(step.type):
+                info, at = infos[index]
+                answer[step.key] = await _complete(step, step.type, info, at, value, run)
+            else:
+                answer[step.key] = _scalar(step.type, await value if isawaitable(value) else value)
+        return answer
+    finally:
+        for value in values:
+            if inspect.iscoroutine(value):
+                value.close()
+
+
+def _scalar(type_: Any, value: Any) -> Any:
+    """``plan._complete`` for a leaf that is not a list."""
+    if isinstance(value, Exception):
+        raise GiveUp
+    if isinstance(type_, GraphQLNonNull):
+        if value is None:
+            raise GiveUp
+        type_ = type_.of_type
+    return None if value is None else _leaf(type_, value)
 
 
 async def _replayed(replay: Replay, plan: MutationPlan, outcome: Any, *, raises: bool) -> Any:
