@@ -16,6 +16,11 @@ same ``prepare`` on its first request, and remembered by its text in a bounded L
 (``TEXTS``), as strawberry's own parse and validation caches remember theirs. The floor's
 ``{ sandbox }`` and the viewer's unlisted ``{ viewer { id } }`` are such documents.
 
+A mutation of one root field with a typed result (the login's, the refresh's) has a mutation
+plan (gateway.api.mutation_plan), which never gives up once its resolver has started: an error
+after that is *replayed* through graphql-core (``_executed`` with the plan's middleware), and
+finished here as any other result. tests/test_mutation_plans.py proves the answers equal.
+
 Anything the prepared document does not cover goes down the reference path: a document
 that does not validate (its errors are the reference's to give), and a request naming an
 operation the document does not have.
@@ -33,7 +38,8 @@ from graphql import DocumentNode, GraphQLError, GraphQLField, OperationDefinitio
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from gateway.api.plan import Plan, make_plan
+from gateway.api.mutation_plan import MutationPlan, make_mutation_plan, run_mutation
+from gateway.api.plan import GiveUp, Plan, make_plan
 from gateway.api.plan import run as run_plan
 from gateway.api.schema import mask_errors, prepare
 from gateway.compat.strawberry import (
@@ -49,11 +55,12 @@ from gateway.compat.strawberry.fields import plain_resolver
 @dataclass(frozen=True)
 class Prepared:
     """A trusted document, parsed and validated, the name of its one operation, and its plan
-    when its shape has one (gateway.api.plan)."""
+    when its shape has one (gateway.api.plan, gateway.api.mutation_plan)."""
 
     document: DocumentNode
     name: str | None
     plan: Plan | None = None
+    mutation: MutationPlan | None = None
 
     def serves(self, operation_name: str | None) -> bool:
         """Whether a request naming ``operation_name`` runs this document's operation."""
@@ -98,8 +105,10 @@ class PreparedDocuments:
         document = prepare(self._schema, text)
         if document is None:
             return None
-        plan = make_plan(graphql_schema(self._schema), document, self._direct)
-        return Prepared(document, _operation_name(document), plan)
+        schema = graphql_schema(self._schema)
+        plan = make_plan(schema, document, self._direct)
+        mutation = make_mutation_plan(schema, document, self._direct)
+        return Prepared(document, _operation_name(document), plan, mutation)
 
     def _direct(self, field: GraphQLField) -> Callable[..., Any] | None:
         return plain_resolver(self._schema, field)
@@ -117,6 +126,37 @@ class PreparedDocuments:
             data = await self._planned(prepared.plan, operation, context)
             if data is not None:
                 return ExecutionResult(data=data, errors=None)
+        if prepared.mutation is not None:
+            try:
+                return await self._mutation(prepared, prepared.mutation, operation, context)
+            except GiveUp:
+                pass  # before its resolver: graphql-core answers, from the start
+        return await self._executed(prepared, operation, context, None)
+
+    async def _mutation(
+        self, prepared: Prepared, plan: MutationPlan, operation: GraphQLRequestData, context: Any
+    ) -> ExecutionResult:
+        """The mutation plan's answer; a replay's result is finished as graphql-core's."""
+
+        def replay(middleware: Callable[..., Any]) -> Any:
+            return self._executed(prepared, operation, context, middleware)
+
+        schema = graphql_schema(self._schema)
+        answer = await run_mutation(
+            plan, schema, operation.variables, context, operation.extensions, replay
+        )
+        if isinstance(answer, dict):
+            return ExecutionResult(data=answer, errors=None)
+        return answer  # type: ignore[no-any-return]
+
+    async def _executed(
+        self,
+        prepared: Prepared,
+        operation: GraphQLRequestData,
+        context: Any,
+        middleware: Callable[..., Any] | None,
+    ) -> ExecutionResult:
+        """graphql-core's answer, its errors processed and masked as strawberry does."""
         try:
             result = execute_document(
                 self._schema,
@@ -125,6 +165,7 @@ class PreparedDocuments:
                 operation.variables,
                 context,
                 operation.extensions,
+                middleware,
             )
             if isawaitable(result):
                 result = await result

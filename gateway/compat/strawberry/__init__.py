@@ -270,6 +270,7 @@ def execute_document(
     variables: dict[str, Any] | None,
     context: Any,
     operation_extensions: dict[str, Any] | None,
+    middleware: Callable[..., Any] | None = None,
 ) -> Any:
     """What ``Schema.execute`` runs once parsing and validation are done, for a document
     parsed and validated before (gateway.api.prepared): graphql-core's ``execute`` (an
@@ -281,12 +282,13 @@ def execute_document(
     graphql-core's ``executor_class``, ``is_awaitable=strawberry.execution.
     optimized_is_awaitable``, the request's ``operation_extensions`` as a keyword of the
     execution context, no root value, and as middleware only the extensions that implement
-    ``resolve`` (the gateway's implement none: tests/test_compat.py)."""
+    ``resolve`` (the gateway's implement none: tests/test_compat.py). ``middleware``: a mutation
+    plan's replay (gateway.api.mutation_plan), which answers the root field itself."""
     return graphql_execute(
         graphql_schema(schema),
         document,
         root_value=None,
-        middleware=None,
+        middleware=None if middleware is None else [middleware],
         variable_values=variables,
         operation_name=operation_name,
         context_value=context,

@@ -30,16 +30,20 @@ def resolve_info(
     operation: Any,
     context: Any,
     operation_extensions: dict[str, Any] | None,
+    variable_values: dict[str, Any] | None = None,
 ) -> Any:
-    """The resolve info strawberry gives a resolver, for a document without fragments or
-    variables (gateway.api.plan); ``field``: name, nodes, type, parent type. Assumes
+    """The resolve info strawberry gives a resolver, for a document without fragments
+    (gateway.api.plan); ``field``: name, nodes, type, parent type; ``variable_values``: the
+    coerced variables' plain dict (``VariableValues.coerced``, as strawberry passes it; a query
+    plan has none). Assumes
     (strawberry 0.341.x) ``StrawberryGraphQLCoreExecutionContext.build_resolve_info``: the
     private ``_OperationContextAwareGraphQLResolveInfo``, fields in this order, no root value,
     graphql-core 3.3's abort signal and async helpers last but one (``None``: unread here)."""
     fragments: dict[str, Any] = {}
     extensions: Any = operation_extensions  # None when the request had none, as strawberry's
+    variables = {} if variable_values is None else variable_values
     return _ResolveInfo(
-        *field, path, schema, fragments, None, operation, {}, context,
+        *field, path, schema, fragments, None, operation, variables, context,
         optimized_is_awaitable, None, None, extensions,
     )  # fmt: skip
 
