@@ -22,11 +22,11 @@ from strawberry.http import GraphQLRequestData
 
 from gateway.store.models import AuditEvent
 from tests.support.harness import Harness
+from tests.support.prepared import Paths, both_logins, sdk, seen
 from tests.support.trusted import (  # noqa: F401  (the fixture make_gw)
     Make,
     trusted_gateways,
 )
-from tests.test_prepared_documents import Paths, _both_logins, sdk, seen
 
 LOGIN_LITERALS = (
     "mutation($code: String!) { loginByCode(input: "
@@ -101,7 +101,7 @@ async def test_a_returning_login_answers_and_audits_alike(paths: Counted) -> Non
         (sdk("loginByCode"), by_variables, False),
         (LOGIN_LITERALS, by_literals, False),
     ):
-        first = await _both_logins(paths, document, code, by_hash)
+        first = await both_logins(paths, document, code, by_hash)
         assert first["data"]["loginByCode"]["isNewAccount"] is False
         await _audit_rows_alike(gw, "login")
     assert paths.runs == []  # the plans answered every one

@@ -111,9 +111,12 @@ async def test_a_gateway_killed_after_a_commit_delivers_after_its_restart(tmp_pa
                 second.wait(timeout=30)
     await db.dispose()
     assert receiver.forged == []
+    # at least once: a delivery whose answer came too late for the gateway (a loaded machine)
+    # is delivered again, which a receiver drops by its webhook-id; in order, first arrivals
+    delivered = list(dict.fromkeys(receiver.ids()))
     for account in (alice, bob):
         mine = [str(e.id) for e in events if e.account_id == account]
-        assert [i for i in receiver.ids() if i in mine] == mine  # in order
+        assert [i for i in delivered if i in mine] == mine
 
 
 @pytest.fixture
