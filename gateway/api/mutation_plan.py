@@ -46,7 +46,7 @@ from graphql import (
     is_abstract_type,
 )
 
-from gateway.api.plan import Direct, GiveUp, Step, _complete, _leaf, _Run, _step
+from gateway.api.plan import Direct, GiveUp, PlanRun, Step, complete_leaf, complete_value, make_step
 from gateway.compat.graphql import response_path
 from gateway.compat.strawberry.fields import resolve_info
 
@@ -129,7 +129,7 @@ def _member_steps(
         elif isinstance(node, FieldNode) and node.name.value == "__typename":
             found = _typename(member, node)
         else:
-            step = _step(member, node, direct)
+            step = make_step(member, node, direct)
             found = None if step is None else (step,)
         if found is None:
             return None
@@ -190,14 +190,14 @@ async def run_mutation(
             value = await value
     except Exception as exc:
         return await _replayed(replay, plan, exc, raises=True)
-    run = _Run(schema, plan.operation, context, extensions)
+    run = PlanRun(schema, plan.operation, context, extensions)
     try:
         return {plan.key: await _member(plan, value, info, path, run)}
     except Exception:
         return await _replayed(replay, plan, value, raises=False)
 
 
-async def _member(plan: MutationPlan, value: Any, info: Any, path: Any, run: _Run) -> Any:
+async def _member(plan: MutationPlan, value: Any, info: Any, path: Any, run: PlanRun) -> Any:
     """graphql-core's ``complete_abstract_value`` for a plan's union, without its errors."""
     if value is None or isinstance(value, Exception) or plan.union.resolve_type is None:
         raise GiveUp
@@ -223,10 +223,10 @@ def _flat(type_: Any) -> bool:
     )
 
 
-async def _fields(steps: tuple[Step, ...], source: Any, path: Any, run: _Run) -> dict[str, Any]:
+async def _fields(steps: tuple[Step, ...], source: Any, path: Any, run: PlanRun) -> dict[str, Any]:
     """The member's fields, completed as ``plan._object`` does but without a task per field:
     a scalar leaf (``RefreshSuccess``'s) completes at once, a value that is awaitable or has a
-    selection (``LoginSuccess.account``) is completed by ``plan._complete`` in turn, not
+    selection (``LoginSuccess.account``) is completed by ``plan.complete_value`` in turn, not
     gathered (the same values; only DataLoaders could batch less). Any error: the caller
     replays it through graphql-core."""
     parent = steps[0].field[3].name
@@ -245,7 +245,7 @@ async def _fields(steps: tuple[Step, ...], source: Any, path: Any, run: _Run) ->
             value, values[index] = values[index], None
             if step.children or not _flat(step.type):
                 info, at = infos[index]
-                answer[step.key] = await _complete(step, step.type, info, at, value, run)
+                answer[step.key] = await complete_value(step, step.type, info, at, value, run)
             else:
                 answer[step.key] = _scalar(step.type, await value if isawaitable(value) else value)
         return answer
@@ -256,14 +256,14 @@ async def _fields(steps: tuple[Step, ...], source: Any, path: Any, run: _Run) ->
 
 
 def _scalar(type_: Any, value: Any) -> Any:
-    """``plan._complete`` for a leaf that is not a list."""
+    """``plan.complete_value`` for a leaf that is not a list."""
     if isinstance(value, Exception):
         raise GiveUp
     if isinstance(type_, GraphQLNonNull):
         if value is None:
             raise GiveUp
         type_ = type_.of_type
-    return None if value is None else _leaf(type_, value)
+    return None if value is None else complete_leaf(type_, value)
 
 
 async def _replayed(replay: Replay, plan: MutationPlan, outcome: Any, *, raises: bool) -> Any:

@@ -70,7 +70,7 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
-class _Run:
+class PlanRun:
     schema: GraphQLSchema
     operation: OperationDefinitionNode
     context: Any
@@ -112,14 +112,14 @@ def _steps(
 ) -> tuple[Step, ...] | None:
     steps: list[Step] = []
     for node in selections.selections:
-        step = _step(parent, node, direct)
+        step = make_step(parent, node, direct)
         if step is None or any(s.key == step.key for s in steps):
             return None
         steps.append(step)
     return tuple(steps)
 
 
-def _step(parent: GraphQLObjectType, node: Any, direct: Direct) -> Step | None:
+def make_step(parent: GraphQLObjectType, node: Any, direct: Direct) -> Step | None:
     if not isinstance(node, FieldNode) or node.directives or node.arguments:
         return None
     name = node.name.value
@@ -143,10 +143,12 @@ async def run(
     plan: Plan, schema: GraphQLSchema, context: Any, extensions: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The operation's ``data``; ``GiveUp`` (or the error itself) when it does not succeed."""
-    return await _object(plan.steps, None, None, _Run(schema, plan.operation, context, extensions))
+    return await _object(
+        plan.steps, None, None, PlanRun(schema, plan.operation, context, extensions)
+    )
 
 
-async def _object(steps: tuple[Step, ...], source: Any, path: Any, run: _Run) -> dict[str, Any]:
+async def _object(steps: tuple[Step, ...], source: Any, path: Any, run: PlanRun) -> dict[str, Any]:
     parent = steps[0].field[3].name
     pending: list[Coroutine[Any, Any, Any]] = []
     for step in steps:
@@ -158,12 +160,14 @@ async def _object(steps: tuple[Step, ...], source: Any, path: Any, run: _Run) ->
             for waiting in pending:
                 waiting.close()
             raise
-        pending.append(_complete(step, step.type, info, at, value, run))
+        pending.append(complete_value(step, step.type, info, at, value, run))
     values = await _together(pending)
     return {step.key: value for step, value in zip(steps, values, strict=True)}
 
 
-async def _complete(step: Step, type_: Any, info: Any, path: Any, value: Any, run: _Run) -> Any:
+async def complete_value(
+    step: Step, type_: Any, info: Any, path: Any, value: Any, run: PlanRun
+) -> Any:
     """graphql-core's ``complete_value``, for the types a plan allows, without its errors."""
     if isawaitable(value):
         value = await value
@@ -178,7 +182,7 @@ async def _complete(step: Step, type_: Any, info: Any, path: Any, value: Any, ru
     if isinstance(type_, GraphQLList):
         return await _list(step, type_.of_type, info, path, value, run)
     if not step.children:
-        return _leaf(type_, value)
+        return complete_leaf(type_, value)
     if type_.is_type_of is not None:
         matches = type_.is_type_of(value, info)
         if not (await matches if isawaitable(matches) else matches):
@@ -186,18 +190,18 @@ async def _complete(step: Step, type_: Any, info: Any, path: Any, value: Any, ru
     return await _object(step.children, value, path, run)
 
 
-async def _list(step: Step, item: Any, info: Any, path: Any, value: Any, run: _Run) -> list[Any]:
+async def _list(step: Step, item: Any, info: Any, path: Any, value: Any, run: PlanRun) -> list[Any]:
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise GiveUp
     return await _together(
         [
-            _complete(step, item, info, response_path(path, i, None), v, run)
+            complete_value(step, item, info, response_path(path, i, None), v, run)
             for i, v in enumerate(value)
         ]
     )
 
 
-def _leaf(type_: Any, value: Any) -> Any:
+def complete_leaf(type_: Any, value: Any) -> Any:
     serialized = type_.serialize(value)
     if serialized is Undefined or serialized is None:
         raise GiveUp
