@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.driver import SyncDriver
 from gateway.store.models import AuditEvent, utcnow
 
@@ -220,9 +220,12 @@ def _view(r: AuditEvent) -> AuditView:
 
 async def prune(db: Database, before: datetime) -> int:
     """Remove events older than ``before``; how many went."""
-    async with db.transaction() as s:
+
+    async def work(s: UnitOfWork) -> int:
         result = await s.execute(delete(AuditEvent).where(col(AuditEvent.created_at) < before))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    return await db.run_in_transaction(work)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from gateway.accounts.model import IdentityKey, IdentityKind
 from gateway.accounts.tables import Account, Credential, Identity, WechatSession
 from gateway.audit import Actor, ClientInfo, record_by
 from gateway.errors import LastIdentity, NotFound, declares
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 
 
 @declares(NotFound, LastIdentity)
@@ -25,7 +25,7 @@ async def unlink(
     reauthenticated: str,
     **detail: str | None,
 ) -> None:
-    async with db.transaction() as s:
+    async def work(s: UnitOfWork) -> None:
         identity = await _removable(s, viewer.account_id, identity_id)
         await _forget_secrets(s, identity)
         key = IdentityKey(IdentityKind(identity.kind), identity.scope, identity.subject)
@@ -43,6 +43,8 @@ async def unlink(
             reauthenticated=reauthenticated,
             **detail,
         )
+
+    await db.run_in_transaction(work)
 
 
 async def _removable(s: AsyncSession, account_id: uuid.UUID, identity_id: uuid.UUID) -> Identity:

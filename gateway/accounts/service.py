@@ -1,7 +1,7 @@
 """``AccountGraph``: the one interface to accounts, identities, credentials and session keys.
 
 Login strategies, sessions and partners call this and never SQL. Writes take the caller's
-unit of work (``async with db.transaction() as s``) so that a login's account, session and
+unit of work (``db.run_in_transaction(work)``) so that a login's account, session and
 audit rows land together; reads that stand alone open their own. The dialect (advisory locks,
 upserts) stays behind it.
 """

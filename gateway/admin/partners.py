@@ -19,14 +19,17 @@ from gateway.audit import record
 from gateway.console.model import OperatorView, Role
 from gateway.events import queue
 from gateway.partners.registry import RegistryError
+from gateway.store.db import UnitOfWork
 from gateway.store.models import utcnow
 
 DELIVERIES_SHOWN = 50
 
 
 async def _audit(svc: AdminServices, request: Request, kind: str, **detail: Any) -> None:
-    async with svc.db.transaction() as s:
+    async def work(s: UnitOfWork) -> None:
         record(s, kind, auth.client(request), **detail)
+
+    await svc.db.run_in_transaction(work)
 
 
 @auth.page(Role.VIEWER)

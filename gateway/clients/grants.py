@@ -26,7 +26,7 @@ from gateway.sessions import repository
 from gateway.sessions.model import IssuedTokens
 from gateway.sessions.service import Sessions
 from gateway.sessions.tokens import hash_refresh_token
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import utcnow
 
 CODE_SECONDS = 60
@@ -100,7 +100,8 @@ class Codes:
 
     async def save(self, code: str, grant: CodeGrant, client: ClientInfo) -> None:
         """Keep a new code (its hash), and audit the authorization it carries."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             record(
                 s,
                 "oidc_authorize",
@@ -125,6 +126,8 @@ class Codes:
                     expires_at=grant.expires_at,
                 )
             )
+
+        await self._db.run_in_transaction(work)
 
     async def find(self, code: str) -> CodeGrant | None:
         """The grant a code carries (spent or not), for the token endpoint's checks."""
@@ -151,7 +154,8 @@ class Codes:
         """Spend the code and open its login session, in one transaction; ``CodeReused`` (after
         ending what the first redemption opened) when it was spent already or has expired."""
         digest, now = hash_code(code), utcnow()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> IssuedTokens | None:
             spent = await s.execute(
                 update(OidcCode)
                 .where(
@@ -181,11 +185,16 @@ class Codes:
                     grant="authorization_code",
                 )
                 return issued
+            return None
+
+        issued = await self._db.run_in_transaction(work)
+        if issued is not None:
+            return issued
         await self._revoke_first_use(digest, client)
         raise CodeReused()
 
     async def _revoke_first_use(self, digest: str, client: ClientInfo) -> None:
-        async with self._db.transaction() as s:
+        async def work(s: UnitOfWork) -> None:
             query = select(OidcCode).where(col(OidcCode.code_hash) == digest)
             row = (await s.execute(query)).scalar_one_or_none()
             if row is None or row.session_id is None:
@@ -200,11 +209,14 @@ class Codes:
                 client_id=row.client_id,
             )
 
+        await self._db.run_in_transaction(work)
+
     async def refresh_grant(self, token: str) -> RefreshGrant | None:
         """The client, account and scope behind a refresh token (spent or not: reuse is the
         rotation's to detect), when its session was opened by a code."""
-        async with self._db.transaction() as s:
-            held = await repository.held_session(s, hash_refresh_token(token), utcnow())
+        held = await self._db.run_in_transaction(
+            lambda s: repository.held_session(s, hash_refresh_token(token), utcnow())
+        )
         client_id = client_of(held.app_key) if held is not None else None
         if held is None or client_id is None:
             return None
@@ -225,12 +237,10 @@ class Codes:
     async def prune(self, before: timedelta = timedelta(days=1)) -> None:
         """Codes never redeemed and long expired (redeemed ones name their session)."""
         cutoff = utcnow() - before
-        async with self._db.transaction() as s:
-            await s.execute(
-                delete(OidcCode).where(
-                    col(OidcCode.session_id).is_(None), col(OidcCode.expires_at) < cutoff
-                )
-            )
+        unredeemed = delete(OidcCode).where(
+            col(OidcCode.session_id).is_(None), col(OidcCode.expires_at) < cutoff
+        )
+        await self._db.run_in_transaction(lambda s: s.execute(unredeemed))
 
 
 class Consents:
@@ -271,7 +281,8 @@ class Consents:
     ) -> None:
         """Remember the consent (with what was consented before, one live row)."""
         now = utcnow()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             before = await s.execute(
                 update(OidcConsent)
                 .where(*_live_where(account_id, client_id))
@@ -292,6 +303,8 @@ class Consents:
                 client_id=client_id,
                 scopes=sorted(scopes),
             )
+
+        await self._db.run_in_transaction(work)
 
     async def of(self, account_id: uuid.UUID) -> list[ConsentView]:
         """The clients the person consented to (live consents), with their names."""
@@ -314,7 +327,8 @@ class Consents:
         mine = app_key(client_id)
         sessions = await repository.sessions_of(self._db, account_id, live_after=now, limit=1000)
         live = [v for v in sessions if v.app_key == mine]
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> bool:
             done = await s.execute(
                 update(OidcConsent)
                 .where(*_live_where(account_id, client_id))
@@ -332,7 +346,9 @@ class Consents:
                 client_id=client_id,
                 sessions=len(live),
             )
-        return True
+            return True
+
+        return await self._db.run_in_transaction(work)
 
     async def _live(self, account_id: uuid.UUID, client_id: str) -> OidcConsent | None:
         async with self._db.reader() as s:
@@ -354,5 +370,8 @@ async def audit(
     codes: Codes, kind: str, client: ClientInfo, account_id: uuid.UUID, client_id: str | None
 ) -> None:
     """An event of the provider's with no change of its own to ride on (a logout)."""
-    async with codes.db.transaction() as s:
+
+    async def work(s: UnitOfWork) -> None:
         record(s, kind, client, account_id=account_id, client_id=client_id)
+
+    await codes.db.run_in_transaction(work)

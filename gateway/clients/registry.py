@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from gateway.audit import ClientInfo, record
 from gateway.clients.tables import OidcClient
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import utcnow
 
 SCOPES = frozenset({"openid", "profile", "phone", "offline_access"})
@@ -148,20 +148,27 @@ class Clients:
         if not name.strip() or len(name) > 128:
             raise ClientError("a name of 1 to 128 characters")
         secret = None if public else secrets.token_urlsafe(32)
-        row = OidcClient(
-            # hex: an id never starts with "-", which a command line would take for an option
-            client_id=secrets.token_hex(16),
-            name=name.strip(),
-            secret_hash=hash_secret(secret) if secret else None,
-            public=public,
-            first_party=first_party,
-            redirect_uris=[check_uri(u) for u in redirect_uris],
-            post_logout_redirect_uris=[check_uri(u) for u in post_logout_redirect_uris],
-            scopes=sorted(set(scopes)),
-        )
-        async with self._db.transaction() as s:
+        # hex: an id never starts with "-", which a command line would take for an option
+        client_id = secrets.token_hex(16)
+        uris = [check_uri(u) for u in redirect_uris]
+        logout_uris = [check_uri(u) for u in post_logout_redirect_uris]
+
+        async def work(s: UnitOfWork) -> OidcClient:
+            row = OidcClient(
+                client_id=client_id,
+                name=name.strip(),
+                secret_hash=hash_secret(secret) if secret else None,
+                public=public,
+                first_party=first_party,
+                redirect_uris=list(uris),
+                post_logout_redirect_uris=list(logout_uris),
+                scopes=sorted(set(scopes)),
+            )
             s.add(row)
             record(s, "oidc_client_added", _OPERATOR, client_id=row.client_id, name=row.name)
+            return row
+
+        row = await self._db.run_in_transaction(work)
         return ClientView.of(row), secret
 
     async def rotate_secret(self, client_id: str) -> str:
@@ -191,7 +198,7 @@ class Clients:
         return client
 
     async def _update(self, client_id: str, kind: str, **values: object) -> None:
-        async with self._db.transaction() as s:
+        async def work(s: UnitOfWork) -> None:
             result = await s.execute(
                 update(OidcClient)
                 .where(col(OidcClient.client_id) == client_id)
@@ -200,6 +207,8 @@ class Clients:
             if not result.rowcount:  # type: ignore[attr-defined]
                 raise ClientError(f"no client {client_id}")
             record(s, kind, _OPERATOR, client_id=client_id)
+
+        await self._db.run_in_transaction(work)
         self._cache.pop(client_id, None)
 
 

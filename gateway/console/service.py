@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from gateway.audit import ClientInfo, record
 from gateway.console import repository, totp
@@ -73,7 +74,8 @@ class Console:
             if await repository.by_name(s, name) is not None:
                 raise OperatorExists(f"an operator named {name!r} exists")
         operator_id = uuid.uuid4()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             s.add(
                 OperatorRow(
                     id=operator_id, name=name, role=role.value, password_hash=password_hash,
@@ -84,6 +86,8 @@ class Console:
                 s, "operator_added", client, operator=by, target=name, role=role.value,
                 reason=reason,
             )  # fmt: skip
+
+        await self._db.run_in_transaction(work)
         return Credentials(name, role, password, secret)
 
     async def operators(self) -> list[OperatorView]:
@@ -94,11 +98,14 @@ class Console:
         self, name: str, by: str, client: ClientInfo = _CLI, reason: str | None = None
     ) -> None:
         """Disabled, and every session of the operator ended at once."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             row = await self._named(s, name)
             await repository.update_operator(s, row.id, disabled=True)
             await repository.end_sessions(s, row.id)
             record(s, "operator_disabled", client, operator=by, target=name, reason=reason)
+
+        await self._db.run_in_transaction(work)
 
     async def reset(
         self, name: str, by: str, client: ClientInfo = _CLI, reason: str | None = None
@@ -107,7 +114,8 @@ class Console:
         ended."""
         password, secret = secrets.token_urlsafe(12), totp.new_secret()
         password_hash = await self._hashing.hash(password)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> Role:
             row = await self._named(s, name)
             await repository.update_operator(
                 s, row.id, password_hash=password_hash, must_change=True, disabled=False,
@@ -115,7 +123,9 @@ class Console:
             )  # fmt: skip
             await repository.end_sessions(s, row.id)
             record(s, "operator_reset", client, operator=by, target=name, reason=reason)
-        return Credentials(name, Role(row.role), password, secret)
+            return Role(row.role)
+
+        return Credentials(name, await self._db.run_in_transaction(work), password, secret)
 
     @staticmethod
     async def _named(s: UnitOfWork, name: str) -> OperatorRow:
@@ -140,8 +150,7 @@ class Console:
         matches, _ = await self._hashing.verify(live.password_hash if live else None, password)
         if live is None or not matches or not await self._spend_code(live, code):
             await self._throttle.failed(addresses)
-            async with self._db.transaction() as s:
-                record(s, "operator_login_failed", client, operator=name[:64])
+            await self._audited("operator_login_failed", client, operator=name[:64])
             raise LoginRefused()
         await self._throttle.succeeded(forgive=slow, release=keys)
         return repository.view(live), await self._start(live, client)
@@ -151,15 +160,25 @@ class Console:
         step = totp.matching_step(secret, code, self._clock())
         if step is None:
             return False
-        async with self._db.transaction() as s:
-            return await repository.spend_step(s, row.id, step)
+        return await self._db.run_in_transaction(lambda s: repository.spend_step(s, row.id, step))
 
     async def _start(self, row: OperatorRow, client: ClientInfo) -> str:
         cookie = secrets.token_urlsafe(32)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             repository.add_session(s, _digest(cookie), row.id, utcnow())
             record(s, "operator_login", client, operator=row.name)
+
+        await self._db.run_in_transaction(work)
         return cookie
+
+    async def _audited(self, kind: str, client: ClientInfo, **detail: Any) -> None:
+        """An audit row in a transaction of its own."""
+
+        async def work(s: UnitOfWork) -> None:
+            record(s, kind, client, **detail)
+
+        await self._db.run_in_transaction(work)
 
     async def current(self, cookie: str | None) -> OperatorView | None:
         """The operator of a live session (not idle, operator not disabled); None else."""
@@ -172,17 +191,14 @@ class Console:
             return None
         session, row = found
         if row.disabled or session.last_seen_at + self._idle <= now:
-            async with self._db.transaction() as s:
-                await repository.end_session(s, digest)
+            await self._db.run_in_transaction(lambda s: repository.end_session(s, digest))
             return None
         if now - session.last_seen_at >= TOUCH_EVERY:
-            async with self._db.transaction() as s:
-                await repository.touch(s, digest, now)
+            await self._db.run_in_transaction(lambda s: repository.touch(s, digest, now))
         return repository.view(row)
 
     async def logout(self, cookie: str) -> None:
-        async with self._db.transaction() as s:
-            await repository.end_session(s, _digest(cookie))
+        await self._db.run_in_transaction(lambda s: repository.end_session(s, _digest(cookie)))
 
     async def change_password(
         self, operator: OperatorView, current: str, new: str, client: ClientInfo
@@ -196,8 +212,11 @@ class Console:
         if not matches:
             raise LoginRefused()
         password_hash = await self._hashing.hash(new)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             await repository.update_operator(
                 s, row.id, password_hash=password_hash, must_change=False
             )
             record(s, "operator_password_changed", client, operator=operator.name)
+
+        await self._db.run_in_transaction(work)

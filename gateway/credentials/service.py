@@ -35,7 +35,7 @@ from gateway.errors import (
 from gateway.metrics import LOGINS
 from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.throttle import Throttle, WindowLimit
 
 
@@ -86,7 +86,8 @@ class Passwords:
         self, app: AppConfig, username: str, digest: str, client: ClientInfo
     ) -> IssuedTokens:
         """The new account, its username and password, its first session, in one transaction."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> IssuedTokens:
             resolution = await self._accounts.add_username(s, None, username, digest, app.key)
             tokens = await self._sessions.start(s, resolution.account_id, app.key, client)
             record(
@@ -98,7 +99,9 @@ class Passwords:
                 app_key=app.key,
                 door="password",
             )
-        return tokens
+            return tokens
+
+        return await self._db.run_in_transaction(work)
 
     @declares(InvalidInput, InvalidCredentials, Throttled, TemporarilyUnavailable, Sessions.start)
     async def login(
@@ -131,11 +134,14 @@ class Passwords:
         found, rehashed = await self._verified(
             app_key, raw_username, password, client, device_cookie
         )
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> uuid.UUID:
             account_id = await self._accounts.survivor(s, found.identity.account_id)
             if rehashed:
                 await self._accounts.set_password_hash(s, found.credential_id, rehashed)
-        return account_id
+            return account_id
+
+        return await self._db.run_in_transaction(work)
 
     async def _verified(
         self,
@@ -171,7 +177,8 @@ class Passwords:
         self, app: AppConfig, found: PasswordRecord, rehashed: str | None, client: ClientInfo
     ) -> IssuedTokens:
         """A verified password's session, and its rehash written, in one transaction."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> IssuedTokens:
             account_id = await self._accounts.survivor(s, found.identity.account_id)
             try:  # the account first (locked against an erasure), then the credential row
                 tokens = await self._sessions.start(s, account_id, app.key, client)
@@ -189,7 +196,9 @@ class Passwords:
                 door="password",
                 rehashed=bool(rehashed),
             )
-        return tokens
+            return tokens
+
+        return await self._db.run_in_transaction(work)
 
     def _keys(
         self, username: str, client: ClientInfo, device_cookie: str | None
@@ -210,7 +219,8 @@ class Passwords:
     ) -> None:
         """Audit a refused password login; the account only when the username exists."""
         LOGINS.labels("password", reason).inc()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             record(
                 s,
                 "login_failed",
@@ -220,6 +230,8 @@ class Passwords:
                 door="password",
                 reason=reason,
             )
+
+        await self._db.run_in_transaction(work)
 
     @declares(NoPassword, InvalidCredentials, WeakPassword, Throttled, TemporarilyUnavailable)
     async def change_password(
@@ -234,12 +246,15 @@ class Passwords:
         for record_ in found:
             check_policy(new, record_.identity.subject)
         digest = await self._hashing.hash(new)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> int:
             for record_ in found:
                 await self._accounts.set_password_hash(s, record_.credential_id, digest)
             revoked = await self._sessions.revoke_others(s, viewer)
             record_by(s, "password_change", client, viewer, revoked=revoked)
-        return revoked
+            return revoked
+
+        return await self._db.run_in_transaction(work)
 
     @declares(InvalidInput, WeakPassword, CredentialExists, UsernameTaken, TemporarilyUnavailable)
     async def bind(
@@ -259,11 +274,14 @@ class Passwords:
         if await self._accounts.passwords_of(viewer.account_id):
             raise CredentialExists()
         digest = await self._hashing.hash(password)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             await self._accounts.add_username(
                 s, viewer.account_id, username, digest, viewer.app_key
             )
             record_by(s, "bind_credential", client, viewer, reauthenticated=reauthenticated)
+
+        await self._db.run_in_transaction(work)
 
     @declares(InvalidCredentials, Throttled, TemporarilyUnavailable)
     async def reauthenticate(self, viewer: Viewer, password: str) -> datetime:

@@ -19,7 +19,7 @@ from sqlmodel import col
 from gateway.outbox import AccountEvent, view
 from gateway.partners.entitlements import Entitlements
 from gateway.partners.registry import PartnerView
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import AccountEventRow, PartnerEventRow, utcnow
 
 PENDING, DELIVERED, FAILED, FEED = "pending", "delivered", "failed", "feed"
@@ -35,7 +35,8 @@ async def dispatch_once(
     """Dispatch up to ``batch`` events, oldest first; how many (0: nothing to do, or another
     process is dispatching)."""
     live = [p for p in partners if not p.disabled]
-    async with db.transaction() as s:
+
+    async def work(s: UnitOfWork) -> int:
         if not await _exclusive(s):
             return 0
         events = [view(r) for r in (await s.execute(_undispatched(batch))).scalars()]
@@ -50,7 +51,9 @@ async def dispatch_once(
             .where(col(AccountEventRow.seq).in_(seqs))
             .values(dispatched=True)
         )
-    return len(events)
+        return len(events)
+
+    return await db.run_in_transaction(work)
 
 
 def _undispatched(batch: int) -> Any:

@@ -33,7 +33,7 @@ from gateway.events.repository import Positioned
 from gateway.partners.entitlements import Entitlements
 from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import Partners, PartnerView
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -159,5 +159,8 @@ class EventFeed:
 
     async def _audit(self, request: FeedRequest, kind: str, **detail: Any) -> None:
         client = ClientInfo("partner", ip=request.ip)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             record(s, kind, client, partner=request.partner.client_id, query="events", **detail)
+
+        await self._db.run_in_transaction(work)

@@ -24,7 +24,7 @@ from sqlmodel import col
 
 from gateway.events.dispatch import DELIVERED, FAILED, FEED, PENDING
 from gateway.outbox import AccountEvent, view
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import AccountEventRow, PartnerEventRow
 
 _T: Any = PartnerEventRow.__table__  # type: ignore[attr-defined]
@@ -105,14 +105,17 @@ async def claim(db: Database, now: datetime, lease: float, limit: int) -> list[C
         .values(attempts=_T.c.attempts + 1, next_attempt_at=now + timedelta(seconds=lease))
         .returning(_T.c.position, _T.c.partner_id, _T.c.event_seq, _T.c.attempts)
     )
-    async with db.transaction() as s:
+
+    async def work(s: UnitOfWork) -> list[Claim]:
         claimed = (await s.execute(statement, {"now": now})).all()
         if not claimed:
             return []
         seqs = {row.event_seq for row in claimed}
         query = select(AccountEventRow).where(col(AccountEventRow.seq).in_(seqs))
         events = {e.seq: view(e) for e in (await s.execute(query)).scalars()}
-    claims = [Claim(r.position, r.partner_id, r.attempts, events[r.event_seq]) for r in claimed]
+        return [Claim(r.position, r.partner_id, r.attempts, events[r.event_seq]) for r in claimed]
+
+    claims = await db.run_in_transaction(work)
     return sorted(claims, key=lambda c: c.position)
 
 
@@ -145,8 +148,7 @@ async def _settle(db: Database, done: Claim, values: dict[str, Any]) -> None:
         _T.c.attempts == done.attempt,
         _T.c.status == PENDING,
     )
-    async with db.transaction() as s:
-        await s.execute(update(_T).where(mine).values(**values))
+    await db.run_in_transaction(lambda s: s.execute(update(_T).where(mine).values(**values)))
 
 
 async def pending_count(db: Database) -> int:
@@ -226,6 +228,9 @@ async def redeliver(
         "last_error": None,
         "delivered_at": None,
     }
-    async with db.transaction() as s:
+
+    async def work(s: UnitOfWork) -> int:
         done = await s.execute(update(_T).where(*chosen).values(**fresh))
-    return int(done.rowcount)  # type: ignore[attr-defined]
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    return await db.run_in_transaction(work)

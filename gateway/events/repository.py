@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from gateway.events.dispatch import PENDING
 from gateway.outbox import AccountEvent, view
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import AccountEventRow, PartnerEventRow
 
 
@@ -68,7 +68,8 @@ async def prune(db: Database, before: datetime) -> Pruned:
     unit of work (whatever their status: see ``gateway.events.retention``)."""
     old = select(col(AccountEventRow.seq)).where(col(AccountEventRow.occurred_at) < before)
     rows: Any = col(PartnerEventRow.event_seq).in_(old)
-    async with db.transaction() as s:
+
+    async def work(s: UnitOfWork) -> Pruned:
         waiting = select(func.count()).select_from(PartnerEventRow)
         waiting = waiting.where(rows, col(PartnerEventRow.status) == PENDING)
         undelivered = int((await s.execute(waiting)).scalar_one())
@@ -76,8 +77,10 @@ async def prune(db: Database, before: datetime) -> Pruned:
         events = await s.execute(
             delete(AccountEventRow).where(col(AccountEventRow.occurred_at) < before)
         )
-    return Pruned(
-        int(events.rowcount),  # type: ignore[attr-defined]
-        int(partner_rows.rowcount),  # type: ignore[attr-defined]
-        undelivered,
-    )
+        return Pruned(
+            int(events.rowcount),  # type: ignore[attr-defined]
+            int(partner_rows.rowcount),  # type: ignore[attr-defined]
+            undelivered,
+        )
+
+    return await db.run_in_transaction(work)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.accounts.model import AccountConflict, IdentityKey, WechatSessionKeys
+from gateway.accounts.model import AccountConflict, IdentityKey, Resolution, WechatSessionKeys
 from gateway.accounts.service import AccountGraph
 from gateway.audit import ClientInfo, record
 from gateway.config import AppConfig, AppKind, GatewayConfig
@@ -171,7 +171,8 @@ class MiniProgramSessions:
         client: ClientInfo,
     ) -> BindOutcome:
         facts = WechatFacts(openid, unionid)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> Resolution:
             resolution = await self._login.resolve(s, app, facts, client)
             nickname, avatar = data.get("nickName"), data.get("avatarUrl")
             await self._accounts.keep_profile(
@@ -190,6 +191,9 @@ class MiniProgramSessions:
                 merged=resolution.merged,
                 linked=bool(resolution.new_identities),
             )
+            return resolution
+
+        resolution = await self._db.run_in_transaction(work)
         return BindOutcome(
             resolution.account_id, resolution.merged, bool(resolution.new_identities)
         )
@@ -221,8 +225,9 @@ class MiniProgramSessions:
         recent): ``reauthenticated`` says how, for the audit trail."""
         app = self.app_of(viewer)
         phone = await self.verified_phone(app, code)
-        async with self._db.transaction() as s:
-            return await self.link_phone(s, viewer, app, phone, client, reauthenticated)
+        return await self._db.run_in_transaction(
+            lambda s: self.link_phone(s, viewer, app, phone, client, reauthenticated)
+        )
 
     @declares(InvalidInput, WECHAT_CALL, WatermarkMismatch)
     async def verified_phone(self, app: AppConfig, code: str) -> str:

@@ -22,7 +22,7 @@ from gateway.partners import scopes
 from gateway.partners.entitlements import MAX_BATCH, Entitlements, VisibleIdentity
 from gateway.partners.rate import PartnerRate
 from gateway.partners.registry import PartnerView
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 
 KeyMaker = Callable[[Entitlements], Sequence[tuple[str, IdentityKey]]]
 
@@ -127,7 +127,10 @@ class PartnerLookups:
 
     async def _record(self, kind: str, request: LookupRequest, **detail: Any) -> None:
         client = ClientInfo("partner", ip=request.ip)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             record(
                 s, kind, client, partner=request.partner.client_id, query=request.query, **detail
             )
+
+        await self._db.run_in_transaction(work)

@@ -31,7 +31,7 @@ from gateway.audit import ClientInfo, record
 from gateway.errors import TemporarilyUnavailable, Throttled
 from gateway.partners.registry import Partners, PartnerView
 from gateway.partners.tokens import LIFETIME_SECONDS, PartnerTokens
-from gateway.store.db import Database, is_unavailable
+from gateway.store.db import Database, UnitOfWork, is_unavailable
 from gateway.store.models import utcnow
 from gateway.throttle import Throttle
 
@@ -81,7 +81,8 @@ class TokenEndpoint:
         if not set(requested) <= partner.scopes:
             return _error(InvalidScopeError(description="scope exceeds what this client may have"))
         token = self._tokens.issue(partner.client_id, requested, utcnow())
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             record(
                 s,
                 "partner_token",
@@ -89,6 +90,8 @@ class TokenEndpoint:
                 partner=partner.client_id,
                 scopes=requested,
             )
+
+        await self._db.run_in_transaction(work)
         body = {
             "access_token": token,
             "token_type": "Bearer",

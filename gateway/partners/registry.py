@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from gateway.config import PartnerModel
 from gateway.partners.scopes import ALL
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import Partner, utcnow
 
 _DUMMY_HASH = hashlib.sha256(b"no such partner").hexdigest()
@@ -99,7 +99,8 @@ class Partners:
 
     async def sync(self, configured: tuple[PartnerModel, ...]) -> None:
         """Make the table hold exactly what the config says for config-sourced partners."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             rows = {r.client_id: r for r in (await s.execute(select(Partner))).scalars()}
             for p in configured:
                 row = rows.get(p.client_id) or Partner(client_id=p.client_id, secret_hash="")
@@ -119,6 +120,8 @@ class Partners:
             for row in rows.values():
                 if row.source == "config" and row.client_id not in names and not row.disabled_at:
                     row.disabled_at = utcnow()  # removed from the config: no more tokens
+
+        await self._db.run_in_transaction(work)
 
     def _webhook(self, p: PartnerModel) -> tuple[str | None, str | None]:
         if p.webhook_url is None or p.webhook_secret is None:
@@ -162,7 +165,8 @@ class Partners:
         if unknown:
             raise RegistryError(f"unknown scopes {sorted(unknown)}")
         secret = secret or new_secret()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             if (
                 await s.execute(select(Partner).where(col(Partner.client_id) == client_id))
             ).first():
@@ -180,6 +184,8 @@ class Partners:
                     webhook_secret_sealed=webhook[1] if webhook else None,
                 )
             )
+
+        await self._db.run_in_transaction(work)
         return secret
 
     async def rotate_secret(self, client_id: str) -> str:
@@ -206,7 +212,7 @@ class Partners:
             return [(PartnerView.of(r), r.webhook_secret_sealed) for r in rows]
 
     async def _update(self, client_id: str, **values: object) -> None:
-        async with self._db.transaction() as s:
+        async def work(s: UnitOfWork) -> None:
             result = await s.execute(
                 update(Partner)
                 .where(col(Partner.client_id) == client_id, col(Partner.source) == "cli")
@@ -216,6 +222,8 @@ class Partners:
                 raise RegistryError(
                     f"no CLI partner {client_id} (config partners change in the config file)",
                 )
+
+        await self._db.run_in_transaction(work)
 
     async def all(self) -> list[PartnerView]:
         async with self._db.reader() as s:

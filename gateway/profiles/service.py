@@ -32,7 +32,7 @@ from gateway.errors import (
 )
 from gateway.profiles.images import EXTENSIONS, CleanImage, ImageWorkers
 from gateway.sessions.model import Viewer
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.wechat.app_token import AppTokens
 from gateway.wechat.client import WeChatClient
 
@@ -103,18 +103,20 @@ class Profiles:
         avatar_id = _avatar_id(avatar) if avatar else None
         if changes.get("nickname") and self._config.profile.msg_sec_check:
             await self._check_text(viewer, changes["nickname"] or "")
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
+            changed = dict(changes)  # this run's own: a run again starts from the request's
             if avatar_id is not None:
                 media_type = await self._accounts.choose_avatar(s, viewer.account_id, avatar_id)
                 if media_type is None:
                     raise NotFound(
                         "No such upload of yours: upload the picture first.", field="avatar"
                     )
-                changes["avatar_url"] = self.origin(origin) + avatar_path(avatar_id, media_type)
+                changed["avatar_url"] = self.origin(origin) + avatar_path(avatar_id, media_type)
             elif avatar == "":
                 await self._accounts.forget_avatars(s, viewer.account_id)
-                changes["avatar_url"] = None
-            await self._accounts.set_profile(s, viewer.account_id, changes)
+                changed["avatar_url"] = None
+            await self._accounts.set_profile(s, viewer.account_id, changed)
             record(
                 s,
                 "profile_update",
@@ -122,8 +124,10 @@ class Profiles:
                 account_id=viewer.account_id,
                 session_id=viewer.session_id,
                 app_key=viewer.app_key,
-                fields=sorted(changes),
+                fields=sorted(changed),
             )
+
+        await self._db.run_in_transaction(work)
 
     async def _check_text(self, viewer: Viewer, text: str) -> None:
         """WeChat's msg_sec_check on the viewer's own openid in the session's mini-program."""
@@ -147,10 +151,9 @@ class Profiles:
         """Re-encode and keep an upload of the viewer's; it becomes the avatar when
         ``update`` names its id (a newer upload replaces one never chosen)."""
         clean = await self._images.reencode(data)
-        async with self._db.transaction() as s:
-            avatar_id = await self._accounts.add_avatar(
-                s, viewer.account_id, clean.media_type, clean.data
-            )
+        avatar_id = await self._db.run_in_transaction(
+            lambda s: self._accounts.add_avatar(s, viewer.account_id, clean.media_type, clean.data)
+        )
         url = self.origin(origin) + avatar_path(avatar_id, clean.media_type)
         return UploadedAvatar(avatar_id.hex, url)
 

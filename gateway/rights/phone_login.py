@@ -22,9 +22,9 @@ from gateway.audit import ClientInfo, record
 from gateway.errors import InvalidInput, declares
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.rights.reauthentication import Proof, Reauthentication
-from gateway.sessions.model import Viewer
+from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.wechat_login.service import LoginOutcome, WechatLogin
 
 
@@ -62,7 +62,8 @@ class PhoneLogin:
         app = self._miniprogram.app_of(viewer)
         method = await self._rule.confirm(viewer, Proof())
         phone = await self._miniprogram.verified_phone(app, code)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> tuple[bool, IssuedTokens]:
             linked = await self._miniprogram.link_phone(s, viewer, app, phone, client, method)
             tokens = await self._sessions.start(s, viewer.account_id, app.key, client)
             await self._sessions.end(s, viewer)
@@ -76,4 +77,7 @@ class PhoneLogin:
                 door="phone",
                 replaced=str(viewer.session_id),
             )
+            return linked, tokens
+
+        linked, tokens = await self._db.run_in_transaction(work)
         return LoginOutcome(tokens, is_new_account=linked)

@@ -6,6 +6,7 @@ and the audit trail. No SQL here: erasure is ``AccountGraph.erase`` + ``Sessions
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,7 +31,7 @@ from gateway.rights import documents
 from gateway.rights.reauthentication import Proof, Reauthentication
 from gateway.sessions.model import Viewer
 from gateway.sessions.service import Sessions
-from gateway.store.db import Database, UnitOfWork, retry_conflicts
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import utcnow
 from gateway.throttle import WindowLimit
 
@@ -97,16 +98,15 @@ class Rights:
         now = utcnow()
         due = now + timedelta(days=self._config.accounts.deletion_grace_days)
 
-        async def carry_out() -> None:
-            async with self._db.transaction() as s:
-                record_by(s, "deletion_requested", client, viewer, reauthenticated=method)
-                if due <= now:
-                    await self._erase(s, viewer.account_id, by="self")
-                else:
-                    await self._accounts.mark_for_deletion(s, viewer.account_id, now, due)
-                    await self._sessions.revoke_all(s, [viewer.account_id])
+        async def carry_out(s: UnitOfWork) -> None:
+            record_by(s, "deletion_requested", client, viewer, reauthenticated=method)
+            if due <= now:
+                await self._erase(s, viewer.account_id, by="self")
+            else:
+                await self._accounts.mark_for_deletion(s, viewer.account_id, now, due)
+                await self._sessions.revoke_all(s, [viewer.account_id])
 
-        await retry_conflicts(carry_out)  # logins of the same person may race it
+        await self._db.run_in_transaction(carry_out)  # logins of the person may race it
         return Deletion(now, due)
 
     async def _erase(self, s: UnitOfWork, account_id: uuid.UUID, *, by: str, **detail: Any) -> None:
@@ -160,15 +160,21 @@ class Rights:
     # -- the schedule ----------------------------------------------------------------------
     async def carry_out_due(self) -> int:
         """Erase the accounts whose cooling-off period is over; how many."""
+
+        async def erase_if_due(s: UnitOfWork, account_id: uuid.UUID) -> bool:
+            if not await self._accounts.still_due(s, account_id, utcnow()):
+                return False
+            await self._erase(s, account_id, by="schedule")
+            return True
+
         done = 0
         while True:
             due = await self._accounts.due_for_deletion(utcnow(), limit=100)
             before = done
             for account_id in due:
-                async with self._db.transaction() as s:
-                    if await self._accounts.still_due(s, account_id, utcnow()):
-                        await self._erase(s, account_id, by="schedule")
-                        done += 1
+                erase = functools.partial(erase_if_due, account_id=account_id)
+                if await self._db.run_in_transaction(erase):
+                    done += 1
             if len(due) < 100 or done == before:
                 return done
 
@@ -204,7 +210,8 @@ class Rights:
     async def set_disabled(self, account_id: uuid.UUID, disabled: bool, by: Operator) -> int:
         """Disable (every session revoked at once) or enable (login again; old sessions stay
         revoked). Returns how many sessions were revoked."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> int:
             await self._accounts.set_disabled(s, account_id, disabled, by.reason)
             revoked = await self._sessions.revoke_all(s, [account_id]) if disabled else 0
             kind = "account_disabled" if disabled else "account_enabled"
@@ -212,18 +219,23 @@ class Rights:
                 s, kind, by.client, account_id=account_id, operator=by.name, reason=by.reason,
                 revoked=revoked,
             )  # fmt: skip
-        return revoked
+            return revoked
+
+        return await self._db.run_in_transaction(work)
 
     @declares(NotFound)
     async def revoke_sessions(self, account_id: uuid.UUID, by: Operator) -> int:
         """Log the person out everywhere (the console's "revoke sessions"); how many."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> int:
             revoked = await self._sessions.revoke_all(s, [account_id])
             record(
                 s, "sessions_revoked", by.client, account_id=account_id, operator=by.name,
                 reason=by.reason, revoked=revoked,
             )  # fmt: skip
-        return revoked
+            return revoked
+
+        return await self._db.run_in_transaction(work)
 
     @declares(NotFound, LastIdentity)
     async def unlink_identity(
@@ -246,7 +258,8 @@ class Rights:
             raise NotFound("No live account with this id.")
         now = utcnow()
         due = now + timedelta(days=self._config.accounts.deletion_grace_days)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             record(
                 s, "deletion_requested", by.client, account_id=account_id, operator=by.name,
                 reason=by.reason,
@@ -256,33 +269,38 @@ class Rights:
             else:
                 await self._accounts.mark_for_deletion(s, account_id, now, due)
                 await self._sessions.revoke_all(s, [account_id])
+
+        await self._db.run_in_transaction(work)
         return Deletion(now, due)
 
     async def cancel_deletion(self, account_id: uuid.UUID, by: Operator) -> bool:
         """Cancel a pending deletion (the person asked to stay); False when none was pending."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> bool:
             cancelled = await self._accounts.cancel_deletion(s, account_id)
             if cancelled:
                 record(
                     s, "deletion_cancelled", by.client, account_id=account_id, operator=by.name,
                     reason=by.reason,
                 )  # fmt: skip
-        return cancelled
+            return cancelled
+
+        return await self._db.run_in_transaction(work)
 
     @declares(NotFound)
     async def delete_now(self, account_id: uuid.UUID, by: Operator) -> None:
         """An operator's deletion: no cooling-off period."""
-        async with self._db.transaction() as s:
-            await self._erase(s, account_id, by="operator", operator=by.name, reason=by.reason)
+        await self._db.run_in_transaction(
+            lambda s: self._erase(s, account_id, by="operator", operator=by.name, reason=by.reason)
+        )
 
     @declares(NotFound)
     async def export(self, account_id: uuid.UUID, by: Operator) -> dict[str, Any]:
         document = await self.personal_data(account_id)
-        async with self._db.transaction() as s:
-            record(
-                s, "account_exported", by.client, account_id=account_id, operator=by.name,
-                reason=by.reason,
-            )  # fmt: skip
+        await self._audited(
+            "account_exported", by.client, account_id=account_id, operator=by.name,
+            reason=by.reason,
+        )  # fmt: skip
         return document
 
     async def audit_events(self, query: AuditQuery) -> list[AuditView]:
@@ -290,12 +308,19 @@ class Rights:
 
     async def prune_audit(self, older_than_days: int, by: Operator) -> int:
         removed = await audit.prune(self._db, utcnow() - timedelta(days=older_than_days))
-        async with self._db.transaction() as s:
-            record(
-                s, "audit_pruned", by.client, operator=by.name, reason=by.reason,
-                older_than_days=older_than_days, removed=removed,
-            )  # fmt: skip
+        await self._audited(
+            "audit_pruned", by.client, operator=by.name, reason=by.reason,
+            older_than_days=older_than_days, removed=removed,
+        )  # fmt: skip
         return removed
+
+    async def _audited(self, kind: str, client: ClientInfo, **detail: Any) -> None:
+        """An audit row in a transaction of its own."""
+
+        async def work(s: UnitOfWork) -> None:
+            record(s, kind, client, **detail)
+
+        await self._db.run_in_transaction(work)
 
 
 async def purge_periodically(

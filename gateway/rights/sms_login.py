@@ -24,7 +24,7 @@ from gateway.metrics import LOGINS
 from gateway.miniprogram.service import MiniProgramSessions
 from gateway.rights.reauthentication import Proof, Reauthentication
 from gateway.sessions.browser import BROWSER_APP
-from gateway.sessions.model import Viewer
+from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
 from gateway.sms.codes import Purpose
 from gateway.sms.service import SmsCodes
@@ -74,11 +74,15 @@ class SmsLogin:
         code opens (a new one when ``[sms] signup`` allows), but no API session: the page
         opens a browser's (``sessions.browser``), whose ``web_login`` row audits the login."""
         phone = await self._redeemed(BROWSER_APP, raw_phone, code, client)
+
+        async def work(s: UnitOfWork) -> Resolution:
+            resolution = await self._resolved(s, phone, BROWSER_APP)
+            if resolution.is_new:
+                _audit(s, "register", BROWSER_APP, resolution.account_id, None, client)
+            return resolution
+
         try:
-            async with self._db.transaction() as s:
-                resolution = await self._resolved(s, phone, BROWSER_APP)
-                if resolution.is_new:
-                    _audit(s, "register", BROWSER_APP, resolution.account_id, None, client)
+            resolution = await self._db.run_in_transaction(work)
         except InvalidCredentials:
             await self._failed(BROWSER_APP, client, InvalidCredentials.code)
             raise
@@ -106,7 +110,8 @@ class SmsLogin:
 
     async def _open(self, app: AppConfig, phone: str, client: ClientInfo) -> LoginOutcome:
         """Find (or create) the number's account and open its session, in one transaction."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> tuple[Resolution, IssuedTokens]:
             resolution = await self._resolved(s, phone, app.key)
             try:
                 tokens = await self._sessions.start(s, resolution.account_id, app.key, client)
@@ -114,6 +119,9 @@ class SmsLogin:
                 raise InvalidCredentials(NO_ACCOUNT) from None
             event = "register" if resolution.is_new else "login"
             _audit(s, event, app.key, tokens.account_id, tokens.session_id, client)
+            return resolution, tokens
+
+        resolution, tokens = await self._db.run_in_transaction(work)
         LOGINS.labels("sms", "ok").inc()
         return LoginOutcome(tokens, is_new_account=resolution.is_new)
 
@@ -121,8 +129,11 @@ class SmsLogin:
         """Audit a refused SMS login, as a refused password login is: without the account
         (a wrong code says nothing about whose number it is)."""
         LOGINS.labels("sms", reason).inc()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             record(s, "login_failed", client, app_key=app_key, door="sms", reason=reason)
+
+        await self._db.run_in_transaction(work)
 
     @declares(UnknownApp, Reauthentication.confirm, SmsCodes.redeem, MiniProgramSessions.link_phone)
     async def bind(
@@ -134,8 +145,9 @@ class SmsLogin:
             raise UnknownApp()
         method = await self._rule.confirm(viewer, proof)
         phone = await self._codes.redeem(raw_phone, Purpose.BIND, code)
-        async with self._db.transaction() as s:
-            return await self._miniprogram.link_phone(s, viewer, app, phone, client, method)
+        return await self._db.run_in_transaction(
+            lambda s: self._miniprogram.link_phone(s, viewer, app, phone, client, method)
+        )
 
 
 def _audit(

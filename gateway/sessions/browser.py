@@ -26,7 +26,7 @@ from gateway.audit import ClientInfo, record
 from gateway.errors import AccountDisabled, declares
 from gateway.sessions import repository
 from gateway.sessions.records import Facts
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import utcnow
 
 BROWSER_APP = "@web"
@@ -85,24 +85,28 @@ class BrowserLogins:
         web_client = ClientInfo(
             BROWSER_PLATFORM, client.channel, None, client.ip, client.user_agent
         )
-        async with self._db.transaction() as s:
-            account_id = await self._accounts.survivor(s, account_id)
-            facts = facts._replace(account_id=account_id)
-            await self._accounts.admit_login(s, account_id)
-            await repository.open_session(s, facts, web_client, self._digest(cookie), now)
+
+        async def work(s: UnitOfWork) -> uuid.UUID:
+            heir = await self._accounts.survivor(s, account_id)
+            await self._accounts.admit_login(s, heir)
+            opened = facts._replace(account_id=heir)
+            await repository.open_session(s, opened, web_client, self._digest(cookie), now)
             for ended in replacing:
                 await repository.revoke(s, ended, now)
             record(
                 s,
                 "web_login",
                 client,
-                account_id=account_id,
+                account_id=heir,
                 session_id=facts.id,
                 app_key=BROWSER_APP,
                 amr=list(amr),
                 **detail,
             )
-        return cookie, BrowserLogin(facts.id, account_id, now, amr)
+            return heir
+
+        heir = await self._db.run_in_transaction(work)
+        return cookie, BrowserLogin(facts.id, heir, now, amr)
 
     async def find(self, cookie: str | None) -> BrowserLogin | None:
         """The live login a cookie names; None for a missing, forged, ended or expired one,
@@ -124,7 +128,8 @@ class BrowserLogins:
 
     async def end(self, login: BrowserLogin, client: ClientInfo) -> None:
         """Log this browser out (its session revoked), audited as ``web_logout``."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             await repository.revoke(s, login.session_id, utcnow())
             record(
                 s,
@@ -134,3 +139,5 @@ class BrowserLogins:
                 session_id=login.session_id,
                 app_key=BROWSER_APP,
             )
+
+        await self._db.run_in_transaction(work)

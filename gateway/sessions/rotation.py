@@ -2,7 +2,9 @@
 statement (``at_once.rotate_at_once``), on SQLite one write transaction handed whole to the
 database's writer thread. An unspent token of a live session on an unmerged account is spent,
 the session touched, the new token and the audit event written; a spent token (grace or
-reuse) or a merged account is left to ``Sessions.refresh``'s transaction, which decides."""
+reuse) or a merged account is left to ``Sessions.refresh``'s transaction, which decides; so
+is a statement that met a concurrent writer (``LostRace``: a deadlock, which rolled it back
+whole), as a login's one statement is (``sessions.sign_in``)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from gateway.sessions.issuing import Issuer
 from gateway.sessions.model import IssuedTokens
 from gateway.sessions.records import Facts
 from gateway.sessions.tokens import hash_refresh_token
-from gateway.store.db import Database
+from gateway.store.db import Database, LostRace
 from gateway.store.driver import SyncDriver
 
 _Rotated = tuple[Facts, AccountView]
@@ -30,13 +32,17 @@ class OneStepRefresh:
         self._issuer = issuer
 
     async def rotate(self, token: str, client: ClientInfo, now: datetime) -> IssuedTokens | None:
-        """The new pair; ``None`` when nothing was written because the token was spent or
-        the account merged. ``InvalidRefreshToken`` when no live session has the token."""
+        """The new pair; ``None`` when nothing was written because the token was spent, the
+        account merged or a concurrent writer got in the way (``LostRace``).
+        ``InvalidRefreshToken`` when no live session has the token."""
         refresh, digest = self._issuer.successor(token)
         presented = hash_refresh_token(token)
         event = event_row("refresh", client)
         run = self._in_thread if self._db.dialect == "sqlite" else self._in_statement
-        rotated = await run(presented, digest, event, now)
+        try:
+            rotated = await run(presented, digest, event, now)
+        except LostRace:  # it wrote nothing: the transaction decides (and runs again)
+            return None
         if rotated is None:
             return None
         facts, account = rotated

@@ -112,7 +112,8 @@ class Sessions:
         if rotated is not None:
             _REFRESHED.inc()
             return rotated
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> tuple[str, IssuedTokens | None]:
             held = await self._live_session(s, token, now)
             outcome = await self._spend(s, held.token_id, now)
             if outcome == "reused":
@@ -130,6 +131,9 @@ class Sessions:
                 session_id=held.session_id,
                 app_key=held.app_key,
             )
+            return outcome, issued
+
+        outcome, issued = await self._db.run_in_transaction(work)
         REFRESHES.labels({"spent": "ok", "grace": "grace", "reused": "reused"}[outcome]).inc()
         if issued is None:
             raise RefreshTokenReused()
@@ -178,13 +182,16 @@ class Sessions:
 
     async def logout(self, viewer: Viewer, everywhere: bool, client: ClientInfo) -> int:
         now = utcnow()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> int:
             if everywhere:
                 count = await repository.revoke_accounts(s, [viewer.account_id], now)
             else:
                 count = await repository.revoke(s, viewer.session_id, now)
             record_by(s, "logout", client, viewer, everywhere=everywhere)
-        return count
+            return count
+
+        return await self._db.run_in_transaction(work)
 
     async def revoke_others(self, s: UnitOfWork, viewer: Viewer) -> int:
         """Inside the caller's transaction: every other live session of the account."""
@@ -197,11 +204,14 @@ class Sessions:
 
     async def revoke(self, viewer: Viewer, session_id: uuid.UUID, client: ClientInfo) -> bool:
         """Revoke one session of the viewer's own account; False when there is no such one."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> bool:
             done = bool(await repository.revoke(s, session_id, utcnow(), viewer.account_id))
             if done:
                 record_by(s, "revoke_session", client, viewer, revoked=str(session_id))
-        return done
+            return done
+
+        return await self._db.run_in_transaction(work)
 
     async def revoke_all(self, s: UnitOfWork, account_ids: list[uuid.UUID]) -> int:
         """Inside the caller's transaction: every live session of these accounts, at once

@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from gateway.audit import ClientInfo, record
 from gateway.phones import calling_code
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.models import SmsCodeRow
 
 
@@ -60,13 +60,15 @@ class CodeStore:
         the same transaction, with the number's country and last four digits only: enough
         for support to answer "was a code sent to my number?", not the number itself."""
         code = f"{secrets.randbelow(1_000_000):06d}"
-        row = SmsCodeRow(
-            phone=phone,
-            purpose=purpose.value,
-            code_hash=self._digest(phone, purpose, code),
-            expires_at=self._clock() + self._ttl,
-        )
-        async with self._db.transaction() as s:
+        expires_at = self._clock() + self._ttl
+
+        async def work(s: UnitOfWork) -> None:
+            row = SmsCodeRow(
+                phone=phone,
+                purpose=purpose.value,
+                code_hash=self._digest(phone, purpose, code),
+                expires_at=expires_at,
+            )
             await s.execute(delete(SmsCodeRow).where(*_of(phone, purpose)))
             # the dead codes of every number go too: a number is personal data, kept no
             # longer than its code lives (the index on expires_at finds them)
@@ -82,29 +84,38 @@ class CodeStore:
                 country=calling_code(phone),
                 phone_tail=phone[-4:],
             )
+
+        await self._db.run_in_transaction(work)
         return code
 
     async def redeem(self, phone: str, purpose: Purpose, code: str) -> bool:
         """True once for the right code within its life and tries; the code is spent then."""
-        async with self._db.transaction() as s:
+
+        async def count_try(s: UnitOfWork) -> str | None:
             counted = update(SmsCodeRow).where(
                 *_of(phone, purpose),
                 col(SmsCodeRow.attempts) < self._max_attempts,
                 col(SmsCodeRow.expires_at) > self._clock(),
             )
-            stored = (
+            stored: str | None = (
                 await s.execute(
                     counted.values(attempts=col(SmsCodeRow.attempts) + 1).returning(
                         col(SmsCodeRow.code_hash)
                     )
                 )
             ).scalar_one_or_none()
+            return stored
+
+        stored = await self._db.run_in_transaction(count_try)
         if stored is None or not hmac.compare_digest(stored, self._digest(phone, purpose, code)):
             return False
-        async with self._db.transaction() as s:
+
+        async def spend(s: UnitOfWork) -> bool:
             spent = delete(SmsCodeRow).where(*_of(phone, purpose))
             result = await s.execute(spent.where(col(SmsCodeRow.code_hash) == stored))
-        return bool(getattr(result, "rowcount", 0))  # 0: a concurrent redeem spent it first
+            return bool(getattr(result, "rowcount", 0))  # 0: a concurrent redeem spent it first
+
+        return await self._db.run_in_transaction(spend)
 
 
 def _of(phone: str, purpose: Purpose) -> tuple[ColumnElement[bool], ColumnElement[bool]]:

@@ -1,6 +1,12 @@
 """The async engine and the unit of work.
 
-Services own transactions (``async with db.transaction() as s``); repositories never commit.
+Services own transactions (``await db.run_in_transaction(work)``, ``work`` taking the unit of
+work); repositories never commit. A transaction the database rolls back as one side of a
+conflict (a deadlock, a serialization failure) is run again, whole, by that one door, so no use
+case answers a race between two of its own requests with an internal error: a ``work`` does
+nothing outside the database (no WeChat call, no cache write, no wake-up) and keeps no state
+across runs; what must follow the commit follows the call.
+
 On SQLite a writing transaction starts with ``BEGIN IMMEDIATE`` so that two concurrent
 find-or-create calls queue on the write lock instead of failing with a stale snapshot.
 """
@@ -31,8 +37,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 UnitOfWork = AsyncSession
-"""What ``Database.transaction()`` yields. Use cases pass it down to ``accounts`` and
-``sessions`` so that one login's rows commit together, and never run SQL on it themselves."""
+"""What ``Database.run_in_transaction`` passes its ``work``. Use cases pass it down to
+``accounts`` and ``sessions`` so that one login's rows commit together, and never run SQL on it
+themselves."""
 
 
 # both SQLite engines (the pooled async one and the writer thread's): wait up to 30 s for the
@@ -105,10 +112,10 @@ def _configure_sqlite(engine: AsyncEngine | Engine, cache_kib: int | None = None
 
 
 class Database:
-    """One engine, two doors: ``transaction()`` for writes, ``reader()`` for reads.
+    """One engine, two doors: ``run_in_transaction()`` for writes, ``reader()`` for reads.
 
     Readers autocommit each statement (no BEGIN/COMMIT round trips on the hot read path), so a
-    reader that needs several statements to agree must use ``transaction()`` instead.
+    reader that needs several statements to agree must use ``run_in_transaction()`` instead.
     """
 
     def __init__(self, engine: AsyncEngine, broadcast: Broadcast | None = None) -> None:
@@ -133,10 +140,25 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    async def run_in_transaction(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """``work`` in one transaction, committed when it returns (its answer), rolled back
+        when it raises; run again, whole, in a new transaction when the database rolled it back
+        as one side of a conflict (``retry_conflicts``). Every other error, and the typed
+        errors a use case raises on purpose, leave after the one run."""
+
+        async def once() -> T:
+            async with self.transaction() as s:
+                return await work(s)
+
+        return await retry_conflicts(once)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work. What it named as changed (``broadcast.changed``) is broadcast
-        once it has committed (PostgreSQL's NOTIFY: inside it, delivered at the commit)."""
+        """One attempt at a unit of work, not run again on a conflict: for tests' set-up and
+        ``run_in_transaction``; the gateway's own modules go through the latter
+        (``tests/test_conflict_retry.py``). What it named as changed (``broadcast.changed``) is
+        broadcast once it has committed (PostgreSQL's NOTIFY: inside it, delivered at the
+        commit)."""
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             async with session.begin():
                 yield session

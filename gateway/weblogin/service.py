@@ -121,22 +121,26 @@ class WebLogins:
         binding = binding if binding and SECRET.match(binding) else tickets.new_secret()
         image = await self._code(app, scene)
         now = self._clock()
-        row = WebLoginTicketRow(
-            ticket_hash=tickets.digest(ticket),
-            scene=scene,
-            app_key=app.key,
-            binding_hash=tickets.digest(binding),
-            status=Status.WAITING.value,
-            origin=storable(origin),
-            ip=client.ip,
-            user_agent=client.user_agent,
-            created_at=now,
-            expires_at=now + self._settings.ticket_seconds,
-        )
-        async with self._db.transaction() as s:
+        expires_at = now + self._settings.ticket_seconds
+
+        async def work(s: UnitOfWork) -> None:
+            row = WebLoginTicketRow(
+                ticket_hash=tickets.digest(ticket),
+                scene=scene,
+                app_key=app.key,
+                binding_hash=tickets.digest(binding),
+                status=Status.WAITING.value,
+                origin=storable(origin),
+                ip=client.ip,
+                user_agent=client.user_agent,
+                created_at=now,
+                expires_at=expires_at,
+            )
             await tickets.add(s, row, now)
             record(s, "web_login_started", client, app_key=app.key, amr=AMR)
-        return Started(ticket, binding, scene, image, row.expires_at)
+
+        await self._db.run_in_transaction(work)
+        return Started(ticket, binding, scene, image, expires_at)
 
     def _miniprogram(self, app_key: str) -> AppConfig:
         app = self._config.app(app_key)
@@ -181,9 +185,13 @@ class WebLogins:
         self._approver(viewer)
         now = self._clock()
         waiting, where = (Status.WAITING.value,), {"scene": scene}
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> tuple[Ticket, str | None]:
             found = self._for_approver(viewer, await tickets.by_scene(s, scene, now))
             moved = await tickets.move(s, now, to=Status.SCANNED, where=where, from_states=waiting)
+            return found, moved
+
+        found, moved = await self._db.run_in_transaction(work)
         if moved is None:
             return found
         self.wakeups.wake(tickets.wake_name(found.key))
@@ -196,7 +204,8 @@ class WebLogins:
         self._approver(viewer)
         now = self._clock()
         to = Status.APPROVED if approve else Status.DENIED
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> Ticket:
             found = self._for_approver(viewer, await tickets.by_scene(s, scene, now))
             where = {"scene": scene}
             if not await tickets.move(
@@ -214,6 +223,9 @@ class WebLogins:
                 browser_ip=found.ip,
                 browser_origin=found.origin,
             )
+            return found
+
+        found = await self._db.run_in_transaction(work)
         self.wakeups.wake(tickets.wake_name(found.key))
         return found
 
@@ -281,7 +293,7 @@ class WebLogins:
             return await tickets.by_key(s, key, self._clock())
 
     async def _open_session(self, found: Ticket, client: ClientInfo) -> IssuedTokens | None:
-        async with self._db.transaction() as s:
+        async def work(s: UnitOfWork) -> IssuedTokens | None:
             if not await self._spend(s, found):
                 return None
             assert found.account_id is not None  # APPROVED always names the account
@@ -299,7 +311,9 @@ class WebLogins:
                 amr=AMR,
                 scanned_app=found.app_key,
             )
-        return issued
+            return issued
+
+        return await self._db.run_in_transaction(work)
 
     async def _spend(self, s: UnitOfWork, found: Ticket) -> bool:
         key = await tickets.move(
@@ -325,10 +339,13 @@ class WebLogins:
             raise WebLoginDenied()
         if found.status != Status.APPROVED:
             raise WebLoginPending()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             if not await self._spend(s, found):
                 raise WebLoginExpired()
             record(s, "web_login_collected", None, account_id=found.account_id, amr=AMR)
+
+        await self._db.run_in_transaction(work)
         assert found.account_id is not None
         return Collected(found.account_id, found.app_key)
 

@@ -38,7 +38,7 @@ from gateway.limits import waiting_upstream
 from gateway.metrics import LOGINS
 from gateway.sessions.model import IssuedTokens, Viewer
 from gateway.sessions.service import Sessions
-from gateway.store.db import Database, UnitOfWork, retry_conflicts
+from gateway.store.db import Database, UnitOfWork
 from gateway.wechat.client import WeChatClient
 from gateway.wechat.codes import check_code
 from gateway.wechat.errors import WeChatError
@@ -180,7 +180,7 @@ class WechatLogin:
         client: ClientInfo,
         reauthenticated: str,
     ) -> Resolution:
-        async with self._db.transaction() as s:
+        async def work(s: UnitOfWork) -> Resolution:
             owners = await self._accounts.owners(s, keys)
             if owners - {viewer.account_id} and viewer.account_id not in owners:
                 raise IdentityConflict()
@@ -201,7 +201,9 @@ class WechatLogin:
                 linked=[k.kind.value for k in resolution.new_identities],
                 reauthenticated=reauthenticated,
             )
-        return resolution
+            return resolution
+
+        return await self._db.run_in_transaction(work)
 
     @declares(UnknownApp, InvalidInput, InvalidState, WECHAT_CALL, SnapshotUser)
     async def identities_of_code(
@@ -262,12 +264,9 @@ class WechatLogin:
                 return at_once
         try:
             try:
-                return await retry_conflicts(lambda: self._sign_in_transaction(app, facts, client))
+                return await self._sign_in_transaction(app, facts, client)
             except AccountGone as gone:  # erased meanwhile: the person is new (README)
-                erased = gone.account_id
-                return await retry_conflicts(
-                    lambda: self._sign_in_transaction(app, facts, client, erased)
-                )
+                return await self._sign_in_transaction(app, facts, client, gone.account_id)
         except MergeRefused as refused:
             await self._record_refused_merge(app, client, refused)
             LOGINS.labels(f"wechat_{app.kind}", AccountDisabled.code).inc()
@@ -283,7 +282,8 @@ class WechatLogin:
         """The reference path: resolve (create, attach, merge), keep the profile, open the
         session, in one transaction. After a first attempt reached an ``erased`` account,
         whatever of the person was left on it goes first."""
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> tuple[Resolution, IssuedTokens]:
             if erased is not None:
                 await self._accounts.release_erased(s, erased)
             resolution = await self.resolve(s, app, facts, client)
@@ -301,6 +301,9 @@ class WechatLogin:
                 door=f"wechat_{app.kind}",
                 linked=[k.kind.value for k in resolution.new_identities],
             )
+            return resolution, tokens
+
+        resolution, tokens = await self._db.run_in_transaction(work)
         LOGINS.labels(f"wechat_{app.kind}", "new" if resolution.is_new else "ok").inc()
         return LoginOutcome(tokens, resolution.is_new, resolution.merged)
 
@@ -343,7 +346,8 @@ class WechatLogin:
         account's trail (``gateway accounts show``), in a transaction of its own (the login's
         was rolled back)."""
         log.info("merge refused app=%s: a disabled account is involved", app.key)
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             for account_id in sorted(refused.disabled):
                 others = sorted(str(a) for a in refused.account_ids - {account_id})
                 record(
@@ -356,11 +360,14 @@ class WechatLogin:
                     accounts=others,
                 )
 
+        await self._db.run_in_transaction(work)
+
     async def _record_failure(self, app: AppConfig, client: ClientInfo, exc: GatewayError) -> None:
         errcode = exc.errcode
         log.info("wechat login refused app=%s code=%s errcode=%s", app.key, exc.code, errcode)
         LOGINS.labels(f"wechat_{app.kind}", exc.code).inc()
-        async with self._db.transaction() as s:
+
+        async def work(s: UnitOfWork) -> None:
             record(
                 s,
                 "login_failed",
@@ -370,3 +377,5 @@ class WechatLogin:
                 reason=exc.code,
                 errcode=errcode,
             )
+
+        await self._db.run_in_transaction(work)
