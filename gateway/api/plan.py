@@ -13,16 +13,19 @@ as graphql-core does (non-null, lists, ``is_type_of``, ``serialize``), awaiting 
 list items together as graphql-core gathers them, so DataLoaders batch the same.
 
 It answers successes only. At the first error of any kind (a resolver's exception, a null for
-a non-null field, a value that does not serialize) it gives up, and the request is run by
-graphql-core from the start, which gives that error exactly as the reference path does. Only
-queries are planned, so a request that gives up has read twice, never written twice.
+a non-null field, a value that does not serialize) it gives up, and graphql-core answers the
+request, which gives that error exactly as the reference path does. It does not run the
+resolvers again: what each resolver the plan called gave (its value, or the exception it
+raised) is kept by its response path (``Outcomes``), and graphql-core runs with a middleware
+that answers those fields with it (``replaying``), calling only the resolvers the plan never
+reached. A field that calls WeChat (``checkSession``) beside one that fails asks WeChat once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any
 
@@ -69,12 +72,18 @@ class Plan:
     steps: tuple[Step, ...]
 
 
+Outcomes = dict[tuple[str | int, ...], tuple[bool, Any]]
+"""What each resolver a plan called gave, by its field's response path: ``(False, value)``,
+or ``(True, exception)`` for one it raised."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlanRun:
     schema: GraphQLSchema
     operation: OperationDefinitionNode
     context: Any
     extensions: dict[str, Any] | None
+    outcomes: Outcomes = field(default_factory=dict)
 
 
 Direct = Callable[[GraphQLField], Callable[..., Any] | None]
@@ -140,12 +149,44 @@ def make_step(parent: GraphQLObjectType, node: Any, direct: Direct) -> Step | No
 
 
 async def run(
-    plan: Plan, schema: GraphQLSchema, context: Any, extensions: dict[str, Any] | None
+    plan: Plan,
+    schema: GraphQLSchema,
+    context: Any,
+    extensions: dict[str, Any] | None,
+    outcomes: Outcomes | None = None,
 ) -> dict[str, Any]:
-    """The operation's ``data``; ``GiveUp`` (or the error itself) when it does not succeed."""
-    return await _object(
-        plan.steps, None, None, PlanRun(schema, plan.operation, context, extensions)
-    )
+    """The operation's ``data``; ``GiveUp`` (or the error itself) when it does not succeed,
+    with what its resolvers gave in ``outcomes`` (for ``replaying``)."""
+    run = PlanRun(schema, plan.operation, context, extensions, {} if outcomes is None else outcomes)
+    return await _object(plan.steps, None, None, run)
+
+
+def replaying(outcomes: Outcomes) -> Callable[..., Any]:
+    """graphql-core's middleware for a plan that gave up: a field the plan resolved is
+    answered with what its resolver gave (raised again, for an exception), never resolved
+    again; any other field is resolved as usual."""
+
+    def answer(next_: Callable[..., Any], source: Any, info: Any, **arguments: Any) -> Any:
+        found = outcomes.get(tuple(info.path.as_list()))
+        if found is None:
+            return next_(source, info, **arguments)
+        raised, outcome = found
+        if raised:
+            raise outcome
+        return outcome
+
+    return answer
+
+
+async def _kept(value: Any, key: tuple[str | int, ...], outcomes: Outcomes) -> Any:
+    """An awaitable resolver's value, kept in ``outcomes`` once it has settled."""
+    try:
+        settled = await value
+    except Exception as exc:
+        outcomes[key] = (True, exc)
+        raise
+    outcomes[key] = (False, settled)
+    return settled
 
 
 async def _object(steps: tuple[Step, ...], source: Any, path: Any, run: PlanRun) -> dict[str, Any]:
@@ -154,12 +195,19 @@ async def _object(steps: tuple[Step, ...], source: Any, path: Any, run: PlanRun)
     for step in steps:
         at = response_path(path, step.key, parent)
         info = resolve_info(step.field, at, run.schema, run.operation, run.context, run.extensions)
+        key = tuple(at.as_list())
         try:
             value = step.resolve(source, info)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                run.outcomes[key] = (True, exc)
             for waiting in pending:
                 waiting.close()
             raise
+        if isawaitable(value):
+            value = _kept(value, key, run.outcomes)
+        else:
+            run.outcomes[key] = (False, value)
         pending.append(complete_value(step, step.type, info, at, value, run))
     values = await _together(pending)
     return {step.key: value for step, value in zip(steps, values, strict=True)}

@@ -39,7 +39,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from gateway.api.mutation_plan import MutationPlan, make_mutation_plan, run_mutation
-from gateway.api.plan import GiveUp, Plan, make_plan
+from gateway.api.plan import GiveUp, Outcomes, Plan, make_plan, replaying
 from gateway.api.plan import run as run_plan
 from gateway.api.schema import mask_errors, prepare
 from gateway.compat.strawberry import (
@@ -121,11 +121,14 @@ class PreparedDocuments:
         An exception out of graphql-core itself (not a resolver's: those are errors of the
         result) is answered as strawberry does, unmasked: its operation hook never resumes.
         A plan answers first when there is one; when it gives up, graphql-core runs the
-        request from the start."""
+        request, answering the fields the plan resolved with what their resolvers gave."""
         if prepared.plan is not None:
-            data = await self._planned(prepared.plan, operation, context)
+            outcomes: Outcomes = {}
+            data = await self._planned(prepared.plan, operation, context, outcomes)
             if data is not None:
                 return ExecutionResult(data=data, errors=None)
+            replay = replaying(outcomes) if outcomes else None
+            return await self._executed(prepared, operation, context, replay)
         if prepared.mutation is not None:
             try:
                 return await self._mutation(prepared, prepared.mutation, operation, context)
@@ -179,11 +182,13 @@ class PreparedDocuments:
         return ExecutionResult(data=result.data, errors=result.errors)
 
     async def _planned(
-        self, plan: Plan, operation: GraphQLRequestData, context: Any
+        self, plan: Plan, operation: GraphQLRequestData, context: Any, outcomes: Outcomes
     ) -> dict[str, Any] | None:
-        """The plan's ``data``; ``None`` when it gave up (an error is graphql-core's to give)."""
+        """The plan's ``data``; ``None`` when it gave up (an error is graphql-core's to give,
+        with what the plan's resolvers gave in ``outcomes``)."""
+        schema = graphql_schema(self._schema)
         try:
-            return await run_plan(plan, graphql_schema(self._schema), context, operation.extensions)
+            return await run_plan(plan, schema, context, operation.extensions, outcomes)
         except Exception:
             return None
 
