@@ -72,9 +72,11 @@ class Plan:
     steps: tuple[Step, ...]
 
 
-Outcomes = dict[tuple[str | int, ...], tuple[bool, Any]]
-"""What each resolver a plan called gave, by its field's response path: ``(False, value)``,
-or ``(True, exception)`` for one it raised."""
+Outcomes = list[tuple[Any, bool, Any]]
+"""What each resolver a plan called gave: its field's response path (graphql-core's ``Path``),
+then ``False, value``, or ``True, exception`` for one it raised. A list of the paths as they
+are, not a dict by their keys: the keys are made only when a plan gives up (``replaying``), so
+a plan that answers pays one append per field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,7 @@ class PlanRun:
     operation: OperationDefinitionNode
     context: Any
     extensions: dict[str, Any] | None
-    outcomes: Outcomes = field(default_factory=dict)
+    outcomes: Outcomes = field(default_factory=list)
 
 
 Direct = Callable[[GraphQLField], Callable[..., Any] | None]
@@ -157,7 +159,7 @@ async def run(
 ) -> dict[str, Any]:
     """The operation's ``data``; ``GiveUp`` (or the error itself) when it does not succeed,
     with what its resolvers gave in ``outcomes`` (for ``replaying``)."""
-    run = PlanRun(schema, plan.operation, context, extensions, {} if outcomes is None else outcomes)
+    run = PlanRun(schema, plan.operation, context, extensions, [] if outcomes is None else outcomes)
     return await _object(plan.steps, None, None, run)
 
 
@@ -166,8 +168,10 @@ def replaying(outcomes: Outcomes) -> Callable[..., Any]:
     answered with what its resolver gave (raised again, for an exception), never resolved
     again; any other field is resolved as usual."""
 
+    by_path = {tuple(path.as_list()): (raised, got) for path, raised, got in outcomes}
+
     def answer(next_: Callable[..., Any], source: Any, info: Any, **arguments: Any) -> Any:
-        found = outcomes.get(tuple(info.path.as_list()))
+        found = by_path.get(tuple(info.path.as_list()))
         if found is None:
             return next_(source, info, **arguments)
         raised, outcome = found
@@ -178,36 +182,22 @@ def replaying(outcomes: Outcomes) -> Callable[..., Any]:
     return answer
 
 
-async def _kept(value: Any, key: tuple[str | int, ...], outcomes: Outcomes) -> Any:
-    """An awaitable resolver's value, kept in ``outcomes`` once it has settled."""
-    try:
-        settled = await value
-    except Exception as exc:
-        outcomes[key] = (True, exc)
-        raise
-    outcomes[key] = (False, settled)
-    return settled
-
-
 async def _object(steps: tuple[Step, ...], source: Any, path: Any, run: PlanRun) -> dict[str, Any]:
     parent = steps[0].field[3].name
     pending: list[Coroutine[Any, Any, Any]] = []
     for step in steps:
         at = response_path(path, step.key, parent)
         info = resolve_info(step.field, at, run.schema, run.operation, run.context, run.extensions)
-        key = tuple(at.as_list())
         try:
             value = step.resolve(source, info)
         except BaseException as exc:
             if isinstance(exc, Exception):
-                run.outcomes[key] = (True, exc)
+                run.outcomes.append((at, True, exc))
             for waiting in pending:
                 waiting.close()
             raise
-        if isawaitable(value):
-            value = _kept(value, key, run.outcomes)
-        else:
-            run.outcomes[key] = (False, value)
+        if not isawaitable(value):  # an awaitable's is kept by complete_value, once settled
+            run.outcomes.append((at, False, value))
         pending.append(complete_value(step, step.type, info, at, value, run))
     values = await _together(pending)
     return {step.key: value for step, value in zip(steps, values, strict=True)}
@@ -216,9 +206,10 @@ async def _object(steps: tuple[Step, ...], source: Any, path: Any, run: PlanRun)
 async def complete_value(
     step: Step, type_: Any, info: Any, path: Any, value: Any, run: PlanRun
 ) -> Any:
-    """graphql-core's ``complete_value``, for the types a plan allows, without its errors."""
+    """graphql-core's ``complete_value``, for the types a plan allows, without its errors.
+    An awaitable's outcome is kept in ``run.outcomes`` (for ``replaying``) once it settles."""
     if isawaitable(value):
-        value = await value
+        value = await _settled(value, path, run)
     if isinstance(value, Exception):
         raise GiveUp
     if isinstance(type_, GraphQLNonNull):
@@ -236,6 +227,17 @@ async def complete_value(
         if not (await matches if isawaitable(matches) else matches):
             raise GiveUp
     return await _object(step.children, value, path, run)
+
+
+async def _settled(value: Any, path: Any, run: PlanRun) -> Any:
+    """An awaitable's value, its outcome kept in ``run.outcomes`` (for ``replaying``)."""
+    try:
+        settled = await value
+    except Exception as exc:
+        run.outcomes.append((path, True, exc))
+        raise
+    run.outcomes.append((path, False, settled))
+    return settled
 
 
 async def _list(step: Step, item: Any, info: Any, path: Any, value: Any, run: PlanRun) -> list[Any]:

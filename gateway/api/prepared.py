@@ -123,7 +123,7 @@ class PreparedDocuments:
         A plan answers first when there is one; when it gives up, graphql-core runs the
         request, answering the fields the plan resolved with what their resolvers gave."""
         if prepared.plan is not None:
-            outcomes: Outcomes = {}
+            outcomes: Outcomes = []
             data = await self._planned(prepared.plan, operation, context, outcomes)
             if data is not None:
                 return ExecutionResult(data=data, errors=None)
