@@ -10,6 +10,7 @@ import asyncio
 import base64
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from gateway.limits import waiting_upstream
 from gateway.metrics import WECHAT_CALLS, WECHAT_SECONDS
 from gateway.wechat import errors
 from gateway.wechat.errors import WeChatError
-from gateway.wechat.network import PollingBackend
+from gateway.wechat.network import IdlePool, PollingBackend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,19 +105,26 @@ def default_timeout(seconds: float) -> httpx.Timeout:
 def http_client(base_url: str, timeout_seconds: float, sandbox: Any = None) -> httpx.AsyncClient:
     """The one shared client for every WeChat call (pooled connections, bounded timeouts);
     ``sandbox``, an ASGI app, answers in-process instead of the network."""
-    # httpcore checks every idle pooled connection each time it hands one out (50 idle made that
-    # a third of a login's CPU): 16 kept alive, and the check made cheap (``wechat.network``).
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=16)
     transport: httpx.AsyncBaseTransport = (
-        httpx.ASGITransport(app=sandbox)
-        if sandbox is not None
-        else transport_on(PollingBackend(), limits)
+        httpx.ASGITransport(app=sandbox) if sandbox is not None else transport_on(_pool)
     )
     return httpx.AsyncClient(
         base_url=base_url,
         transport=transport,
         timeout=default_timeout(timeout_seconds),
         headers={"user-agent": "wechat-identity-gateway"},
+    )
+
+
+def _pool(ssl_context: ssl.SSLContext) -> IdlePool:
+    """The connections to WeChat (``wechat.network``): a request takes the one used last, none
+    is walked per request; 16 kept alive, each idle for at most 5 s."""
+    return IdlePool(
+        PollingBackend(),
+        ssl_context=ssl_context,
+        max_connections=200,
+        max_keepalive=16,
+        keepalive_expiry=5.0,
     )
 
 
