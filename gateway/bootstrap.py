@@ -120,7 +120,12 @@ async def services(
         )
         stack.push_async_callback(db.dispose)
         if http is None:
-            client = http_client(config.wechat_api_base, settings.wechat_timeout_seconds, sandbox)
+            client = http_client(
+                config.wechat_api_base,
+                settings.wechat_timeout_seconds,
+                sandbox,
+                concurrency=settings.wechat_concurrency,
+            )
             http = await stack.enter_async_context(client)
         redis = None
         if settings.redis_url:
