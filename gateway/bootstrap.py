@@ -75,7 +75,8 @@ from gateway.web.origins import issuer
 from gateway.web.pages import Pages
 from gateway.weblogin.service import WebLogins
 from gateway.wechat.app_token import AppTokens, SharedTokens
-from gateway.wechat.client import HttpClient, WeChatClient, http_client
+from gateway.wechat.client import HttpClient, WeChatClient
+from gateway.wechat.network import http_client
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight

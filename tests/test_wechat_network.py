@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gateway.compat.httpx import transport_on
-from gateway.wechat.client import http_client
-from gateway.wechat.network import IdlePool, PollingBackend, is_socket_readable
+from gateway.wechat.network import IdlePool, PollingBackend, http_client, is_socket_readable
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 

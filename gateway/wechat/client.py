@@ -1,4 +1,5 @@
-"""The gateway's only door to WeChat: one shared ``httpx.AsyncClient``, typed answers.
+"""The gateway's only door to WeChat: one shared ``httpx.AsyncClient`` (made by
+``network.http_client``), typed answers.
 
 Secrets and codes travel only in the query string sent to WeChat; nothing here logs a URL
 (the ``httpx`` logger is held at WARNING by the app for the same reason).
@@ -8,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +18,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from gateway.compat.httpx import transport_on
 from gateway.config import AppConfig
 from gateway.limits import waiting_upstream
 from gateway.metrics import WECHAT_CALLS, WECHAT_SECONDS
 from gateway.wechat import errors
 from gateway.wechat.errors import WeChatError
-from gateway.wechat.network import IdlePool, PollingBackend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,42 +94,6 @@ _RISKY_ERRCODE = 87014  # version 1's answer for risky content; some deployments
 
 HttpClient = httpx.AsyncClient
 """The HTTP client type, for code that passes the shared client along without speaking HTTP."""
-
-
-def default_timeout(seconds: float) -> httpx.Timeout:
-    return httpx.Timeout(seconds, connect=min(seconds, 2.0))
-
-
-def http_client(
-    base_url: str, timeout_seconds: float, sandbox: Any = None, *, concurrency: int = 64
-) -> httpx.AsyncClient:
-    """The one shared client for every WeChat call (pooled connections, bounded timeouts);
-    ``sandbox``, an ASGI app, answers in-process instead of the network. ``concurrency``
-    connections are kept alive: as many as the WeChat client has calls on the wire, so that a
-    steady load reopens none (16 kept made the logins of 32 clients reopen 25-40 a second)."""
-    transport: httpx.AsyncBaseTransport = (
-        httpx.ASGITransport(app=sandbox)
-        if sandbox is not None
-        else transport_on(functools.partial(_pool, keep=concurrency))
-    )
-    return httpx.AsyncClient(
-        base_url=base_url,
-        transport=transport,
-        timeout=default_timeout(timeout_seconds),
-        headers={"user-agent": "wechat-identity-gateway"},
-    )
-
-
-def _pool(ssl_context: ssl.SSLContext, *, keep: int) -> IdlePool:
-    """The connections to WeChat (``wechat.network``): a request takes the one used last, none
-    is walked per request; ``keep`` kept alive, each for at most 5 s idle."""
-    return IdlePool(
-        PollingBackend(),
-        ssl_context=ssl_context,
-        max_connections=200,
-        max_keepalive=keep,
-        keepalive_expiry=5.0,
-    )
 
 
 class WeChatClient:
