@@ -283,3 +283,16 @@ async def test_closing_the_pool_closes_every_connection() -> None:
             await asyncio.gather(*calls)
             assert len(pool.connections) == 2
         assert pool.connections == []
+
+
+async def test_the_wechat_client_keeps_as_many_connections_as_its_concurrency() -> None:
+    """``http_client(concurrency=n)``: n idle connections are kept for the next calls, so a
+    steady load of n calls on the wire reopens none."""
+    async with serving() as (server, base), http_client(base, 5, concurrency=3) as client:
+        for _ in range(2):
+            server.go.clear()
+            calls = [asyncio.create_task(client.get("/a")) for _ in range(4)]
+            await _until(lambda: server.held == 4)
+            server.go.set()
+            assert [(await call).status_code for call in calls] == [200] * 4
+        assert server.connections == 5  # 4, then the 3 kept and one more
