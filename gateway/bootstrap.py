@@ -75,7 +75,8 @@ from gateway.web.origins import issuer
 from gateway.web.pages import Pages
 from gateway.weblogin.service import WebLogins
 from gateway.wechat.app_token import AppTokens, SharedTokens
-from gateway.wechat.client import HttpClient, WeChatClient, http_client
+from gateway.wechat.client import HttpClient, WeChatClient
+from gateway.wechat.network import http_client
 from gateway.wechat.oauth import OAuthStates
 from gateway.wechat.shared_flight import SharedFlight
 from gateway.wechat.singleflight import SingleFlight
@@ -120,7 +121,12 @@ async def services(
         )
         stack.push_async_callback(db.dispose)
         if http is None:
-            client = http_client(config.wechat_api_base, settings.wechat_timeout_seconds, sandbox)
+            client = http_client(
+                config.wechat_api_base,
+                settings.wechat_timeout_seconds,
+                sandbox,
+                concurrency=settings.wechat_concurrency,
+            )
             http = await stack.enter_async_context(client)
         redis = None
         if settings.redis_url:

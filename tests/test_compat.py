@@ -563,7 +563,8 @@ async def test_a_lost_connection_invalidates_the_whole_pool(tmp_path: Path) -> N
 
 async def test_the_transport_runs_on_the_pool_it_is_given() -> None:
     """compat.httpx.transport_on: ``AsyncHTTPTransport`` sends every request through its
-    ``_pool`` (an httpcore ``AsyncConnectionPool``), so a pool on another backend carries them."""
+    ``_pool`` (httpcore's pool interface), so a pool of our own carries them, and closing the
+    client closes it."""
     default = httpx.AsyncHTTPTransport()
     assume(
         isinstance(getattr(default, "_pool", None), httpcore.AsyncConnectionPool),
@@ -571,15 +572,28 @@ async def test_the_transport_runs_on_the_pool_it_is_given() -> None:
         "AsyncHTTPTransport keeps its httpcore connection pool at _pool",
     )
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
-    backend = httpcore.AsyncMockBackend([answer])
-    limits = httpx.Limits(max_connections=3, max_keepalive_connections=2, keepalive_expiry=7)
-    transport = compat_httpx.transport_on(backend, limits)
+    made: list[httpcore.AsyncConnectionPool] = []
+
+    def pool(ssl_context: ssl.SSLContext) -> httpcore.AsyncConnectionPool:
+        made.append(
+            httpcore.AsyncConnectionPool(
+                ssl_context, network_backend=httpcore.AsyncMockBackend([answer])
+            )
+        )
+        return made[0]
+
+    transport = compat_httpx.transport_on(pool)
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get("http://wechat.test/sns/jscode2session")
+        assume(
+            response.status_code == 200 and response.text == "hi" and len(made[0].connections),
+            "httpx",
+            "AsyncHTTPTransport.handle_async_request sends through _pool (here a mock backend's)",
+        )
     assume(
-        response.status_code == 200 and response.text == "hi",
+        not made[0].connections,
         "httpx",
-        "AsyncHTTPTransport.handle_async_request sends through _pool (here a mock backend's)",
+        "AsyncHTTPTransport.aclose (the client's) closes its _pool",
     )
 
 
@@ -594,9 +608,15 @@ def test_the_transport_loads_the_ca_bundle_once(monkeypatch: pytest.MonkeyPatch)
         real(self, *args, **kwargs)
 
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
-    transport = compat_httpx.transport_on(httpcore.AsyncMockBackend([]), httpx.Limits())
+    given: list[ssl.SSLContext] = []
+
+    def pool(ssl_context: ssl.SSLContext) -> httpcore.AsyncConnectionPool:
+        given.append(ssl_context)
+        return httpcore.AsyncConnectionPool(ssl_context)
+
+    compat_httpx.transport_on(pool)
     assert len(loads) == 1
-    assert transport._pool._ssl_context is loads[0]
+    assert given == loads
 
 
 # --- no framework internals outside gateway.compat ----------------------------------------

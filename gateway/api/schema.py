@@ -42,6 +42,7 @@ from gateway.compat.strawberry import (
     provided_operation_name,
     validate,
 )
+from gateway.compat.strawberry.inputs import plain_inputs
 from gateway.config import Settings
 from gateway.errors import N_
 from gateway.sessions.tokens import TokenRejected
@@ -213,6 +214,7 @@ def _schema(max_depth: int, max_aliases: int, introspection: bool) -> strawberry
         config=StrawberryConfig(auto_camel_case=True, disable_field_suggestions=not introspection),
     )
     _EXTRA_RULES[id(schema)] = rules
+    plain_inputs(schema)  # inputs of plain fields built directly (compat.strawberry.inputs)
     return schema
 
 

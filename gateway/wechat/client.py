@@ -1,4 +1,5 @@
-"""The gateway's only door to WeChat: one shared ``httpx.AsyncClient``, typed answers.
+"""The gateway's only door to WeChat: one shared ``httpx.AsyncClient`` (made by
+``network.http_client``), typed answers.
 
 Secrets and codes travel only in the query string sent to WeChat; nothing here logs a URL
 (the ``httpx`` logger is held at WARNING by the app for the same reason).
@@ -17,13 +18,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from gateway.compat.httpx import transport_on
 from gateway.config import AppConfig
 from gateway.limits import waiting_upstream
 from gateway.metrics import WECHAT_CALLS, WECHAT_SECONDS
 from gateway.wechat import errors
 from gateway.wechat.errors import WeChatError
-from gateway.wechat.network import PollingBackend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,29 +94,6 @@ _RISKY_ERRCODE = 87014  # version 1's answer for risky content; some deployments
 
 HttpClient = httpx.AsyncClient
 """The HTTP client type, for code that passes the shared client along without speaking HTTP."""
-
-
-def default_timeout(seconds: float) -> httpx.Timeout:
-    return httpx.Timeout(seconds, connect=min(seconds, 2.0))
-
-
-def http_client(base_url: str, timeout_seconds: float, sandbox: Any = None) -> httpx.AsyncClient:
-    """The one shared client for every WeChat call (pooled connections, bounded timeouts);
-    ``sandbox``, an ASGI app, answers in-process instead of the network."""
-    # httpcore checks every idle pooled connection each time it hands one out (50 idle made that
-    # a third of a login's CPU): 16 kept alive, and the check made cheap (``wechat.network``).
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=16)
-    transport: httpx.AsyncBaseTransport = (
-        httpx.ASGITransport(app=sandbox)
-        if sandbox is not None
-        else transport_on(PollingBackend(), limits)
-    )
-    return httpx.AsyncClient(
-        base_url=base_url,
-        transport=transport,
-        timeout=default_timeout(timeout_seconds),
-        headers={"user-agent": "wechat-identity-gateway"},
-    )
 
 
 class WeChatClient:

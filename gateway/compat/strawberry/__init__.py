@@ -14,6 +14,8 @@ every assumption stated here against the installed strawberry.
   own bound methods, a reference cycle that kept every request's objects until a full
   collection; they are dropped once the response is built (``gateway.compat.graphql``).
 - A plan's calls (gateway.api.plan): in this package's ``fields`` module.
+- Input types of plain fields built directly (``from_input``): in this package's ``inputs``
+  module.
 - The view's undocumented override points and exceptions (``GraphQLView``,
   ``execute_over_post``), strawberry's own validation entry (``validate``), its name
   conversion (``camel_case``) and two private attributes (``graphql_schema``,
