@@ -208,14 +208,16 @@ async def complete_value(
 ) -> Any:
     """graphql-core's ``complete_value``, for the types a plan allows, without its errors.
     An awaitable's outcome is kept in ``run.outcomes`` (for ``replaying``) once it settles."""
-    if isawaitable(value):
-        value = await _settled(value, path, run)
+    if isawaitable(value):  # kept inline: a coroutine more per field shows in the viewer's rate
+        try:
+            value = await value
+        except Exception as exc:
+            run.outcomes.append((path, True, exc))
+            raise
+        run.outcomes.append((path, False, value))
     if isinstance(value, Exception):
         raise GiveUp
-    if isinstance(type_, GraphQLNonNull):
-        if value is None:
-            raise GiveUp
-        type_ = type_.of_type
+    type_ = _nullable(type_, value)
     if value is None:
         return None
     if isinstance(type_, GraphQLList):
@@ -229,15 +231,13 @@ async def complete_value(
     return await _object(step.children, value, path, run)
 
 
-async def _settled(value: Any, path: Any, run: PlanRun) -> Any:
-    """An awaitable's value, its outcome kept in ``run.outcomes`` (for ``replaying``)."""
-    try:
-        settled = await value
-    except Exception as exc:
-        run.outcomes.append((path, True, exc))
-        raise
-    run.outcomes.append((path, False, settled))
-    return settled
+def _nullable(type_: Any, value: Any) -> Any:
+    """The type to complete ``value`` as: a non-null type's inner one (``GiveUp`` for null)."""
+    if isinstance(type_, GraphQLNonNull):
+        if value is None:
+            raise GiveUp
+        return type_.of_type
+    return type_
 
 
 async def _list(step: Step, item: Any, info: Any, path: Any, value: Any, run: PlanRun) -> list[Any]:
