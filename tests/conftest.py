@@ -92,6 +92,10 @@ def make_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeConfig:
     config_file.write_text(APPS_TOML, encoding="utf-8")
 
     def make(database_url: str, **overrides: Any) -> GatewayConfig:
+        """``overrides``: settings (environment variables' names); a file table is
+        ``configure``'s (Settings ignores a name it does not know, as an environment must)."""
+        unknown = overrides.keys() - Settings.model_fields.keys()
+        assert not unknown, f"not a setting: {sorted(unknown)} (a file table? use configure)"
         settings = Settings(
             database_url=database_url,
             wechat_api_base=UPSTREAM,

@@ -20,7 +20,7 @@ from gateway.partners.registry import PartnerView
 from gateway.rights.service import Operator
 from tests.support.accounts import account_uuid
 from tests.support.accounts import wechat_login as login
-from tests.support.harness import Harness, MakeConfig, running
+from tests.support.harness import Configure, Harness, running
 
 UNLINK = """
 mutation($id: ID!) {
@@ -67,11 +67,12 @@ async def test_a_new_users_login_announces_the_account_with_its_identities(gw: H
 
 @pytest.mark.parametrize("fast", [True, False])
 async def test_both_login_paths_announce_a_new_account_alike(
-    database_url: str, make_config: MakeConfig, fast: bool
+    database_url: str, configure: Configure, fast: bool
 ) -> None:
     """The one-statement login (the fast path) and the transactional one write the same
     event: the fast path is held equal to the reference here too."""
-    config = make_config(database_url, performance={"fast_paths": fast})
+    config = configure(database_url, performance={"fast_paths": fast})
+    assert config.performance.fast_paths is fast
     async with running(config) as gw:
         first = await login(gw, "shop-mp", f"wx-path-{fast}")
         (created,) = await events(gw, account_uuid(first["account"]["id"]))
