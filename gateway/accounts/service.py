@@ -256,9 +256,11 @@ class AccountGraph:
         await session_keys.keep(s, appid, openid, sealed)
 
     async def session_keys(self, account_id: uuid.UUID, appid: str) -> WechatSessionKeys | None:
-        """The account's openid in ``appid`` and the session keys WeChat gave for it."""
+        """Its openid in ``appid`` and session keys; its survivor's if merged since read."""
         async with self._db.reader() as s:
             openid = await session_keys.openid_of(s, account_id, appid)
+            if openid is None and (heir := await self.survivor(s, account_id)) != account_id:
+                openid = await session_keys.openid_of(s, heir, appid)
             sealed = await session_keys.sealed_keys(s, appid, openid) if openid else None
         if openid is None or sealed is None:
             return None
