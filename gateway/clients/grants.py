@@ -155,43 +155,46 @@ class Codes:
         ending what the first redemption opened) when it was spent already or has expired."""
         digest, now = hash_code(code), utcnow()
 
-        async def work(s: UnitOfWork) -> IssuedTokens | None:
-            spent = await s.execute(
-                update(OidcCode)
-                .where(
-                    col(OidcCode.code_hash) == digest,
-                    col(OidcCode.used_at).is_(None),
-                    col(OidcCode.expires_at) > now,
-                )
-                .values(used_at=now)
-                .returning(col(OidcCode.client_id), col(OidcCode.account_id))
-            )
-            first = spent.first()
-            if first is not None:
-                issued = await self._sessions.start(s, first[1], app_key(first[0]), client)
-                await s.execute(
-                    update(OidcCode)
-                    .where(col(OidcCode.code_hash) == digest)
-                    .values(session_id=issued.session_id)
-                )
-                record(
-                    s,
-                    "oidc_token",
-                    client,
-                    account_id=first[1],
-                    session_id=issued.session_id,
-                    app_key=app_key(first[0]),
-                    client_id=first[0],
-                    grant="authorization_code",
-                )
-                return issued
-            return None
-
-        issued = await self._db.run_in_transaction(work)
+        issued = await self._db.run_in_transaction(lambda s: self._spend(s, digest, now, client))
         if issued is not None:
             return issued
         await self._revoke_first_use(digest, client)
         raise CodeReused()
+
+    async def _spend(
+        self, s: UnitOfWork, digest: str, now: datetime, client: ClientInfo
+    ) -> IssuedTokens | None:
+        """The code spent and its session opened; None when it was spent or has expired."""
+        spent = await s.execute(
+            update(OidcCode)
+            .where(
+                col(OidcCode.code_hash) == digest,
+                col(OidcCode.used_at).is_(None),
+                col(OidcCode.expires_at) > now,
+            )
+            .values(used_at=now)
+            .returning(col(OidcCode.client_id), col(OidcCode.account_id))
+        )
+        first = spent.first()
+        if first is None:
+            return None
+        issued = await self._sessions.start(s, first[1], app_key(first[0]), client)
+        await s.execute(
+            update(OidcCode)
+            .where(col(OidcCode.code_hash) == digest)
+            .values(session_id=issued.session_id)
+        )
+        record(
+            s,
+            "oidc_token",
+            client,
+            account_id=first[1],
+            session_id=issued.session_id,
+            app_key=app_key(first[0]),
+            client_id=first[0],
+            grant="authorization_code",
+        )
+        return issued
 
     async def _revoke_first_use(self, digest: str, client: ClientInfo) -> None:
         async def work(s: UnitOfWork) -> None:

@@ -97,6 +97,19 @@ def check_uri(uri: str) -> str:
     return uri
 
 
+def _check_new_client(name: str, redirect_uris: list[str], scopes: list[str]) -> None:
+    """What a new client must have, refused before anything is written (``ClientError``)."""
+    unknown = set(scopes) - SCOPES
+    if unknown:
+        raise ClientError(f"unknown scopes {sorted(unknown)} (known: {sorted(SCOPES)})")
+    if "openid" not in scopes:
+        raise ClientError("a client's scopes include openid")
+    if not redirect_uris:
+        raise ClientError("at least one --redirect-uri")
+    if not name.strip() or len(name) > 128:
+        raise ClientError("a name of 1 to 128 characters")
+
+
 class Clients:
     """Reads are cached per client for ``CACHE_SECONDS`` (the clock is injectable)."""
 
@@ -138,15 +151,7 @@ class Clients:
         first_party: bool = False,
     ) -> tuple[ClientView, str | None]:
         """Register a client; its secret (confidential clients) is returned once."""
-        unknown = set(scopes) - SCOPES
-        if unknown:
-            raise ClientError(f"unknown scopes {sorted(unknown)} (known: {sorted(SCOPES)})")
-        if "openid" not in scopes:
-            raise ClientError("a client's scopes include openid")
-        if not redirect_uris:
-            raise ClientError("at least one --redirect-uri")
-        if not name.strip() or len(name) > 128:
-            raise ClientError("a name of 1 to 128 characters")
+        _check_new_client(name, redirect_uris, scopes)
         secret = None if public else secrets.token_urlsafe(32)
         # hex: an id never starts with "-", which a command line would take for an option
         client_id = secrets.token_hex(16)

@@ -113,31 +113,37 @@ class Sessions:
             _REFRESHED.inc()
             return rotated
 
-        async def work(s: UnitOfWork) -> tuple[str, IssuedTokens | None]:
-            held = await self._live_session(s, token, now)
-            outcome = await self._spend(s, held.token_id, now)
-            if outcome == "reused":
-                await repository.touch(s, held.session_id, revoked_at=now)
-                issued = None
-            else:
-                issued = await self._rotate(s, held, token, outcome == "grace", now)
-            kind = {"spent": "refresh", "grace": "refresh_grace", "reused": "refresh_reuse"}
-            account_id = issued.account_id if issued else held.account.id
-            record(
-                s,
-                kind[outcome],
-                client,
-                account_id=account_id,
-                session_id=held.session_id,
-                app_key=held.app_key,
-            )
-            return outcome, issued
-
-        outcome, issued = await self._db.run_in_transaction(work)
+        outcome, issued = await self._db.run_in_transaction(
+            lambda s: self._refresh_in(s, token, client, now)
+        )
         REFRESHES.labels({"spent": "ok", "grace": "grace", "reused": "reused"}[outcome]).inc()
         if issued is None:
             raise RefreshTokenReused()
         return issued
+
+    async def _refresh_in(
+        self, s: UnitOfWork, token: str, client: ClientInfo, now: datetime
+    ) -> tuple[str, IssuedTokens | None]:
+        """The reference refresh, in the unit of work: (spent | grace | reused, the new pair;
+        None for a reuse, whose session is ended)."""
+        held = await self._live_session(s, token, now)
+        outcome = await self._spend(s, held.token_id, now)
+        if outcome == "reused":
+            await repository.touch(s, held.session_id, revoked_at=now)
+            issued = None
+        else:
+            issued = await self._rotate(s, held, token, outcome == "grace", now)
+        kind = {"spent": "refresh", "grace": "refresh_grace", "reused": "refresh_reuse"}
+        account_id = issued.account_id if issued else held.account.id
+        record(
+            s,
+            kind[outcome],
+            client,
+            account_id=account_id,
+            session_id=held.session_id,
+            app_key=held.app_key,
+        )
+        return outcome, issued
 
     async def _rotate(
         self, s: UnitOfWork, held: Held, token: str, grace: bool, now: datetime
